@@ -1,0 +1,114 @@
+import { z } from "zod";
+
+/** The run record: what the table stores and the API returns. */
+
+export const RUN_STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"] as const;
+export const RunStatus = z.enum(RUN_STATUSES);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+export const STAGE_STATUSES = ["pending", "running", "succeeded", "failed", "skipped", "cancelled"] as const;
+export const StageStatus = z.enum(STAGE_STATUSES);
+export type StageStatus = z.infer<typeof StageStatus>;
+
+export const TERMINAL: ReadonlySet<RunStatus> = new Set(["succeeded", "failed", "cancelled"]);
+
+/** A stage as the run executes it: fully resolved, no defaults left to apply. */
+export const StageSpec = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("build"),
+    /** Local image name; the built tag is `<image>:<sha>`. */
+    image: z.string(),
+    context: z.string(),
+    dockerfile: z.string(),
+    args: z.record(z.string(), z.string()),
+  }),
+  z.object({
+    kind: z.literal("test"),
+    run: z.string(),
+    timeoutSec: z.number().int().positive(),
+    env: z.record(z.string(), z.string()),
+  }),
+  z.object({
+    kind: z.literal("push"),
+    /** Full target reference without tag, e.g. `127.0.0.1:5000/shop`. */
+    target: z.string(),
+  }),
+]);
+export type StageSpec = z.infer<typeof StageSpec>;
+export type StageKind = StageSpec["kind"];
+
+/** What a finished stage produced. */
+export const StageOutput = z
+  .object({
+    image: z.string().optional(),
+    digest: z.string().optional(),
+    exitCode: z.number().int().optional(),
+    cached: z.boolean().optional(),
+  })
+  .strict();
+export type StageOutput = z.infer<typeof StageOutput>;
+
+/**
+ * Facts recorded about a stage. Each is set once (first writer wins), so applying
+ * the same event twice, or events in another order, yields the same record.
+ */
+export const StageFacts = z.object({
+  startedAt: z.number().optional(),
+  /** The engine job that carries the stage out (container name), for re-attaching after a crash. */
+  job: z.string().optional(),
+  finishedAt: z.number().optional(),
+  ok: z.boolean().optional(),
+  error: z.string().optional(),
+  output: StageOutput.optional(),
+});
+export type StageFacts = z.infer<typeof StageFacts>;
+
+export const Stage = StageFacts.extend({
+  name: z.string(),
+  spec: StageSpec,
+  status: StageStatus,
+});
+export type Stage = z.infer<typeof Stage>;
+
+export const Provider = z.enum(["github", "gitlab"]);
+export type Provider = z.infer<typeof Provider>;
+
+export const RepoRef = z.object({
+  provider: Provider,
+  /** owner/name (GitHub) or group/project path (GitLab). */
+  fullName: z.string(),
+  /** Provider project id (GitLab) or repository id (GitHub). */
+  id: z.union([z.string(), z.number()]).optional(),
+  cloneUrl: z.string(),
+});
+export type RepoRef = z.infer<typeof RepoRef>;
+
+export const Trigger = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("push"), delivery: z.string(), actor: z.string().optional() }),
+  z.object({ type: z.literal("manual"), actor: z.string().optional() }),
+  z.object({ type: z.literal("schedule"), cron: z.string() }),
+]);
+export type Trigger = z.infer<typeof Trigger>;
+
+export const Run = z.object({
+  id: z.string(),
+  repo: RepoRef,
+  ref: z.string(),
+  branch: z.string().optional(),
+  tag: z.string().optional(),
+  sha: z.string().regex(/^[0-9a-f]{7,64}$/),
+  pipeline: z.string(),
+  trigger: Trigger,
+  status: RunStatus,
+  stages: z.array(Stage),
+  /** Set when the run is asked to stop; the stage in flight ends cancelled. */
+  cancelledAt: z.number().optional(),
+  error: z.string().optional(),
+  image: z.string().optional(),
+  digest: z.string().optional(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+  startedAt: z.number().optional(),
+  finishedAt: z.number().optional(),
+});
+export type Run = z.infer<typeof Run>;

@@ -1,0 +1,82 @@
+import { z } from "zod";
+
+/** Schema of `.hoist.yml`, the pipeline file in the application repository. */
+
+const glob = z.string().min(1);
+const globs = z.union([glob, z.array(glob).min(1)]).transform((g) => (Array.isArray(g) ? g : [g]));
+
+export const PushTrigger = z
+  .object({
+    branches: globs.optional(),
+    tags: globs.optional(),
+  })
+  .strict();
+
+export const Triggers = z
+  .object({
+    push: z.union([PushTrigger, z.literal(true)]).optional(),
+    manual: z.boolean().optional(),
+    /** Cron expression; parsed and kept now, fired by the scheduler. */
+    schedule: z.string().min(1).optional(),
+  })
+  .strict();
+
+const imageName = z
+  .string()
+  .regex(/^[a-z0-9]+(?:[._\/:-][a-z0-9]+)*$/, "must be a lower-case image name such as registry.example.com/shop")
+  .refine((s) => !(s.split("/").at(-1) ?? "").includes(":"), {
+    message: "must not carry a tag: Hoist tags every image with the commit sha",
+  });
+
+export const BuildStage = z
+  .object({
+    image: imageName.optional(),
+    context: z.string().default("."),
+    dockerfile: z.string().default("Dockerfile"),
+    args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+  })
+  .strict();
+
+export const TestStage = z
+  .object({
+    run: z.string().min(1),
+    /** Seconds before the test container is killed and the stage fails. */
+    timeout: z.number().int().positive().max(6 * 3600).default(600),
+    env: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+export const PushStage = z
+  .object({
+    /** Registry host[:port]; defaults to the server's HOIST_REGISTRY. */
+    registry: z.string().min(1).optional(),
+  })
+  .strict();
+
+const nullable = <T extends z.ZodType>(s: T) => z.union([s, z.null()]).transform((v) => v ?? {});
+
+export const StageEntry = z.union([
+  z.object({ build: nullable(BuildStage) }).strict(),
+  z.object({ test: TestStage }).strict(),
+  z.object({ push: nullable(PushStage) }).strict(),
+]);
+
+export const Pipeline = z
+  .object({
+    on: Triggers,
+    stages: z.array(StageEntry).min(1),
+  })
+  .strict();
+
+export const HoistFile = z
+  .object({
+    pipelines: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "pipeline names use letters, digits, . _ -"), Pipeline).refine(
+      (p) => Object.keys(p).length > 0,
+      "declare at least one pipeline",
+    ),
+  })
+  .strict();
+
+export type HoistFile = z.output<typeof HoistFile>;
+export type Pipeline = z.output<typeof Pipeline>;
+export type StageEntry = z.output<typeof StageEntry>;

@@ -1,0 +1,31 @@
+import type { Readable } from "node:stream";
+import type { Provider, RepoRef } from "../pipeline/run.ts";
+
+/** A push as Hoist understands it, whichever provider sent it. */
+export interface PushEvent {
+  provider: Provider;
+  repo: RepoRef;
+  /** Full ref, e.g. refs/heads/main or refs/tags/v1.2.0. */
+  ref: string;
+  branch?: string;
+  tag?: string;
+  /** The pushed head commit (40 hex). */
+  sha: string;
+  /** True for a branch or tag deletion (after sha all zeros): acknowledged, never run. */
+  deleted: boolean;
+  actor?: string;
+}
+
+/** What a verified webhook delivery turns into. */
+export type SourceEvent =
+  | { kind: "push"; delivery: string; push: PushEvent }
+  | { kind: "ping"; delivery: string }
+  | { kind: "ignored"; delivery: string; reason: string };
+
+/** Reads repository content at a commit. */
+export interface SourceReader {
+  /** The text of `path` at `sha`, or undefined when the file does not exist there. */
+  readFile(repo: RepoRef, sha: string, path: string): Promise<string | undefined>;
+  /** The repository tree at `sha` as an uncompressed tar, files at the archive root. */
+  archive(repo: RepoRef, sha: string): Promise<Readable>;
+}
