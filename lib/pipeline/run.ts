@@ -101,8 +101,10 @@ export const Run = z.object({
   trigger: Trigger,
   status: RunStatus,
   stages: z.array(Stage),
-  /** Set when the run is asked to stop; the stage in flight ends cancelled. */
-  cancelledAt: z.number().optional(),
+  /** Set when the run is stopped from outside its stages (cancel, unusable config); first stop wins. */
+  stopped: z
+    .object({ at: z.number(), status: z.enum(["cancelled", "failed"]), reason: z.string() })
+    .optional(),
   error: z.string().optional(),
   image: z.string().optional(),
   digest: z.string().optional(),

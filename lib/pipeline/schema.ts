@@ -53,18 +53,29 @@ export const PushStage = z
   })
   .strict();
 
-const nullable = <T extends z.ZodType>(s: T) => z.union([s, z.null()]).transform((v) => v ?? {});
+/** `build:` with nothing after it means "all defaults". */
+const orEmpty = <T extends z.ZodType>(s: T) => z.preprocess((v) => v ?? {}, s);
 
 export const StageEntry = z.union([
-  z.object({ build: nullable(BuildStage) }).strict(),
+  z.object({ build: orEmpty(BuildStage) }).strict(),
   z.object({ test: TestStage }).strict(),
-  z.object({ push: nullable(PushStage) }).strict(),
+  z.object({ push: orEmpty(PushStage) }).strict(),
 ]);
 
 export const Pipeline = z
   .object({
     on: Triggers,
-    stages: z.array(StageEntry).min(1),
+    stages: z
+      .array(StageEntry)
+      .min(1)
+      .superRefine((stages, ctx) => {
+        // A test runs inside the built image and a push sends it: both need a build first.
+        const firstBuild = stages.findIndex((s) => "build" in s);
+        stages.forEach((s, i) => {
+          if (!("build" in s) && (firstBuild < 0 || i < firstBuild))
+            ctx.addIssue({ code: "custom", path: [i], message: `a ${Object.keys(s)[0]} stage needs a build stage before it` });
+        });
+      }),
   })
   .strict();
 

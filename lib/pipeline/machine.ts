@@ -1,0 +1,155 @@
+import { TERMINAL, type Run, type RunStatus, type Stage, type StageOutput, type StageSpec, type StageStatus } from "./run.ts";
+
+/**
+ * The pipeline core: a pure state machine, `transition(run, event) -> { run, effects }`.
+ *
+ * Events only add facts to a run (each fact is written once, first writer wins), and every
+ * status is derived from the facts. So a duplicated or reordered event changes nothing that
+ * the same events in another order would not: at-least-once delivery and re-driven workers
+ * converge on one final run. Time comes in on events; nothing here reads a clock.
+ */
+
+export type RunEvent =
+  | { type: "stageStarted"; stage: number; at: number; job?: string }
+  | { type: "stageFinished"; stage: number; at: number; ok: boolean; error?: string; output?: StageOutput }
+  /** Stops the run from outside its stages: a user's cancel, or a config the run cannot use. */
+  | { type: "stop"; at: number; status: "cancelled" | "failed"; reason: string };
+
+export type Effect =
+  /** Record that the stage starts (the worker then carries it out). */
+  | { type: "startStage"; stage: number; spec: StageSpec }
+  /** Carry out, or re-attach to, a stage that has started. */
+  | { type: "runStage"; stage: number; spec: StageSpec; job: string }
+  /** The run has just reached a final status: report it (commit status, chat). */
+  | { type: "runFinished"; status: RunStatus };
+
+export type EffectType = Effect["type"];
+/** One handler per effect tag: adding an effect without a handler does not compile. */
+export type EffectHandlers<R> = { [K in EffectType]: (effect: Extract<Effect, { type: K }>) => R };
+
+export interface Transition {
+  run: Run;
+  effects: Effect[];
+  /** False when the event added no fact (a duplicate, or about a stage the run lacks). */
+  changed: boolean;
+}
+
+export function transition(run: Run, event: RunEvent): Transition {
+  const next = apply(run, event);
+  if (next === run) return { run, effects: [], changed: false };
+  const derived = derive(next);
+  const effects: Effect[] =
+    TERMINAL.has(derived.status) && !TERMINAL.has(run.status) ? [{ type: "runFinished", status: derived.status }] : plan(derived);
+  return { run: derived, effects, changed: true };
+}
+
+/** What to do next for a run in its current state; empty once it is final. */
+export function plan(run: Run): Effect[] {
+  if (TERMINAL.has(run.status)) return [];
+  const index = run.stages.findIndex((s) => s.ok === undefined);
+  const stage = run.stages[index];
+  if (!stage) return [];
+  if (stage.startedAt === undefined) return [{ type: "startStage", stage: index, spec: stage.spec }];
+  return [{ type: "runStage", stage: index, spec: stage.spec, job: stage.job ?? jobName(run, index) }];
+}
+
+/**
+ * The engine job that carries out a stage. A build is named by its image tag, not by the
+ * run: two runs of one sha share one build, and `<image>:<sha>` is never built twice.
+ */
+export function jobName(run: Pick<Run, "id" | "sha" | "stages">, stage: number): string {
+  const spec = run.stages[stage]?.spec;
+  if (spec?.kind === "build") return `hoist-build-${safe(spec.image)}-${run.sha.slice(0, 12)}`;
+  return `hoist-${spec?.kind ?? "stage"}-${run.id}-${stage}`;
+}
+
+export function imageTag(image: string, sha: string): string {
+  return `${image}:${sha}`;
+}
+
+function safe(s: string): string {
+  return s.replace(/[^a-zA-Z0-9_.-]+/g, "-");
+}
+
+function apply(run: Run, event: RunEvent): Run {
+  if (event.type === "stop") {
+    if (run.stopped) return run;
+    const { at, status, reason } = event;
+    return { ...run, stopped: { at, status, reason }, updatedAt: Math.max(run.updatedAt, at) };
+  }
+  const stage = run.stages[event.stage];
+  if (!stage) return run;
+  // The earliest start is kept (a finish with no recorded start counts as one), so the
+  // order in which a start and a finish arrive does not matter.
+  const startedAt = Math.min(stage.startedAt ?? Infinity, event.at);
+  const facts: Partial<Stage> =
+    event.type === "stageStarted"
+      ? { startedAt, job: stage.job ?? event.job }
+      : stage.ok !== undefined
+        ? {}
+        : { finishedAt: event.at, ok: event.ok, error: event.error, output: event.output, startedAt };
+  const merged = { ...stage, ...withoutUndefined(facts) };
+  if (sameFacts(stage, merged)) return run;
+  const stages = run.stages.map((s, i) => (i === event.stage ? merged : s));
+  return { ...run, stages, updatedAt: Math.max(run.updatedAt, event.at) };
+}
+
+/** Recomputes every status and summary field of a run from its facts. */
+export function derive(run: Run): Run {
+  let blockedBy: "failed" | "cancelled" | "open" | undefined;
+  let failure: Stage | undefined;
+  const stages = run.stages.map((s): Stage => {
+    let status: StageStatus;
+    if (blockedBy) status = blockedBy === "open" ? "pending" : "skipped";
+    else if (s.ok === true) status = "succeeded";
+    else if (s.ok === false) {
+      status = "failed";
+      blockedBy = "failed";
+      failure = s;
+    } else if (run.stopped) {
+      status = run.stopped.status;
+      blockedBy = run.stopped.status;
+    } else {
+      status = s.startedAt === undefined ? "pending" : "running";
+      blockedBy = "open";
+    }
+    return { ...s, status };
+  });
+  // A run with no stage (its config was unusable) ends as its stop says.
+  if (!blockedBy && run.stopped && stages.length === 0) blockedBy = run.stopped.status;
+  const status: RunStatus =
+    blockedBy === "failed" || blockedBy === "cancelled"
+      ? blockedBy
+      : blockedBy === undefined
+        ? stages.length > 0
+          ? "succeeded"
+          : "queued"
+        : stages.some((s) => s.startedAt !== undefined)
+          ? "running"
+          : "queued";
+  const done = stages.filter((s) => s.status === "succeeded" || s.status === "failed");
+  const build = stages.find((s) => s.status === "succeeded" && s.output?.image);
+  const push = stages.find((s) => s.status === "succeeded" && s.output?.digest);
+  const stoppedHere = !failure && run.stopped && status === run.stopped.status;
+  const finishedAt = TERMINAL.has(status)
+    ? Math.max(...done.map((s) => s.finishedAt ?? 0), stoppedHere ? (run.stopped?.at ?? 0) : 0)
+    : undefined;
+  return withoutUndefined({
+    ...run,
+    stages,
+    status,
+    error: failure ? `${failure.name}: ${failure.error ?? "failed"}` : stoppedHere ? run.stopped?.reason : undefined,
+    image: build?.output?.image ?? run.image,
+    digest: push?.output?.digest ?? run.digest,
+    startedAt: stages[0]?.startedAt,
+    finishedAt,
+  });
+}
+
+function sameFacts(a: Stage, b: Stage): boolean {
+  return a.startedAt === b.startedAt && a.job === b.job && a.ok === b.ok && a.finishedAt === b.finishedAt;
+}
+
+function withoutUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,52 @@
+import type { StageSpec } from "./run.ts";
+import type { Pipeline } from "./schema.ts";
+
+export interface ResolveContext {
+  /** Repository full name; its last segment names the image when the build stage does not. */
+  repoName: string;
+  /** Default registry (HOIST_REGISTRY) for push stages that name none. */
+  registry?: string;
+}
+
+export type Resolved = { ok: true; stages: { name: string; spec: StageSpec }[] } | { ok: false; error: string };
+
+/** Turns a pipeline's stage list into fully specified stages, naming each (`test`, `test-2`, ...). */
+export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved {
+  const seen = new Map<string, number>();
+  const stages: { name: string; spec: StageSpec }[] = [];
+  let image = "";
+  for (const entry of pipeline.stages) {
+    let spec: StageSpec;
+    if ("build" in entry) {
+      const b = entry.build;
+      image = b.image ?? defaultImage(ctx.repoName);
+      spec = { kind: "build", image, context: b.context, dockerfile: b.dockerfile, args: b.args };
+    } else if ("test" in entry) {
+      spec = { kind: "test", run: entry.test.run, timeoutSec: entry.test.timeout, env: entry.test.env };
+    } else {
+      const registry = entry.push.registry ?? (hasRegistryHost(image) ? undefined : ctx.registry);
+      if (!registry && !hasRegistryHost(image))
+        return { ok: false, error: `push: image "${image}" names no registry; set push.registry or HOIST_REGISTRY on the server` };
+      spec = { kind: "push", target: registry ? `${registry}/${stripHost(image)}` : image };
+    }
+    const n = (seen.get(spec.kind) ?? 0) + 1;
+    seen.set(spec.kind, n);
+    stages.push({ name: n === 1 ? spec.kind : `${spec.kind}-${n}`, spec });
+  }
+  return { ok: true, stages };
+}
+
+function defaultImage(repoName: string): string {
+  const last = repoName.split("/").at(-1) ?? "app";
+  return last.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[._-]+/, "") || "app";
+}
+
+/** Docker's rule: the first path segment is a registry host when it has a dot or a port, or is localhost. */
+export function hasRegistryHost(image: string): boolean {
+  const [first, ...rest] = image.split("/");
+  return rest.length > 0 && first !== undefined && (first.includes(".") || first.includes(":") || first === "localhost");
+}
+
+function stripHost(image: string): string {
+  return hasRegistryHost(image) ? image.split("/").slice(1).join("/") : image;
+}

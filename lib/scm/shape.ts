@@ -1,0 +1,22 @@
+import type { z } from "zod";
+import { BadPayloadError } from "./errors.ts";
+
+/** Zod issues as `field.path: message` lines, so a 400 names what was wrong. */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(body)"}: ${issue.message}`);
+}
+
+export function parseOrThrow<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(body);
+  if (!result.success) throw new BadPayloadError(what, describeIssues(result.error));
+  return result.data;
+}
+
+export const ZERO_SHA = /^0+$/;
+
+/** Branch and tag names from a full ref; other refs (notes, pulls) yield neither. */
+export function splitRef(ref: string): { branch?: string; tag?: string } {
+  if (ref.startsWith("refs/heads/")) return { branch: ref.slice("refs/heads/".length) };
+  if (ref.startsWith("refs/tags/")) return { tag: ref.slice("refs/tags/".length) };
+  return {};
+}
