@@ -7,7 +7,6 @@ set -euo pipefail
 
 REGISTRY_ADDR=127.0.0.1:5000
 REGISTRY_DIR=${HOIST_REGISTRY_DIR:-/var/lib/hoist-registry}
-here=$(cd "${BASH_SOURCE[0]%/*}" && pwd)
 
 missing=()
 for bin in dockerd docker docker-registry curl; do
@@ -57,4 +56,4 @@ EOF
   wait_for 30 "docker-registry (see /tmp/hoist-registry.log)" curl -sf "http://$REGISTRY_ADDR/v2/"
 fi
 
-bash "$here/images.sh"
+bash "$(dirname -- "${BASH_SOURCE[0]}")/images.sh"

@@ -56,11 +56,19 @@ export const PushStage = z
 /** `build:` with nothing after it means "all defaults". */
 const orEmpty = <T extends z.ZodType>(s: T) => z.preprocess((v) => v ?? {}, s);
 
-export const StageEntry = z.union([
-  z.object({ build: orEmpty(BuildStage) }).strict(),
-  z.object({ test: TestStage }).strict(),
-  z.object({ push: orEmpty(PushStage) }).strict(),
-]);
+// One object with optional keys rather than a union, so a mistake inside a stage is
+// reported at its own field instead of as "no union member matched".
+export const StageEntry = z
+  .object({ build: orEmpty(BuildStage).optional(), test: TestStage.optional(), push: orEmpty(PushStage).optional() })
+  .strict()
+  .superRefine((s, ctx) => {
+    const kinds = Object.keys(s);
+    if (kinds.length !== 1) ctx.addIssue({ code: "custom", message: `a stage is exactly one of build, test, push (found ${kinds.join(", ") || "none"})` });
+  })
+  .transform(
+    (s): { build: z.output<typeof BuildStage> } | { test: z.output<typeof TestStage> } | { push: z.output<typeof PushStage> } =>
+      s.build ? { build: s.build } : s.test ? { test: s.test } : { push: s.push ?? {} },
+  );
 
 export const Pipeline = z
   .object({

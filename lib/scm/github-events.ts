@@ -27,23 +27,29 @@ const GitHubPush = z.object({
   head_commit: z.object({ id: sha }).nullable().optional(),
 });
 
-/** The fields above, as Octokit's published webhook types describe them. */
-type UsedFields = Pick<GitHubPushPayload, "ref" | "after" | "deleted"> & {
+/**
+ * The fields above, typed by Octokit's published webhook types. `pushFields`
+ * returns this type, so the schema failing to agree with GitHub's documented
+ * payload is a compile error.
+ */
+type UsedFields = Pick<GitHubPushPayload, "ref" | "after"> & {
+  deleted?: GitHubPushPayload["deleted"];
   repository: Pick<GitHubPushPayload["repository"], "full_name" | "id" | "clone_url">;
   pusher?: Pick<GitHubPushPayload["pusher"], "name">;
   sender?: Pick<GitHubPushPayload["sender"], "login">;
   head_commit?: Pick<NonNullable<GitHubPushPayload["head_commit"]>, "id"> | null;
 };
-// Fails to compile if the schema drifts from GitHub's documented payload.
-type Agrees<A extends B, B> = A;
-type Validated = Agrees<Omit<z.infer<typeof GitHubPush>, "deleted">, Omit<UsedFields, "deleted">>;
+
+function pushFields(body: unknown): UsedFields {
+  return parseOrThrow(GitHubPush, body, "invalid GitHub push payload");
+}
 
 export function parseGitHubDelivery(headers: DeliveryHeaders, body: unknown): SourceEvent {
   const { event, delivery } = headers;
   if (event === "ping") return { kind: "ping", delivery };
   if (event !== "push") return { kind: "ignored", delivery, reason: `event ${event} is not handled` };
 
-  const p: Validated & { deleted?: boolean } = parseOrThrow(GitHubPush, body, "invalid GitHub push payload");
+  const p = pushFields(body);
   const deleted = p.deleted === true || ZERO_SHA.test(p.after);
   return {
     kind: "push",

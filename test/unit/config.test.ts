@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { parseHoistFile } from "../../lib/pipeline/config.ts";
+import { matchPushPipelines } from "../../lib/pipeline/triggers.ts";
+import { resolveStages } from "../../lib/pipeline/resolve.ts";
+import type { HoistFile } from "../../lib/pipeline/schema.ts";
+
+const GOOD = `
+pipelines:
+  main:
+    on: { push: { branches: [main, "release/*"] }, manual: true, schedule: "0 3 * * *" }
+    stages:
+      - build: { image: shop, args: { NODE_ENV: production, LEVEL: 3 } }
+      - test: { run: "npm test", timeout: 120 }
+      - push:
+  review:
+    on: { push: { branches: ["feature/**"] } }
+    stages: [ { build: }, { test: { run: "make check" } } ]
+  release:
+    on: { push: { tags: ["v*"] } }
+    stages: [ { build: { image: registry.example.com/team/shop } }, { push: {} } ]
+`;
+
+function parsed(text: string): HoistFile {
+  const r = parseHoistFile(text);
+  if (!r.ok) throw new Error(r.error);
+  return r.file;
+}
+
+describe("parseHoistFile", () => {
+  it("reads pipelines, triggers and stages with defaults", () => {
+    const file = parsed(GOOD);
+    expect(Object.keys(file.pipelines)).toEqual(["main", "review", "release"]);
+    expect(file.pipelines.main?.on.schedule).toBe("0 3 * * *");
+    expect(file.pipelines.main?.stages[0]).toEqual({ build: { image: "shop", context: ".", dockerfile: "Dockerfile", args: { NODE_ENV: "production", LEVEL: "3" } } });
+    expect(file.pipelines.review?.stages[1]).toEqual({ test: { run: "make check", timeout: 600, env: {} } });
+  });
+
+  it.each([
+    ["a type error", "pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - build: {}\n      - test: { run: make, timeout: soon }\n", /^\.hoist\.yml:6: pipelines\.main\.stages\[1\]\.test\.timeout: .*number/],
+    ["an unknown field", "pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - build: { imag: x }\n", /^\.hoist\.yml:5: pipelines\.main\.stages\[0\]\.build: unknown field "imag"/],
+    ["a missing field", "pipelines:\n  main:\n    stages: [ { build: {} } ]\n", /^\.hoist\.yml:2: pipelines\.main\.on: /],
+    ["a test before any build", "pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - test: { run: make }\n      - build: {}\n", /^\.hoist\.yml:5: pipelines\.main\.stages\[0\]: a test stage needs a build stage before it/],
+    ["a tagged image", "pipelines:\n  m:\n    on: { manual: true }\n    stages: [ { build: { image: \"shop:latest\" } } ]\n", /^\.hoist\.yml:4: .*must not carry a tag/],
+    ["broken YAML", "pipelines:\n  main:\n    on: [push\n", /^\.hoist\.yml:\d+: invalid YAML/],
+    ["an empty file", "", /^\.hoist\.yml:1: \(file\): /],
+    ["no pipelines", "pipelines: {}\n", /declare at least one pipeline/],
+  ])("rejects %s with the line and the field", (_name, text, expected) => {
+    const r = parseHoistFile(text);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toMatch(expected);
+  });
+});
+
+describe("matchPushPipelines", () => {
+  const file = parsed(GOOD);
+  it.each([
+    [{ branch: "main" }, ["main"]],
+    [{ branch: "release/2.0" }, ["main"]],
+    [{ branch: "feature/a/b" }, ["review"]],
+    [{ branch: "other" }, []],
+    [{ tag: "v1.2.3" }, ["release"]],
+    [{ tag: "nightly" }, []],
+  ])("%o starts %o", (ref, names) => {
+    expect(matchPushPipelines(file, ref)).toEqual(names);
+  });
+
+  it("push: true and push: {} match branches and tags; manual-only never matches a push", () => {
+    const f = parsed("pipelines:\n  a: { on: { push: true }, stages: [ { build: } ] }\n  b: { on: { push: {} }, stages: [ { build: } ] }\n  c: { on: { manual: true }, stages: [ { build: } ] }\n");
+    expect(matchPushPipelines(f, { branch: "x" })).toEqual(["a", "b"]);
+    expect(matchPushPipelines(f, { tag: "v1" })).toEqual(["a", "b"]);
+  });
+});
+
+describe("resolveStages", () => {
+  const file = parsed(GOOD);
+  it("names images after the repo and pushes to the server's registry", () => {
+    const r = resolveStages(file.pipelines.review!, { repoName: "acme/Shop_App", registry: "127.0.0.1:5000" });
+    expect(r).toEqual({
+      ok: true,
+      stages: [
+        { name: "build", spec: { kind: "build", image: "shop_app", context: ".", dockerfile: "Dockerfile", args: {} } },
+        { name: "test", spec: { kind: "test", run: "make check", timeoutSec: 600, env: {} } },
+      ],
+    });
+  });
+
+  it("pushes an image that names its registry there", () => {
+    const r = resolveStages(file.pipelines.release!, { repoName: "acme/shop" });
+    expect(r.ok && r.stages[1]?.spec).toEqual({ kind: "push", target: "registry.example.com/team/shop" });
+  });
+
+  it("uses HOIST_REGISTRY for a bare image and fails clearly without one", () => {
+    expect(resolveStages(file.pipelines.main!, { repoName: "acme/shop", registry: "127.0.0.1:5000" })).toMatchObject({
+      ok: true,
+      stages: [{ name: "build" }, { name: "test" }, { name: "push", spec: { target: "127.0.0.1:5000/shop" } }],
+    });
+    const r = resolveStages(file.pipelines.main!, { repoName: "acme/shop" });
+    expect(r).toEqual({ ok: false, error: expect.stringMatching(/names no registry; set push.registry or HOIST_REGISTRY/) });
+  });
+});
