@@ -1,0 +1,69 @@
+import { z } from "zod";
+
+/**
+ * Every setting Hoist reads, in one place. Only the edge (functions/, the CLI) calls
+ * `loadConfig(process.env)`; lib/ receives the typed object.
+ */
+
+const list = z
+  .string()
+  .optional()
+  .transform((s) => (s ?? "").split(",").map((x) => x.trim()).filter(Boolean));
+const flag = z
+  .enum(["0", "1", "true", "false", ""])
+  .optional()
+  .transform((s) => s === "1" || s === "true");
+const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const ConfigSchema = z.object({
+  HOIST_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOIST_DATA_DIR: z.string().default(".hoist"),
+  HOIST_TABLE: z.string().min(3).max(255).default("hoist"),
+  HOIST_QUEUE: z.string().min(1).default("hoist-runs"),
+  /** Bearer token for /api; the API refuses every request when it is unset. */
+  HOIST_API_TOKEN: z.string().min(16, "HOIST_API_TOKEN must be at least 16 characters").optional(),
+  /** Comma-separated: several secrets are accepted so they can be rotated. */
+  GITHUB_WEBHOOK_SECRET: list,
+  GITLAB_WEBHOOK_TOKEN: list,
+  GITHUB_TOKEN: z.string().optional(),
+  GITHUB_API_URL: z.string().url().optional(),
+  GITLAB_TOKEN: z.string().optional(),
+  GITLAB_URL: z.string().url().optional(),
+  HOIST_ALLOW_LOCAL_REPOS: flag,
+  HOIST_REGISTRY: z.string().optional(),
+  DOCKER_HOST: z.string().optional(),
+  HOIST_BUILDER_IMAGE: z.string().default("hoist/builder:latest"),
+  AWS_REGION: z.string().default("us-east-1"),
+  AWS_ENDPOINT_URL_DYNAMODB: z.string().url().optional(),
+  AWS_ENDPOINT_URL_SQS: z.string().url().optional(),
+  /** How long a worker's claim on a run lasts without a heartbeat. */
+  HOIST_LEASE_MS: ms(30_000),
+  /** How long one worker invocation may work on a run before it hands over through the queue. */
+  HOIST_STEP_BUDGET_MS: ms(60_000),
+  /** Grace before the reconciler re-drives a run nobody has claimed (a lost message). */
+  HOIST_REDRIVE_AFTER_MS: ms(30_000),
+  HOIST_RECONCILE_EVERY_MS: ms(5_000),
+  HOIST_MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+  HOIST_WORKER_CONCURRENCY: z.coerce.number().int().positive().default(4),
+  HOIST_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const result = ConfigSchema.safeParse(env);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+  throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+/** Values that must never reach a log line, a run record or a page. */
+export function secretsOf(config: Config): string[] {
+  return [...config.GITHUB_WEBHOOK_SECRET, ...config.GITLAB_WEBHOOK_TOKEN, config.HOIST_API_TOKEN, config.GITHUB_TOKEN, config.GITLAB_TOKEN].filter(
+    (s): s is string => typeof s === "string" && s.length > 0,
+  );
+}

@@ -1,0 +1,303 @@
+import Dockerode from "dockerode";
+import type { Engine, JobSpec, JobState, PushResult } from "./port.ts";
+
+const DEFAULT_SOCKET = "/var/run/docker.sock";
+
+export interface DockerEngineOptions {
+  /** A ready-made client; when given, `host` and `socketPath` are ignored. */
+  docker?: Dockerode;
+  /** Unix socket of the engine; default /var/run/docker.sock. */
+  socketPath?: string;
+  /** DOCKER_HOST-style address, `unix:///path` or `tcp://host:port`; wins over `socketPath`. */
+  host?: string;
+  /**
+   * Path of the engine's socket on the engine's own host, bound into jobs that ask for
+   * `mountEngineSocket`. Default: the client's socket path, else /var/run/docker.sock.
+   */
+  hostSocketPath?: string;
+  /** Registry credentials for push; default anonymous (fine for a loopback registry). */
+  registryAuth?: Dockerode.AuthConfig;
+}
+
+/** A failed engine call; `retryable` says whether trying again later can succeed. */
+export class EngineError extends Error {
+  override readonly name = "EngineError";
+  readonly retryable: boolean;
+  readonly statusCode: number | undefined;
+
+  constructor(message: string, opts: { retryable: boolean; statusCode?: number; cause?: unknown }) {
+    super(message, { cause: opts.cause });
+    this.retryable = opts.retryable;
+    this.statusCode = opts.statusCode;
+  }
+}
+
+/** The Engine port on a Docker engine, through dockerode. */
+export class DockerEngine implements Engine {
+  readonly docker: Dockerode;
+  private readonly endpoint: string;
+  private readonly hostSocketPath: string;
+  private readonly registryAuth: Dockerode.AuthConfig;
+
+  constructor(opts: DockerEngineOptions = {}) {
+    this.docker = opts.docker ?? new Dockerode(clientOptions(opts));
+    const modem = this.docker.modem as { socketPath?: unknown; host?: string; port?: number | string };
+    const socketPath = typeof modem.socketPath === "string" ? modem.socketPath : undefined;
+    this.endpoint = socketPath ?? `${modem.host}:${modem.port}`;
+    this.hostSocketPath = opts.hostSocketPath ?? socketPath ?? DEFAULT_SOCKET;
+    // The daemon refuses a push without an X-Registry-Auth header ("Bad parameters and
+    // missing X-Registry-Auth: EOF"), even for an anonymous registry: `{}` sends "e30=".
+    this.registryAuth = opts.registryAuth ?? {};
+  }
+
+  async imageExists(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw this.wrap(err, `inspect image ${ref}`);
+    }
+  }
+
+  async ensureJob(spec: JobSpec): Promise<JobState> {
+    const state = await this.inspectJob(spec.name);
+    if (state.state === "missing") {
+      try {
+        await this.docker.createContainer({
+          name: spec.name,
+          Image: spec.image,
+          Cmd: spec.cmd,
+          Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+          Labels: spec.labels ?? {},
+          // No AutoRemove: the exit code must stay readable after the job ends.
+          HostConfig: { Binds: spec.mountEngineSocket ? [`${this.hostSocketPath}:/var/run/docker.sock`] : [] },
+        });
+      } catch (err) {
+        // Another caller created it between our inspect and create: it uploads and starts it.
+        if (statusOf(err) === 409) return this.inspectJob(spec.name);
+        throw this.wrap(err, `create job ${spec.name} from image ${spec.image}`, "build or pull the image first");
+      }
+    } else if (state.state !== "created") {
+      return state;
+    }
+    // Created but not started: either we just created it, or a caller died before starting
+    // it; uploading the same files again is harmless, so both cases take this path.
+    const container = this.docker.getContainer(spec.name);
+    if (spec.files) {
+      const at = spec.filesAt ?? "/";
+      try {
+        await container.putArchive(await spec.files(), { path: at });
+      } catch (err) {
+        throw this.wrap(err, `upload files of job ${spec.name} to ${at}`, `the directory ${at} must exist in image ${spec.image}`);
+      }
+    }
+    try {
+      await container.start();
+    } catch (err) {
+      if (statusOf(err) !== 304) throw this.wrap(err, `start job ${spec.name}`); // 304: already started
+    }
+    return this.inspectJob(spec.name);
+  }
+
+  async waitJob(name: string, timeoutMs: number): Promise<JobState> {
+    // Aborting destroys the pending wait request, so nothing is left behind after a timeout.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    try {
+      await this.docker.getContainer(name).wait({ condition: "not-running", abortSignal: abort.signal });
+    } catch (err) {
+      if (!abort.signal.aborted) {
+        if (statusOf(err) === 404) return { state: "missing" };
+        throw this.wrap(err, `wait for job ${name}`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.inspectJob(name);
+  }
+
+  async inspectJob(name: string): Promise<JobState> {
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await this.docker.getContainer(name).inspect();
+    } catch (err) {
+      if (statusOf(err) === 404) return { state: "missing" };
+      throw this.wrap(err, `inspect job ${name}`);
+    }
+    const s = info.State;
+    switch (s.Status) {
+      case "created":
+        return { state: "created" };
+      case "running":
+      case "paused":
+      case "restarting":
+        return { state: "running", startedAt: Date.parse(s.StartedAt) };
+      default: // exited, dead, removing
+        return { state: "exited", exitCode: s.ExitCode, startedAt: Date.parse(s.StartedAt), finishedAt: Date.parse(s.FinishedAt) };
+    }
+  }
+
+  async jobLogs(name: string): Promise<string> {
+    try {
+      const raw = await this.docker.getContainer(name).logs({ stdout: true, stderr: true, follow: false });
+      return demux(Buffer.isBuffer(raw) ? raw : Buffer.from(JSON.stringify(raw)));
+    } catch (err) {
+      throw this.wrap(err, `read the logs of job ${name}`);
+    }
+  }
+
+  async removeJob(name: string): Promise<void> {
+    try {
+      await this.docker.getContainer(name).remove({ force: true });
+    } catch (err) {
+      const status = statusOf(err);
+      // 409 here means "removal already in progress": someone else is doing our job.
+      if (status === 404 || status === 409) return;
+      throw this.wrap(err, `remove job ${name}`);
+    }
+  }
+
+  async push(source: string, target: string, onProgress?: (line: string) => void): Promise<PushResult> {
+    const { repo, tag } = splitRef(target);
+    try {
+      await this.docker.getImage(source).tag({ repo, tag });
+    } catch (err) {
+      throw this.wrap(err, `tag ${source} as ${target}`, "build the image first");
+    }
+    let digest: string | undefined;
+    try {
+      const stream = await this.docker.getImage(repo).push({ tag, authconfig: this.registryAuth });
+      for await (const line of jsonLines(stream)) {
+        const msg = line as PushMessage;
+        const failure = msg.errorDetail?.message ?? msg.error;
+        if (failure) {
+          throw new EngineError(`push of ${target} failed: ${failure}`, { retryable: TRANSIENT.test(failure) });
+        }
+        const fromStatus = /digest: (sha256:[0-9a-f]{64})/.exec(msg.status ?? "")?.[1];
+        digest = msg.aux?.Digest ?? fromStatus ?? digest;
+        if (msg.status) onProgress?.([msg.id, msg.status, msg.progress].filter(Boolean).join(" "));
+      }
+    } catch (err) {
+      if (err instanceof EngineError) throw err;
+      throw this.wrap(err, `push ${target}`);
+    }
+    if (!digest) {
+      throw new EngineError(`push of ${target} ended without a digest from the registry: retry the push`, { retryable: true });
+    }
+    return { digest };
+  }
+
+  /** Turns a dockerode/socket error into an EngineError whose message says what to do. */
+  private wrap(err: unknown, doing: string, hint?: string): EngineError {
+    if (err instanceof EngineError) return err;
+    const code = (err as { code?: unknown })?.code;
+    if (typeof code === "string" && CONNECTION_CODES.has(code)) {
+      return new EngineError(
+        `cannot reach the Docker engine at ${this.endpoint} to ${doing}: is dockerd running? (${code})`,
+        { retryable: true, cause: err },
+      );
+    }
+    const status = statusOf(err);
+    const detail = daemonMessage(err);
+    if (status === undefined || status >= 500) {
+      return new EngineError(`the Docker engine failed to ${doing}: ${detail}; retry later`, {
+        retryable: true,
+        statusCode: status,
+        cause: err,
+      });
+    }
+    return new EngineError(`cannot ${doing}: ${detail}${hint ? ` (${hint})` : ""}`, {
+      retryable: false,
+      statusCode: status,
+      cause: err,
+    });
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  "ENOENT", // the socket file does not exist
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "EACCES", // the socket exists but this user may not use it
+]);
+
+/** Registry failures worth another try later (network, overload), from the push stream's text. */
+const TRANSIENT = /connection refused|connection reset|timeout|timed out|EOF|no route to host|unavailable|too many requests|5\d\d /i;
+
+interface PushMessage {
+  status?: string;
+  id?: string;
+  progress?: string;
+  error?: string;
+  errorDetail?: { message?: string };
+  aux?: { Digest?: string };
+}
+
+function clientOptions(opts: DockerEngineOptions): Dockerode.DockerOptions {
+  if (opts.host) {
+    const url = new URL(opts.host);
+    if (url.protocol === "unix:") return { socketPath: url.pathname };
+    if (url.protocol === "tcp:" || url.protocol === "http:") return { host: url.hostname, port: url.port || 2375 };
+    throw new EngineError(`unsupported Docker host ${opts.host}: use unix:///path or tcp://host:port`, { retryable: false });
+  }
+  return { socketPath: opts.socketPath ?? DEFAULT_SOCKET };
+}
+
+function statusOf(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown })?.statusCode;
+  return typeof status === "number" ? status : undefined;
+}
+
+function daemonMessage(err: unknown): string {
+  const json = (err as { json?: { message?: unknown } })?.json;
+  if (typeof json?.message === "string") return json.message;
+  return err instanceof Error ? err.message.trim() : String(err);
+}
+
+/** Splits `host:port/name:tag` at the tag colon (a colon after the last slash); no tag means latest. */
+export function splitRef(ref: string): { repo: string; tag: string } {
+  if (ref.includes("@")) {
+    throw new EngineError(`cannot push to ${ref}: give a tag, not a digest`, { retryable: false });
+  }
+  const colon = ref.lastIndexOf(":");
+  if (colon > ref.lastIndexOf("/")) return { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { repo: ref, tag: "latest" };
+}
+
+/**
+ * Joins the stdout/stderr frames of a non-TTY container's log: each frame is an 8-byte
+ * header (stream type, 3 zero bytes, big-endian length) and its payload.
+ * https://docs.docker.com/engine/api/v1.41/#operation/ContainerAttach
+ */
+export function demux(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= buf.length) {
+    const type = buf[at] ?? 0xff;
+    // Not a frame header: a TTY container's log is the raw text.
+    if (type > 2 || buf[at + 1] !== 0 || buf[at + 2] !== 0 || buf[at + 3] !== 0) return buf.toString("utf8");
+    const size = buf.readUInt32BE(at + 4);
+    parts.push(buf.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  return Buffer.concat(parts).toString("utf8");
+}
+
+/** Parses a newline-delimited JSON progress stream, one object per line. */
+async function* jsonLines(stream: NodeJS.ReadableStream): AsyncGenerator<unknown> {
+  stream.setEncoding("utf8"); // decodes characters split across chunks
+  let rest = "";
+  for await (const chunk of stream) {
+    rest += chunk;
+    const lines = rest.split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) if (line.trim()) yield JSON.parse(line);
+  }
+  if (rest.trim()) yield JSON.parse(rest);
+}

@@ -1,0 +1,26 @@
+import pino, { type Logger } from "pino";
+
+export type { Logger };
+
+/** Replaces every known secret in a text; applied to step logs before they are stored. */
+export function redactor(secrets: readonly string[]): (text: string) => string {
+  const live = secrets.filter((s) => s.length >= 4);
+  if (live.length === 0) return (t) => t;
+  const pattern = new RegExp(live.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g");
+  return (text) => text.replace(pattern, "[redacted]");
+}
+
+/** The process logger. Headers that carry secrets are censored by path as well. */
+export function createLogger(level: string, secrets: readonly string[] = []): Logger {
+  const redact = redactor(secrets);
+  return pino({
+    level,
+    base: undefined,
+    redact: { paths: ["*.authorization", "*.token", "*.secret", "headers.*"], censor: "[redacted]" },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => (typeof a === "string" ? redact(a) : a)) as Parameters<typeof method>);
+      },
+    },
+  });
+}

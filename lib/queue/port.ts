@@ -1,0 +1,24 @@
+import { z } from "zod";
+
+/** The only message Hoist sends: "look at run R". The table holds everything else. */
+export const WakeUp = z.object({ runId: z.string().min(1).max(128) }).strict();
+export type WakeUp = z.infer<typeof WakeUp>;
+
+export interface Queue {
+  /** Sends a wake-up, delivered after `delaySec` (0-900, SQS's limit). */
+  send(message: WakeUp, delaySec?: number): Promise<void>;
+}
+
+export interface Received {
+  body: string;
+  receipt: string;
+  receiveCount: number;
+}
+
+/** The consuming side, for the local runtime's poller (on AWS, Lambda polls for us). */
+export interface QueueConsumer {
+  receive(max: number, waitSec: number): Promise<Received[]>;
+  ack(receipt: string): Promise<void>;
+  /** Makes a failed message visible again after `delaySec`. */
+  retryLater(receipt: string, delaySec: number): Promise<void>;
+}

@@ -1,0 +1,55 @@
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
+import Dockerode from "dockerode";
+import { pack } from "tar-fs";
+
+export const ENGINE_SOCKET = "/var/run/docker.sock";
+export const REGISTRY_URL = "http://127.0.0.1:5000";
+const HOW_TO_START = "run `bash scripts/services.sh` (or `bash .ci/run`)";
+
+/** A client for the local engine; fails (never skips) with how to start it when it does not answer. */
+export async function requireDocker(socketPath = ENGINE_SOCKET): Promise<Dockerode> {
+  const docker = new Dockerode({ socketPath });
+  try {
+    await docker.ping();
+  } catch (err) {
+    throw new Error(`Docker engine not reachable at ${socketPath}: ${HOW_TO_START}`, { cause: err });
+  }
+  return docker;
+}
+
+/** Checks that the registry answers its API base endpoint; fails with how to start it. */
+export async function requireRegistry(url = REGISTRY_URL): Promise<void> {
+  let status: number | string;
+  try {
+    status = (await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(5_000) })).status;
+  } catch (err) {
+    status = String(err);
+  }
+  if (status !== 200) {
+    throw new Error(`Docker registry not reachable at ${url} (${status}): ${HOW_TO_START}`);
+  }
+}
+
+/** Writes `files` (relative path → content) into a new temp directory and returns its path. */
+export async function makeContext(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "hoist-ctx-"));
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, path)), { recursive: true });
+    await writeFile(join(dir, path), content);
+  }
+  return dir;
+}
+
+/** The directory as a tar stream with its files at the archive root, as JobSpec.files wants. */
+export function tarDir(dir: string): Readable {
+  // tar-fs packs into a streamx stream; wrap it so callers get a Node Readable.
+  return Readable.from(pack(dir));
+}
+
+/** A short random suffix that keeps names of one test run apart from others'. */
+export function uniqueSuffix(): string {
+  return Math.random().toString(36).slice(2, 10);
+}
