@@ -20,6 +20,8 @@ export const ConfigSchema = z.object({
   HOIST_DATA_DIR: z.string().default(".hoist"),
   HOIST_TABLE: z.string().min(3).max(255).default("hoist"),
   HOIST_QUEUE: z.string().min(1).default("hoist-runs"),
+  /** Set on AWS (the stack creates the queue); locally the queue is created by name. */
+  HOIST_QUEUE_URL: z.string().url().optional(),
   /** Bearer token for /api; the API refuses every request when it is unset. */
   HOIST_API_TOKEN: z.string().min(16, "HOIST_API_TOKEN must be at least 16 characters").optional(),
   /** Comma-separated: several secrets are accepted so they can be rotated. */

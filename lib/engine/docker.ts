@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import Dockerode from "dockerode";
 import type { Engine, JobSpec, JobState, PushResult } from "./port.ts";
 
@@ -61,35 +62,50 @@ export class DockerEngine implements Engine {
   }
 
   async ensureJob(spec: JobSpec): Promise<JobState> {
-    const state = await this.inspectJob(spec.name);
-    if (state.state === "missing") {
+    let lostRace = false;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const state = await this.inspectJob(spec.name);
+      // Created but not started: a caller died before starting it. Uploading the same
+      // files again is harmless. After losing a race, the winner does it instead.
+      if (state.state === "created" && !lostRace) return this.startJob(spec);
+      if (state.state !== "missing") return state;
       try {
         await this.docker.createContainer({
           name: spec.name,
           Image: spec.image,
           Cmd: spec.cmd,
+          Entrypoint: spec.entrypoint,
           Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
           Labels: spec.labels ?? {},
           // No AutoRemove: the exit code must stay readable after the job ends.
           HostConfig: { Binds: spec.mountEngineSocket ? [`${this.hostSocketPath}:/var/run/docker.sock`] : [] },
         });
       } catch (err) {
-        // Another caller created it between our inspect and create: it uploads and starts it.
-        if (statusOf(err) === 409) return this.inspectJob(spec.name);
-        throw this.wrap(err, `create job ${spec.name} from image ${spec.image}`, "build or pull the image first");
+        if (statusOf(err) !== 409) {
+          throw this.wrap(err, `create job ${spec.name} from image ${spec.image}`, "build or pull the image first");
+        }
+        // Another caller is creating it. The daemon reserves the name before the container
+        // can be inspected (409 here, 404 there), so poll until it shows up.
+        lostRace = true;
+        await delay(100);
+        continue;
       }
-    } else if (state.state !== "created") {
-      return state;
+      return this.startJob(spec);
     }
-    // Created but not started: either we just created it, or a caller died before starting
-    // it; uploading the same files again is harmless, so both cases take this path.
+    throw new EngineError(`the name of job ${spec.name} is taken but no such container appears: retry later`, {
+      retryable: true,
+    });
+  }
+
+  private async startJob(spec: JobSpec): Promise<JobState> {
     const container = this.docker.getContainer(spec.name);
     if (spec.files) {
       const at = spec.filesAt ?? "/";
       try {
         await container.putArchive(await spec.files(), { path: at });
       } catch (err) {
-        throw this.wrap(err, `upload files of job ${spec.name} to ${at}`, `the directory ${at} must exist in image ${spec.image}`);
+        const hint = `the directory ${at} must exist in image ${spec.image}`;
+        throw this.wrap(err, `upload files of job ${spec.name} to ${at}`, hint);
       }
     }
     try {
@@ -134,7 +150,12 @@ export class DockerEngine implements Engine {
       case "restarting":
         return { state: "running", startedAt: Date.parse(s.StartedAt) };
       default: // exited, dead, removing
-        return { state: "exited", exitCode: s.ExitCode, startedAt: Date.parse(s.StartedAt), finishedAt: Date.parse(s.FinishedAt) };
+        return {
+          state: "exited",
+          exitCode: s.ExitCode,
+          startedAt: Date.parse(s.StartedAt),
+          finishedAt: Date.parse(s.FinishedAt),
+        };
     }
   }
 
@@ -183,7 +204,8 @@ export class DockerEngine implements Engine {
       throw this.wrap(err, `push ${target}`);
     }
     if (!digest) {
-      throw new EngineError(`push of ${target} ended without a digest from the registry: retry the push`, { retryable: true });
+      const message = `push of ${target} ended without a digest from the registry: retry the push`;
+      throw new EngineError(message, { retryable: true });
     }
     return { digest };
   }

@@ -11,6 +11,8 @@ export interface JobSpec {
   name: string;
   image: string;
   cmd: string[];
+  /** Replaces the image's entrypoint (a test command must not be handed to the app's entrypoint). */
+  entrypoint?: string[];
   env?: Record<string, string>;
   labels?: Record<string, string>;
   /** Bind the engine's own socket into the job (the builder drives the engine that runs it). */

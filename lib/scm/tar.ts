@@ -1,4 +1,5 @@
-import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from "node:stream";
+import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { createGunzip, type Gunzip } from "node:zlib";
 import tar from "tar-stream";
 
@@ -89,4 +90,16 @@ export function stripFirstComponent(gzipOrTar: Readable): Readable {
     if (err) out.destroy(err);
   });
   return out;
+}
+
+/**
+ * A fetch response body as a Node stream. HTTP clients type it as the DOM
+ * ReadableStream, which TypeScript will not equate with node:stream/web's, so the
+ * shape is checked at run time instead of cast blindly.
+ */
+export function fromWebBody(body: unknown, what: string): Readable {
+  if (typeof (body as { getReader?: unknown } | null)?.getReader !== "function") {
+    throw new Error(`${what}: the response had no body stream`);
+  }
+  return Readable.fromWeb(body as WebReadableStream<Uint8Array>);
 }

@@ -14,6 +14,7 @@ const registryHost = new URL(REGISTRY_URL).host;
 let docker: Dockerode;
 let engine: DockerEngine;
 const images: string[] = [];
+const manifests: string[] = []; // registry URLs of pushed manifests
 const dirs: string[] = [];
 
 beforeAll(async () => {
@@ -24,6 +25,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  // Our registry config enables deletes; elsewhere a 405 just leaves the test repo behind.
+  await Promise.all(manifests.map((url) => fetch(url, { method: "DELETE" }).catch(() => undefined)));
   if (!docker) return;
   const containers = await docker.listContainers({ all: true, filters: { label: [`hoist.test=${suffix}`] } });
   await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true })));
@@ -98,8 +101,8 @@ describe("DockerEngine jobs", () => {
     await expect(engine.removeJob(spec.name)).resolves.toBeUndefined();
   });
 
-  it("reports the exit code and both output streams of a failing job", async () => {
-    const spec = sleeper("fails", ["sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3"]);
+  it("reports the exit code and both output streams of a failing job run under an entrypoint", async () => {
+    const spec = { ...sleeper("fails", ["echo to-stdout; echo to-stderr >&2; exit 3"]), entrypoint: ["sh", "-c"] };
 
     await engine.ensureJob(spec);
     const done = await engine.waitJob(spec.name, 30_000);
@@ -138,8 +141,10 @@ describe("DockerEngine push", () => {
     const { digest } = await engine.push(source, target, (line) => lines.push(line));
 
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(lines.join("\n")).toMatch(/Pushed|Layer already exists/);
-    const res = await fetch(`${REGISTRY_URL}/v2/${repo}/manifests/${digest}`, {
+    expect(lines.join("\n")).toMatch(/Pushed|Layer already exists|Mounted from/);
+    const manifest = `${REGISTRY_URL}/v2/${repo}/manifests/${digest}`;
+    manifests.push(manifest);
+    const res = await fetch(manifest, {
       headers: { Accept: "application/vnd.docker.distribution.manifest.v2+json" },
     });
     expect(res.status).toBe(200);
@@ -147,7 +152,9 @@ describe("DockerEngine push", () => {
     const byDigest = `${registryHost}/${repo}@${digest}`;
     images.push(byDigest);
     const pull = await docker.pull(byDigest);
-    await new Promise((resolve, reject) => docker.modem.followProgress(pull, (err) => (err ? reject(err) : resolve(undefined))));
+    await new Promise((resolve, reject) => {
+      docker.modem.followProgress(pull, (err) => (err ? reject(err) : resolve(undefined)));
+    });
     expect(await engine.imageExists(byDigest)).toBe(true);
     // Pushing the same image again is idempotent.
     expect(await engine.push(source, target)).toEqual({ digest });

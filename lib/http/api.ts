@@ -1,0 +1,65 @@
+import { Hono } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import { HTTPException } from "hono/http-exception";
+import { z } from "zod";
+import { RunStatus } from "../pipeline/run.ts";
+import type { RunStore } from "../store/port.ts";
+
+export interface ApiOptions {
+  store: RunStore;
+  /** Unset: the API answers 503 to everything, never serves data unauthenticated. */
+  token?: string;
+}
+
+const ListQuery = z
+  .object({
+    repo: z.string().min(1).max(300).optional(),
+    branch: z.string().min(1).max(300).optional(),
+    status: RunStatus.optional(),
+    limit: z.coerce.number().int().min(1).max(200).optional(),
+    cursor: z.string().max(2000).optional(),
+  })
+  .strict();
+
+const LogsQuery = z.object({ stage: z.coerce.number().int().min(0).optional(), format: z.enum(["json", "text"]).optional() }).strict();
+
+/** GET /api/runs, /api/runs/:id, /api/runs/:id/logs behind a bearer token. */
+export function apiRoutes(opts: ApiOptions): Hono {
+  const app = new Hono();
+  app.use("/api/*", async (c, next) => {
+    if (!opts.token) throw new HTTPException(503, { message: "the API is disabled: set HOIST_API_TOKEN on the server" });
+    return bearerAuth({ token: opts.token })(c, next);
+  });
+
+  app.get("/api/runs", async (c) => {
+    const q = parse(ListQuery, c.req.query());
+    const page = await opts.store.listRuns(q);
+    return c.json(page);
+  });
+
+  app.get("/api/runs/:id", async (c) => {
+    const stored = await opts.store.getRun(c.req.param("id"));
+    if (!stored) throw new HTTPException(404, { message: `no run ${c.req.param("id")}` });
+    return c.json(stored.run);
+  });
+
+  app.get("/api/runs/:id/logs", async (c) => {
+    const q = parse(LogsQuery, c.req.query());
+    const stored = await opts.store.getRun(c.req.param("id"));
+    if (!stored) throw new HTTPException(404, { message: `no run ${c.req.param("id")}` });
+    const chunks = await opts.store.readLogs(stored.run.id, q.stage);
+    const stages = stored.run.stages
+      .map((s, i) => ({ stage: i, name: s.name, status: s.status, text: chunks.filter((ch) => ch.stage === i).map((ch) => ch.text).join("") }))
+      .filter((s) => q.stage === undefined || s.stage === q.stage);
+    if (q.format === "text") return c.text(stages.map((s) => `=== ${s.name} (${s.status}) ===\n${s.text}`).join("\n"));
+    return c.json({ runId: stored.run.id, stages });
+  });
+
+  return app;
+}
+
+function parse<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new HTTPException(400, { message: r.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ") });
+  return r.data;
+}

@@ -1,0 +1,21 @@
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { Logger } from "../log.ts";
+import { SourceUnavailableError } from "../runs/ingest.ts";
+import { BadPayloadError } from "../scm/errors.ts";
+
+/** One place maps errors to answers; a body never carries a stack or a secret. */
+export function withErrors(app: Hono, log: Logger): Hono {
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    if (err instanceof BadPayloadError) return c.json({ error: err.message }, 400);
+    if (err instanceof SourceUnavailableError) {
+      log.warn({ err: err.message }, "webhook could not read the repository");
+      return c.json({ error: `${err.message}; nothing was recorded, redeliver the webhook once the repository is reachable` }, 502);
+    }
+    log.error({ err }, "request failed");
+    return c.json({ error: "internal error; try again (a redelivery never runs a push twice)" }, 500);
+  });
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  return app;
+}

@@ -1,0 +1,76 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { ingestPush, type IngestDeps } from "../runs/ingest.ts";
+import { parseGitHubDelivery } from "../scm/github-events.ts";
+import { parseGitLabDelivery } from "../scm/gitlab-events.ts";
+import type { SourceEvent } from "../scm/port.ts";
+import { verifyGitHubSignature, verifyGitLabToken } from "../scm/verify.ts";
+
+export interface WebhookOptions {
+  ingest: IngestDeps;
+  githubSecrets: readonly string[];
+  gitlabTokens: readonly string[];
+  maxBodyBytes: number;
+}
+
+/**
+ * POST /hooks/github and /hooks/gitlab. The order is the contract: size, then signature on
+ * the raw bytes, then headers and JSON, then the event. Every rejection happens before
+ * anything is written or enqueued; an accepted push answers 202 with the run ids.
+ */
+export function webhookRoutes(opts: WebhookOptions): Hono {
+  const app = new Hono();
+  const limit = bodyLimit({
+    maxSize: opts.maxBodyBytes,
+    onError: (c) => c.json({ error: `body larger than ${opts.maxBodyBytes} bytes` }, 413),
+  });
+
+  app.post("/hooks/github", limit, async (c) => {
+    if (opts.githubSecrets.length === 0) throw notConfigured("GitHub", "GITHUB_WEBHOOK_SECRET");
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    if (!(await verifyGitHubSignature(raw, c.req.header("x-hub-signature-256"), opts.githubSecrets)))
+      return c.json({ error: "X-Hub-Signature-256 is missing or does not match any configured secret" }, 401);
+    const headers = { event: required(c.req.header("x-github-event"), "X-GitHub-Event"), delivery: required(c.req.header("x-github-delivery"), "X-GitHub-Delivery") };
+    const event = parseGitHubDelivery(headers, json(raw));
+    if (event.kind === "ping") return c.json({ ok: true, pong: event.delivery }, 200);
+    return c.json(await accept(opts, event), 202);
+  });
+
+  app.post("/hooks/gitlab", limit, async (c) => {
+    if (opts.gitlabTokens.length === 0) throw notConfigured("GitLab", "GITLAB_WEBHOOK_TOKEN");
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    if (!(await verifyGitLabToken(c.req.header("x-gitlab-token"), opts.gitlabTokens)))
+      return c.json({ error: "X-Gitlab-Token is missing or does not match any configured token" }, 401);
+    // GitLab retries with the same Idempotency-Key; older versions only send the event UUID.
+    const delivery = c.req.header("idempotency-key") ?? c.req.header("x-gitlab-event-uuid") ?? c.req.header("x-gitlab-webhook-uuid");
+    const headers = { event: required(c.req.header("x-gitlab-event"), "X-Gitlab-Event"), delivery: required(delivery, "Idempotency-Key or X-Gitlab-Event-UUID") };
+    const event = parseGitLabDelivery(headers, json(raw));
+    return c.json(await accept(opts, event), 202);
+  });
+
+  return app;
+}
+
+async function accept(opts: WebhookOptions, event: SourceEvent): Promise<object> {
+  if (event.kind === "ping") return { ok: true, pong: event.delivery };
+  if (event.kind === "ignored") return { ignored: event.reason };
+  return ingestPush(opts.ingest, event.delivery, event.push);
+}
+
+function json(raw: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(raw));
+  } catch (err) {
+    throw new HTTPException(400, { message: `body is not valid JSON: ${(err as Error).message}` });
+  }
+}
+
+function required(value: string | undefined, header: string): string {
+  if (!value || value.length > 200) throw new HTTPException(400, { message: `missing or invalid ${header} header` });
+  return value;
+}
+
+function notConfigured(provider: string, variable: string): HTTPException {
+  return new HTTPException(503, { message: `${provider} webhooks are not configured: set ${variable} on the server` });
+}

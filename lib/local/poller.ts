@@ -1,0 +1,63 @@
+import type { Logger } from "../log.ts";
+import type { QueueConsumer } from "../queue/port.ts";
+import { parseWakeUp } from "../queue/lambda.ts";
+import type { WakeUp } from "../queue/port.ts";
+
+export interface PollerOptions {
+  consumer: QueueConsumer;
+  log: Logger;
+  concurrency: number;
+  handle: (w: WakeUp) => Promise<unknown>;
+}
+
+/**
+ * The local runtime's stand-in for Lambda's SQS polling: long-polls, runs up to
+ * `concurrency` wake-ups at once, deletes each on success, and on failure makes it
+ * visible again with a growing back-off (SQS moves it to the DLQ after maxReceiveCount).
+ */
+export function startPoller(opts: PollerOptions): { stop: () => Promise<void> } {
+  let running = true;
+  const inFlight = new Set<Promise<void>>();
+  const loop = async () => {
+    while (running) {
+      const free = opts.concurrency - inFlight.size;
+      if (free <= 0) {
+        await Promise.race(inFlight);
+        continue;
+      }
+      let messages;
+      try {
+        messages = await opts.consumer.receive(free, 1);
+      } catch (err) {
+        if (!running) break;
+        opts.log.warn({ err }, "queue receive failed; retrying");
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      for (const m of messages) {
+        const task = (async () => {
+          const wake = parseWakeUp(m.body);
+          try {
+            if (wake) await opts.handle(wake);
+            else opts.log.warn("dropped a message that is not a wake-up");
+            await opts.consumer.ack(m.receipt);
+          } catch (err) {
+            opts.log.warn({ err, run: wake?.runId }, "run could not advance; retrying later");
+            // If even this fails, the message reappears when its visibility timeout ends.
+            await opts.consumer.retryLater(m.receipt, Math.min(60, 2 ** m.receiveCount)).catch(() => undefined);
+          }
+        })();
+        inFlight.add(task);
+        void task.finally(() => inFlight.delete(task));
+      }
+    }
+  };
+  const done = loop();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      await Promise.all(inFlight);
+    },
+  };
+}

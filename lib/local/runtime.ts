@@ -1,0 +1,66 @@
+import { serve, type ServerType } from "@hono/node-server";
+import { loadConfig, type Config } from "../config.ts";
+import { httpApp } from "../http/server.ts";
+import { advanceRun } from "../runs/advance.ts";
+import { reconcile } from "../runs/reconcile.ts";
+import { createServices, type ServiceOverrides, type Services } from "../services.ts";
+import { startEmbeddedServers } from "./embedded.ts";
+import { startPoller } from "./poller.ts";
+
+export interface LocalRuntime {
+  url: string;
+  services: Services;
+  stop(): Promise<void>;
+}
+
+/**
+ * Every function in one process: HTTP (webhooks + API), the worker polling the queue and
+ * the reconciler on a timer, over an embedded table and queue unless endpoints of real
+ * services are configured.
+ */
+export async function startLocal(env: Record<string, string | undefined>, overrides: ServiceOverrides = {}): Promise<LocalRuntime> {
+  let config: Config = loadConfig(env);
+  const embedded =
+    config.AWS_ENDPOINT_URL_DYNAMODB && (config.AWS_ENDPOINT_URL_SQS || config.HOIST_QUEUE_URL)
+      ? undefined
+      : await startEmbeddedServers(config.HOIST_DATA_DIR);
+  if (embedded) {
+    config = {
+      ...config,
+      AWS_ENDPOINT_URL_DYNAMODB: config.AWS_ENDPOINT_URL_DYNAMODB ?? embedded.dynamodb,
+      AWS_ENDPOINT_URL_SQS: config.AWS_ENDPOINT_URL_SQS ?? embedded.sqs,
+    };
+  }
+  const services = await createServices(config, overrides);
+  const { log } = services;
+
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: httpApp(services).fetch, port: config.HOIST_PORT, hostname: "127.0.0.1" }, () => resolve(s));
+  });
+  const address = server.address();
+  const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : config.HOIST_PORT}`;
+
+  const poller = startPoller({
+    consumer: services.queue,
+    log,
+    concurrency: config.HOIST_WORKER_CONCURRENCY,
+    handle: (w) => advanceRun(services.advance, w.runId),
+  });
+  const tick = setInterval(() => {
+    reconcile(services.reconcile)
+      .then((ids) => ids.length && log.info({ runs: ids }, "reconciler re-drove runs"))
+      .catch((err: unknown) => log.warn({ err }, "reconcile failed"));
+  }, config.HOIST_RECONCILE_EVERY_MS);
+  log.info({ url, data: config.HOIST_DATA_DIR, embedded: Boolean(embedded) }, "hoist is running");
+
+  return {
+    url,
+    services,
+    stop: async () => {
+      clearInterval(tick);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await poller.stop();
+      await embedded?.stop();
+    },
+  };
+}

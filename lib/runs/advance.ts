@@ -1,0 +1,133 @@
+import type { Logger } from "../log.ts";
+import { jobName, plan, transition, type RunEvent } from "../pipeline/machine.ts";
+import { TERMINAL } from "../pipeline/run.ts";
+import type { Queue } from "../queue/port.ts";
+import type { RunStore, StoredRun } from "../store/port.ts";
+import { runStage, type ExecutorDeps } from "./executors.ts";
+import { logSink } from "./logs.ts";
+
+export interface AdvanceDeps extends ExecutorDeps {
+  store: RunStore;
+  queue: Queue;
+  log: Logger;
+  redact: (text: string) => string;
+  /** Identifies this worker in leases. */
+  workerId: string;
+  leaseMs: number;
+  /** How long one call may work before handing the run back to the queue. */
+  budgetMs: number;
+  redriveAfterMs: number;
+}
+
+export type AdvanceResult = "finished" | "handed-over" | "busy" | "missing" | "already-final";
+
+/**
+ * Moves one run as far as it can within the budget: claims the run with a lease, then asks
+ * the pure core what to do next, does it, and records the result as an event, until the run
+ * ends or the budget runs out (then it re-enqueues itself). Safe to call any number of times
+ * for the same run, concurrently or after a crash: the lease keeps two workers apart, events
+ * are idempotent facts, and every engine job is named, so a re-driven worker re-attaches.
+ */
+export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<AdvanceResult> {
+  const log = deps.log.child({ run: runId, worker: deps.workerId });
+  const deadline = deps.clock.now() + deps.budgetMs;
+  let current = await claim(deps, runId);
+  if (typeof current === "string") return current;
+
+  while (true) {
+    const [effect] = plan(current.run);
+    if (!effect) return "finished";
+    if (deps.clock.now() >= deadline) {
+      await handOver(deps, current);
+      log.info("budget used: handed over through the queue");
+      return "handed-over";
+    }
+    let event: RunEvent | undefined;
+    if (effect.type === "startStage") {
+      event = { type: "stageStarted", stage: effect.stage, at: deps.clock.now(), job: jobName(current.run, effect.stage) };
+      log.info({ stage: current.run.stages[effect.stage]?.name }, "stage started");
+    } else if (effect.type === "runStage") {
+      const stage = current.run.stages[effect.stage];
+      const heartbeat = setInterval(() => void renew(deps, runId).catch((err) => log.warn({ err }, "lease renewal failed")), deps.leaseMs / 3);
+      try {
+        const outcome = await runStage(
+          deps,
+          {
+            run: current.run,
+            stage: effect.stage,
+            job: effect.job,
+            sliceMs: Math.max(0, deadline - deps.clock.now()),
+            logs: logSink(deps.store, runId, effect.stage, deps.redact),
+          },
+          effect.spec,
+        ).catch((err: unknown) => {
+          if (isRetryable(err)) throw err;
+          // A permanent error (bad image name, missing Dockerfile...) fails the stage with its message.
+          return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } as RunEvent };
+        });
+        if ("pending" in outcome) continue;
+        event = outcome.done;
+      } finally {
+        clearInterval(heartbeat);
+      }
+      log.info({ stage: stage?.name, ok: event.type === "stageFinished" && event.ok }, "stage finished");
+    } else {
+      log.info({ status: effect.status }, "run finished");
+      return "finished";
+    }
+    current = await commit(deps, current, event);
+    if (TERMINAL.has(current.run.status)) {
+      log.info({ status: current.run.status, error: current.run.error }, "run finished");
+      return "finished";
+    }
+  }
+}
+
+/** Takes the run's lease unless another worker holds a live one. */
+async function claim(deps: AdvanceDeps, runId: string): Promise<StoredRun | "busy" | "missing" | "already-final"> {
+  for (;;) {
+    const stored = await deps.store.getRun(runId);
+    if (!stored) return "missing";
+    if (TERMINAL.has(stored.run.status)) return "already-final";
+    const now = deps.clock.now();
+    if (stored.leaseOwner && stored.leaseOwner !== deps.workerId && (stored.leaseUntil ?? 0) > now) return "busy";
+    const saved = await deps.store.saveRun(stored.run, stored.version, { until: now + deps.leaseMs, owner: deps.workerId });
+    if (saved) return saved;
+  }
+}
+
+/** Records an event; on a version conflict re-reads and applies it again (events are idempotent). */
+async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent): Promise<StoredRun> {
+  let stored = current;
+  for (;;) {
+    const next = transition(stored.run, event).run;
+    const saved = await deps.store.saveRun(next, stored.version, { until: deps.clock.now() + deps.leaseMs, owner: deps.workerId });
+    if (saved) return saved;
+    const fresh = await deps.store.getRun(stored.run.id);
+    if (!fresh) throw new Error(`run ${stored.run.id} disappeared while it was being advanced`);
+    stored = fresh;
+  }
+}
+
+async function renew(deps: AdvanceDeps, runId: string): Promise<void> {
+  const stored = await deps.store.getRun(runId);
+  if (!stored || stored.leaseOwner !== deps.workerId || TERMINAL.has(stored.run.status)) return;
+  await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner: deps.workerId });
+}
+
+async function handOver(deps: AdvanceDeps, current: StoredRun): Promise<void> {
+  // Release the lease first so the next worker can claim at once; if the send is lost,
+  // the reconciler re-drives the run after the grace period.
+  let stored: StoredRun | undefined = current;
+  while (stored && !(await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.redriveAfterMs })))
+    stored = await deps.store.getRun(current.run.id);
+  await deps.queue.send({ runId: current.run.id });
+}
+
+function isRetryable(err: unknown): boolean {
+  return typeof err === "object" && err !== null && "retryable" in err && (err as { retryable: unknown }).retryable === true;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

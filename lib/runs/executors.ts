@@ -1,0 +1,129 @@
+import type { Clock } from "../clock.ts";
+import type { Engine, JobState } from "../engine/port.ts";
+import type { RunEvent } from "../pipeline/machine.ts";
+import { imageTag } from "../pipeline/machine.ts";
+import type { Run, StageSpec } from "../pipeline/run.ts";
+import type { SourceReader } from "../scm/port.ts";
+import type { LogSink } from "./logs.ts";
+
+export interface ExecutorDeps {
+  engine: Engine;
+  source: SourceReader;
+  clock: Clock;
+  builderImage: string;
+}
+
+/** What one slice of work on a stage came to: a result, or "still going, look again". */
+export type Outcome = { done: RunEvent } | { pending: true };
+
+export interface StageContext {
+  run: Run;
+  stage: number;
+  job: string;
+  /** Milliseconds this slice may wait before handing back. */
+  sliceMs: number;
+  logs: LogSink;
+}
+
+type Executors = { [K in StageSpec["kind"]]: (deps: ExecutorDeps, ctx: StageContext, spec: Extract<StageSpec, { kind: K }>) => Promise<Outcome> };
+
+/** Carries out (or re-attaches to) a started stage; exhaustive over stage kinds. */
+export function runStage(deps: ExecutorDeps, ctx: StageContext, spec: StageSpec): Promise<Outcome> {
+  const executor = executors[spec.kind] as (d: ExecutorDeps, c: StageContext, s: StageSpec) => Promise<Outcome>;
+  return executor(deps, ctx, spec);
+}
+
+const executors: Executors = {
+  async build(deps, ctx, spec) {
+    const tag = imageTag(spec.image, ctx.run.sha);
+    const finished = (ok: boolean, extra: Partial<Extract<RunEvent, { type: "stageFinished" }>> = {}): Outcome => ({
+      done: { type: "stageFinished", stage: ctx.stage, at: deps.clock.now(), ok, ...extra },
+    });
+    let state = await deps.engine.inspectJob(ctx.job);
+    if (state.state === "missing" && (await deps.engine.imageExists(tag))) {
+      await ctx.logs.write(`image ${tag} already exists: not rebuilt (build once, deploy everywhere)\n`);
+      return finished(true, { output: { image: tag, cached: true } });
+    }
+    // A failed build left behind by an earlier run is not this run's result: build afresh.
+    const startedAt = ctx.run.stages[ctx.stage]?.startedAt ?? 0;
+    if (state.state === "exited" && state.exitCode !== 0 && state.finishedAt < startedAt) {
+      await deps.engine.removeJob(ctx.job);
+      state = { state: "missing" };
+    }
+    const context = `/ctx/${spec.context}`.replace(/\/\.?$/, "");
+    const args = Object.entries(spec.args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
+    state = await deps.engine.ensureJob({
+      name: ctx.job,
+      image: deps.builderImage,
+      cmd: ["docker", "build", "--progress=plain", "-t", tag, "-f", `${context}/${spec.dockerfile}`, ...args, context],
+      mountEngineSocket: true,
+      files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
+      filesAt: "/ctx",
+      labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
+    });
+    state = await follow(deps, ctx, state);
+    if (state.state !== "exited") return { pending: true };
+    if (state.exitCode !== 0) return finished(false, { error: `docker build exited with ${state.exitCode}`, output: { exitCode: state.exitCode } });
+    await deps.engine.removeJob(ctx.job);
+    return finished(true, { output: { image: tag } });
+  },
+
+  async test(deps, ctx, spec) {
+    const image = ctx.run.image ?? "";
+    const state0 = await deps.engine.ensureJob({
+      name: ctx.job,
+      image,
+      entrypoint: ["/bin/sh", "-c"],
+      cmd: [spec.run],
+      env: spec.env,
+      labels: { "hoist.run": ctx.run.id, "hoist.kind": "test" },
+    });
+    const state = await follow(deps, ctx, state0, spec.timeoutSec * 1000);
+    const at = deps.clock.now();
+    if (state.state !== "exited") {
+      const started = state.state === "running" ? state.startedAt : at;
+      if (at - started < spec.timeoutSec * 1000) return { pending: true };
+      await deps.engine.removeJob(ctx.job);
+      await ctx.logs.write(`\nhoist: test timed out after ${spec.timeoutSec}s and was stopped\n`);
+      return { done: { type: "stageFinished", stage: ctx.stage, at, ok: false, error: `timed out after ${spec.timeoutSec}s` } };
+    }
+    await deps.engine.removeJob(ctx.job);
+    const ok = state.exitCode === 0;
+    return {
+      done: {
+        type: "stageFinished",
+        stage: ctx.stage,
+        at,
+        ok,
+        output: { exitCode: state.exitCode },
+        ...(ok ? {} : { error: `\`${spec.run}\` exited with ${state.exitCode}` }),
+      },
+    };
+  },
+
+  async push(deps, ctx, spec) {
+    const source = ctx.run.image ?? "";
+    const target = imageTag(spec.target, ctx.run.sha);
+    await ctx.logs.write(`pushing ${source} as ${target}\n`);
+    const { digest } = await deps.engine.push(source, target, (line) => void ctx.logs.write(`${line}\n`));
+    await ctx.logs.write(`pushed ${spec.target}@${digest}\n`);
+    return { done: { type: "stageFinished", stage: ctx.stage, at: deps.clock.now(), ok: true, output: { image: target, digest } } };
+  },
+};
+
+/**
+ * Waits on a job for at most the slice (and the stage's own deadline), copying its output
+ * to the step log as it goes, so the user sees progress while it runs.
+ */
+async function follow(deps: ExecutorDeps, ctx: StageContext, state: JobState, deadlineMs = Infinity): Promise<JobState> {
+  const sliceEnd = deps.clock.now() + ctx.sliceMs;
+  const stageEnd = (state.state === "running" ? state.startedAt : deps.clock.now()) + deadlineMs;
+  while (state.state !== "exited") {
+    const wait = Math.min(sliceEnd, stageEnd) - deps.clock.now();
+    if (wait <= 0) break;
+    state = await deps.engine.waitJob(ctx.job, Math.min(wait, 2000));
+    await ctx.logs.replace(await deps.engine.jobLogs(ctx.job));
+  }
+  if (state.state === "exited") await ctx.logs.replace(await deps.engine.jobLogs(ctx.job));
+  return state;
+}

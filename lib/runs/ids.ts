@@ -1,0 +1,26 @@
+/**
+ * Run ids for pushes are derived from the delivery, so a redelivered webhook maps to the
+ * same run and one conditional write both deduplicates and creates it.
+ */
+export async function deliveryRunId(provider: string, delivery: string, pipeline: string): Promise<string> {
+  const data = new TextEncoder().encode(`${provider}\n${delivery}\n${pipeline}`);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return `r${base32(digest.subarray(0, 15))}`;
+}
+
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford's, lower case: no i l o u
+
+function base32(bytes: Uint8Array): string {
+  let out = "";
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,41 @@
+import type { RunStore } from "../store/port.ts";
+
+/** Chunk size of stored step logs: far below DynamoDB's 400 KB item limit. */
+export const LOG_CHUNK = 16 * 1024;
+
+/** A stage's log as the worker writes it: redacted, in fixed-offset chunks. */
+export interface LogSink {
+  /** Appends a line Hoist itself writes. */
+  write(text: string): Promise<void>;
+  /** The job's whole output so far (jobs report everything each time): stores what is new. */
+  replace(jobOutput: string): Promise<void>;
+}
+
+/**
+ * Chunks sit at fixed offsets (`LOG#<stage>#<offset>`), so writing a chunk twice stores the
+ * same item: a re-driven worker may repeat a write without duplicating any line.
+ */
+export function logSink(store: RunStore, runId: string, stage: number, redact: (s: string) => string): LogSink {
+  // The job's output comes first and only grows; Hoist's own lines follow it.
+  let job = "";
+  let notes = "";
+  /** Rewrites every chunk from the one holding `from`, the first character that changed. */
+  const flush = async (from: number) => {
+    const text = redact(job + notes);
+    for (let start = Math.floor(from / LOG_CHUNK) * LOG_CHUNK; start < text.length; start += LOG_CHUNK)
+      await store.putLog(runId, { stage, offset: start, text: text.slice(start, start + LOG_CHUNK) });
+  };
+  return {
+    async write(text) {
+      const from = job.length + notes.length;
+      notes += text;
+      await flush(from);
+    },
+    async replace(output) {
+      if (output.length === job.length) return;
+      const from = Math.min(job.length, output.length);
+      job = output;
+      await flush(from);
+    },
+  };
+}

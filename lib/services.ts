@@ -1,0 +1,97 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { ulid } from "ulid";
+import { systemClock, type Clock } from "./clock.ts";
+import { secretsOf, type Config } from "./config.ts";
+import { DockerEngine } from "./engine/docker.ts";
+import type { Engine } from "./engine/port.ts";
+import { createLogger, redactor, type Logger } from "./log.ts";
+import { ensureQueue, SqsQueue } from "./queue/sqs.ts";
+import type { AdvanceDeps } from "./runs/advance.ts";
+import { ConfigCache } from "./runs/config-cache.ts";
+import type { IngestDeps } from "./runs/ingest.ts";
+import type { ReconcileDeps } from "./runs/reconcile.ts";
+import type { SourceReader } from "./scm/port.ts";
+import { createSourceRouter } from "./scm/source.ts";
+import { DynamoRunStore } from "./store/dynamo.ts";
+
+/** Everything a function needs, built once per process from the config. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  clock: Clock;
+  store: DynamoRunStore;
+  queue: SqsQueue;
+  engine: Engine;
+  source: SourceReader;
+  ingest: IngestDeps;
+  reconcile: ReconcileDeps;
+  /** Worker dependencies; each worker process gets its own lease identity. */
+  advance: AdvanceDeps;
+}
+
+export interface ServiceOverrides {
+  clock?: Clock;
+  engine?: Engine;
+  source?: SourceReader;
+  log?: Logger;
+}
+
+/** Composition root: real clients from the config, with test seams for clock, engine and source. */
+export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
+  const secrets = secretsOf(config);
+  const log = overrides.log ?? createLogger(config.HOIST_LOG_LEVEL, secrets);
+  const clock = overrides.clock ?? systemClock;
+  const local = { region: config.AWS_REGION, credentials: { accessKeyId: "local", secretAccessKey: "local" } };
+  const dynamo = new DynamoDBClient(
+    config.AWS_ENDPOINT_URL_DYNAMODB ? { ...local, endpoint: config.AWS_ENDPOINT_URL_DYNAMODB } : { region: config.AWS_REGION },
+  );
+  const sqs = new SQSClient(config.AWS_ENDPOINT_URL_SQS ? { ...local, endpoint: config.AWS_ENDPOINT_URL_SQS } : { region: config.AWS_REGION });
+  const store = new DynamoRunStore({ client: dynamo, table: config.HOIST_TABLE });
+  // Local servers start empty: create what the cloud stack would have created.
+  if (config.AWS_ENDPOINT_URL_DYNAMODB) await store.ensureTable();
+  const queueUrl = config.HOIST_QUEUE_URL ?? (await ensureQueue(sqs, config.HOIST_QUEUE));
+  const queue = new SqsQueue(sqs, queueUrl);
+  const engine = overrides.engine ?? new DockerEngine(config.DOCKER_HOST ? { host: config.DOCKER_HOST } : {});
+  const source =
+    overrides.source ??
+    createSourceRouter({
+      allowLocalRepos: config.HOIST_ALLOW_LOCAL_REPOS,
+      ...(config.GITHUB_TOKEN ? { githubToken: config.GITHUB_TOKEN } : {}),
+      ...(config.GITLAB_TOKEN ? { gitlabToken: config.GITLAB_TOKEN } : {}),
+      ...(config.GITLAB_URL ? { gitlabUrl: config.GITLAB_URL } : {}),
+    });
+  const redriveAfterMs = config.HOIST_REDRIVE_AFTER_MS;
+  return {
+    config,
+    log,
+    clock,
+    store,
+    queue,
+    engine,
+    source,
+    ingest: {
+      store,
+      queue,
+      clock,
+      configs: new ConfigCache(source),
+      redriveAfterMs,
+      ...(config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {}),
+    },
+    reconcile: { store, queue, clock, redriveAfterMs },
+    advance: {
+      store,
+      queue,
+      clock,
+      engine,
+      source,
+      log,
+      redact: redactor(secrets),
+      workerId: `w-${ulid()}`,
+      builderImage: config.HOIST_BUILDER_IMAGE,
+      leaseMs: config.HOIST_LEASE_MS,
+      budgetMs: config.HOIST_STEP_BUDGET_MS,
+      redriveAfterMs,
+    },
+  };
+}

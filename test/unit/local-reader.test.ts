@@ -1,0 +1,103 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { pathToFileURL } from "node:url";
+import tar from "tar-stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RepoRef } from "../../lib/pipeline/run.ts";
+import { LocalGitReader } from "../../lib/scm/local.ts";
+
+const HOIST_YML = "pipeline:\n  build: {}\n";
+const DOCKERFILE = "FROM alpine:3.20\nCMD [\"true\"]\n";
+
+/** Every file in a tar stream, by name. */
+async function tarFiles(stream: Readable): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  const extract = tar.extract();
+  stream.pipe(extract);
+  for await (const entry of extract) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of entry) chunks.push(chunk as Buffer);
+    if (entry.header.type === "file") files.set(entry.header.name, Buffer.concat(chunks).toString("utf8"));
+  }
+  return files;
+}
+
+let dir: string;
+let sha: string;
+let repo: RepoRef;
+
+function git(...args: string[]): string {
+  return execFileSync("git", ["-c", "user.name=Hoist Test", "-c", "user.email=test@hoist.invalid", "-C", dir, ...args], {
+    encoding: "utf8",
+  }).trim();
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "hoist-local-reader-"));
+  git("init", "--quiet", "--initial-branch=main");
+  writeFileSync(join(dir, ".hoist.yml"), HOIST_YML);
+  writeFileSync(join(dir, "Dockerfile"), DOCKERFILE);
+  git("add", ".hoist.yml", "Dockerfile");
+  git("commit", "--quiet", "--no-gpg-sign", "-m", "initial");
+  sha = git("rev-parse", "HEAD");
+  repo = { provider: "github", fullName: "local/demo", cloneUrl: dir };
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("LocalGitReader", () => {
+  const reader = new LocalGitReader({ allowLocalRepos: true });
+
+  it("reads a file at a commit", async () => {
+    expect(await reader.readFile(repo, sha, ".hoist.yml")).toBe(HOIST_YML);
+    expect(await reader.readFile(repo, sha, "Dockerfile")).toBe(DOCKERFILE);
+  });
+
+  it("accepts a file:// clone URL", async () => {
+    const viaUrl = { ...repo, cloneUrl: pathToFileURL(dir).href };
+    expect(await reader.readFile(viaUrl, sha, "Dockerfile")).toBe(DOCKERFILE);
+  });
+
+  it("answers undefined for a path missing at that commit", async () => {
+    expect(await reader.readFile(repo, sha, "missing.txt")).toBeUndefined();
+  });
+
+  it("sees the file as it was at the commit, not the working tree", async () => {
+    writeFileSync(join(dir, ".hoist.yml"), "changed: true\n");
+    expect(await reader.readFile(repo, sha, ".hoist.yml")).toBe(HOIST_YML);
+  });
+
+  it("archives the tree with files at the root", async () => {
+    const files = await tarFiles(await reader.archive(repo, sha));
+    expect([...files.keys()].sort()).toEqual([".hoist.yml", "Dockerfile"]);
+    expect(files.get("Dockerfile")).toBe(DOCKERFILE);
+  });
+
+  it("rejects a commit that does not exist", async () => {
+    const absent = "0123456789abcdef0123456789abcdef01234567";
+    await expect(reader.readFile(repo, absent, ".hoist.yml")).rejects.toThrow(/not found/);
+    await expect(reader.archive(repo, absent)).rejects.toThrow(/not found/);
+  });
+
+  it("rejects a sha that is not hex, so it cannot smuggle git options", async () => {
+    for (const bad of ["--output=/tmp/x", "HEAD", "main", `${sha}^`, ""]) {
+      await expect(reader.readFile(repo, bad, ".hoist.yml"), bad).rejects.toThrow(/invalid commit sha/);
+      await expect(reader.archive(repo, bad), bad).rejects.toThrow(/invalid commit sha/);
+    }
+  });
+
+  it("rejects a clone URL that is not a local absolute path", async () => {
+    await expect(reader.readFile({ ...repo, cloneUrl: "relative/path" }, sha, "Dockerfile")).rejects.toThrow(/absolute path/);
+  });
+
+  it("refuses everything when local repositories are not allowed", async () => {
+    const refusing = new LocalGitReader({ allowLocalRepos: false });
+    await expect(refusing.readFile(repo, sha, ".hoist.yml")).rejects.toThrow(/HOIST_ALLOW_LOCAL_REPOS=1/);
+    await expect(refusing.archive(repo, sha)).rejects.toThrow(/HOIST_ALLOW_LOCAL_REPOS=1/);
+  });
+});
