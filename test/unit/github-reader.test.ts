@@ -181,7 +181,6 @@ describe("GitLabReader against GitLab's documented responses", () => {
   let gitlabServer: Server;
   let gitlabBase: string;
   let archive: Buffer;
-  const asked: string[] = [];
 
   beforeAll(async () => {
     const pack = tar.pack();
@@ -197,7 +196,6 @@ describe("GitLabReader against GitLab's documented responses", () => {
 
     gitlabServer = createServer((req, res) => {
       const url = new URL(req.url ?? "/", "http://x");
-      asked.push(`${url.pathname}?${url.searchParams}`);
       if (url.pathname === "/api/v4/projects/15/repository/files/.hoist.yml/raw" && url.searchParams.get("ref") === PROJECT_SHA) {
         res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
         res.end(HOIST_YML);

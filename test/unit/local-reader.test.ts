@@ -8,6 +8,8 @@ import tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RepoRef } from "../../lib/pipeline/run.ts";
 import { LocalGitReader } from "../../lib/scm/local.ts";
+import type { SourceReader } from "../../lib/scm/port.ts";
+import { SourceRouter } from "../../lib/scm/source.ts";
 
 const HOIST_YML = "pipeline:\n  build: {}\n";
 const DOCKERFILE = "FROM alpine:3.20\nCMD [\"true\"]\n";
@@ -99,5 +101,37 @@ describe("LocalGitReader", () => {
     const refusing = new LocalGitReader({ allowLocalRepos: false });
     await expect(refusing.readFile(repo, sha, ".hoist.yml")).rejects.toThrow(/HOIST_ALLOW_LOCAL_REPOS=1/);
     await expect(refusing.archive(repo, sha)).rejects.toThrow(/HOIST_ALLOW_LOCAL_REPOS=1/);
+  });
+});
+
+describe("SourceRouter", () => {
+  const remote = (name: string): SourceReader => ({
+    readFile: async () => `from ${name}`,
+    archive: async () => {
+      throw new Error(`${name} archive`);
+    },
+  });
+
+  it("sends local clone URLs to the local reader whatever the provider", async () => {
+    const router = new SourceRouter({ local: new LocalGitReader({ allowLocalRepos: true }), github: remote("github") });
+    expect(await router.readFile(repo, sha, "Dockerfile")).toBe(DOCKERFILE);
+    expect(await router.readFile({ ...repo, provider: "gitlab" }, sha, "Dockerfile")).toBe(DOCKERFILE);
+  });
+
+  it("sends remote repositories to their provider's reader", async () => {
+    const router = new SourceRouter({ github: remote("github"), gitlab: remote("gitlab") });
+    const hosted = (provider: "github" | "gitlab"): RepoRef => ({ provider, fullName: "o/r", cloneUrl: `https://${provider}.com/o/r.git` });
+    expect(await router.readFile(hosted("github"), sha, "x")).toBe("from github");
+    expect(await router.readFile(hosted("gitlab"), sha, "x")).toBe("from gitlab");
+    await expect(router.archive(hosted("gitlab"), sha)).rejects.toThrow("gitlab archive");
+  });
+
+  it("names the setting to add when a reader is missing", async () => {
+    const router = new SourceRouter({});
+    const hosted = (provider: "github" | "gitlab"): RepoRef => ({ provider, fullName: "o/r", cloneUrl: `https://${provider}.com/o/r.git` });
+    await expect(router.readFile(hosted("github"), sha, "x")).rejects.toThrow(/GITHUB_TOKEN/);
+    await expect(router.archive(hosted("gitlab"), sha)).rejects.toThrow(/GITLAB_TOKEN/);
+    // Local repositories stay off unless the server was started to allow them.
+    await expect(router.readFile(repo, sha, "Dockerfile")).rejects.toThrow(/HOIST_ALLOW_LOCAL_REPOS=1/);
   });
 });
