@@ -1,35 +1,30 @@
-import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from "node:stream";
+import { PassThrough, pipeline, Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { createGunzip, type Gunzip } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 
-/** Passes a plain stream through and gunzips a gzip one, told apart by gzip's magic bytes. */
-class MaybeGunzip extends Transform {
-  private head: Buffer | undefined = Buffer.alloc(0);
-  private gunzip: Gunzip | undefined;
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    if (this.head) {
-      this.head = Buffer.concat([this.head, chunk]);
-      if (this.head.length < 2) return done();
-      chunk = this.head;
-      this.head = undefined;
-      if (chunk[0] === 0x1f && chunk[1] === 0x8b) {
-        this.gunzip = createGunzip();
-        this.gunzip.on("data", (data: Buffer) => this.push(data));
-        this.gunzip.on("error", (err) => this.destroy(err));
-      }
-    }
-    if (this.gunzip) this.gunzip.write(chunk, () => done());
-    else done(null, chunk);
+/**
+ * Gunzips a gzip stream and passes a plain tar through, told apart by gzip's magic
+ * bytes. A generator, so the pipeline's backpressure reaches the source.
+ */
+async function* maybeGunzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const chunks = source[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  while (head.length < 2) {
+    const next = await chunks.next();
+    if (next.done) break;
+    head = Buffer.concat([head, next.value]);
   }
-
-  override _flush(done: TransformCallback): void {
-    if (this.head?.length) this.push(this.head);
-    if (!this.gunzip) return done();
-    this.gunzip.once("end", () => done());
-    this.gunzip.end();
+  async function* whole(): AsyncGenerator<Buffer> {
+    if (head.length) yield head;
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
   }
+  if (head[0] !== 0x1f || head[1] !== 0x8b) return yield* whole();
+  const gunzip = createGunzip();
+  pipeline(Readable.from(whole()), gunzip, (err) => {
+    if (err) gunzip.destroy(err);
+  });
+  yield* gunzip;
 }
 
 /** `top/dir/file` → `dir/file`; undefined for the top-level entry itself. */
@@ -83,7 +78,7 @@ export function stripFirstComponent(gzipOrTar: Readable): Readable {
 
   // A reader that stops early must not leave the source (often a socket) half read.
   out.once("close", () => extract.destroy());
-  pipeline(gzipOrTar, new MaybeGunzip(), extract, (err) => {
+  pipeline(gzipOrTar, maybeGunzip, extract, (err) => {
     if (err) out.destroy(err);
   });
   pipeline(pack, out, (err) => {

@@ -78,7 +78,10 @@ let tokenKey: Promise<CryptoKey> | undefined;
  * made lazily because Workers forbid generating randomness at module load.
  */
 function gitLabTokenKey(): Promise<CryptoKey> {
-  tokenKey ??= crypto.subtle.generateKey(HMAC_SHA256, false, ["sign", "verify"]) as Promise<CryptoKey>;
+  tokenKey ??= crypto.subtle.importKey("raw", crypto.getRandomValues(new Uint8Array(32)), HMAC_SHA256, false, [
+    "sign",
+    "verify",
+  ]);
   return tokenKey;
 }
 

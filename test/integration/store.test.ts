@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StartedServers } from "../../lib/local/servers.mjs";
+import { transition } from "../../lib/pipeline/machine.ts";
+import type { StageSpec } from "../../lib/pipeline/run.ts";
+import { reconcile } from "../../lib/runs/reconcile.ts";
+import type { Services } from "../../lib/services.ts";
+import { servicesOn, startAwsServers } from "../support/aws.ts";
+import { makeRun } from "../support/runs.ts";
+
+let servers: StartedServers;
+let s: Services;
+
+beforeAll(async () => {
+  servers = await startAwsServers();
+  s = await servicesOn(servers);
+});
+afterAll(async () => {
+  await servers.close();
+});
+
+describe("DynamoRunStore on dynalite", () => {
+  it("50 concurrent writers on one run lose no update", async () => {
+    // Each writer records the start of its own stage, retrying on version conflicts the way
+    // the worker does: all 50 facts must survive.
+    const specs: StageSpec[] = Array.from({ length: 50 }, () => ({ kind: "test", run: "true", timeoutSec: 1, env: {} }));
+    const run = makeRun(specs, { id: "concurrent" });
+    expect(await s.store.createRun(run, { until: 1 })).toBe("created");
+    let conflicts = 0;
+    await Promise.all(
+      specs.map(async (_, stage) => {
+        for (;;) {
+          const stored = await s.store.getRun(run.id);
+          if (!stored) throw new Error("run vanished");
+          const next = transition(stored.run, { type: "stageStarted", stage, at: 5000 + stage, job: `j${stage}` }).run;
+          if (await s.store.saveRun(next, stored.version, { until: 1 })) return;
+          conflicts++;
+        }
+      }),
+    );
+    const final = await s.store.getRun(run.id);
+    expect(final?.run.stages.every((st, i) => st.startedAt === 5000 + i && st.job === `j${i}`)).toBe(true);
+    expect(final?.version).toBe(51);
+    expect(conflicts).toBeGreaterThan(0); // the writers really did collide
+  });
+
+  it("createRun writes once per id, even for 20 racing writers", async () => {
+    const run = makeRun(undefined, { id: "once" });
+    const outcomes = await Promise.all(Array.from({ length: 20 }, () => s.store.createRun(run, { until: 1 })));
+    expect(outcomes.filter((o) => o === "created")).toHaveLength(1);
+    expect((await s.store.getRun("once"))?.version).toBe(1);
+  });
+
+  it("saveRun refuses a stale version", async () => {
+    const run = makeRun(undefined, { id: "stale" });
+    await s.store.createRun(run, { until: 1 });
+    expect(await s.store.saveRun(run, 1, undefined)).toMatchObject({ version: 2 });
+    expect(await s.store.saveRun(run, 1, undefined)).toBeUndefined();
+  });
+
+  it("lists runs newest first, by repo, branch and status, with a cursor", async () => {
+    for (let i = 0; i < 5; i++)
+      await s.store.createRun(
+        makeRun(undefined, { id: `list-${i}`, createdAt: 10_000 + i, branch: i % 2 ? "dev" : "main", repo: { provider: "gitlab", fullName: "g/list", cloneUrl: "x" } }),
+        { until: 1 },
+      );
+    const all = await s.store.listRuns({ repo: "gitlab:g/list" });
+    expect(all.runs.map((r) => r.id)).toEqual(["list-4", "list-3", "list-2", "list-1", "list-0"]);
+    const dev = await s.store.listRuns({ repo: "gitlab:g/list", branch: "dev" });
+    expect(dev.runs.map((r) => r.id)).toEqual(["list-3", "list-1"]);
+    const page1 = await s.store.listRuns({ repo: "gitlab:g/list", limit: 2 });
+    const page2 = await s.store.listRuns({ repo: "gitlab:g/list", limit: 2, ...(page1.cursor ? { cursor: page1.cursor } : {}) });
+    expect([...page1.runs, ...page2.runs].map((r) => r.id)).toEqual(["list-4", "list-3", "list-2", "list-1"]);
+    expect((await s.store.listRuns({ repo: "gitlab:g/list", status: "failed" })).runs).toEqual([]);
+  });
+
+  it("finds unfinished runs whose lease expired, and only those", async () => {
+    const fresh = await servicesOn(servers);
+    await fresh.store.createRun(makeRun(undefined, { id: "expired" }), { until: 100 });
+    await fresh.store.createRun(makeRun(undefined, { id: "alive" }), { until: 10_000 });
+    const done = transition(makeRun([], { id: "done" }), { type: "stop", at: 1, status: "failed", reason: "x" }).run;
+    await fresh.store.createRun(done, { until: 100 });
+    expect((await fresh.store.expiredRuns(5000, 10)).map((r) => r.run.id)).toEqual(["expired"]);
+  });
+
+  it("stores log chunks at fixed offsets, idempotently", async () => {
+    await s.store.putLog("logs", { stage: 1, offset: 0, text: "a" });
+    await s.store.putLog("logs", { stage: 1, offset: 0, text: "ab" });
+    await s.store.putLog("logs", { stage: 0, offset: 0, text: "x" });
+    await s.store.putLog("logs", { stage: 1, offset: 16384, text: "c" });
+    expect(await s.store.readLogs("logs", 1)).toEqual([
+      { stage: 1, offset: 0, text: "ab" },
+      { stage: 1, offset: 16384, text: "c" },
+    ]);
+    expect((await s.store.readLogs("logs")).map((c) => c.stage)).toEqual([0, 1, 1]);
+  });
+});
+
+describe("reconciler on dynalite + local-aws-sqs", () => {
+  it("re-drives a run whose message was lost, once per grace period", async () => {
+    let now = 1_000_000;
+    const fresh = await servicesOn(servers, {}, { clock: { now: () => now } });
+    await fresh.store.createRun(makeRun(undefined, { id: "lost" }), { until: now + 30_000 });
+    expect(await reconcile(fresh.reconcile)).toEqual([]);
+    now += 31_000;
+    expect(await reconcile(fresh.reconcile)).toEqual(["lost"]);
+    expect(await reconcile(fresh.reconcile)).toEqual([]); // lease pushed forward: not sent twice
+    const [message] = await fresh.queue.receive(10, 1);
+    expect(JSON.parse(message?.body ?? "{}")).toEqual({ runId: "lost" });
+  });
+});

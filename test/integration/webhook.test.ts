@@ -1,0 +1,187 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Hono } from "hono";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { githubPush, gitlabPush } from "../../lib/demo/payloads.ts";
+import { commitAll, createSampleApp, type SampleApp } from "../../lib/demo/sample-app.ts";
+import { webhookApp } from "../../lib/http/server.ts";
+import type { StartedServers } from "../../lib/local/servers.mjs";
+import type { Services } from "../../lib/services.ts";
+import { signGitHub } from "../../lib/scm/verify.ts";
+import { servicesOn, startAwsServers } from "../support/aws.ts";
+import { writeFile } from "node:fs/promises";
+
+const SECRET = "gh-secret-for-tests";
+const GITLAB_TOKEN = "gl-token-for-tests";
+let servers: StartedServers;
+let s: Services;
+let app: Hono;
+let repo: SampleApp;
+let seq = 0;
+
+beforeAll(async () => {
+  servers = await startAwsServers();
+  s = await servicesOn(servers, {
+    GITHUB_WEBHOOK_SECRET: `old-secret-rotating-out,${SECRET}`,
+    GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN,
+    HOIST_ALLOW_LOCAL_REPOS: "1",
+    HOIST_REGISTRY: "127.0.0.1:5000",
+    HOIST_MAX_BODY_BYTES: "65536",
+  });
+  app = webhookApp(s);
+  repo = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-hook-")), { image: "hook" });
+});
+afterAll(async () => {
+  await servers.close();
+});
+
+async function github(body: string, headers: Record<string, string | undefined> = {}) {
+  const all: Record<string, string | undefined> = {
+    "content-type": "application/json",
+    "x-github-event": "push",
+    "x-github-delivery": `gh-${++seq}`,
+    "x-hub-signature-256": await signGitHub(body, SECRET),
+    ...headers,
+  };
+  const res = await app.request("/hooks/github", { method: "POST", body, headers: defined(all) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function gitlab(body: string, headers: Record<string, string | undefined> = {}) {
+  const all = { "content-type": "application/json", "x-gitlab-event": "Push Hook", "x-gitlab-token": GITLAB_TOKEN, "idempotency-key": `gl-${++seq}`, ...headers };
+  const res = await app.request("/hooks/gitlab", { method: "POST", body, headers: defined(all) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+function defined(h: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
+/** The number of runs in the table and messages in the queue. */
+async function footprint() {
+  return { runs: (await s.store.listRuns({ limit: 200 })).runs.length, messages: await s.queue.depth() };
+}
+
+const push = () => githubPush({ path: repo.path, sha: repo.sha, ref: "refs/heads/main", fullName: "acme/hook" });
+
+describe("POST /hooks/github", () => {
+  it("a matching push creates one queued run per pipeline and enqueues it", async () => {
+    const before = await footprint();
+    const res = await github(push());
+    expect(res.status).toBe(202);
+    expect(res.body.runs).toEqual([{ id: expect.stringMatching(/^r[0-9a-z]{24}$/), pipeline: "main", status: "queued", duplicate: false }]);
+    const id = (res.body.runs as { id: string }[])[0]!.id;
+    expect((await s.store.getRun(id))?.run).toMatchObject({ repo: { fullName: "acme/hook" }, sha: repo.sha, branch: "main", stages: [{ name: "build" }, { name: "test" }, { name: "push" }] });
+    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages + 1 });
+  });
+
+  it("20 copies of one delivery at once make exactly one run and one message", async () => {
+    const before = await footprint();
+    const body = push();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => github(body, { "x-github-delivery": "same-delivery" })));
+    expect(answers.every((a) => a.status === 202)).toBe(true);
+    const ids = new Set(answers.map((a) => (a.body.runs as { id: string }[])[0]!.id));
+    expect(ids.size).toBe(1);
+    expect(answers.filter((a) => (a.body.runs as { duplicate: boolean }[])[0]!.duplicate === false)).toHaveLength(1);
+    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages + 1 });
+    // ...and a late redelivery still changes nothing.
+    expect((await github(body, { "x-github-delivery": "same-delivery" })).body.runs).toMatchObject([{ duplicate: true }]);
+    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages + 1 });
+  });
+
+  it("accepts a secret that is being rotated out", async () => {
+    const body = push();
+    expect((await github(body, { "x-hub-signature-256": await signGitHub(body, "old-secret-rotating-out") })).status).toBe(202);
+  });
+
+  it("answers ping with 200 and writes nothing", async () => {
+    const before = await footprint();
+    const ping = JSON.stringify({ zen: "Keep it logically awesome.", hook_id: 1 });
+    const res = await github(ping, { "x-github-event": "ping" });
+    expect(res).toMatchObject({ status: 200, body: { ok: true } });
+    expect(await footprint()).toEqual(before);
+  });
+
+  const rejected: [string, () => Promise<{ status: number; body: Record<string, unknown> }>, number, RegExp][] = [
+    ["a wrong signature", async () => github(push(), { "x-hub-signature-256": await signGitHub(push(), "not-the-secret") }), 401, /X-Hub-Signature-256/],
+    ["a missing signature", () => github(push(), { "x-hub-signature-256": undefined }), 401, /X-Hub-Signature-256/],
+    ["a body altered after signing", async () => github(push().replace("main", "evil"), { "x-hub-signature-256": await signGitHub(push(), SECRET) }), 401, /does not match/],
+    ["garbled JSON", () => github('{"ref": "refs/heads/main", '), 400, /not valid JSON/],
+    ["a push without repository", () => github(JSON.stringify({ ref: "refs/heads/main", after: repo.sha })), 400, /repository/],
+    ["a missing event header", () => github(push(), { "x-github-event": undefined }), 400, /X-GitHub-Event/],
+    ["a missing delivery header", () => github(push(), { "x-github-delivery": undefined }), 400, /X-GitHub-Delivery/],
+    ["a body over the limit", () => github(JSON.stringify({ pad: "x".repeat(70_000) })), 413, /larger than 65536 bytes/],
+  ];
+  it.each(rejected)("rejects %s, writing and enqueueing nothing", async (_name, send, status, message) => {
+    const before = await footprint();
+    const res = await send();
+    expect(res.status).toBe(status);
+    expect(String(res.body.error)).toMatch(message);
+    expect(await footprint()).toEqual(before);
+  });
+
+  it.each([
+    ["an unknown event", () => github(JSON.stringify({ action: "opened" }), { "x-github-event": "issues" }), /event issues is not handled/],
+    ["a branch deletion", () => github(push().replace('"deleted":false', '"deleted":true').replace(repo.sha, "0".repeat(40))), /deleted/],
+    ["a push to a branch no pipeline runs on", () => github(githubPush({ path: repo.path, sha: repo.sha, ref: "refs/heads/other" })), /no pipeline in \.hoist\.yml runs on refs\/heads\/other/],
+  ])("acknowledges and ignores %s", async (_name, send, reason) => {
+    const before = await footprint();
+    const res = await send();
+    expect(res.status).toBe(202);
+    expect(String(res.body.ignored)).toMatch(reason);
+    expect(await footprint()).toEqual(before);
+  });
+
+  it("a .hoist.yml with a type error records one failed run with the line and field, enqueues nothing", async () => {
+    await writeFile(join(repo.path, ".hoist.yml"), "pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - build: {}\n      - test: { run: make, timeout: soon }\n");
+    const broken = await commitAll(repo.path, "main", "break the pipeline file");
+    const before = await footprint();
+    const res = await github(githubPush({ path: broken.path, sha: broken.sha, ref: "refs/heads/main" }));
+    expect(res.status).toBe(202);
+    expect(res.body.runs).toEqual([
+      { id: expect.any(String), pipeline: ".hoist.yml", status: "failed", duplicate: false, error: expect.stringMatching(/^\.hoist\.yml:6: pipelines\.main\.stages\[1\]\.test\.timeout: .*number/) },
+    ]);
+    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages });
+  });
+});
+
+describe("POST /hooks/gitlab", () => {
+  const glPush = () => gitlabPush({ path: repo.path, sha: repo.sha, ref: "refs/heads/main", fullName: "group/hook" });
+
+  it("20 copies with one Idempotency-Key make exactly one run", async () => {
+    await writeFile(join(repo.path, ".hoist.yml"), "pipelines:\n  main:\n    on: { push: { branches: [main] } }\n    stages: [ { build: }, { push: } ]\n");
+    const fixed = await commitAll(repo.path, "main", "fix the pipeline file");
+    const body = gitlabPush({ path: fixed.path, sha: fixed.sha, ref: "refs/heads/main", fullName: "group/hook" });
+    const before = await footprint();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => gitlab(body, { "idempotency-key": "gl-same" })));
+    expect(answers.every((a) => a.status === 202)).toBe(true);
+    expect(new Set(answers.map((a) => (a.body.runs as { id: string }[])[0]!.id)).size).toBe(1);
+    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages + 1 });
+  });
+
+  it("falls back to X-Gitlab-Event-UUID for dedupe", async () => {
+    const before = await footprint();
+    const body = glPush();
+    await gitlab(body, { "idempotency-key": undefined, "x-gitlab-event-uuid": "uuid-1" });
+    await gitlab(body, { "idempotency-key": undefined, "x-gitlab-event-uuid": "uuid-1" });
+    expect((await footprint()).runs).toBe(before.runs + 1);
+  });
+
+  it.each([
+    ["a wrong token", () => gitlab(glPush(), { "x-gitlab-token": "nope" }), 401],
+    ["a missing token", () => gitlab(glPush(), { "x-gitlab-token": undefined }), 401],
+    ["garbled JSON", () => gitlab("{oops"), 400],
+    ["no delivery id", () => gitlab(glPush(), { "idempotency-key": undefined }), 400],
+  ])("rejects %s, writing and enqueueing nothing", async (_name, send, status) => {
+    const before = await footprint();
+    expect((await send()).status).toBe(status);
+    expect(await footprint()).toEqual(before);
+  });
+
+  it("ignores an unknown event kind", async () => {
+    const res = await gitlab(JSON.stringify({ object_kind: "note" }), { "x-gitlab-event": "Note Hook" });
+    expect(res.status).toBe(202);
+    expect(res.body.ignored).toBeDefined();
+  });
+});
