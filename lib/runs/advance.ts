@@ -11,7 +11,7 @@ export interface AdvanceDeps extends ExecutorDeps {
   queue: Queue;
   log: Logger;
   redact: (text: string) => string;
-  /** Identifies this worker in leases. */
+  /** Identifies this worker process in leases (each call adds its own suffix). */
   workerId: string;
   leaseMs: number;
   /** How long one call may work before handing the run back to the queue. */
@@ -28,10 +28,15 @@ export type AdvanceResult = "finished" | "handed-over" | "busy" | "missing" | "a
  * for the same run, concurrently or after a crash: the lease keeps two workers apart, events
  * are idempotent facts, and every engine job is named, so a re-driven worker re-attaches.
  */
+let calls = 0;
+
 export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<AdvanceResult> {
-  const log = deps.log.child({ run: runId, worker: deps.workerId });
+  // One lease owner per call, not per process: two wake-ups of one run handled by the same
+  // process must exclude each other just as two processes do.
+  const owner = `${deps.workerId}/${++calls}`;
+  const log = deps.log.child({ run: runId, worker: owner });
   const deadline = deps.clock.now() + deps.budgetMs;
-  let current = await claim(deps, runId);
+  let current = await claim(deps, runId, owner);
   if (typeof current === "string") return current;
 
   while (true) {
@@ -48,7 +53,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       log.info({ stage: current.run.stages[effect.stage]?.name }, "stage started");
     } else if (effect.type === "runStage") {
       const stage = current.run.stages[effect.stage];
-      const heartbeat = setInterval(() => void renew(deps, runId).catch((err) => log.warn({ err }, "lease renewal failed")), deps.leaseMs / 3);
+      const heartbeat = setInterval(() => void renew(deps, runId, owner).catch((err) => log.warn({ err }, "lease renewal failed")), deps.leaseMs / 3);
       try {
         const outcome = await runStage(
           deps,
@@ -75,7 +80,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       log.info({ status: effect.status }, "run finished");
       return "finished";
     }
-    current = await commit(deps, current, event);
+    current = await commit(deps, current, event, owner);
     if (TERMINAL.has(current.run.status)) {
       log.info({ status: current.run.status, error: current.run.error }, "run finished");
       return "finished";
@@ -84,24 +89,24 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
 }
 
 /** Takes the run's lease unless another worker holds a live one. */
-async function claim(deps: AdvanceDeps, runId: string): Promise<StoredRun | "busy" | "missing" | "already-final"> {
+async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<StoredRun | "busy" | "missing" | "already-final"> {
   for (;;) {
     const stored = await deps.store.getRun(runId);
     if (!stored) return "missing";
     if (TERMINAL.has(stored.run.status)) return "already-final";
     const now = deps.clock.now();
-    if (stored.leaseOwner && stored.leaseOwner !== deps.workerId && (stored.leaseUntil ?? 0) > now) return "busy";
-    const saved = await deps.store.saveRun(stored.run, stored.version, { until: now + deps.leaseMs, owner: deps.workerId });
+    if (stored.leaseOwner && (stored.leaseUntil ?? 0) > now) return "busy";
+    const saved = await deps.store.saveRun(stored.run, stored.version, { until: now + deps.leaseMs, owner });
     if (saved) return saved;
   }
 }
 
 /** Records an event; on a version conflict re-reads and applies it again (events are idempotent). */
-async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent): Promise<StoredRun> {
+async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, owner: string): Promise<StoredRun> {
   let stored = current;
   for (;;) {
     const next = transition(stored.run, event).run;
-    const saved = await deps.store.saveRun(next, stored.version, { until: deps.clock.now() + deps.leaseMs, owner: deps.workerId });
+    const saved = await deps.store.saveRun(next, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
     if (saved) return saved;
     const fresh = await deps.store.getRun(stored.run.id);
     if (!fresh) throw new Error(`run ${stored.run.id} disappeared while it was being advanced`);
@@ -109,10 +114,10 @@ async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent): P
   }
 }
 
-async function renew(deps: AdvanceDeps, runId: string): Promise<void> {
+async function renew(deps: AdvanceDeps, runId: string, owner: string): Promise<void> {
   const stored = await deps.store.getRun(runId);
-  if (!stored || stored.leaseOwner !== deps.workerId || TERMINAL.has(stored.run.status)) return;
-  await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner: deps.workerId });
+  if (!stored || stored.leaseOwner !== owner || TERMINAL.has(stored.run.status)) return;
+  await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
 }
 
 async function handOver(deps: AdvanceDeps, current: StoredRun): Promise<void> {

@@ -70,6 +70,8 @@ export function stripFirstComponent(gzipOrTar: Readable): Readable {
       },
       next,
     );
+    // The entry fails when the pack is torn down (the reader left); end the read too.
+    entry.on("error", (err: Error) => extract.destroy(err));
     body.pipe(entry);
   });
   extract.on("finish", () => {

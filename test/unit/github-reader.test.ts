@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { Gitlab } from "@gitbeaker/rest";
 import { Octokit } from "octokit";
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RepoRef } from "../../lib/pipeline/run.ts";
 import { GitHubReader } from "../../lib/scm/github.ts";
 import { GitLabReader } from "../../lib/scm/gitlab.ts";
+import { stripFirstComponent } from "../../lib/scm/tar.ts";
 
 /** One recorded HTTP interaction, as @octokit/fixtures stores them (nock's format). */
 interface Recorded {
@@ -234,5 +235,47 @@ describe("GitLabReader against GitLab's documented responses", () => {
 
   it("surfaces an archive that does not exist as an error", async () => {
     await expect(gitlab().archive(project, "0".repeat(40))).rejects.toThrow(/404/);
+  });
+});
+
+describe("stripFirstComponent, which both readers share", () => {
+  async function sampleTar(): Promise<Buffer> {
+    const pack = tar.pack();
+    pack.entry({ name: "top/", type: "directory" });
+    pack.entry({ name: "top/a.txt" }, "a".repeat(100_000));
+    pack.entry({ name: "top/link", type: "symlink", linkname: "a.txt" });
+    pack.entry({ name: "top/hard", type: "link", linkname: "top/a.txt" });
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  it("takes a plain tar as well as a gzip one, however it is chunked", async () => {
+    const plain = await sampleTar();
+    const oneByteChunks = [...gzipSync(plain)].map((b) => Buffer.from([b]));
+    for (const source of [Readable.from([plain]), Readable.from(oneByteChunks)]) {
+      const files = await tarFiles(stripFirstComponent(source));
+      expect([...files.keys()]).toEqual(["a.txt", "link", "hard"]);
+      expect(files.get("a.txt")).toHaveLength(100_000);
+    }
+  });
+
+  it("surfaces a corrupt gzip and a failing source as stream errors", async () => {
+    await expect(tarFiles(stripFirstComponent(Readable.from([Buffer.from([0x1f, 0x8b, 1, 2, 3])])))).rejects.toThrow();
+    const failing = new Readable({
+      read() {
+        this.destroy(new Error("socket reset"));
+      },
+    });
+    const out = stripFirstComponent(failing);
+    await expect(new Promise((_, reject) => out.on("error", reject))).rejects.toThrow("socket reset");
+  });
+
+  it("lets the reader stop early without an unhandled error", async () => {
+    const out = stripFirstComponent(Readable.from([gzipSync(await sampleTar())]));
+    out.once("data", () => out.destroy());
+    await new Promise((resolve) => out.on("close", resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
   });
 });

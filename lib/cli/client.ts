@@ -1,0 +1,207 @@
+import { z } from "zod";
+import { Run, RunStatus, StageStatus } from "../pipeline/run.ts";
+import { signGitHub } from "../scm/verify.ts";
+
+/**
+ * A small typed client for Hoist's HTTP API (and its GitHub webhook, for `hoist demo`).
+ * Every answer is parsed with the server's own schemas; every failure becomes a
+ * HoistApiError whose message says what to do next.
+ */
+
+export const RunPage = z.object({ runs: z.array(Run), cursor: z.string().optional() });
+export type RunPage = z.infer<typeof RunPage>;
+
+export const StageLog = z.object({ stage: z.number().int().min(0), name: z.string(), status: StageStatus, text: z.string() });
+export type StageLog = z.infer<typeof StageLog>;
+
+export const RunLogs = z.object({ runId: z.string(), stages: z.array(StageLog) });
+export type RunLogs = z.infer<typeof RunLogs>;
+
+export const CreatedRun = z.object({
+  id: z.string(),
+  pipeline: z.string(),
+  status: RunStatus,
+  duplicate: z.boolean(),
+  error: z.string().optional(),
+});
+export type CreatedRun = z.infer<typeof CreatedRun>;
+
+/** What POST /hooks/github answers: runs created, an ignored event, or a ping's pong. */
+export const WebhookAnswer = z.union([
+  z.object({ runs: z.array(CreatedRun) }),
+  z.object({ ignored: z.string() }),
+  z.object({ ok: z.literal(true), pong: z.string() }),
+]);
+export type WebhookAnswer = z.infer<typeof WebhookAnswer>;
+
+const ErrorBody = z.object({ error: z.string() });
+
+export interface ListFilter {
+  repo?: string;
+  branch?: string;
+  status?: RunStatus;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ClientOptions {
+  /** Base URL of a running Hoist, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** HOIST_API_TOKEN of that server. */
+  token?: string | undefined;
+  /** Per-request deadline. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+export class HoistApiError extends Error {
+  override name = "HoistApiError";
+  /** HTTP status when the server answered; undefined when it could not be reached. */
+  readonly status: number | undefined;
+
+  constructor(message: string, status?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
+export class HoistClient {
+  readonly url: string;
+  private readonly token: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(opts: ClientOptions) {
+    this.url = opts.url.replace(/\/+$/, "");
+    this.token = opts.token || undefined;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.fetchImpl = opts.fetch ?? fetch;
+  }
+
+  /** Runs, newest first, one page at a time. */
+  async listRuns(filter: ListFilter = {}): Promise<RunPage> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== "") q.set(k, String(v));
+    const qs = q.size ? `?${q}` : "";
+    return this.api(`/api/runs${qs}`, RunPage);
+  }
+
+  async getRun(id: string): Promise<Run> {
+    return this.api(`/api/runs/${encodeURIComponent(id)}`, Run, { notFound: `no run ${id}: list runs with \`hoist runs\`` });
+  }
+
+  /** Every stage's log (or only stage `stage`), with the stage's name and status. */
+  async getLogs(id: string, stage?: number): Promise<RunLogs> {
+    const qs = stage === undefined ? "" : `?stage=${stage}`;
+    return this.api(`/api/runs/${encodeURIComponent(id)}/logs${qs}`, RunLogs, { notFound: `no run ${id}: list runs with \`hoist runs\`` });
+  }
+
+  /** True when something answers /healthz with 200; never throws. */
+  async healthy(): Promise<boolean> {
+    try {
+      const res = await this.fetchImpl(`${this.url}/healthz`, { signal: AbortSignal.timeout(Math.min(this.timeoutMs, 5_000)) });
+      await res.arrayBuffer();
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Delivers a GitHub webhook as GitHub would: signed with `secret` (X-Hub-Signature-256),
+   * with the event name and a delivery id. Answers the status and the parsed body.
+   */
+  async sendGitHub(body: string, opts: { secret: string; delivery: string; event?: string }): Promise<{ status: number; answer: WebhookAnswer }> {
+    const headers = {
+      "content-type": "application/json",
+      "user-agent": "hoist-cli",
+      "x-github-event": opts.event ?? "push",
+      "x-github-delivery": opts.delivery,
+      "x-hub-signature-256": await signGitHub(body, opts.secret),
+    };
+    const res = await this.request("/hooks/github", { method: "POST", body, headers });
+    const text = await res.text();
+    if (res.status === 401)
+      throw new HoistApiError(
+        `the server refused the webhook signature (401): set GITHUB_WEBHOOK_SECRET to one of the server's webhook secrets`,
+        401,
+      );
+    if (!res.ok) throw new HoistApiError(`POST /hooks/github answered ${res.status}: ${errorText(text)}`, res.status);
+    return { status: res.status, answer: parseBody(WebhookAnswer, text, `${this.url}/hooks/github`) };
+  }
+
+  private async api<T extends z.ZodType>(path: string, schema: T, opts: { notFound?: string } = {}): Promise<z.output<T>> {
+    const headers: Record<string, string> = { accept: "application/json", "user-agent": "hoist-cli" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const res = await this.request(path, { headers });
+    const text = await res.text();
+    if (res.ok) return parseBody(schema, text, `${this.url}${path}`);
+    const message = errorText(text);
+    switch (res.status) {
+      case 401:
+        throw new HoistApiError(
+          this.token
+            ? `the server refused the API token (401): set HOIST_API_TOKEN to the server's token (or pass --token)`
+            : `no API token (401): set HOIST_API_TOKEN to the server's token (or pass --token)`,
+          401,
+        );
+      case 404:
+        // A 404 without our JSON error body means --url points at something else.
+        if (opts.notFound && message.startsWith("no run ")) throw new HoistApiError(opts.notFound, 404);
+        throw new HoistApiError(`${this.url}${path} answered 404 (${message}): is --url (HOIST_URL) a Hoist server?`, 404);
+      case 503:
+        throw new HoistApiError(`the server answered 503: ${message}`, 503);
+      default:
+        throw new HoistApiError(`${path} answered ${res.status}: ${message}`, res.status);
+    }
+  }
+
+  private async request(path: string, init: RequestInit): Promise<Response> {
+    try {
+      return await this.fetchImpl(`${this.url}${path}`, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      throw unreachable(this.url, err);
+    }
+  }
+}
+
+/** A fetch failure as an error that says what to check. */
+export function unreachable(url: string, err: unknown): HoistApiError {
+  const e = err as { name?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === "TimeoutError" || e?.name === "AbortError")
+    return new HoistApiError(`Hoist at ${url} did not answer in time: is it overloaded, or is --url (HOIST_URL) right?`, undefined, { cause: err });
+  const code = e?.cause?.code ?? (err as { code?: string })?.code;
+  const why = code ?? e?.cause?.message ?? (err instanceof Error ? err.message : String(err));
+  return new HoistApiError(
+    `cannot reach Hoist at ${url} (${why}): is \`hoist start\` running at ${url}? (point elsewhere with --url or HOIST_URL)`,
+    undefined,
+    { cause: err },
+  );
+}
+
+function errorText(text: string): string {
+  try {
+    const body = ErrorBody.safeParse(JSON.parse(text));
+    if (body.success) return body.data.error;
+  } catch {
+    // not JSON: show the start of the text
+  }
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 200 ? `${flat.slice(0, 199)}…` : flat || "(empty body)";
+}
+
+function parseBody<T extends z.ZodType>(schema: T, text: string, where: string): z.output<T> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new HoistApiError(`${where} did not answer JSON: is --url (HOIST_URL) a Hoist server?`);
+  }
+  const r = schema.safeParse(json);
+  if (r.success) return r.data;
+  const issues = r.error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join(".") || "body"}: ${i.message}`)
+    .join("; ");
+  throw new HoistApiError(`unexpected answer from ${where} (${issues}): is the CLI the same version as the server?`);
+}

@@ -1,0 +1,91 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { githubPush, gitlabPush } from "../../lib/demo/payloads.ts";
+import { createSampleApp } from "../../lib/demo/sample-app.ts";
+import type { LocalRuntime } from "../../lib/local/runtime.ts";
+import { REGISTRY_URL, uniqueSuffix } from "../support/docker.ts";
+import { finalRun, logsOf, sendGitHubPush, sendGitLabPush, startRuntime } from "../support/local.ts";
+
+let rt: LocalRuntime;
+const suffix = uniqueSuffix();
+
+beforeAll(async () => {
+  rt = await startRuntime();
+});
+afterAll(async () => {
+  await rt?.stop();
+});
+
+/** The registry serves the manifest by digest: the image can be pulled by what the run recorded. */
+async function manifestStatus(image: string, digest: string): Promise<number> {
+  const res = await fetch(`${REGISTRY_URL}/v2/${image}/manifests/${digest}`, {
+    method: "HEAD",
+    headers: { accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+  });
+  return res.status;
+}
+
+describe("push to image, end to end (real engine, registry, dynalite, local-aws-sqs)", () => {
+  it("a GitHub push (recorded @octokit/webhooks-examples payload) builds, tests and pushes", async () => {
+    const image = `e2e-gh-${suffix}`;
+    const app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-app-")), { image });
+    const [id] = await sendGitHubPush(rt.url, githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main", fullName: "acme/e2e" }));
+    const run = await finalRun(rt.url, id!);
+    expect(run.status, run.error).toBe("succeeded");
+    expect(run.stages.map((s) => [s.name, s.status])).toEqual([["build", "succeeded"], ["test", "succeeded"], ["push", "succeeded"]]);
+    expect(run.image).toBe(`${image}:${app.sha}`);
+    expect(run.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await manifestStatus(image, run.digest!)).toBe(200);
+    const logs = await logsOf(rt.url, id!);
+    expect(logs).toContain(`Successfully tagged ${image}:${app.sha}`);
+    expect(logs).toContain(`pushed 127.0.0.1:5000/${image}@${run.digest}`);
+  });
+
+  it("a GitLab push (documented Push Hook payload) builds, tests and pushes", async () => {
+    const image = `e2e-gl-${suffix}`;
+    const app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-app-")), { image, branch: "master" });
+    const [id] = await sendGitLabPush(rt.url, gitlabPush({ path: app.path, sha: app.sha, ref: "refs/heads/master", fullName: "group/e2e" }));
+    const run = await finalRun(rt.url, id!);
+    expect(run.status, run.error).toBe("succeeded");
+    expect(run.repo).toMatchObject({ provider: "gitlab", fullName: "group/e2e" });
+    expect(await manifestStatus(image, run.digest!)).toBe(200);
+  });
+
+  it("a failing test command fails the run at that stage, keeps its output, and skips the push", async () => {
+    const image = `e2e-fail-${suffix}`;
+    const test = "echo checking the page; echo 'expected <h2>, found <h1>' >&2; exit 3";
+    const app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-app-")), { image, test });
+    const [id] = await sendGitHubPush(rt.url, githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main" }));
+    const run = await finalRun(rt.url, id!);
+    expect(run.status).toBe("failed");
+    expect(run.stages.map((s) => s.status)).toEqual(["succeeded", "failed", "skipped"]);
+    expect(run.stages[1]).toMatchObject({ output: { exitCode: 3 } });
+    expect(run.error).toMatch(/^test: .*exited with 3/);
+    const logs = await logsOf(rt.url, id!);
+    expect(logs).toContain("checking the page");
+    expect(logs).toContain("expected <h2>, found <h1>");
+    expect(run.digest).toBeUndefined();
+  });
+
+  it("a second push of the same sha reuses the image instead of rebuilding it", async () => {
+    const image = `e2e-once-${suffix}`;
+    const app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-app-")), { image });
+    const payload = githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main" });
+    const first = await finalRun(rt.url, (await sendGitHubPush(rt.url, payload))[0]!);
+    const second = await finalRun(rt.url, (await sendGitHubPush(rt.url, payload))[0]!);
+    expect([first.status, second.status]).toEqual(["succeeded", "succeeded"]);
+    expect(second.stages[0]?.output).toMatchObject({ cached: true, image: `${image}:${app.sha}` });
+    expect(second.digest).toBe(first.digest);
+  });
+
+  it("a Dockerfile that does not build fails the build stage with the builder's output", async () => {
+    const image = `e2e-nobuild-${suffix}`;
+    const app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-app-")), { image, dockerfileExtra: "RUN echo compiling && exit 7" });
+    const run = await finalRun(rt.url, (await sendGitHubPush(rt.url, githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main" })))[0]!);
+    expect(run.status).toBe("failed");
+    expect(run.stages.map((s) => s.status)).toEqual(["failed", "skipped", "skipped"]);
+    expect(await logsOf(rt.url, run.id)).toMatch(/compiling[\s\S]*returned a non-zero code: 7/);
+  });
+});

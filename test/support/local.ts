@@ -1,0 +1,77 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
+import type { Run } from "../../lib/pipeline/run.ts";
+import { TERMINAL } from "../../lib/pipeline/run.ts";
+import { signGitHub } from "../../lib/scm/verify.ts";
+import type { ServiceOverrides } from "../../lib/services.ts";
+import { requireDocker, requireRegistry } from "./docker.ts";
+import { waitFor } from "./wait.ts";
+
+export const SECRET = "e2e-webhook-secret";
+export const GITLAB_TOKEN = "e2e-gitlab-token";
+export const API_TOKEN = "e2e-api-token-0123456789";
+
+/** The local runtime on a free port, over its embedded table and queue, the real engine and registry. */
+export async function startRuntime(env: Record<string, string> = {}, overrides: ServiceOverrides = {}): Promise<LocalRuntime> {
+  await requireDocker();
+  await requireRegistry();
+  return startLocal(
+    {
+      HOIST_PORT: "0",
+      HOIST_DATA_DIR: await mkdtemp(join(tmpdir(), "hoist-e2e-")),
+      GITHUB_WEBHOOK_SECRET: SECRET,
+      GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN,
+      HOIST_API_TOKEN: API_TOKEN,
+      HOIST_ALLOW_LOCAL_REPOS: "1",
+      HOIST_REGISTRY: "127.0.0.1:5000",
+      HOIST_LOG_LEVEL: "warn",
+      ...env,
+    },
+    overrides,
+  );
+}
+
+export async function sendGitHubPush(url: string, body: string, delivery = `d-${Math.random().toString(36).slice(2)}`): Promise<string[]> {
+  const res = await fetch(`${url}/hooks/github`, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": delivery, "x-hub-signature-256": await signGitHub(body, SECRET) },
+  });
+  return runIds(res);
+}
+
+export async function sendGitLabPush(url: string, body: string, delivery = `gl-${Math.random().toString(36).slice(2)}`): Promise<string[]> {
+  const res = await fetch(`${url}/hooks/gitlab`, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json", "x-gitlab-event": "Push Hook", "x-gitlab-token": GITLAB_TOKEN, "idempotency-key": delivery },
+  });
+  return runIds(res);
+}
+
+async function runIds(res: Response): Promise<string[]> {
+  const body = (await res.json()) as { runs?: { id: string }[] };
+  if (res.status !== 202 || !body.runs) throw new Error(`webhook answered ${res.status}: ${JSON.stringify(body)}`);
+  return body.runs.map((r) => r.id);
+}
+
+export async function api<T>(url: string, path: string): Promise<T> {
+  const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+  if (!res.ok) throw new Error(`GET ${path} answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Waits until the run is final (through the API, as a user would) and returns it. */
+export function finalRun(url: string, id: string, timeoutMs = 120_000): Promise<Run> {
+  return waitFor(`run ${id} to finish`, async () => {
+    const run = await api<Run>(url, `/api/runs/${id}`);
+    return TERMINAL.has(run.status) ? run : undefined;
+  }, timeoutMs, 200);
+}
+
+export async function logsOf(url: string, id: string): Promise<string> {
+  const res = await fetch(`${url}/api/runs/${id}/logs?format=text`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+  return res.text();
+}
