@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
-import Dockerode from "dockerode";
+import type Dockerode from "dockerode";
 import { ConfigError, loadConfig, type Config } from "../config.ts";
 import { githubPush } from "../demo/payloads.ts";
 import { createSampleApp } from "../demo/sample-app.ts";
@@ -97,21 +97,35 @@ program
 program
   .command("runs")
   .description("list runs, newest first")
-  .option("--repo <owner/name>", "only runs of this repository")
+  .option("--repo <[provider:]owner/name>", "only runs of this repository (github:owner/name, gitlab:group/project; without a prefix GitHub, then GitLab)")
   .option("--branch <branch>", "only runs of this branch")
   .addOption(new Option("--status <status>", "only runs with this status").choices(RUN_STATUSES))
   .option("--limit <n>", "at most this many runs (1-200)", intArg(1, 200), 20)
   .option("--cursor <cursor>", "the next page, as printed after a full page")
   .option("--json", "print the API's answer as JSON")
   .action(async (opts: { repo?: string; branch?: string; status?: RunStatus; limit: number; cursor?: string; json?: boolean }) => {
-    const page = await client().listRuns({ repo: opts.repo, branch: opts.branch, status: opts.status, limit: opts.limit, cursor: opts.cursor });
+    const api = client();
+    const filter = { branch: opts.branch, status: opts.status, limit: opts.limit, cursor: opts.cursor };
+    let repo = opts.repo;
+    let page;
+    if (repo && !/^(github|gitlab):/.test(repo)) {
+      // The API keys repositories by provider; a bare name is tried on GitHub, then GitLab.
+      const bare = repo;
+      page = await api.listRuns({ ...filter, repo: (repo = `github:${bare}`) });
+      if (page.runs.length === 0 && !opts.cursor) page = await api.listRuns({ ...filter, repo: (repo = `gitlab:${bare}`) });
+    } else {
+      page = await api.listRuns({ ...filter, repo });
+    }
     const runs = newestFirst(page.runs);
     if (opts.json) {
       print(JSON.stringify({ runs, ...(page.cursor ? { cursor: page.cursor } : {}) }, null, 2));
       return;
     }
     print(runsTable(runs, { now: Date.now(), color }));
-    if (page.cursor) print(paintOut("dim", `more: hoist runs --limit ${opts.limit} --cursor ${page.cursor}`));
+    if (page.cursor) {
+      const again = [repo && `--repo ${repo}`, opts.branch && `--branch ${opts.branch}`, opts.status && `--status ${opts.status}`, `--limit ${opts.limit}`];
+      print(paintOut("dim", `more: hoist runs ${again.filter(Boolean).join(" ")} --cursor ${page.cursor}`));
+    }
   });
 
 program
@@ -157,6 +171,7 @@ program
   .option("--registry <host:port>", "registry the in-process Hoist pushes to (env HOIST_REGISTRY)", process.env.HOIST_REGISTRY || DEFAULT_REGISTRY)
   .option("--image <name>", "image name of the sample app", "hoist-demo")
   .option("--timeout <seconds>", "give up after this long", intArg(1, 86_400), 600)
+  .option("--test <command>", "the sample app's test command (e.g. `false`, to see a run fail)")
   .option("--keep", "keep the temporary directory (sample repository and data)")
   .action(async (opts: DemoOptions) => {
     process.exitCode = await demoCommand(opts);
@@ -182,7 +197,7 @@ async function startCommand(): Promise<void> {
 
   const runtime = await startRuntime(process.env, config.HOIST_PORT);
   print(`${paintOut("green", "hoist is running at")} ${paintOut("bold", runtime.url)}`);
-  print(settingsSummary(runtime.services.config, runtime.url));
+  print(settingsSummary(config, runtime));
   print(paintOut("dim", "press Ctrl+C to stop"));
 
   await new Promise<void>((resolve) => {
@@ -212,14 +227,21 @@ async function startCommand(): Promise<void> {
 }
 
 /** Which settings are in effect; secrets only as set / not set. */
-function settingsSummary(c: Config, url: string): string {
+function settingsSummary(c: Config, runtime: LocalRuntime): string {
+  const { url } = runtime;
+  const live = runtime.services.config;
   const set = (v: unknown) => (v ? paintOut("green", "set") : paintOut("yellow", "not set"));
   const count = (xs: readonly string[]) => (xs.length ? paintOut("green", xs.length === 1 ? "set" : `set (${xs.length})`) : paintOut("yellow", "not set"));
   const embedded = !(c.AWS_ENDPOINT_URL_DYNAMODB && (c.AWS_ENDPOINT_URL_SQS || c.HOIST_QUEUE_URL));
   const rows: [string, string][] = [
     ["webhooks", `${url}/hooks/github, ${url}/hooks/gitlab`],
     ["API", `${url}/api/runs`],
-    ["data", embedded ? `${c.HOIST_DATA_DIR} (embedded DynamoDB + SQS)` : `DynamoDB ${c.AWS_ENDPOINT_URL_DYNAMODB ?? "(AWS)"}, SQS ${c.HOIST_QUEUE_URL ?? c.AWS_ENDPOINT_URL_SQS ?? "(AWS)"}`],
+    [
+      "data",
+      embedded
+        ? `${c.HOIST_DATA_DIR} (embedded DynamoDB at ${live.AWS_ENDPOINT_URL_DYNAMODB}, SQS at ${live.AWS_ENDPOINT_URL_SQS})`
+        : `DynamoDB at ${c.AWS_ENDPOINT_URL_DYNAMODB}, SQS at ${c.HOIST_QUEUE_URL ?? c.AWS_ENDPOINT_URL_SQS}`,
+    ],
     ["table / queue", `${c.HOIST_TABLE} / ${c.HOIST_QUEUE}`],
     ["HOIST_API_TOKEN", c.HOIST_API_TOKEN ? set(true) : `${set(false)} (the API answers 503)`],
     ["GITHUB_WEBHOOK_SECRET", c.GITHUB_WEBHOOK_SECRET.length ? count(c.GITHUB_WEBHOOK_SECRET) : `${set(false)} (GitHub webhooks answer 503)`],
@@ -406,6 +428,7 @@ interface DemoOptions {
   registry: string;
   image: string;
   timeout: number;
+  test?: string;
   keep?: boolean;
 }
 
@@ -468,7 +491,7 @@ async function demoCommand(opts: DemoOptions): Promise<number> {
     }
     const api = new HoistClient({ url, token });
 
-    const app = await createSampleApp(join(dir, "app"), { image: opts.image });
+    const app = await createSampleApp(join(dir, "app"), { image: opts.image, ...(opts.test ? { test: opts.test } : {}) });
     print(`${paintOut("dim", "sample app")} ${app.path} ${paintOut("dim", `(branch ${app.branch}, commit ${app.sha.slice(0, 12)})`)}`);
 
     const body = githubPush({ path: app.path, sha: app.sha, ref: `refs/heads/${app.branch}`, fullName: `demo/${opts.image}` });
@@ -551,7 +574,9 @@ function servicesHintFor(error: string | undefined): string | undefined {
 
 type Check = { ok: true } | { ok: false; problem: string };
 
-function dockerClient(host: string | undefined): { docker: Dockerode; where: string } {
+/** Loaded on first use: dockerode takes longer to load than most commands take to run. */
+async function dockerClient(host: string | undefined): Promise<{ docker: Dockerode; where: string }> {
+  const { default: Dockerode } = await import("dockerode");
   if (!host) return { docker: new Dockerode({ socketPath: "/var/run/docker.sock" }), where: "/var/run/docker.sock" };
   const u = new URL(host);
   if (u.protocol === "unix:") return { docker: new Dockerode({ socketPath: u.pathname }), where: u.pathname };
@@ -562,7 +587,7 @@ async function checkEngine(host: string | undefined): Promise<Check & { docker?:
   let docker: Dockerode;
   let where: string;
   try {
-    ({ docker, where } = dockerClient(host));
+    ({ docker, where } = await dockerClient(host));
   } catch {
     return { ok: false, problem: `DOCKER_HOST=${host} is not a unix:// or tcp:// address` };
   }

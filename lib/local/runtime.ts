@@ -18,7 +18,16 @@ export interface LocalRuntime {
  * the reconciler on a timer, over an embedded table and queue unless endpoints of real
  * services are configured.
  */
-export async function startLocal(env: Record<string, string | undefined>, overrides: ServiceOverrides = {}): Promise<LocalRuntime> {
+export interface LocalOptions {
+  /** Run the worker and reconciler (default). Off: HTTP only, e.g. to measure ingestion alone. */
+  workers?: boolean;
+}
+
+export async function startLocal(
+  env: Record<string, string | undefined>,
+  overrides: ServiceOverrides = {},
+  options: LocalOptions = {},
+): Promise<LocalRuntime> {
   let config: Config = loadConfig(env);
   const embedded =
     config.AWS_ENDPOINT_URL_DYNAMODB && (config.AWS_ENDPOINT_URL_SQS || config.HOIST_QUEUE_URL)
@@ -40,17 +49,22 @@ export async function startLocal(env: Record<string, string | undefined>, overri
   const address = server.address();
   const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : config.HOIST_PORT}`;
 
-  const poller = startPoller({
-    consumer: services.queue,
-    log,
-    concurrency: config.HOIST_WORKER_CONCURRENCY,
-    handle: (w) => advanceRun(services.advance, w.runId),
-  });
-  const tick = setInterval(() => {
-    reconcile(services.reconcile)
-      .then((ids) => ids.length && log.info({ runs: ids }, "reconciler re-drove runs"))
-      .catch((err: unknown) => log.warn({ err }, "reconcile failed"));
-  }, config.HOIST_RECONCILE_EVERY_MS);
+  const workers = options.workers ?? true;
+  const poller = workers
+    ? startPoller({
+        consumer: services.queue,
+        log,
+        concurrency: config.HOIST_WORKER_CONCURRENCY,
+        handle: (w) => advanceRun(services.advance, w.runId),
+      })
+    : undefined;
+  const tick = workers
+    ? setInterval(() => {
+        reconcile(services.reconcile)
+          .then((ids) => ids.length && log.info({ runs: ids }, "reconciler re-drove runs"))
+          .catch((err: unknown) => log.warn({ err }, "reconcile failed"));
+      }, config.HOIST_RECONCILE_EVERY_MS)
+    : undefined;
   log.info({ url, data: config.HOIST_DATA_DIR, embedded: Boolean(embedded) }, "hoist is running");
 
   return {
@@ -59,7 +73,7 @@ export async function startLocal(env: Record<string, string | undefined>, overri
     stop: async () => {
       clearInterval(tick);
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await poller.stop();
+      await poller?.stop();
       await embedded?.stop();
     },
   };

@@ -12,7 +12,7 @@ export interface DeliveryHeaders {
 
 const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "expected a 40 or 64 character lowercase hex sha");
 
-/** Only the fields Hoist reads; GitHub's payload carries many more, which pass through. */
+/** Only the fields Hoist reads: GitHub adds fields often, and those must not fail a delivery. */
 const GitHubPush = z.object({
   ref: z.string().startsWith("refs/"),
   after: sha,

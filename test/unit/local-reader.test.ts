@@ -18,6 +18,8 @@ const DOCKERFILE = "FROM alpine:3.20\nCMD [\"true\"]\n";
 async function tarFiles(stream: Readable): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const extract = tar.extract();
+  // pipe() does not forward errors; without this a failed archive would hang the read.
+  stream.on("error", (err) => extract.destroy(err));
   stream.pipe(extract);
   for await (const entry of extract) {
     const chunks: Buffer[] = [];

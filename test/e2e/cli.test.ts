@@ -1,0 +1,268 @@
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type Dockerode from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { githubPush } from "../../lib/demo/payloads.ts";
+import { createSampleApp } from "../../lib/demo/sample-app.ts";
+import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
+import { Run } from "../../lib/pipeline/run.ts";
+import { signGitHub } from "../../lib/scm/verify.ts";
+import { REGISTRY_URL, requireDocker, requireRegistry, uniqueSuffix } from "../support/docker.ts";
+
+// The `hoist` CLI as a user runs it, against the real engine and registry of scripts/services.sh.
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const BIN = join(ROOT, "scripts", "hoist.mjs");
+const REGISTRY = new URL(REGISTRY_URL).host;
+const suffix = uniqueSuffix();
+const SECRET = `cli-secret-${suffix}`;
+const TOKEN = `cli-token-${suffix}-0123456789`;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion; the environment is this one minus anything pointing the CLI elsewhere. */
+function exec(cmd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<Result> {
+  const base: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1" };
+  for (const k of ["HOIST_URL", "HOIST_API_TOKEN", "GITHUB_WEBHOOK_SECRET", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "HOIST_QUEUE_URL"]) delete base[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The installed bin (scripts/hoist.mjs), as `npx hoist` runs it. */
+function hoist(args: string[], env: Record<string, string | undefined> = {}): Promise<Result> {
+  return exec(process.execPath, [BIN, ...args], env);
+}
+
+const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+let docker: Dockerode;
+const dirs: string[] = [];
+const localImages: string[] = [];
+const manifests: string[] = [];
+
+/** Remembers what a successful run left in the engine and the registry, for afterAll. */
+function ownImages(localRef: string | undefined, pushedRef: string | undefined): void {
+  if (localRef) localImages.push(localRef);
+  if (pushedRef) {
+    localImages.push(pushedRef);
+    const m = /^([^/]+)\/([^:@]+)[:@]/.exec(pushedRef);
+    if (m) manifests.push(m[2]!);
+  }
+}
+
+beforeAll(async () => {
+  docker = await requireDocker();
+  await requireRegistry();
+});
+
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  if (!docker) return;
+  // By reference, without force: untags what these tests tagged, never a shared base image.
+  for (const ref of localImages) await docker.getImage(ref).remove().catch(() => undefined);
+});
+
+describe("hoist demo", () => {
+  it("pushes the sample app through build, test and push and prints the digest", async () => {
+    const image = `hoist-e2e-demo-${suffix}`;
+    const r = await exec("npx", ["tsx", "lib/cli/main.ts", "demo", "--image", image], { HOIST_REGISTRY: REGISTRY });
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toMatch(/^← 202 \{"runs":\[\{"id":"r[0-9a-z]+","pipeline":"main","status":"queued"/m);
+    for (const stage of ["build", "test", "push"]) {
+      expect(r.stdout, show(r)).toMatch(new RegExp(`▶ ${stage} started`));
+      expect(r.stdout, show(r)).toMatch(new RegExp(`✓ ${stage} succeeded in \\S+`));
+    }
+    // Log lines stream under their stage.
+    expect(r.stdout).toMatch(/│ Successfully built [0-9a-f]+/);
+    expect(r.stdout).toMatch(/run r[0-9a-z]+ succeeded in /);
+    const digest = /digest\s+(sha256:[0-9a-f]{64})/.exec(r.stdout)?.[1];
+    expect(digest, show(r)).toBeDefined();
+    expect(r.stdout).toContain(`docker pull ${REGISTRY}/${image}@${digest}`);
+    ownImages(/^\s+image\s+(\S+)/m.exec(r.stdout)?.[1], /pull it:\s+docker pull (\S+)/.exec(r.stdout)?.[1]);
+
+    // What it says to pull is really there.
+    const res = await fetch(`${REGISTRY_URL}/v2/${image}/manifests/${digest}`, {
+      method: "HEAD",
+      headers: { accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+    });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe("hoist runs / run / logs against a running Hoist", () => {
+  let runtime: LocalRuntime;
+  let runId: string;
+  const image = `hoist-e2e-cli-${suffix}`;
+  const repo = `e2e/${image}`;
+  const api = () => ({ HOIST_URL: runtime.url, HOIST_API_TOKEN: TOKEN });
+
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hoist-e2e-cli-"));
+    dirs.push(dir);
+    runtime = await startLocal({
+      HOIST_PORT: "0",
+      HOIST_DATA_DIR: join(dir, "data"),
+      HOIST_API_TOKEN: TOKEN,
+      GITHUB_WEBHOOK_SECRET: SECRET,
+      HOIST_ALLOW_LOCAL_REPOS: "1",
+      HOIST_REGISTRY: REGISTRY,
+      HOIST_LOG_LEVEL: "warn",
+    });
+
+    // A signed push, as the demo (and GitHub) sends it.
+    const app = await createSampleApp(join(dir, "app"), { image });
+    const body = githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main", fullName: repo });
+    const res = await fetch(`${runtime.url}/hooks/github`, {
+      method: "POST",
+      body,
+      headers: {
+        "content-type": "application/json",
+        "x-github-event": "push",
+        "x-github-delivery": randomUUID(),
+        "x-hub-signature-256": await signGitHub(body, SECRET),
+      },
+    });
+    const answer = (await res.json()) as { runs: { id: string }[] };
+    expect(res.status, JSON.stringify(answer)).toBe(202);
+    runId = answer.runs[0]!.id;
+  });
+
+  afterAll(async () => {
+    await runtime?.stop();
+  });
+
+  it("run --watch waits until the run is final and exits 0 when it succeeded", async () => {
+    const r = await hoist(["run", runId, "--watch", "--json"], api());
+    expect(r.code, show(r)).toBe(0);
+    const run = Run.parse(JSON.parse(r.stdout));
+    expect(run.status).toBe("succeeded");
+    ownImages(run.image, run.stages.find((s) => s.spec.kind === "push")?.output?.image);
+  });
+
+  it("runs --json lists the run, and filters by repo and status", async () => {
+    const Page = z.object({ runs: z.array(Run), cursor: z.string().optional() });
+    const all = await hoist(["runs", "--json"], api());
+    expect(all.code, show(all)).toBe(0);
+    const listed = Page.parse(JSON.parse(all.stdout)).runs.find((r) => r.id === runId);
+    expect(listed).toMatchObject({ id: runId, status: "succeeded", branch: "main", pipeline: "main", repo: { fullName: repo } });
+
+    const mine = await hoist(["runs", "--json", "--repo", repo, "--status", "succeeded", "--limit", "5"], api());
+    expect(mine.code, show(mine)).toBe(0);
+    expect(Page.parse(JSON.parse(mine.stdout)).runs.map((r) => r.id)).toEqual([runId]);
+
+    const prefixed = await hoist(["runs", "--json", "--repo", `github:${repo}`], api());
+    expect(Page.parse(JSON.parse(prefixed.stdout)).runs.map((r) => r.id)).toEqual([runId]);
+
+    const none = await hoist(["runs", "--json", "--repo", repo, "--status", "failed"], api());
+    expect(Page.parse(JSON.parse(none.stdout)).runs).toEqual([]);
+
+    const table = await hoist(["runs", "--repo", repo], api());
+    expect(table.code, show(table)).toBe(0);
+    expect(table.stdout).toMatch(/^ID\s+REPO\s+BRANCH\/TAG\s+PIPELINE\s+STATUS\s+AGE\s+DURATION\s+ERROR$/m);
+    expect(table.stdout).toMatch(new RegExp(`^${runId}\\s+${repo}\\s+main\\s+main\\s+succeeded\\s+`, "m"));
+  });
+
+  it("run <id> --json shows the run with each stage succeeded and the digest", async () => {
+    const r = await hoist(["run", runId, "--json"], api());
+    expect(r.code, show(r)).toBe(0);
+    const run = Run.parse(JSON.parse(r.stdout));
+    expect(run.id).toBe(runId);
+    expect(run.stages.map((s) => [s.name, s.status])).toEqual([
+      ["build", "succeeded"],
+      ["test", "succeeded"],
+      ["push", "succeeded"],
+    ]);
+    expect(run.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+    const text = await hoist(["run", runId], api());
+    expect(text.code, show(text)).toBe(0);
+    expect(text.stdout).toMatch(/^status\s+✓ succeeded$/m);
+    expect(text.stdout).toMatch(/^0\s+build\s+build\s+✓ succeeded\s+\S+$/m);
+    expect(text.stdout).toContain(`docker pull ${REGISTRY}/${image}@${run.digest}`);
+  });
+
+  it("logs <id> prints every stage's log under a header", async () => {
+    const r = await hoist(["logs", runId], api());
+    expect(r.code, show(r)).toBe(0);
+    const headers = [...r.stdout.matchAll(/^=== (\d) (\w+) \((\w+)(?:, \S+)?\) ===$/gm)].map((m) => [m[1], m[2], m[3]]);
+    expect(headers).toEqual([
+      ["0", "build", "succeeded"],
+      ["1", "test", "succeeded"],
+      ["2", "push", "succeeded"],
+    ]);
+    expect(r.stdout).toMatch(/Successfully built [0-9a-f]+/);
+    expect(r.stdout).toContain(`pushing ${image}:`);
+
+    const one = await hoist(["logs", runId, "--stage", "push"], api());
+    expect(one.code, show(one)).toBe(0);
+    expect(one.stdout).toMatch(/^=== 2 push \(succeeded/);
+    expect(one.stdout).not.toContain("=== 0 build");
+
+    // A final run: --follow prints everything once and exits with the run's outcome.
+    const followed = await hoist(["logs", runId, "--follow", "--stage", "0"], api());
+    expect(followed.code, show(followed)).toBe(0);
+    expect(followed.stdout).toMatch(/^=== 0 build ===$/m);
+    expect(followed.stdout).toMatch(/^✓ build succeeded in \S+$/m);
+  });
+
+  it("says what to do when the token is wrong, the run unknown or the server down", async () => {
+    const badToken = await hoist(["runs"], { HOIST_URL: runtime.url, HOIST_API_TOKEN: "not-the-token-at-all" });
+    expect(badToken.code).toBe(1);
+    expect(badToken.stderr).toContain("set HOIST_API_TOKEN to the server's token");
+
+    const noToken = await hoist(["runs"], { HOIST_URL: runtime.url });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain("set HOIST_API_TOKEN to the server's token");
+
+    const unknown = await hoist(["run", "rnope"], api());
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no run rnope");
+
+    const badStage = await hoist(["logs", runId, "--stage", "deploy"], api());
+    expect(badStage.code).toBe(1);
+    expect(badStage.stderr).toContain('has no stage "deploy"');
+
+    // A port nobody listens on: taken, then released.
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const down = await hoist(["runs", "--url", `http://127.0.0.1:${port}`], { HOIST_API_TOKEN: TOKEN });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`is \`hoist start\` running at http://127.0.0.1:${port}?`);
+    expect(down.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
+
+afterAll(async () => {
+  // Manifests of the repositories these tests pushed (our registry enables deletes).
+  for (const name of manifests) {
+    const tags = (await fetch(`${REGISTRY_URL}/v2/${name}/tags/list`).then((r) => r.json()).catch(() => ({}))) as { tags?: string[] };
+    for (const tag of tags.tags ?? []) {
+      const head = await fetch(`${REGISTRY_URL}/v2/${name}/manifests/${tag}`, {
+        method: "HEAD",
+        headers: { accept: "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json" },
+      }).catch(() => undefined);
+      const digest = head?.headers.get("docker-content-digest");
+      if (digest) await fetch(`${REGISTRY_URL}/v2/${name}/manifests/${digest}`, { method: "DELETE" }).catch(() => undefined);
+    }
+  }
+});
