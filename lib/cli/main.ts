@@ -201,13 +201,14 @@ async function startCommand(): Promise<void> {
   print(paintOut("dim", "press Ctrl+C to stop"));
 
   await new Promise<void>((resolve) => {
-    let stopping = false;
+    let stoppingSince = 0;
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
+      if (stoppingSince) {
+        if (isEcho(stoppingSince)) return;
         warn(`${signal} again: exiting without a clean stop`);
         process.exit(1);
       }
-      stopping = true;
+      stoppingSince = Date.now();
       print(paintOut("dim", `${signal}: stopping…`));
       runtime.stop().then(
         () => {
@@ -365,7 +366,11 @@ interface FollowView {
  * order: its start, each new complete log line, its end. The run is read before its logs,
  * so once the run says a stage ended, the logs read after it hold the stage's last line.
  */
-async function follow(api: HoistClient, first: Run, opts: { stage?: number | undefined; view: FollowView; deadline?: number }): Promise<Run> {
+async function follow(
+  api: HoistClient,
+  first: Run,
+  opts: { stage?: number | undefined; view: FollowView; deadline?: number; signal?: AbortSignal },
+): Promise<Run> {
   const seen = new Map<number, string>();
   const buffers = new Map<number, LineBuffer>();
   const started = new Set<number>();
@@ -403,7 +408,7 @@ async function follow(api: HoistClient, first: Run, opts: { stage?: number | und
     if (final) return run;
     if (opts.deadline !== undefined && Date.now() > opts.deadline)
       throw new CliError(`run ${run.id} is still ${run.status} after the deadline; follow it with \`hoist logs ${run.id} --follow\``);
-    await sleep(POLL_MS);
+    await sleep(POLL_MS, undefined, opts.signal ? { signal: opts.signal } : {});
     run = await api.getRun(run.id);
   }
 }
@@ -453,15 +458,21 @@ async function demoCommand(opts: DemoOptions): Promise<number> {
 
   const dir = await mkdtemp(join(tmpdir(), "hoist-demo-"));
   let runtime: LocalRuntime | undefined;
-  let interrupted = false;
+  let runId: string | undefined;
+  // Ctrl+C stops watching; cleaning up happens below, once the current step returns.
+  const abort = new AbortController();
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    warn(`${signal}: stopping the demo`);
-    void (runtime?.stop() ?? Promise.resolve())
-      .catch(() => undefined)
-      .then(() => (opts.keep ? undefined : rm(dir, { recursive: true, force: true })))
-      .finally(() => process.exit(130));
+    if (abort.signal.aborted) {
+      if (isEcho(firstSignalAt)) return;
+      process.exit(130); // a second Ctrl+C: do not wait for the cleanup
+    }
+    firstSignalAt = Date.now();
+    warn(`${signal}: stopping the demo (again to quit at once)`);
+    abort.abort();
+  };
+  const checkpoint = () => {
+    if (abort.signal.aborted) throw abort.signal.reason;
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -489,6 +500,7 @@ async function demoCommand(opts: DemoOptions): Promise<number> {
       url = runtime.url;
       print(`${paintOut("dim", "started Hoist in-process at")} ${url} ${paintOut("dim", `(registry ${opts.registry}, data in ${join(dir, "data")})`)}`);
     }
+    checkpoint();
     const api = new HoistClient({ url, token });
 
     const app = await createSampleApp(join(dir, "app"), { image: opts.image, ...(opts.test ? { test: opts.test } : {}) });
@@ -511,12 +523,15 @@ async function demoCommand(opts: DemoOptions): Promise<number> {
       throw new CliError(`the push created no run (${"ignored" in sent.answer ? sent.answer.ignored : "no pipeline matched"})`);
 
     const created = sent.answer.runs[0]!;
+    runId = created.id;
+    checkpoint();
     const first = await api.getRun(created.id);
     const elapsed = () => paintOut("dim", formatElapsed(Date.now() - t0));
     const gutter = " ".repeat(visibleWidth(formatElapsed(0)) + 1) + paintOut("dim", "│ ");
     print(`${elapsed()} run ${paintOut("bold", first.id)}: pipeline ${first.pipeline}, ${first.stages.map((s) => s.name).join(" → ") || "no stages"}`);
     const run = await follow(api, first, {
       deadline: t0 + opts.timeout * 1000,
+      signal: abort.signal,
       view: {
         // The final status is the summary's first line below.
         runStatus: (r) => void (isFinalRun(r.status) || print(`${elapsed()} ${statusMark(r.status, color)} run ${formatStatus(r.status, color)}`)),
@@ -552,14 +567,40 @@ async function demoCommand(opts: DemoOptions): Promise<number> {
     }
     if (opts.keep) print(paintOut("dim", `kept ${dir}`));
     return run.status === "succeeded" ? 0 : 1;
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+    if (runId && remote) warn(`run ${runId} goes on on the server: \`hoist run ${runId} --watch\``);
+    if (runtime) {
+      // The worker may be waiting on a job: remove the jobs, give the stop a moment, and
+      // remove again whatever the worker re-created meanwhile.
+      const rt = runtime;
+      runtime = undefined;
+      if (runId) await removeJobs(rt, runId);
+      await withTimeout(rt.stop(), 3_000).catch(() => undefined);
+      if (runId) await removeJobs(rt, runId);
+    }
+    return 130;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    if (!interrupted) {
-      await runtime?.stop();
-      if (!opts.keep) await rm(dir, { recursive: true, force: true });
-    }
+    await runtime?.stop().catch((err: unknown) => warn(`stopping Hoist failed: ${(err as Error).message}`));
+    if (!opts.keep) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Job containers outlive the worker that started them (so another worker can re-attach);
+ * an interrupted in-process demo has no other worker, so it removes its run's jobs itself.
+ */
+async function removeJobs(runtime: LocalRuntime, runId: string): Promise<void> {
+  const stored = await runtime.services.store.getRun(runId).catch(() => undefined);
+  const jobs = (stored?.run.stages ?? []).flatMap((s) => (s.job && s.finishedAt === undefined ? [s.job] : []));
+  const removed = await Promise.all(
+    jobs.map(async (job) => ((await runtime.services.engine.inspectJob(job).catch(() => undefined))?.state === "missing" ? [] : [job])),
+  );
+  const present = removed.flat();
+  await Promise.all(present.map((job) => runtime.services.engine.removeJob(job).catch(() => undefined)));
+  if (present.length) warn(`removed the unfinished job container(s) ${present.join(", ")}`);
 }
 
 /** A run error that smells of a missing engine or registry gets the fix appended. */
@@ -652,6 +693,14 @@ function intArg(min: number, max: number) {
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
     return n;
   };
+}
+
+/**
+ * Ctrl+C reaches both this process and the bin wrapper (scripts/hoist.mjs), which forwards
+ * what it gets: a second signal right after the first is that echo, not a second Ctrl+C.
+ */
+function isEcho(firstAt: number): boolean {
+  return Date.now() - firstAt < 500;
 }
 
 function warn(message: string): void {

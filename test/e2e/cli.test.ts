@@ -94,7 +94,8 @@ describe("hoist demo", () => {
     const digest = /digest\s+(sha256:[0-9a-f]{64})/.exec(r.stdout)?.[1];
     expect(digest, show(r)).toBeDefined();
     expect(r.stdout).toContain(`docker pull ${REGISTRY}/${image}@${digest}`);
-    ownImages(/^\s+image\s+(\S+)/m.exec(r.stdout)?.[1], /pull it:\s+docker pull (\S+)/.exec(r.stdout)?.[1]);
+    const local = /^\s+image\s+(\S+)/m.exec(r.stdout)?.[1];
+    ownImages(local, local && `${REGISTRY}/${local}`);
 
     // What it says to pull is really there.
     const res = await fetch(`${REGISTRY_URL}/v2/${image}/manifests/${digest}`, {
@@ -147,33 +148,39 @@ describe("hoist runs / run / logs against a running Hoist", () => {
     await runtime?.stop();
   });
 
-  it("run --watch waits until the run is final and exits 0 when it succeeded", async () => {
-    const r = await hoist(["run", runId, "--watch", "--json"], api());
-    expect(r.code, show(r)).toBe(0);
-    const run = Run.parse(JSON.parse(r.stdout));
+  it("run --watch and logs --follow go on until the run is final and exit 0 when it succeeded", async () => {
+    // Started right after the push: the run is usually still going when they attach.
+    const [watched, followed] = await Promise.all([hoist(["run", runId, "--watch", "--json"], api()), hoist(["logs", runId, "--follow"], api())]);
+    expect(watched.code, show(watched)).toBe(0);
+    const run = Run.parse(JSON.parse(watched.stdout));
     expect(run.status).toBe("succeeded");
     ownImages(run.image, run.stages.find((s) => s.spec.kind === "push")?.output?.image);
+
+    expect(followed.code, show(followed)).toBe(0);
+    const out = followed.stdout;
+    // Each stage once, in order, from its header to its outcome; no line printed twice.
+    const marks = [...out.matchAll(/^(=== \d \w+ ===|✓ \w+ succeeded in \S+)$/gm)].map((m) => m[1]!.replace(/ in \S+$/, ""));
+    expect(marks, show(followed)).toEqual(["=== 0 build ===", "✓ build succeeded", "=== 1 test ===", "✓ test succeeded", "=== 2 push ===", "✓ push succeeded"]);
+    expect(out.match(/^Successfully built [0-9a-f]+$/gm), show(followed)).toHaveLength(1);
+    expect(out.match(/^pushing /gm), show(followed)).toHaveLength(1);
   });
 
   it("runs --json lists the run, and filters by repo and status", async () => {
     const Page = z.object({ runs: z.array(Run), cursor: z.string().optional() });
-    const all = await hoist(["runs", "--json"], api());
-    expect(all.code, show(all)).toBe(0);
+    const [all, mine, prefixed, none, table] = await Promise.all([
+      hoist(["runs", "--json"], api()),
+      hoist(["runs", "--json", "--repo", repo, "--status", "succeeded", "--limit", "5"], api()),
+      hoist(["runs", "--json", "--repo", `github:${repo}`], api()),
+      hoist(["runs", "--json", "--repo", repo, "--status", "failed"], api()),
+      hoist(["runs", "--repo", repo], api()),
+    ]);
+    for (const r of [all, mine, prefixed, none, table]) expect(r.code, show(r)).toBe(0);
     const listed = Page.parse(JSON.parse(all.stdout)).runs.find((r) => r.id === runId);
     expect(listed).toMatchObject({ id: runId, status: "succeeded", branch: "main", pipeline: "main", repo: { fullName: repo } });
-
-    const mine = await hoist(["runs", "--json", "--repo", repo, "--status", "succeeded", "--limit", "5"], api());
-    expect(mine.code, show(mine)).toBe(0);
+    // A bare owner/name is looked up as a GitHub repository, like github:owner/name.
     expect(Page.parse(JSON.parse(mine.stdout)).runs.map((r) => r.id)).toEqual([runId]);
-
-    const prefixed = await hoist(["runs", "--json", "--repo", `github:${repo}`], api());
     expect(Page.parse(JSON.parse(prefixed.stdout)).runs.map((r) => r.id)).toEqual([runId]);
-
-    const none = await hoist(["runs", "--json", "--repo", repo, "--status", "failed"], api());
     expect(Page.parse(JSON.parse(none.stdout)).runs).toEqual([]);
-
-    const table = await hoist(["runs", "--repo", repo], api());
-    expect(table.code, show(table)).toBe(0);
     expect(table.stdout).toMatch(/^ID\s+REPO\s+BRANCH\/TAG\s+PIPELINE\s+STATUS\s+AGE\s+DURATION\s+ERROR$/m);
     expect(table.stdout).toMatch(new RegExp(`^${runId}\\s+${repo}\\s+main\\s+main\\s+succeeded\\s+`, "m"));
   });
@@ -214,30 +221,13 @@ describe("hoist runs / run / logs against a running Hoist", () => {
     expect(one.stdout).toMatch(/^=== 2 push \(succeeded/);
     expect(one.stdout).not.toContain("=== 0 build");
 
-    // A final run: --follow prints everything once and exits with the run's outcome.
+    // On a final run, --follow prints what there is once and exits with the run's outcome.
     const followed = await hoist(["logs", runId, "--follow", "--stage", "0"], api());
     expect(followed.code, show(followed)).toBe(0);
-    expect(followed.stdout).toMatch(/^=== 0 build ===$/m);
-    expect(followed.stdout).toMatch(/^✓ build succeeded in \S+$/m);
+    expect(followed.stdout).toMatch(/^=== 0 build ===\n(.*\n)*Successfully built [0-9a-f]+\n(.*\n)*✓ build succeeded in \S+\n$/);
   });
 
   it("says what to do when the token is wrong, the run unknown or the server down", async () => {
-    const badToken = await hoist(["runs"], { HOIST_URL: runtime.url, HOIST_API_TOKEN: "not-the-token-at-all" });
-    expect(badToken.code).toBe(1);
-    expect(badToken.stderr).toContain("set HOIST_API_TOKEN to the server's token");
-
-    const noToken = await hoist(["runs"], { HOIST_URL: runtime.url });
-    expect(noToken.code).toBe(1);
-    expect(noToken.stderr).toContain("set HOIST_API_TOKEN to the server's token");
-
-    const unknown = await hoist(["run", "rnope"], api());
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain("no run rnope");
-
-    const badStage = await hoist(["logs", runId, "--stage", "deploy"], api());
-    expect(badStage.code).toBe(1);
-    expect(badStage.stderr).toContain('has no stage "deploy"');
-
     // A port nobody listens on: taken, then released.
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, "127.0.0.1", () => {
@@ -245,7 +235,21 @@ describe("hoist runs / run / logs against a running Hoist", () => {
         s.close(() => resolve(p));
       });
     });
-    const down = await hoist(["runs", "--url", `http://127.0.0.1:${port}`], { HOIST_API_TOKEN: TOKEN });
+    const [badToken, noToken, unknown, badStage, down] = await Promise.all([
+      hoist(["runs"], { HOIST_URL: runtime.url, HOIST_API_TOKEN: "not-the-token-at-all" }),
+      hoist(["runs"], { HOIST_URL: runtime.url }),
+      hoist(["run", "rnope"], api()),
+      hoist(["logs", runId, "--stage", "deploy"], api()),
+      hoist(["runs", "--url", `http://127.0.0.1:${port}`], { HOIST_API_TOKEN: TOKEN }),
+    ]);
+    expect(badToken.code).toBe(1);
+    expect(badToken.stderr).toContain("the server refused the API token (401): set HOIST_API_TOKEN to the server's token");
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain("no API token (401): set HOIST_API_TOKEN to the server's token");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no run rnope");
+    expect(badStage.code).toBe(1);
+    expect(badStage.stderr).toContain('has no stage "deploy"');
     expect(down.code).toBe(1);
     expect(down.stderr).toContain(`is \`hoist start\` running at http://127.0.0.1:${port}?`);
     expect(down.stderr).not.toMatch(/\n\s+at /); // no stack trace
