@@ -78,7 +78,10 @@ export class DockerEngine implements Engine {
           Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
           Labels: spec.labels ?? {},
           // No AutoRemove: the exit code must stay readable after the job ends.
-          HostConfig: { Binds: spec.mountEngineSocket ? [`${this.hostSocketPath}:/var/run/docker.sock`] : [] },
+          HostConfig: {
+            Binds: spec.mountEngineSocket ? [`${this.hostSocketPath}:/var/run/docker.sock`] : [],
+            ...(spec.network ? { NetworkMode: spec.network } : {}),
+          },
         });
       } catch (err) {
         if (statusOf(err) !== 409) {

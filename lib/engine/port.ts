@@ -15,6 +15,8 @@ export interface JobSpec {
   entrypoint?: string[];
   env?: Record<string, string>;
   labels?: Record<string, string>;
+  /** "none": no network namespace, which starts faster (the builder only needs the socket). */
+  network?: "none";
   /** Bind the engine's own socket into the job (the builder drives the engine that runs it). */
   mountEngineSocket?: boolean;
   /** A tar stream unpacked at `filesAt` inside the container before it starts. */

@@ -5,19 +5,38 @@ import type { WakeUp } from "../queue/port.ts";
 
 export interface PollerOptions {
   consumer: QueueConsumer;
+  /** Subscribes to "a message was just sent from this process"; returns the unsubscriber. */
+  onSend?: (listener: () => void) => () => void;
+  /** Longest idle pause between polls; messages from other processes wait at most this. */
+  idleMs?: number;
   log: Logger;
   concurrency: number;
   handle: (w: WakeUp) => Promise<unknown>;
 }
 
 /**
- * The local runtime's stand-in for Lambda's SQS polling: long-polls, runs up to
+ * The local runtime's stand-in for Lambda's SQS polling. local-aws-sqs answers a long poll
+ * only when its wait ends, even if a message arrives (measured: a 5 s wait returned after
+ * 5 s), so the poller short-polls and, when idle, sleeps until a send from this process
+ * wakes it or `idleMs` passes. It runs up to
  * `concurrency` wake-ups at once, deletes each on success, and on failure makes it
  * visible again with a growing back-off (SQS moves it to the DLQ after maxReceiveCount).
  */
 export function startPoller(opts: PollerOptions): { stop: () => Promise<void> } {
   let running = true;
   const inFlight = new Set<Promise<void>>();
+  let wake: (() => void) | undefined;
+  const unsubscribe = opts.onSend?.(() => wake?.());
+  const idle = () =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, opts.idleMs ?? 250);
+      function done() {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      }
+      wake = done;
+    });
   const loop = async () => {
     while (running) {
       const free = opts.concurrency - inFlight.size;
@@ -27,13 +46,14 @@ export function startPoller(opts: PollerOptions): { stop: () => Promise<void> } 
       }
       let messages;
       try {
-        messages = await opts.consumer.receive(free, 1);
+        messages = await opts.consumer.receive(free, 0);
       } catch (err) {
         if (!running) break;
         opts.log.warn({ err }, "queue receive failed; retrying");
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
+      if (messages.length === 0) await idle();
       for (const m of messages) {
         const task = (async () => {
           const wake = parseWakeUp(m.body);
@@ -56,6 +76,8 @@ export function startPoller(opts: PollerOptions): { stop: () => Promise<void> } 
   return {
     stop: async () => {
       running = false;
+      unsubscribe?.();
+      wake?.();
       await done;
       await Promise.all(inFlight);
     },

@@ -53,6 +53,7 @@ export async function startLocal(
   const poller = workers
     ? startPoller({
         consumer: services.queue,
+        onSend: (listener) => services.queue.onSend(listener),
         log,
         concurrency: config.HOIST_WORKER_CONCURRENCY,
         handle: (w) => advanceRun(services.advance, w.runId),

@@ -25,6 +25,7 @@ interface Pending {
 export class SqsQueue implements Queue, QueueConsumer {
   private pending: Pending[] = [];
   private scheduled = false;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly client: SQSClient,
@@ -50,6 +51,12 @@ export class SqsQueue implements Queue, QueueConsumer {
     await Promise.all(batches.map((batch) => this.sendBatch(batch)));
   }
 
+  /** Calls `listener` after each batch this process sends (the local poller wakes on it). */
+  onSend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   private async sendBatch(batch: Pending[]): Promise<void> {
     try {
       const out = await this.client.send(
@@ -64,6 +71,7 @@ export class SqsQueue implements Queue, QueueConsumer {
         if (f) p.reject(new Error(`SQS refused a message: ${f.Code ?? "error"} ${f.Message ?? ""}`.trim()));
         else p.resolve();
       });
+      for (const listener of this.listeners) listener();
     } catch (err) {
       for (const p of batch) p.reject(err);
     }

@@ -3,7 +3,7 @@ import { jobName, plan, transition, type RunEvent } from "../pipeline/machine.ts
 import { TERMINAL } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore, StoredRun } from "../store/port.ts";
-import { runStage, type ExecutorDeps } from "./executors.ts";
+import { runStage, type ExecutorDeps, type Outcome } from "./executors.ts";
 import { logSink } from "./logs.ts";
 
 export interface AdvanceDeps extends ExecutorDeps {
@@ -48,6 +48,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       return "handed-over";
     }
     let event: RunEvent | undefined;
+    let removeAfter: string | undefined;
     if (effect.type === "startStage") {
       event = { type: "stageStarted", stage: effect.stage, at: deps.clock.now(), job: jobName(current.run, effect.stage) };
       log.info({ stage: current.run.stages[effect.stage]?.name }, "stage started");
@@ -65,13 +66,14 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
             logs: logSink(deps.store, runId, effect.stage, deps.redact),
           },
           effect.spec,
-        ).catch((err: unknown) => {
+        ).catch((err: unknown): Outcome => {
           if (isRetryable(err)) throw err;
           // A permanent error (bad image name, missing Dockerfile...) fails the stage with its message.
-          return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } as RunEvent };
+          return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } };
         });
         if ("pending" in outcome) continue;
         event = outcome.done;
+        removeAfter = outcome.remove;
       } finally {
         clearInterval(heartbeat);
       }
@@ -81,6 +83,11 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       return "finished";
     }
     current = await commit(deps, current, event, owner);
+    if (removeAfter) {
+      const job = removeAfter;
+      // Garbage once recorded; not worth holding up the run. One left by a crash is harmless.
+      deps.engine.removeJob(job).catch((err: unknown) => log.warn({ err, job }, "could not remove a finished job container"));
+    }
     if (TERMINAL.has(current.run.status)) {
       log.info({ status: current.run.status, error: current.run.error }, "run finished");
       return "finished";

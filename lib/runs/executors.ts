@@ -13,8 +13,12 @@ export interface ExecutorDeps {
   builderImage: string;
 }
 
-/** What one slice of work on a stage came to: a result, or "still going, look again". */
-export type Outcome = { done: RunEvent } | { pending: true };
+/**
+ * What one slice of work on a stage came to: a result, or "still going, look again".
+ * `remove` names a finished job container to delete once the result is recorded: deleting
+ * it before would let a re-driven worker run the job again.
+ */
+export type Outcome = { done: RunEvent; remove?: string } | { pending: true };
 
 export interface StageContext {
   run: Run;
@@ -57,6 +61,7 @@ const executors: Executors = {
       image: deps.builderImage,
       cmd: ["docker", "build", "--progress=plain", "-t", tag, "-f", `${context}/${spec.dockerfile}`, ...args, context],
       mountEngineSocket: true,
+      network: "none",
       files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
       filesAt: "/ctx",
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
@@ -64,8 +69,7 @@ const executors: Executors = {
     state = await follow(deps, ctx, state);
     if (state.state !== "exited") return { pending: true };
     if (state.exitCode !== 0) return finished(false, { error: `docker build exited with ${state.exitCode}`, output: { exitCode: state.exitCode } });
-    await deps.engine.removeJob(ctx.job);
-    return finished(true, { output: { image: tag } });
+    return { ...finished(true, { output: { image: tag } }), remove: ctx.job };
   },
 
   async test(deps, ctx, spec) {
@@ -87,9 +91,9 @@ const executors: Executors = {
       await ctx.logs.write(`\nhoist: test timed out after ${spec.timeoutSec}s and was stopped\n`);
       return { done: { type: "stageFinished", stage: ctx.stage, at, ok: false, error: `timed out after ${spec.timeoutSec}s` } };
     }
-    await deps.engine.removeJob(ctx.job);
     const ok = state.exitCode === 0;
     return {
+      remove: ctx.job,
       done: {
         type: "stageFinished",
         stage: ctx.stage,

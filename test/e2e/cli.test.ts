@@ -49,6 +49,15 @@ function hoist(args: string[], env: Record<string, string | undefined> = {}): Pr
   return exec(process.execPath, [BIN, ...args], env);
 }
 
+/** Resolves once `condition` holds, checking every 200 ms; rejects after `timeoutMs`. */
+async function until(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 const show = (r: Result) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
 let docker: Dockerode;
@@ -74,7 +83,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   if (!docker) return;
-  // By reference, without force: untags what these tests tagged, never a shared base image.
+  // The worker removes a finished job's container after recording the run, without waiting:
+  // wait until no container uses our images any more, then untag them by reference (never
+  // by force, so a shared base image stays).
+  const users = async () => (await docker.listContainers({ all: true, filters: { ancestor: localImages } })).length;
+  await until(async () => (await users()) === 0, 30_000).catch(() => undefined);
   for (const ref of localImages) await docker.getImage(ref).remove().catch(() => undefined);
 });
 
@@ -109,6 +122,7 @@ describe("hoist demo", () => {
 describe("hoist runs / run / logs against a running Hoist", () => {
   let runtime: LocalRuntime;
   let runId: string;
+  let failedId: string;
   const image = `hoist-e2e-cli-${suffix}`;
   const repo = `e2e/${image}`;
   const api = () => ({ HOIST_URL: runtime.url, HOIST_API_TOKEN: TOKEN });
@@ -126,9 +140,14 @@ describe("hoist runs / run / logs against a running Hoist", () => {
       HOIST_LOG_LEVEL: "warn",
     });
 
-    // A signed push, as the demo (and GitHub) sends it.
-    const app = await createSampleApp(join(dir, "app"), { image });
-    const body = githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main", fullName: repo });
+    runId = await push(join(dir, "app"), { image }, repo);
+    failedId = await push(join(dir, "failing"), { image: `${image}-fail`, test: "echo checking; exit 3" }, `${repo}-fail`);
+  });
+
+  /** A sample app pushed with a signed GitHub push, as the demo (and GitHub) sends it; answers the run id. */
+  async function push(path: string, opts: { image: string; test?: string }, fullName: string): Promise<string> {
+    const app = await createSampleApp(path, opts);
+    const body = githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main", fullName });
     const res = await fetch(`${runtime.url}/hooks/github`, {
       method: "POST",
       body,
@@ -141,8 +160,8 @@ describe("hoist runs / run / logs against a running Hoist", () => {
     });
     const answer = (await res.json()) as { runs: { id: string }[] };
     expect(res.status, JSON.stringify(answer)).toBe(202);
-    runId = answer.runs[0]!.id;
-  });
+    return answer.runs[0]!.id;
+  }
 
   afterAll(async () => {
     await runtime?.stop();
@@ -163,6 +182,20 @@ describe("hoist runs / run / logs against a running Hoist", () => {
     expect(marks, show(followed)).toEqual(["=== 0 build ===", "✓ build succeeded", "=== 1 test ===", "✓ test succeeded", "=== 2 push ===", "✓ push succeeded"]);
     expect(out.match(/^Successfully built [0-9a-f]+$/gm), show(followed)).toHaveLength(1);
     expect(out.match(/^pushing /gm), show(followed)).toHaveLength(1);
+  });
+
+  it("run --watch and logs --follow exit 1 when the run failed, and the table shows why", async () => {
+    const [watched, followed] = await Promise.all([hoist(["run", failedId, "--watch"], api()), hoist(["logs", failedId, "--follow"], api())]);
+    expect(watched.code, show(watched)).toBe(1);
+    ownImages(/^image\s+(\S+)$/m.exec(watched.stdout)?.[1], undefined);
+    expect(watched.stdout).toMatch(/^status\s+✗ failed$/m);
+    expect(watched.stdout).toMatch(/^1\s+test\s+test\s+✗ failed\s+\S+\s+`echo checking; exit 3` exited with 3$/m);
+    expect(watched.stdout).toMatch(/^2\s+push\s+push\s+- skipped\s+-$/m);
+    expect(followed.code, show(followed)).toBe(1);
+    expect(followed.stdout).toMatch(/^=== 1 test ===\nchecking\n✗ test failed in \S+\nerror: `echo checking; exit 3` exited with 3$/m);
+
+    const table = await hoist(["runs", "--repo", `${repo}-fail`], api());
+    expect(table.stdout, show(table)).toMatch(new RegExp(`^${failedId}\\s+${repo}-fail\\s+main\\s+main\\s+failed\\s+.*test: \`echo checking; exit 3\` exited with 3$`, "m"));
   });
 
   it("runs --json lists the run, and filters by repo and status", async () => {
