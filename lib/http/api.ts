@@ -3,17 +3,24 @@ import { bearerAuth } from "hono/bearer-auth";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { RunStatus } from "../pipeline/run.ts";
+import type { Clock } from "../clock.ts";
+import { cancelRun } from "../runs/cancel.ts";
 import type { RunStore } from "../store/port.ts";
 
 export interface ApiOptions {
   store: RunStore;
+  clock: Clock;
   /** Unset: the API answers 503 to everything, never serves data unauthenticated. */
   token?: string;
 }
 
 const ListQuery = z
   .object({
-    repo: z.string().min(1).max(300).optional(),
+    repo: z
+      .string()
+      .max(300)
+      .regex(/^(github|gitlab):[^\s]+$/, "repo is provider:full/name, e.g. github:acme/shop or gitlab:group/project")
+      .optional(),
     branch: z.string().min(1).max(300).optional(),
     status: RunStatus.optional(),
     limit: z.coerce.number().int().min(1).max(200).optional(),
@@ -23,7 +30,7 @@ const ListQuery = z
 
 const LogsQuery = z.object({ stage: z.coerce.number().int().min(0).optional(), format: z.enum(["json", "text"]).optional() }).strict();
 
-/** GET /api/runs, /api/runs/:id, /api/runs/:id/logs behind a bearer token. */
+/** GET /api/runs, /api/runs/:id, /api/runs/:id/logs, POST /api/runs/:id/cancel, behind a bearer token. */
 export function apiRoutes(opts: ApiOptions): Hono {
   const app = new Hono();
   app.use("/api/*", async (c, next) => {
@@ -53,6 +60,13 @@ export function apiRoutes(opts: ApiOptions): Hono {
       .filter((s) => q.stage === undefined || s.stage === q.stage);
     if (q.format === "text") return c.text(stages.map((s) => `=== ${s.name} (${s.status}) ===\n${s.text}`).join("\n"));
     return c.json({ runId: stored.run.id, stages });
+  });
+
+  app.post("/api/runs/:id/cancel", async (c) => {
+    const result = await cancelRun(opts.store, opts.clock, c.req.param("id"), "the API");
+    if ("missing" in result) throw new HTTPException(404, { message: `no run ${c.req.param("id")}` });
+    if ("alreadyFinal" in result) return c.json({ error: `run already ${result.alreadyFinal.status}`, run: result.alreadyFinal }, 409);
+    return c.json(result.cancelled, 202);
   });
 
   return app;

@@ -26,5 +26,5 @@ export function webhookApp(s: Services): Hono {
 }
 
 export function apiApp(s: Services): Hono {
-  return withErrors(apiRoutes({ store: s.store, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }), s.log);
+  return withErrors(apiRoutes({ store: s.store, clock: s.clock, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }), s.log);
 }

@@ -43,8 +43,14 @@ export async function startLocal(
   const services = await createServices(config, overrides);
   const { log } = services;
 
-  const server = await new Promise<ServerType>((resolve) => {
+  const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: httpApp(services).fetch, port: config.HOIST_PORT, hostname: "127.0.0.1" }, () => resolve(s));
+    s.once("error", (err: NodeJS.ErrnoException) =>
+      reject(err.code === "EADDRINUSE" ? new Error(`port ${config.HOIST_PORT} is in use: set HOIST_PORT to a free port`, { cause: err }) : err),
+    );
+  }).catch(async (err: unknown) => {
+    await embedded?.stop();
+    throw err;
   });
   const address = server.address();
   const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : config.HOIST_PORT}`;

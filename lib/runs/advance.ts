@@ -4,7 +4,10 @@ import { TERMINAL } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore, StoredRun } from "../store/port.ts";
 import { runStage, type ExecutorDeps, type Outcome } from "./executors.ts";
-import { logSink } from "./logs.ts";
+import { logSink, type LogSink } from "./logs.ts";
+
+/** How long one look at a running job lasts before the worker checks the run again. */
+const SLICE_MS = 2000;
 
 export interface AdvanceDeps extends ExecutorDeps {
   store: RunStore;
@@ -38,6 +41,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
   const deadline = deps.clock.now() + deps.budgetMs;
   let current = await claim(deps, runId, owner);
   if (typeof current === "string") return current;
+  const sinks = new Map<number, LogSink>();
 
   while (true) {
     const [effect] = plan(current.run);
@@ -54,6 +58,8 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       log.info({ stage: current.run.stages[effect.stage]?.name }, "stage started");
     } else if (effect.type === "runStage") {
       const stage = current.run.stages[effect.stage];
+      let logs = sinks.get(effect.stage);
+      if (!logs) sinks.set(effect.stage, (logs = logSink(deps.store, runId, effect.stage, deps.redact)));
       const heartbeat = setInterval(() => void renew(deps, runId, owner).catch((err) => log.warn({ err }, "lease renewal failed")), deps.leaseMs / 3);
       try {
         const outcome = await runStage(
@@ -62,8 +68,8 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
             run: current.run,
             stage: effect.stage,
             job: effect.job,
-            sliceMs: Math.max(0, deadline - deps.clock.now()),
-            logs: logSink(deps.store, runId, effect.stage, deps.redact),
+            sliceMs: Math.max(0, Math.min(SLICE_MS, deadline - deps.clock.now())),
+            logs,
           },
           effect.spec,
         ).catch((err: unknown): Outcome => {
@@ -71,7 +77,22 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           // A permanent error (bad image name, missing Dockerfile...) fails the stage with its message.
           return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } };
         });
-        if ("pending" in outcome) continue;
+        if ("pending" in outcome) {
+          // Between slices, look at the record: a cancel stops the job here.
+          const fresh = await deps.store.getRun(runId);
+          if (!fresh) return "missing";
+          current = fresh;
+          if (fresh.leaseOwner !== owner && !TERMINAL.has(fresh.run.status)) {
+            log.warn("lease lost to another worker; leaving the run to it");
+            return "busy";
+          }
+          if (TERMINAL.has(current.run.status)) {
+            await deps.engine.removeJob(effect.job);
+            log.info({ status: current.run.status }, "run stopped from outside; job removed");
+            return "finished";
+          }
+          continue;
+        }
         event = outcome.done;
         removeAfter = outcome.remove;
       } finally {

@@ -24,7 +24,7 @@ export interface StageContext {
   run: Run;
   stage: number;
   job: string;
-  /** Milliseconds this slice may wait before handing back. */
+  /** Milliseconds this call may wait on a job before handing back "pending". */
   sliceMs: number;
   logs: LogSink;
 }
@@ -109,25 +109,22 @@ const executors: Executors = {
     const source = ctx.run.image ?? "";
     const target = imageTag(spec.target, ctx.run.sha);
     await ctx.logs.write(`pushing ${source} as ${target}\n`);
-    const { digest } = await deps.engine.push(source, target, (line) => void ctx.logs.write(`${line}\n`));
+    const progress: Promise<void>[] = [];
+    const { digest } = await deps.engine.push(source, target, (line) => progress.push(ctx.logs.write(`${line}\n`)));
+    await Promise.all(progress);
     await ctx.logs.write(`pushed ${spec.target}@${digest}\n`);
     return { done: { type: "stageFinished", stage: ctx.stage, at: deps.clock.now(), ok: true, output: { image: target, digest } } };
   },
 };
 
 /**
- * Waits on a job for at most the slice (and the stage's own deadline), copying its output
- * to the step log as it goes, so the user sees progress while it runs.
+ * Waits on a job for at most the slice (and the stage's own deadline), then copies its
+ * output to the step log, so the user sees progress while it runs.
  */
 async function follow(deps: ExecutorDeps, ctx: StageContext, state: JobState, deadlineMs = Infinity): Promise<JobState> {
-  const sliceEnd = deps.clock.now() + ctx.sliceMs;
   const stageEnd = (state.state === "running" ? state.startedAt : deps.clock.now()) + deadlineMs;
-  while (state.state !== "exited") {
-    const wait = Math.min(sliceEnd, stageEnd) - deps.clock.now();
-    if (wait <= 0) break;
-    state = await deps.engine.waitJob(ctx.job, Math.min(wait, 2000));
-    await ctx.logs.replace(await deps.engine.jobLogs(ctx.job));
-  }
-  if (state.state === "exited") await ctx.logs.replace(await deps.engine.jobLogs(ctx.job));
+  const wait = Math.min(ctx.sliceMs, stageEnd - deps.clock.now());
+  if (state.state !== "exited" && wait > 0) state = await deps.engine.waitJob(ctx.job, wait);
+  await ctx.logs.replace(await deps.engine.jobLogs(ctx.job));
   return state;
 }

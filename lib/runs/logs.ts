@@ -19,23 +19,44 @@ export function logSink(store: RunStore, runId: string, stage: number, redact: (
   // The job's output comes first and only grows; Hoist's own lines follow it.
   let job = "";
   let notes = "";
+  // Writes go out one drain at a time, so an older, shorter chunk never lands after a newer one.
+  let dirtyFrom = Infinity;
+  let draining: Promise<void> | undefined;
+  const drain = async () => {
+    try {
+      while (dirtyFrom !== Infinity) {
+        const from = dirtyFrom;
+        dirtyFrom = Infinity;
+        const text = redact(job + notes);
+        try {
+          for (let start = Math.floor(from / LOG_CHUNK) * LOG_CHUNK; start < text.length; start += LOG_CHUNK)
+            await store.putLog(runId, { stage, offset: start, text: text.slice(start, start + LOG_CHUNK) });
+        } catch (err) {
+          dirtyFrom = Math.min(dirtyFrom, from); // the next write retries what this one missed
+          throw err;
+        }
+      }
+    } finally {
+      draining = undefined;
+    }
+  };
   /** Rewrites every chunk from the one holding `from`, the first character that changed. */
-  const flush = async (from: number) => {
-    const text = redact(job + notes);
-    for (let start = Math.floor(from / LOG_CHUNK) * LOG_CHUNK; start < text.length; start += LOG_CHUNK)
-      await store.putLog(runId, { stage, offset: start, text: text.slice(start, start + LOG_CHUNK) });
+  const flush = (from: number): Promise<void> => {
+    dirtyFrom = Math.min(dirtyFrom, from);
+    draining ??= drain();
+    return draining;
   };
   return {
-    async write(text) {
+    write(text) {
       const from = job.length + notes.length;
       notes += text;
-      await flush(from);
+      return flush(from);
     },
     async replace(output) {
       if (output.length === job.length) return;
       const from = Math.min(job.length, output.length);
       job = output;
-      await flush(from);
+      return flush(from);
     },
   };
 }

@@ -6,7 +6,10 @@ import { githubPush, gitlabPush } from "../../lib/demo/payloads.ts";
 import { createSampleApp } from "../../lib/demo/sample-app.ts";
 import type { LocalRuntime } from "../../lib/local/runtime.ts";
 import { REGISTRY_URL, uniqueSuffix } from "../support/docker.ts";
-import { finalRun, logsOf, sendGitHubPush, sendGitLabPush, startRuntime } from "../support/local.ts";
+import { API_TOKEN, api, finalRun, logsOf, sendGitHubPush, sendGitLabPush, startRuntime } from "../support/local.ts";
+import { requireDocker } from "../support/docker.ts";
+import { waitFor } from "../support/wait.ts";
+import type { Run } from "../../lib/pipeline/run.ts";
 
 let rt: LocalRuntime;
 const suffix = uniqueSuffix();
@@ -87,5 +90,23 @@ describe("push to image, end to end (real engine, registry, dynalite, local-aws-
     expect(run.status).toBe("failed");
     expect(run.stages.map((s) => s.status)).toEqual(["failed", "skipped", "skipped"]);
     expect(await logsOf(rt.url, run.id)).toMatch(/compiling[\s\S]*returned a non-zero code: 7/);
+  });
+
+  it("a cancel stops the test in flight: the run ends cancelled and its container is gone", async () => {
+    const docker = await requireDocker();
+    const app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-app-")), { image: `e2e-cancel-${suffix}`, test: "echo started; sleep 120" });
+    const [id] = await sendGitHubPush(rt.url, githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main" }));
+    const running = await waitFor("the test stage to run", async () => {
+      const run = await api<Run>(rt.url, `/api/runs/${id}`);
+      return run.stages[1]?.status === "running" ? run : undefined;
+    });
+    const res = await fetch(`${rt.url}/api/runs/${id}/cancel`, { method: "POST", headers: { authorization: `Bearer ${API_TOKEN}` } });
+    expect(res.status).toBe(202);
+    const run = await finalRun(rt.url, id!);
+    expect(run.status).toBe("cancelled");
+    expect(run.stages.map((s) => s.status)).toEqual(["succeeded", "cancelled", "skipped"]);
+    await waitFor("the test container to be removed", async () => (await docker.getContainer(running.stages[1]!.job!).inspect().then(() => false, () => true)) || undefined);
+    const again = await fetch(`${rt.url}/api/runs/${id}/cancel`, { method: "POST", headers: { authorization: `Bearer ${API_TOKEN}` } });
+    expect(again.status).toBe(409);
   });
 });
