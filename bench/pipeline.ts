@@ -14,7 +14,8 @@ import { startLocal } from "../lib/local/runtime.ts";
 import { TERMINAL } from "../lib/pipeline/run.ts";
 import { signGitHub } from "../lib/scm/verify.ts";
 
-const sh = promisify(execFile);
+const run = promisify(execFile);
+const sh = (cmd: string, args: string[]) => run(cmd, args, { timeout: 120_000 });
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" } } });
 const rounds = Number(values.rounds);
 const registry = "127.0.0.1:5000";
@@ -65,6 +66,7 @@ async function hoist(i: number): Promise<number> {
       if (run.status !== "succeeded") throw new Error(`run ${id} ${run.status}: ${run.error}`);
       return performance.now() - t0;
     }
+    if (performance.now() - t0 > 120_000) throw new Error(`run ${id} did not finish in 2 minutes: ${JSON.stringify(run)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

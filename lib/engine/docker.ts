@@ -1,5 +1,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import Dockerode from "dockerode";
+import { JobAgent } from "./agent.ts";
+import { demux } from "./frames.ts";
 import type { Engine, JobSpec, JobState, PushResult } from "./port.ts";
 
 const DEFAULT_SOCKET = "/var/run/docker.sock";
@@ -39,6 +41,7 @@ export class DockerEngine implements Engine {
   private readonly endpoint: string;
   private readonly hostSocketPath: string;
   private readonly registryAuth: Dockerode.AuthConfig;
+  private readonly agent: JobAgent;
 
   constructor(opts: DockerEngineOptions = {}) {
     this.docker = opts.docker ?? new Dockerode(clientOptions(opts));
@@ -49,6 +52,7 @@ export class DockerEngine implements Engine {
     // The daemon refuses a push without an X-Registry-Auth header ("Bad parameters and
     // missing X-Registry-Auth: EOF"), even for an anonymous registry: `{}` sends "e30=".
     this.registryAuth = opts.registryAuth ?? {};
+    this.agent = new JobAgent({ docker: this.docker, hostSocketPath: this.hostSocketPath });
   }
 
   async imageExists(ref: string): Promise<boolean> {
@@ -62,6 +66,7 @@ export class DockerEngine implements Engine {
   }
 
   async ensureJob(spec: JobSpec): Promise<JobState> {
+    if (spec.agent) return this.viaAgent(`start job ${spec.name} in the agent`, () => this.agent.ensure(spec));
     let lostRace = false;
     for (let attempt = 0; attempt < 100; attempt++) {
       const state = await this.inspectJob(spec.name);
@@ -127,7 +132,7 @@ export class DockerEngine implements Engine {
       await this.docker.getContainer(name).wait({ condition: "not-running", abortSignal: abort.signal });
     } catch (err) {
       if (!abort.signal.aborted) {
-        if (statusOf(err) === 404) return { state: "missing" };
+        if (statusOf(err) === 404) return this.viaAgent(`wait for job ${name}`, () => this.agent.wait(name, timeoutMs));
         throw this.wrap(err, `wait for job ${name}`);
       }
     } finally {
@@ -141,7 +146,7 @@ export class DockerEngine implements Engine {
     try {
       info = await this.docker.getContainer(name).inspect();
     } catch (err) {
-      if (statusOf(err) === 404) return { state: "missing" };
+      if (statusOf(err) === 404) return this.viaAgent(`inspect job ${name}`, () => this.agent.inspect(name));
       throw this.wrap(err, `inspect job ${name}`);
     }
     const s = info.State;
@@ -167,6 +172,7 @@ export class DockerEngine implements Engine {
       const raw = await this.docker.getContainer(name).logs({ stdout: true, stderr: true, follow: false });
       return demux(Buffer.isBuffer(raw) ? raw : Buffer.from(JSON.stringify(raw)));
     } catch (err) {
+      if (statusOf(err) === 404) return this.viaAgent(`read the logs of job ${name}`, () => this.agent.logs(name));
       throw this.wrap(err, `read the logs of job ${name}`);
     }
   }
@@ -177,9 +183,23 @@ export class DockerEngine implements Engine {
     } catch (err) {
       const status = statusOf(err);
       // 409 here means "removal already in progress": someone else is doing our job.
-      if (status === 404 || status === 409) return;
+      if (status === 409) return;
+      if (status === 404) return this.removeAgentJob(name);
       throw this.wrap(err, `remove job ${name}`);
     }
+  }
+
+  private removeAgentJob(name: string): Promise<void> {
+    return this.viaAgent(`remove job ${name} from the agent`, async () => {
+      if (await this.agent.has(name)) await this.agent.remove(name);
+    });
+  }
+
+  /** A job that is not a container may be an agent job: same calls, same error messages. */
+  private viaAgent<T>(doing: string, call: () => Promise<T>): Promise<T> {
+    return call().catch((err: unknown) => {
+      throw this.wrap(err, doing);
+    });
   }
 
   async push(source: string, target: string, onProgress?: (line: string) => void): Promise<PushResult> {
@@ -293,25 +313,6 @@ export function splitRef(ref: string): { repo: string; tag: string } {
   const colon = ref.lastIndexOf(":");
   if (colon > ref.lastIndexOf("/")) return { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) };
   return { repo: ref, tag: "latest" };
-}
-
-/**
- * Joins the stdout/stderr frames of a non-TTY container's log: each frame is an 8-byte
- * header (stream type, 3 zero bytes, big-endian length) and its payload.
- * https://docs.docker.com/engine/api/v1.41/#operation/ContainerAttach
- */
-export function demux(buf: Buffer): string {
-  const parts: Buffer[] = [];
-  let at = 0;
-  while (at + 8 <= buf.length) {
-    const type = buf[at] ?? 0xff;
-    // Not a frame header: a TTY container's log is the raw text.
-    if (type > 2 || buf[at + 1] !== 0 || buf[at + 2] !== 0 || buf[at + 3] !== 0) return buf.toString("utf8");
-    const size = buf.readUInt32BE(at + 4);
-    parts.push(buf.subarray(at + 8, at + 8 + size));
-    at += 8 + size;
-  }
-  return Buffer.concat(parts).toString("utf8");
 }
 
 /** Parses a newline-delimited JSON progress stream, one object per line. */

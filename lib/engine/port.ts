@@ -15,6 +15,12 @@ export interface JobSpec {
   entrypoint?: string[];
   env?: Record<string, string>;
   labels?: Record<string, string>;
+  /**
+   * Run as a process in the engine's long-lived job agent (a container of `image`) instead
+   * of a container of its own: it starts ~0.4 s sooner. `files` then land in the job's own
+   * directory and the command runs there.
+   */
+  agent?: boolean;
   /** "none": no network namespace, which starts faster (the builder only needs the socket). */
   network?: "none";
   /** Bind the engine's own socket into the job (the builder drives the engine that runs it). */

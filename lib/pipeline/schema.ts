@@ -28,11 +28,17 @@ const imageName = z
     message: "must not carry a tag: Hoist tags every image with the commit sha",
   });
 
+/** A path inside the repository: builds share a host, so none may reach outside its own files. */
+const repoPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes("..") && !p.startsWith("-"), "must be a relative path inside the repository");
+
 export const BuildStage = z
   .object({
     image: imageName.optional(),
-    context: z.string().default("."),
-    dockerfile: z.string().default("Dockerfile"),
+    context: repoPath.default("."),
+    dockerfile: repoPath.default("Dockerfile"),
     args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
   })
   .strict();

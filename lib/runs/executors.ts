@@ -54,16 +54,16 @@ const executors: Executors = {
       await deps.engine.removeJob(ctx.job);
       state = { state: "missing" };
     }
-    const context = `/ctx/${spec.context}`.replace(/\/\.?$/, "");
+    // Paths are relative: the builder runs in the directory holding the commit's files.
+    const context = spec.context.replace(/\/+$/, "") || ".";
     const args = Object.entries(spec.args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
     state = await deps.engine.ensureJob({
       name: ctx.job,
       image: deps.builderImage,
-      cmd: ["docker", "build", "--progress=plain", "-t", tag, "-f", `${context}/${spec.dockerfile}`, ...args, context],
-      mountEngineSocket: true,
-      network: "none",
+      agent: true,
+      // --force-rm: a failed step's container is removed too, not left on the engine.
+      cmd: ["docker", "build", "--force-rm", "-t", tag, "-f", `${context}/${spec.dockerfile}`, ...args, context],
       files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
-      filesAt: "/ctx",
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
     });
     state = await follow(deps, ctx, state);

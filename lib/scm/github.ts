@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { type Octokit, RequestError } from "octokit";
 import type { RepoRef } from "../pipeline/run.ts";
 import type { SourceReader } from "./port.ts";
-import { fromWebBody, stripFirstComponent } from "./tar.ts";
+import { fromWebBody, stripFirstComponent } from "../tar.ts";
 
 function ownerAndRepo(repo: RepoRef): { owner: string; repo: string } {
   const [owner, name, ...rest] = repo.fullName.split("/");

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { GitbeakerRequestError, type Gitlab } from "@gitbeaker/rest";
 import type { RepoRef } from "../pipeline/run.ts";
 import type { SourceReader } from "./port.ts";
-import { fromWebBody, stripFirstComponent } from "./tar.ts";
+import { fromWebBody, stripFirstComponent } from "../tar.ts";
 
 /** GitLab accepts the numeric project id or the URL-encoded path; the id survives renames. */
 function projectOf(repo: RepoRef): string | number {

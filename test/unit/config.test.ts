@@ -41,6 +41,7 @@ describe("parseHoistFile", () => {
     ["a missing field", "pipelines:\n  main:\n    stages: [ { build: {} } ]\n", /^\.hoist\.yml:2: pipelines\.main\.on: /],
     ["a test before any build", "pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - test: { run: make }\n      - build: {}\n", /^\.hoist\.yml:5: pipelines\.main\.stages\[0\]: a test stage needs a build stage before it/],
     ["a tagged image", "pipelines:\n  m:\n    on: { manual: true }\n    stages: [ { build: { image: \"shop:latest\" } } ]\n", /^\.hoist\.yml:4: .*must not carry a tag/],
+    ["a context outside the repository", "pipelines:\n  m:\n    on: { manual: true }\n    stages: [ { build: { context: ../other } } ]\n", /^\.hoist\.yml:4: pipelines\.m\.stages\[0\]\.build\.context: must be a relative path inside the repository/],
     ["broken YAML", "pipelines:\n  main:\n    on: [push\n", /^\.hoist\.yml:\d+: invalid YAML/],
     ["an empty file", "", /^\.hoist\.yml:1: \(file\): /],
     ["no pipelines", "pipelines: {}\n", /declare at least one pipeline/],

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RepoRef } from "../../lib/pipeline/run.ts";
 import { GitHubReader } from "../../lib/scm/github.ts";
 import { GitLabReader } from "../../lib/scm/gitlab.ts";
-import { stripFirstComponent } from "../../lib/scm/tar.ts";
+import { stripFirstComponent } from "../../lib/tar.ts";
 
 /** One recorded HTTP interaction, as @octokit/fixtures stores them (nock's format). */
 interface Recorded {

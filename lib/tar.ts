@@ -41,6 +41,19 @@ function strip(name: string): string | undefined {
  * archive root like `git archive` output. The result is an uncompressed tar stream.
  */
 export function stripFirstComponent(gzipOrTar: Readable): Readable {
+  return renameEntries(gzipOrTar, strip);
+}
+
+/** Puts every entry under `dir/` (for an upload whose target directory does not exist yet). */
+export function underDirectory(tarStream: Readable, dir: string): Readable {
+  return renameEntries(tarStream, (name) => `${dir}/${name}`);
+}
+
+/**
+ * Re-packs a (possibly gzipped) tar with each entry renamed; entries renamed to undefined
+ * are dropped. The result is an uncompressed tar stream.
+ */
+export function renameEntries(gzipOrTar: Readable, rename: (name: string) => string | undefined): Readable {
   const extract = tar.extract();
   const pack = tar.pack();
   const out = new PassThrough();
@@ -48,13 +61,13 @@ export function stripFirstComponent(gzipOrTar: Readable): Readable {
   extract.on("entry", (header, body, next) => {
     // The reader went away: stop reading the source rather than pack into the void.
     if (out.destroyed) return extract.destroy();
-    const name = strip(header.name);
+    const name = rename(header.name);
     if (name === undefined) {
       body.on("end", next).resume();
       return;
     }
     // Hard link targets are archive paths too; symlink targets are relative and stay.
-    const linkname = header.type === "link" && header.linkname ? strip(header.linkname) : header.linkname;
+    const linkname = header.type === "link" && header.linkname ? rename(header.linkname) : header.linkname;
     const entry = pack.entry(
       {
         name,

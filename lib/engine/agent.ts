@@ -1,0 +1,219 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type Dockerode from "dockerode";
+import { underDirectory } from "../tar.ts";
+import { demux, demuxStreams } from "./frames.ts";
+import type { JobSpec, JobState } from "./port.ts";
+
+/**
+ * Jobs run as processes in one long-lived "agent" container per engine, started with
+ * `docker exec`: an exec starts in tens of milliseconds where a new container takes ~0.4 s
+ * (measured here), which is most of a small build. Like a container job, an agent job is
+ * detached from the worker (a worker that dies leaves it running) and named: its state
+ * lives in /jobs/<name>/ inside the agent, so a re-driven worker finds it again.
+ *
+ *   /jobs/.boot          id of the agent's current start (a job from an earlier start is dead)
+ *   /jobs/<name>/files/  the job's files; the command runs here
+ *   /jobs/<name>/lock    taken by the one exec that runs the job (mkdir is atomic)
+ *   /jobs/<name>/status  "running <started> <boot>" or "exited <code> <started> <finished> <boot>"
+ *   /jobs/<name>/log     stdout and stderr
+ */
+
+const ROOT = "/jobs";
+
+/** The job's shell, run by busybox sh: $1 is the job name, the rest its command. */
+const RUNNER = `
+d=${ROOT}/$1; shift
+mkdir -p "$d/files" && mkdir "$d/lock" 2>/dev/null || exit 0
+echo $$ > "$d/pid"
+boot=$(cat ${ROOT}/.boot); started=$(date +%s)
+echo "running $started $boot" > "$d/status.tmp" && mv "$d/status.tmp" "$d/status"
+cd "$d/files" && "$@" > "$d/log" 2>&1
+code=$?
+echo "exited $code $started $(date +%s) $boot" > "$d/status.tmp" && mv "$d/status.tmp" "$d/status"
+cat "$d/log"
+echo "$code" >&2
+`;
+
+
+export interface AgentOptions {
+  docker: Dockerode;
+  /** The engine's socket on its own host, bound into the agent. */
+  hostSocketPath: string;
+  name?: string;
+}
+
+export class JobAgent {
+  readonly name: string;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.name = opts.name ?? "hoist-agent";
+  }
+
+  /** Exits of jobs this process started, seen on their attached streams: no polling needed. */
+  private readonly exits = new Map<string, Promise<JobState>>();
+  /** Whole logs of those jobs, printed by the runner as it ends. */
+  private readonly finalLogs = new Map<string, string>();
+
+  /**
+   * Unpacks the files and starts the job. A job of that name that exists already is not run
+   * again: its runner's lock turns this start into a no-op whose exit reports the job's own
+   * state. (Its files are written again, with the same content: the name fixes the commit.)
+   */
+  async ensure(spec: JobSpec): Promise<JobState> {
+    const agent = await this.ensureAgent(spec.image);
+    const running = this.exits.get(spec.name);
+    if (running) return { state: "running", startedAt: Date.now() };
+    // The upload creates /jobs/<name>/files/ itself: every entry is put under that path.
+    if (spec.files) await agent.putArchive(underDirectory(await spec.files(), `${spec.name}/files`), { path: ROOT });
+    const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
+    const exec = await agent.exec({ Cmd: ["setsid", "sh", "-c", RUNNER, "job", spec.name, ...spec.cmd], Env: env, AttachStdout: true, AttachStderr: true });
+    // Attached, so this process learns of the exit at once, and gets the log with it: the
+    // runner prints it only after recording the exit, so while the job runs it writes
+    // nothing here and goes on unharmed if this process dies and the stream closes.
+    const stream = await exec.start({});
+    const startedAt = Date.now();
+    const output: Buffer[] = [];
+    const exited = new Promise<void>((resolve, reject) => {
+      stream.on("data", (d: Buffer) => output.push(d));
+      stream.on("end", resolve);
+      stream.on("error", reject);
+    }).then(async (): Promise<JobState> => {
+      // The job's exit code comes on stderr: the exec's own code is setsid's, which forks.
+      const { stdout, stderr } = demuxStreams(Buffer.concat(output));
+      const code = Number.parseInt(stderr.trim(), 10);
+      // No code: another exec held the lock, or the runner was cut short. The record tells.
+      if (Number.isNaN(code)) return this.inspect(spec.name);
+      this.finalLogs.set(spec.name, stdout);
+      return { state: "exited", exitCode: code, startedAt, finishedAt: Date.now() };
+    });
+    this.exits.set(spec.name, exited);
+    // Kept a while for the worker's last looks, then forgotten (the job's files still tell).
+    const forget = () => setTimeout(() => (this.exits.delete(spec.name), this.finalLogs.delete(spec.name)), 60_000).unref();
+    exited.then(forget, forget);
+    return { state: "running", startedAt };
+  }
+
+  async inspect(name: string): Promise<JobState> {
+    const agent = this.opts.docker.getContainer(this.name);
+    const dir = `${ROOT}/${name}`;
+    // One exec answers all: 3 no such job, 4 files but not started, else the status line and the boot id.
+    const out = await run(agent, ["sh", "-c", `test -d ${dir} || exit 3; cat ${dir}/status 2>/dev/null || exit 4; cat ${ROOT}/.boot`]);
+    if (out.code === 3 || out.code === undefined) return { state: "missing" };
+    if (out.code === 4) return { state: "created" };
+    const [statusLine = "", currentBoot = ""] = out.text.split("\n");
+    const [word, ...rest] = statusLine.trim().split(" ");
+    if (word === "exited") {
+      const [code, started, finished] = rest.map(Number);
+      return { state: "exited", exitCode: code ?? 1, startedAt: (started ?? 0) * 1000, finishedAt: (finished ?? 0) * 1000 };
+    }
+    const [started, boot] = rest;
+    const startedAt = Number(started) * 1000;
+    // Its agent restarted since it began: the process is gone and will never report.
+    if (boot !== currentBoot.trim()) return { state: "exited", exitCode: 137, startedAt, finishedAt: startedAt };
+    return { state: "running", startedAt };
+  }
+
+  async wait(name: string, timeoutMs: number): Promise<JobState> {
+    const exit = this.exits.get(name);
+    if (exit) {
+      const stop = new AbortController();
+      const timeout = sleep(timeoutMs, undefined, { signal: stop.signal }).catch(() => undefined);
+      const state = await Promise.race([exit, timeout]).finally(() => stop.abort());
+      return state ?? this.inspect(name);
+    }
+    // Started by a process that is gone: read the job's record until it ends.
+    return (await this.waitFor(name, (s) => s.state === "exited" || s.state === "missing", timeoutMs)) ?? this.inspect(name);
+  }
+
+  async logs(name: string): Promise<string> {
+    const final = this.finalLogs.get(name);
+    if (final !== undefined) return final;
+    const out = await run(this.opts.docker.getContainer(this.name), ["cat", `${ROOT}/${name}/log`]);
+    return out.code === 0 ? out.text : "";
+  }
+
+  /** Stops the job's process group if it still runs and deletes its directory. */
+  async remove(name: string): Promise<void> {
+    this.exits.delete(name);
+    this.finalLogs.delete(name);
+    const dir = `${ROOT}/${name}`;
+    await run(this.opts.docker.getContainer(this.name), ["sh", "-c", `kill -TERM -"$(cat ${dir}/pid 2>/dev/null)" 2>/dev/null; rm -rf ${dir}`]);
+  }
+
+  /** True when the name is an agent job (a directory in the agent). */
+  async has(name: string): Promise<boolean> {
+    return (await run(this.opts.docker.getContainer(this.name), ["test", "-d", `${ROOT}/${name}`])).code === 0;
+  }
+
+  private async waitFor(name: string, done: (s: JobState) => boolean, timeoutMs: number): Promise<JobState | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = await this.inspect(name);
+      if (done(state)) return state;
+      if (Date.now() >= deadline) return undefined;
+      await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, deadline - Date.now()))));
+    }
+  }
+
+  /** Starts the agent from `image` unless it runs (an agent of an older image is kept). */
+  private async ensureAgent(image: string): Promise<Dockerode.Container> {
+    const container = this.opts.docker.getContainer(this.name);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const info = await container.inspect().catch((err: { statusCode?: number }) => {
+        if (err.statusCode === 404) return undefined;
+        throw err;
+      });
+      if (info?.State.Running) return container;
+      try {
+        if (!info)
+          await this.opts.docker.createContainer({
+            name: this.name,
+            Image: image,
+            Cmd: ["sh", "-c", `mkdir -p ${ROOT} && cat /proc/sys/kernel/random/uuid > ${ROOT}/.boot && exec sleep 2147483647`],
+            Labels: { "hoist.kind": "agent" },
+            HostConfig: {
+              // An init reaps the job runners (sleep, as PID 1, would leave them as zombies).
+              Init: true,
+              Binds: [`${this.opts.hostSocketPath}:/var/run/docker.sock`],
+              NetworkMode: "none",
+              RestartPolicy: { Name: "unless-stopped" },
+            },
+          });
+        await container.start();
+      } catch (err) {
+        const status = (err as { statusCode?: number }).statusCode;
+        // 409: another caller is creating it; 304: already started. Look again.
+        if (status !== 409 && status !== 304) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw Object.assign(new Error(`the job agent ${this.name} does not come up: see \`docker logs ${this.name}\``), { retryable: true });
+  }
+
+
+}
+
+/**
+ * Runs a short command in the agent and collects its stdout. Exec answers in milliseconds;
+ * the archive endpoints are slower (~70 ms) and a HEAD on one never ended (measured).
+ * `code` is undefined when the agent itself does not exist.
+ */
+async function run(agent: Dockerode.Container, cmd: string[]): Promise<{ code: number | undefined; text: string }> {
+  let exec: Dockerode.Exec;
+  try {
+    exec = await agent.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: false });
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode;
+    // 404: no agent; 409: the agent is not running. Either way it holds no job.
+    if (status === 404 || status === 409) return { code: undefined, text: "" };
+    throw err;
+  }
+  const stream = await exec.start({});
+  const parts: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    stream.on("data", (d: Buffer) => parts.push(d));
+    stream.on("end", resolve);
+    stream.on("error", reject);
+  });
+  return { code: (await exec.inspect()).ExitCode ?? undefined, text: demux(Buffer.concat(parts)) };
+}
