@@ -42,19 +42,28 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
   let current = await claim(deps, runId, owner);
   if (typeof current === "string") return current;
   const sinks = new Map<number, LogSink>();
+  /** Stages this call started: their first look needs no search for an earlier job. */
+  const startedHere = new Set<number>();
+  /** Finished job containers, removed once the run ends or is handed over (off the run's path). */
+  const garbage: string[] = [];
+  const done = (result: AdvanceResult): AdvanceResult => {
+    for (const job of garbage.splice(0))
+      deps.engine.removeJob(job).catch((err: unknown) => log.warn({ err, job }, "could not remove a finished job"));
+    return result;
+  };
 
   while (true) {
     const [effect] = plan(current.run);
-    if (!effect) return "finished";
+    if (!effect) return done("finished");
     if (deps.clock.now() >= deadline) {
       await handOver(deps, current);
       log.info("budget used: handed over through the queue");
-      return "handed-over";
+      return done("handed-over");
     }
     let event: RunEvent | undefined;
-    let removeAfter: string | undefined;
     if (effect.type === "startStage") {
       event = { type: "stageStarted", stage: effect.stage, at: deps.clock.now(), job: jobName(current.run, effect.stage) };
+      startedHere.add(effect.stage);
       log.info({ stage: current.run.stages[effect.stage]?.name }, "stage started");
     } else if (effect.type === "runStage") {
       const stage = current.run.stages[effect.stage];
@@ -68,6 +77,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
             run: current.run,
             stage: effect.stage,
             job: effect.job,
+            fresh: startedHere.delete(effect.stage),
             sliceMs: Math.max(0, Math.min(SLICE_MS, deadline - deps.clock.now())),
             logs,
           },
@@ -80,38 +90,33 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
         if ("pending" in outcome) {
           // Between slices, look at the record: a cancel stops the job here.
           const fresh = await deps.store.getRun(runId);
-          if (!fresh) return "missing";
+          if (!fresh) return done("missing");
           current = fresh;
           if (fresh.leaseOwner !== owner && !TERMINAL.has(fresh.run.status)) {
             log.warn("lease lost to another worker; leaving the run to it");
-            return "busy";
+            return done("busy");
           }
           if (TERMINAL.has(current.run.status)) {
             await deps.engine.removeJob(effect.job);
             log.info({ status: current.run.status }, "run stopped from outside; job removed");
-            return "finished";
+            return done("finished");
           }
           continue;
         }
         event = outcome.done;
-        removeAfter = outcome.remove;
+        if (outcome.remove) garbage.push(outcome.remove);
       } finally {
         clearInterval(heartbeat);
       }
       log.info({ stage: stage?.name, ok: event.type === "stageFinished" && event.ok }, "stage finished");
     } else {
       log.info({ status: effect.status }, "run finished");
-      return "finished";
+      return done("finished");
     }
     current = await commit(deps, current, event, owner);
-    if (removeAfter) {
-      const job = removeAfter;
-      // Garbage once recorded; not worth holding up the run. One left by a crash is harmless.
-      deps.engine.removeJob(job).catch((err: unknown) => log.warn({ err, job }, "could not remove a finished job container"));
-    }
     if (TERMINAL.has(current.run.status)) {
       log.info({ status: current.run.status, error: current.run.error }, "run finished");
-      return "finished";
+      return done("finished");
     }
   }
 }

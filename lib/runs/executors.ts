@@ -24,6 +24,8 @@ export interface StageContext {
   run: Run;
   stage: number;
   job: string;
+  /** The stage was started by this very call: no earlier job of it can exist yet. */
+  fresh: boolean;
   /** Milliseconds this call may wait on a job before handing back "pending". */
   sliceMs: number;
   logs: LogSink;
@@ -43,21 +45,17 @@ const executors: Executors = {
     const finished = (ok: boolean, extra: Partial<Extract<RunEvent, { type: "stageFinished" }>> = {}): Outcome => ({
       done: { type: "stageFinished", stage: ctx.stage, at: deps.clock.now(), ok, ...extra },
     });
-    let state = await deps.engine.inspectJob(ctx.job);
+    // A stage just started skips the look for an earlier job: the image is checked, and the
+    // job's lock (below) still finds a build of this sha that another run has under way.
+    let state: JobState = ctx.fresh ? { state: "missing" } : await deps.engine.inspectJob(ctx.job);
     if (state.state === "missing" && (await deps.engine.imageExists(tag))) {
       await ctx.logs.write(`image ${tag} already exists: not rebuilt (build once, deploy everywhere)\n`);
       return finished(true, { output: { image: tag, cached: true } });
     }
-    // A failed build left behind by an earlier run is not this run's result: build afresh.
-    const startedAt = ctx.run.stages[ctx.stage]?.startedAt ?? 0;
-    if (state.state === "exited" && state.exitCode !== 0 && state.finishedAt < startedAt) {
-      await deps.engine.removeJob(ctx.job);
-      state = { state: "missing" };
-    }
     // Paths are relative: the builder runs in the directory holding the commit's files.
     const context = spec.context.replace(/\/+$/, "") || ".";
     const args = Object.entries(spec.args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
-    state = await deps.engine.ensureJob({
+    const build = () => deps.engine.ensureJob({
       name: ctx.job,
       image: deps.builderImage,
       agent: true,
@@ -66,6 +64,13 @@ const executors: Executors = {
       files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
     });
+    if (state.state === "missing" || state.state === "created") state = await build();
+    // A failed build left behind by an earlier run is not this run's result: build afresh.
+    const startedAt = ctx.run.stages[ctx.stage]?.startedAt ?? 0;
+    if (state.state === "exited" && state.exitCode !== 0 && state.finishedAt < startedAt) {
+      await deps.engine.removeJob(ctx.job);
+      state = await build();
+    }
     state = await follow(deps, ctx, state);
     if (state.state !== "exited") return { pending: true };
     if (state.exitCode !== 0) return finished(false, { error: `docker build exited with ${state.exitCode}`, output: { exitCode: state.exitCode } });
