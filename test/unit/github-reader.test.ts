@@ -12,6 +12,7 @@ import type { RepoRef } from "../../lib/pipeline/run.ts";
 import { GitHubReader } from "../../lib/scm/github.ts";
 import { GitLabReader } from "../../lib/scm/gitlab.ts";
 import { stripFirstComponent } from "../../lib/tar.ts";
+import { tarFiles } from "../support/tar.ts";
 
 /** One recorded HTTP interaction, as @octokit/fixtures stores them (nock's format). */
 interface Recorded {
@@ -45,19 +46,6 @@ const documentedFile = {
   url: "https://api.github.com/repos/octokit/octokit.rb/contents/.hoist.yml",
 };
 
-async function tarFiles(stream: Readable): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  const extract = tar.extract();
-  // pipe() does not forward errors; without this a failed archive would hang the read.
-  stream.on("error", (err) => extract.destroy(err));
-  stream.pipe(extract);
-  for await (const entry of extract) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of entry) chunks.push(chunk as Buffer);
-    files.set(entry.header.name, Buffer.concat(chunks).toString("utf8"));
-  }
-  return files;
-}
 
 let server: Server;
 let base: string;

@@ -10,24 +10,11 @@ import type { RepoRef } from "../../lib/pipeline/run.ts";
 import { LocalGitReader } from "../../lib/scm/local.ts";
 import type { SourceReader } from "../../lib/scm/port.ts";
 import { SourceRouter } from "../../lib/scm/source.ts";
+import { tarFiles } from "../support/tar.ts";
 
 const HOIST_YML = "pipeline:\n  build: {}\n";
 const DOCKERFILE = "FROM alpine:3.20\nCMD [\"true\"]\n";
 
-/** Every file in a tar stream, by name. */
-async function tarFiles(stream: Readable): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  const extract = tar.extract();
-  // pipe() does not forward errors; without this a failed archive would hang the read.
-  stream.on("error", (err) => extract.destroy(err));
-  stream.pipe(extract);
-  for await (const entry of extract) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of entry) chunks.push(chunk as Buffer);
-    if (entry.header.type === "file") files.set(entry.header.name, Buffer.concat(chunks).toString("utf8"));
-  }
-  return files;
-}
 
 let dir: string;
 let sha: string;
@@ -77,7 +64,7 @@ describe("LocalGitReader", () => {
   });
 
   it("archives the tree with files at the root", async () => {
-    const files = await tarFiles(await reader.archive(repo, sha));
+    const files = await tarFiles(await reader.archive(repo, sha), { filesOnly: true });
     expect([...files.keys()].sort()).toEqual([".hoist.yml", "Dockerfile"]);
     expect(files.get("Dockerfile")).toBe(DOCKERFILE);
   });
