@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import { underDirectory } from "../tar.ts";
@@ -12,6 +13,7 @@ import type { JobSpec, JobState } from "./port.ts";
  * lives in /jobs/<name>/ inside the agent, so a re-driven worker finds it again.
  *
  *   /jobs/.boot          id of the agent's current start (a job from an earlier start is dead)
+ *   /jobs/<name>/up-*    an upload; the exec that takes the lock makes its upload files/
  *   /jobs/<name>/files/  the job's files; the command runs here
  *   /jobs/<name>/lock    taken by the one exec that runs the job (mkdir is atomic)
  *   /jobs/<name>/status  "running <started> <boot>" or "exited <code> <started> <finished> <boot>"
@@ -22,18 +24,19 @@ const ROOT = "/jobs";
 
 /** The job's shell, run by busybox sh: $1 is the job name, the rest its command. */
 const RUNNER = `
-d=${ROOT}/$1; shift
-mkdir -p "$d/files" && mkdir "$d/lock" 2>/dev/null || exit 0
+d=${ROOT}/$1; up=$2; shift 2
+mkdir -p "$d" && mkdir "$d/lock" 2>/dev/null || { rm -rf "$d/$up"; exit 0; }
+if [ -d "$d/$up" ]; then mv "$d/$up" "$d/files"; else mkdir -p "$d/files"; fi
 echo $$ > "$d/pid"
 boot=$(cat ${ROOT}/.boot); started=$(date +%s)
 echo "running $started $boot" > "$d/status.tmp" && mv "$d/status.tmp" "$d/status"
 cd "$d/files" && "$@" > "$d/log" 2>&1
 code=$?
+rm -f "$d/pid"
 echo "exited $code $started $(date +%s) $boot" > "$d/status.tmp" && mv "$d/status.tmp" "$d/status"
 cat "$d/log"
 echo "$code" >&2
 `;
-
 
 export interface AgentOptions {
   docker: Dockerode;
@@ -49,6 +52,8 @@ export class JobAgent {
     this.name = opts.name ?? "hoist-agent";
   }
 
+  /** Starts under way in this process, so two callers share one upload and exec. */
+  private readonly starting = new Map<string, Promise<JobState>>();
   /** Exits of jobs this process started, seen on their attached streams: no polling needed. */
   private readonly exits = new Map<string, Promise<JobState>>();
   /** Whole logs of those jobs, printed by the runner as it ends. */
@@ -56,21 +61,31 @@ export class JobAgent {
 
   /**
    * Unpacks the files and starts the job. A job of that name that exists already is not run
-   * again: its runner's lock turns this start into a no-op whose exit reports the job's own
-   * state. (Its files are written again, with the same content: the name fixes the commit.)
+   * again: its runner's lock turns this start into a no-op (its upload is dropped) whose
+   * exit reports the job's own state.
    */
   async ensure(spec: JobSpec): Promise<JobState> {
     const agent = await this.ensureAgent(spec.image);
-    const running = this.exits.get(spec.name);
-    if (running) return { state: "running", startedAt: Date.now() };
-    // The upload creates /jobs/<name>/files/ itself: every entry is put under that path.
-    if (spec.files) await agent.putArchive(underDirectory(await spec.files(), `${spec.name}/files`), { path: ROOT });
+    const started = this.starting.get(spec.name);
+    if (started) return started;
+    const starting = this.start(agent, spec).finally(() => this.starting.delete(spec.name));
+    this.starting.set(spec.name, starting);
+    return starting;
+  }
+
+  private async start(agent: Dockerode.Container, spec: JobSpec): Promise<JobState> {
+    // Uploads go to a folder of their own (the upload creates it: every entry is put under
+    // that path), so a second start never rewrites the files a running job reads.
+    const up = `up-${randomUUID()}`;
+    if (spec.files) await agent.putArchive(underDirectory(await spec.files(), `${spec.name}/${up}`), { path: ROOT });
     const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const exec = await agent.exec({ Cmd: ["setsid", "sh", "-c", RUNNER, "job", spec.name, ...spec.cmd], Env: env, AttachStdout: true, AttachStderr: true });
+    const exec = await agent.exec({ Cmd: ["setsid", "sh", "-c", RUNNER, "job", spec.name, up, ...spec.cmd], Env: env, AttachStdout: true, AttachStderr: true });
     // Attached, so this process learns of the exit at once, and gets the log with it: the
     // runner prints it only after recording the exit, so while the job runs it writes
     // nothing here and goes on unharmed if this process dies and the stream closes.
     const stream = await exec.start({});
+    // The job does not need this stream: it must not keep a stopping process alive.
+    (stream as { unref?: () => void }).unref?.();
     const startedAt = Date.now();
     const output: Buffer[] = [];
     const exited = new Promise<void>((resolve, reject) => {
@@ -137,7 +152,8 @@ export class JobAgent {
     this.exits.delete(name);
     this.finalLogs.delete(name);
     const dir = `${ROOT}/${name}`;
-    await run(this.opts.docker.getContainer(this.name), ["sh", "-c", `kill -TERM -"$(cat ${dir}/pid 2>/dev/null)" 2>/dev/null; rm -rf ${dir}`]);
+    // The pid file exists only while the job runs (the runner deletes it when the command ends).
+    await run(this.opts.docker.getContainer(this.name), ["sh", "-c", `p=$(cat ${dir}/pid 2>/dev/null) && kill -TERM -"$p" 2>/dev/null; rm -rf ${dir}`]);
   }
 
   /** True when the name is an agent job (a directory in the agent). */

@@ -98,11 +98,14 @@ function apply(run: Run, event: RunEvent): Run {
 export function derive(run: Run): Run {
   let blockedBy: "failed" | "cancelled" | "open" | undefined;
   let failure: Stage | undefined;
+  // A result counts only if it came before a stop: a cancelled run stays cancelled however
+  // late the in-flight stage reports. Judged by time, not arrival, so order does not matter.
+  const result = (s: Stage) => (run.stopped && (s.finishedAt ?? Infinity) > run.stopped.at ? undefined : s.ok);
   const stages = run.stages.map((s): Stage => {
     let status: StageStatus;
     if (blockedBy) status = blockedBy === "open" ? "pending" : "skipped";
-    else if (s.ok === true) status = "succeeded";
-    else if (s.ok === false) {
+    else if (result(s) === true) status = "succeeded";
+    else if (result(s) === false) {
       status = "failed";
       blockedBy = "failed";
       failure = s;

@@ -69,7 +69,12 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       const stage = current.run.stages[effect.stage];
       let logs = sinks.get(effect.stage);
       if (!logs) sinks.set(effect.stage, (logs = logSink(deps.store, runId, effect.stage, deps.redact)));
-      const heartbeat = setInterval(() => void renew(deps, runId, owner).catch((err) => log.warn({ err }, "lease renewal failed")), deps.leaseMs / 3);
+      // Renewed while the call is within its budget; a call stuck past it (a hung engine or
+      // provider) lets the lease lapse, so the reconciler hands the run to another worker.
+      const heartbeat = setInterval(() => {
+        if (deps.clock.now() > deadline + deps.leaseMs) return;
+        renew(deps, runId, owner).catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
+      }, deps.leaseMs / 3);
       try {
         const outcome = await runStage(
           deps,
@@ -97,7 +102,8 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
             return done("busy");
           }
           if (TERMINAL.has(current.run.status)) {
-            await deps.engine.removeJob(effect.job);
+            // A build is shared by every run of its sha: another run may still need it.
+            if (effect.spec.kind !== "build") await deps.engine.removeJob(effect.job);
             log.info({ status: current.run.status }, "run stopped from outside; job removed");
             return done("finished");
           }

@@ -65,13 +65,14 @@ const executors: Executors = {
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
     });
     if (state.state === "missing" || state.state === "created") state = await build();
+    state = await follow(deps, ctx, state);
     // A failed build left behind by an earlier run is not this run's result: build afresh.
     const startedAt = ctx.run.stages[ctx.stage]?.startedAt ?? 0;
     if (state.state === "exited" && state.exitCode !== 0 && state.finishedAt < startedAt) {
       await deps.engine.removeJob(ctx.job);
-      state = await build();
+      await build();
+      return { pending: true };
     }
-    state = await follow(deps, ctx, state);
     if (state.state !== "exited") return { pending: true };
     if (state.exitCode !== 0) return finished(false, { error: `docker build exited with ${state.exitCode}`, output: { exitCode: state.exitCode } });
     return { ...finished(true, { output: { image: tag } }), remove: ctx.job };
@@ -114,9 +115,15 @@ const executors: Executors = {
     const source = ctx.run.image ?? "";
     const target = imageTag(spec.target, ctx.run.sha);
     await ctx.logs.write(`pushing ${source} as ${target}\n`);
+    // Each progress write is handled as it starts (a failed one must not go unhandled while
+    // the push runs); the first failure is raised once the push is over.
+    let logFailure: unknown;
     const progress: Promise<void>[] = [];
-    const { digest } = await deps.engine.push(source, target, (line) => progress.push(ctx.logs.write(`${line}\n`)));
+    const { digest } = await deps.engine.push(source, target, (line) =>
+      progress.push(ctx.logs.write(`${line}\n`).catch((err: unknown) => void (logFailure ??= err))),
+    );
     await Promise.all(progress);
+    if (logFailure) throw logFailure;
     await ctx.logs.write(`pushed ${spec.target}@${digest}\n`);
     return { done: { type: "stageFinished", stage: ctx.stage, at: deps.clock.now(), ok: true, output: { image: target, digest } } };
   },

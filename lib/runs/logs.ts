@@ -23,27 +23,27 @@ export function logSink(store: RunStore, runId: string, stage: number, redact: (
   let dirtyFrom = Infinity;
   let draining: Promise<void> | undefined;
   const drain = async () => {
-    try {
-      while (dirtyFrom !== Infinity) {
-        const from = dirtyFrom;
-        dirtyFrom = Infinity;
-        const text = redact(job + notes);
-        try {
-          for (let start = Math.floor(from / LOG_CHUNK) * LOG_CHUNK; start < text.length; start += LOG_CHUNK)
-            await store.putLog(runId, { stage, offset: start, text: text.slice(start, start + LOG_CHUNK) });
-        } catch (err) {
-          dirtyFrom = Math.min(dirtyFrom, from); // the next write retries what this one missed
-          throw err;
-        }
+    while (dirtyFrom !== Infinity) {
+      const text = redact(job + notes);
+      // Offsets are of the raw text and redaction may shorten it: never start past the end.
+      const from = Math.min(dirtyFrom, text.length);
+      dirtyFrom = Infinity;
+      try {
+        for (let start = Math.floor(from / LOG_CHUNK) * LOG_CHUNK; start < text.length; start += LOG_CHUNK)
+          await store.putLog(runId, { stage, offset: start, text: text.slice(start, start + LOG_CHUNK) });
+      } catch (err) {
+        dirtyFrom = Math.min(dirtyFrom, from); // the next write retries what this one missed
+        throw err;
       }
-    } finally {
-      draining = undefined;
     }
   };
   /** Rewrites every chunk from the one holding `from`, the first character that changed. */
   const flush = (from: number): Promise<void> => {
     dirtyFrom = Math.min(dirtyFrom, from);
-    draining ??= drain();
+    // Cleared once settled, so the next change starts a new drain.
+    draining ??= drain().finally(() => {
+      draining = undefined;
+    });
     return draining;
   };
   return {

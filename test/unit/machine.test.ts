@@ -69,6 +69,17 @@ describe("transition", () => {
     expect(run.finishedAt).toBe(3000);
   });
 
+  it("a result that arrives after a cancel does not undo it", () => {
+    const cancelled = transition(applyAll(makeRun(), [started(0)]), { type: "stop", at: 3000, status: "cancelled", reason: "by ada" }).run;
+    const { run, effects } = transition(cancelled, ok(0, 3100));
+    expect(run.status).toBe("cancelled");
+    expect(run.stages[0]?.status).toBe("cancelled");
+    expect(effects).toEqual([]);
+    // ...while a result from before the cancel still counts, whenever it arrives.
+    const early = transition(cancelled, ok(0, 2900)).run;
+    expect(early.stages.map((st) => st.status)).toEqual(["succeeded", "cancelled", "skipped"]);
+  });
+
   it("a stop after the run finished changes no status", () => {
     const done = applyAll(makeRun(), [started(0), ok(0), started(1), ok(1), started(2), ok(2)]);
     const { run } = transition(done, { type: "stop", at: 9000, status: "cancelled", reason: "late" });
