@@ -41,6 +41,15 @@ describe("push to image, end to end (real engine, registry, dynalite, local-aws-
     expect(run.image).toBe(`${image}:${app.sha}`);
     expect(run.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(await manifestStatus(image, run.digest!)).toBe(200);
+    // Pulled by the recorded digest, the image is the one the run tested.
+    const docker = await requireDocker();
+    const byDigest = `127.0.0.1:5000/${image}@${run.digest}`;
+    await new Promise<void>((resolve, reject) =>
+      docker.pull(byDigest, {}, (err: unknown, stream?: NodeJS.ReadableStream) =>
+        err || !stream ? reject(err) : docker.modem.followProgress(stream, (e: unknown) => (e ? reject(e) : resolve())),
+      ),
+    );
+    expect((await docker.getImage(byDigest).inspect()).RepoDigests).toContain(byDigest);
     const logs = await logsOf(rt.url, id!);
     expect(logs).toContain(`Successfully tagged ${image}:${app.sha}`);
     expect(logs).toContain(`pushed 127.0.0.1:5000/${image}@${run.digest}`);
