@@ -26,6 +26,7 @@ const ROOT = "/jobs";
 const RUNNER = `
 d=${ROOT}/$1; up=$2; shift 2
 mkdir -p "$d" && mkdir "$d/lock" 2>/dev/null || { rm -rf "$d/$up"; exit 0; }
+cat ${ROOT}/.boot > "$d/lock/boot"
 if [ -d "$d/$up" ]; then mv "$d/$up" "$d/files"; else mkdir -p "$d/files"; fi
 echo $$ > "$d/pid"
 boot=$(cat ${ROOT}/.boot); started=$(date +%s)
@@ -111,12 +112,20 @@ export class JobAgent {
   async inspect(name: string): Promise<JobState> {
     const agent = this.opts.docker.getContainer(this.name);
     const dir = `${ROOT}/${name}`;
-    // One exec answers all: 3 no such job, 4 files but not started, else the status line and the boot id.
-    const out = await run(agent, ["sh", "-c", `test -d ${dir} || exit 3; cat ${dir}/status 2>/dev/null || exit 4; cat ${ROOT}/.boot`]);
+    // One exec answers all: 3 no such job, 4 files but not started, else the status line (or
+    // "locked <boot>" for a runner between its lock and its first status) and the boot id.
+    const script = `test -d ${dir} || exit 3; cat ${dir}/status 2>/dev/null || { test -d ${dir}/lock || exit 4; echo "locked $(cat ${dir}/lock/boot 2>/dev/null)"; }; cat ${ROOT}/.boot`;
+    const out = await run(agent, ["sh", "-c", script]);
     if (out.code === 3 || out.code === undefined) return { state: "missing" };
     if (out.code === 4) return { state: "created" };
     const [statusLine = "", currentBoot = ""] = out.text.split("\n");
     const [word, ...rest] = statusLine.trim().split(" ");
+    if (word === "locked") {
+      // A runner of an earlier agent start took the lock and died before it began: dead.
+      const [boot] = rest;
+      if (boot && boot !== currentBoot.trim()) return { state: "exited", exitCode: 137, startedAt: Date.now(), finishedAt: Date.now() };
+      return { state: "running", startedAt: Date.now() };
+    }
     if (word === "exited") {
       const [code, started, finished] = rest.map(Number);
       return { state: "exited", exitCode: code ?? 1, startedAt: (started ?? 0) * 1000, finishedAt: (finished ?? 0) * 1000 };

@@ -66,4 +66,13 @@ describe("jobs in the engine's job agent (real Docker engine)", () => {
     expect(await engine.waitJob(spec.name, 30_000)).toMatchObject({ state: "exited", exitCode: 0 });
     expect(await engine.jobLogs(spec.name)).toBe("alpha\nbeta\n");
   });
+
+  it("a job whose agent restarted under it is reported dead (exit 137), never running forever", async () => {
+    const docker = await requireDocker();
+    const spec = job("sleep 60");
+    await engine.ensureJob(spec);
+    expect(await engine.inspectJob(spec.name)).toMatchObject({ state: "running" });
+    await docker.getContainer("hoist-agent").restart({ t: 0 });
+    expect(await new DockerEngine().inspectJob(spec.name)).toMatchObject({ state: "exited", exitCode: 137 });
+  });
 });
