@@ -23,9 +23,6 @@ export type Effect =
   /** The run has just reached a final status: report it (commit status, chat). */
   | { type: "runFinished"; status: RunStatus };
 
-export type EffectType = Effect["type"];
-/** One handler per effect tag: adding an effect without a handler does not compile. */
-export type EffectHandlers<R> = { [K in EffectType]: (effect: Extract<Effect, { type: K }>) => R };
 
 export interface Transition {
   run: Run;
