@@ -61,6 +61,8 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       return done("handed-over");
     }
     let event: RunEvent | undefined;
+    /** A job whose result this event records: garbage once the event is saved. */
+    let finishedJob: string | undefined;
     if (effect.type === "startStage") {
       event = { type: "stageStarted", stage: effect.stage, at: deps.clock.now(), job: jobName(current.run, effect.stage) };
       startedHere.add(effect.stage);
@@ -110,7 +112,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           continue;
         }
         event = outcome.done;
-        if (outcome.remove) garbage.push(outcome.remove);
+        finishedJob = outcome.remove;
       } finally {
         clearInterval(heartbeat);
       }
@@ -119,7 +121,13 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       log.info({ status: effect.status }, "run finished");
       return done("finished");
     }
-    current = await commit(deps, current, event, owner);
+    const committed = await commit(deps, current, event, owner);
+    if (!committed) {
+      log.warn("lease lost to another worker; leaving the run to it");
+      return done("busy");
+    }
+    current = committed;
+    if (finishedJob) garbage.push(finishedJob);
     if (TERMINAL.has(current.run.status)) {
       log.info({ status: current.run.status, error: current.run.error }, "run finished");
       return done("finished");
@@ -141,7 +149,12 @@ async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<S
 }
 
 /** Records an event; on a version conflict re-reads and applies it again (events are idempotent). */
-async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, owner: string): Promise<StoredRun> {
+/**
+ * Records an event; on a version conflict re-reads and applies it again (events are
+ * idempotent). Undefined when another worker holds the run now: this one stops, and the
+ * holder finds the same result again through the named job.
+ */
+async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, owner: string): Promise<StoredRun | undefined> {
   let stored = current;
   for (;;) {
     const next = transition(stored.run, event).run;
@@ -149,6 +162,7 @@ async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, ow
     if (saved) return saved;
     const fresh = await deps.store.getRun(stored.run.id);
     if (!fresh) throw new Error(`run ${stored.run.id} disappeared while it was being advanced`);
+    if (fresh.leaseOwner && fresh.leaseOwner !== owner && (fresh.leaseUntil ?? 0) > deps.clock.now()) return undefined;
     stored = fresh;
   }
 }

@@ -102,7 +102,8 @@ describe("fault injection", () => {
     const image = `fault-kill-${uniqueSuffix()}`;
     const app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-fault-")), {
       image,
-      dockerfileExtra: "RUN echo slow step starts && sleep 4 && echo slow step done",
+      // Unique, so the engine's layer cache cannot answer it and the build really takes a while.
+      dockerfileExtra: `RUN echo slow step starts ${uniqueSuffix()} && sleep 4 && echo slow step done`,
     });
 
     const worker = spawn(process.execPath, ["--import", "tsx", "functions/local.ts"], { cwd: root, env: { ...process.env, ...sharedEnv(s) }, stdio: "ignore" });
