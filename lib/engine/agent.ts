@@ -165,11 +165,6 @@ export class JobAgent {
     await run(this.opts.docker.getContainer(this.name), ["sh", "-c", `p=$(cat ${dir}/pid 2>/dev/null) && kill -TERM -"$p" 2>/dev/null; rm -rf ${dir}`]);
   }
 
-  /** True when the name is an agent job (a directory in the agent). */
-  async has(name: string): Promise<boolean> {
-    return (await run(this.opts.docker.getContainer(this.name), ["test", "-d", `${ROOT}/${name}`])).code === 0;
-  }
-
   private async waitFor(name: string, done: (s: JobState) => boolean, timeoutMs: number): Promise<JobState | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -190,9 +190,8 @@ export class DockerEngine implements Engine {
   }
 
   private removeAgentJob(name: string): Promise<void> {
-    return this.viaAgent(`remove job ${name} from the agent`, async () => {
-      if (await this.agent.has(name)) await this.agent.remove(name);
-    });
+    // Removing a job the agent does not have (or with no agent at all) is a no-op.
+    return this.viaAgent(`remove job ${name} from the agent`, () => this.agent.remove(name));
   }
 
   /** A job that is not a container may be an agent job: same calls, same error messages. */

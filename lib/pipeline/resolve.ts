@@ -42,7 +42,7 @@ function defaultImage(repoName: string): string {
 }
 
 /** Docker's rule: the first path segment is a registry host when it has a dot or a port, or is localhost. */
-export function hasRegistryHost(image: string): boolean {
+function hasRegistryHost(image: string): boolean {
   const [first, ...rest] = image.split("/");
   return rest.length > 0 && first !== undefined && (first.includes(".") || first.includes(":") || first === "localhost");
 }

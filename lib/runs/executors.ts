@@ -42,15 +42,12 @@ export function runStage(deps: ExecutorDeps, ctx: StageContext, spec: StageSpec)
 const executors: Executors = {
   async build(deps, ctx, spec) {
     const tag = imageTag(spec.image, ctx.run.sha);
-    const finished = (ok: boolean, extra: Partial<Extract<RunEvent, { type: "stageFinished" }>> = {}): Outcome => ({
-      done: { type: "stageFinished", stage: ctx.stage, at: deps.clock.now(), ok, ...extra },
-    });
     // A stage just started skips the look for an earlier job: the image is checked, and the
     // job's lock (below) still finds a build of this sha that another run has under way.
     let state: JobState = ctx.fresh ? { state: "missing" } : await deps.engine.inspectJob(ctx.job);
     if (state.state === "missing" && (await deps.engine.imageExists(tag))) {
       await ctx.logs.write(`image ${tag} already exists: not rebuilt (build once, deploy everywhere)\n`);
-      return finished(true, { output: { image: tag, cached: true } });
+      return finish(deps, ctx, true, { output: { image: tag, cached: true } });
     }
     // Paths are relative: the builder runs in the directory holding the commit's files.
     const context = spec.context.replace(/\/+$/, "") || ".";
@@ -74,8 +71,8 @@ const executors: Executors = {
       return { pending: true };
     }
     if (state.state !== "exited") return { pending: true };
-    if (state.exitCode !== 0) return finished(false, { error: `docker build exited with ${state.exitCode}`, output: { exitCode: state.exitCode } });
-    return { ...finished(true, { output: { image: tag } }), remove: ctx.job };
+    if (state.exitCode !== 0) return finish(deps, ctx, false, { error: `docker build exited with ${state.exitCode}`, output: { exitCode: state.exitCode } });
+    return { ...finish(deps, ctx, true, { output: { image: tag } }), remove: ctx.job };
   },
 
   async test(deps, ctx, spec) {
@@ -89,26 +86,16 @@ const executors: Executors = {
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "test" },
     });
     const state = await follow(deps, ctx, state0, spec.timeoutSec * 1000);
-    const at = deps.clock.now();
     if (state.state !== "exited") {
-      const started = state.state === "running" ? state.startedAt : at;
-      if (at - started < spec.timeoutSec * 1000) return { pending: true };
+      const started = state.state === "running" ? state.startedAt : deps.clock.now();
+      if (deps.clock.now() - started < spec.timeoutSec * 1000) return { pending: true };
       await deps.engine.removeJob(ctx.job);
       await ctx.logs.write(`\nhoist: test timed out after ${spec.timeoutSec}s and was stopped\n`);
-      return { done: { type: "stageFinished", stage: ctx.stage, at, ok: false, error: `timed out after ${spec.timeoutSec}s` } };
+      return finish(deps, ctx, false, { error: `timed out after ${spec.timeoutSec}s` });
     }
     const ok = state.exitCode === 0;
-    return {
-      remove: ctx.job,
-      done: {
-        type: "stageFinished",
-        stage: ctx.stage,
-        at,
-        ok,
-        output: { exitCode: state.exitCode },
-        ...(ok ? {} : { error: `\`${spec.run}\` exited with ${state.exitCode}` }),
-      },
-    };
+    const details = { output: { exitCode: state.exitCode }, ...(ok ? {} : { error: `\`${spec.run}\` exited with ${state.exitCode}` }) };
+    return { ...finish(deps, ctx, ok, details), remove: ctx.job };
   },
 
   async push(deps, ctx, spec) {
@@ -125,9 +112,16 @@ const executors: Executors = {
     await Promise.all(progress);
     if (logFailure) throw logFailure;
     await ctx.logs.write(`pushed ${spec.target}@${digest}\n`);
-    return { done: { type: "stageFinished", stage: ctx.stage, at: deps.clock.now(), ok: true, output: { image: target, digest } } };
+    return finish(deps, ctx, true, { output: { image: target, digest } });
   },
 };
+
+type FinishDetails = Pick<Extract<RunEvent, { type: "stageFinished" }>, "error" | "output">;
+
+/** The stage's result, timed now. */
+function finish(deps: ExecutorDeps, ctx: StageContext, ok: boolean, details: FinishDetails = {}): { done: RunEvent } {
+  return { done: { type: "stageFinished", stage: ctx.stage, at: deps.clock.now(), ok, ...details } };
+}
 
 /**
  * Waits on a job for at most the slice (and the stage's own deadline), then copies its

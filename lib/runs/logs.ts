@@ -1,7 +1,7 @@
 import type { RunStore } from "../store/port.ts";
 
 /** Chunk size of stored step logs: far below DynamoDB's 400 KB item limit. */
-export const LOG_CHUNK = 16 * 1024;
+const LOG_CHUNK = 16 * 1024;
 
 /** A stage's log as the worker writes it: redacted, in fixed-offset chunks. */
 export interface LogSink {

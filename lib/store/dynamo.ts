@@ -242,7 +242,7 @@ export class DynamoRunStore implements RunStore {
 }
 
 /** The repo key runs are listed by: `<provider>:<fullName>`. */
-export function repoKey(run: Pick<Run, "repo">): string {
+function repoKey(run: Pick<Run, "repo">): string {
   return `${run.repo.provider}:${run.repo.fullName}`;
 }
 

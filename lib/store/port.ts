@@ -43,7 +43,3 @@ export interface RunStore {
   putLog(runId: string, chunk: LogChunk): Promise<void>;
   readLogs(runId: string, stage?: number): Promise<LogChunk[]>;
 }
-
-export class ConflictError extends Error {
-  override name = "ConflictError";
-}
