@@ -1,12 +1,14 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { ulid } from "ulid";
+import { isLoopback } from "./aws/loopback.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { secretsOf, type Config } from "./config.ts";
 import { DockerEngine } from "./engine/docker.ts";
 import type { Engine } from "./engine/port.ts";
 import { createLogger, redactor, type Logger } from "./log.ts";
 import { ensureQueue, SqsQueue } from "./queue/sqs.ts";
+import { loopbackSqsApi, sdkSqsApi } from "./queue/sqs-api.ts";
 import type { AdvanceDeps } from "./runs/advance.ts";
 import { ConfigCache } from "./runs/config-cache.ts";
 import type { IngestDeps } from "./runs/ingest.ts";
@@ -14,6 +16,7 @@ import type { ReconcileDeps } from "./runs/reconcile.ts";
 import type { SourceReader } from "./scm/port.ts";
 import { createSourceRouter } from "./scm/source.ts";
 import { DynamoRunStore } from "./store/dynamo.ts";
+import { loopbackDynamoApi, sdkDynamoApi } from "./store/dynamo-api.ts";
 
 /** Everything a function needs, built once per process from the config. */
 export interface Services {
@@ -42,9 +45,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const secrets = secretsOf(config);
   const log = overrides.log ?? createLogger(config.HOIST_LOG_LEVEL, secrets);
   const clock = overrides.clock ?? systemClock;
-  const dynamo = new DynamoDBClient(awsOptions(config, config.AWS_ENDPOINT_URL_DYNAMODB));
-  const sqs = new SQSClient(awsOptions(config, config.AWS_ENDPOINT_URL_SQS));
-  const store = new DynamoRunStore({ client: dynamo, table: config.HOIST_TABLE });
+  const dynamoAt = config.AWS_ENDPOINT_URL_DYNAMODB;
+  const sqsAt = config.AWS_ENDPOINT_URL_SQS;
+  const dynamo = dynamoAt && isLoopback(dynamoAt) ? loopbackDynamoApi(dynamoAt) : sdkDynamoApi(new DynamoDBClient(awsOptions(config, dynamoAt)));
+  const sqs = sqsAt && isLoopback(sqsAt) ? loopbackSqsApi(sqsAt) : sdkSqsApi(new SQSClient(awsOptions(config, sqsAt)));
+  const store = new DynamoRunStore({ api: dynamo, table: config.HOIST_TABLE });
   // Local servers start empty: create what the cloud stack would have created.
   if (config.AWS_ENDPOINT_URL_DYNAMODB) await store.ensureTable();
   const queueUrl = config.HOIST_QUEUE_URL ?? (await ensureQueue(sqs, config.HOIST_QUEUE));
@@ -93,26 +98,8 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   };
 }
 
-/**
- * Client options for AWS or a local stand-in. Loopback servers (dynalite, local-aws-sqs)
- * check no signature, and signing costs ~45% of each call's CPU (measured): they get a
- * fixed fake signature and static credentials.
- */
+/** SDK client options for AWS itself, or an AWS-compatible service at `endpoint`. */
 function awsOptions(config: Config, endpoint: string | undefined) {
-  if (!endpoint) return { region: config.AWS_REGION };
-  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(endpoint).hostname);
-  return {
-    region: config.AWS_REGION,
-    endpoint,
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    ...(loopback ? { signer: { sign: async <T extends { headers: Record<string, string> }>(request: T) => withFakeSignature(request) } } : {}),
-  };
-}
-
-/** dynalite wants a well-formed Authorization header; it does not check the signature. */
-function withFakeSignature<T extends { headers: Record<string, string> }>(request: T): T {
-  request.headers["x-amz-date"] = "20260101T000000Z";
-  request.headers.authorization =
-    "AWS4-HMAC-SHA256 Credential=local/20260101/local/local/aws4_request, SignedHeaders=host;x-amz-date, Signature=0";
-  return request;
+  // The clients send the same few commands all day: resolve each one's middleware once.
+  return { region: config.AWS_REGION, cacheMiddleware: true, ...(endpoint ? { endpoint } : {}) };
 }

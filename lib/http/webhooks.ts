@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { ingestPush, type IngestDeps } from "../runs/ingest.ts";
@@ -21,10 +21,7 @@ export interface WebhookOptions {
  */
 export function webhookRoutes(opts: WebhookOptions): Hono {
   const app = new Hono();
-  const limit = bodyLimit({
-    maxSize: opts.maxBodyBytes,
-    onError: (c) => c.json({ error: `body larger than ${opts.maxBodyBytes} bytes` }, 413),
-  });
+  const limit = sizeLimit(opts.maxBodyBytes);
 
   app.post("/hooks/github", limit, async (c) => {
     if (opts.githubSecrets.length === 0) throw notConfigured("GitHub", "GITHUB_WEBHOOK_SECRET");
@@ -56,6 +53,23 @@ async function accept(opts: WebhookOptions, event: SourceEvent): Promise<object>
   if (event.kind === "ping") return { ok: true, pong: event.delivery };
   if (event.kind === "ignored") return { ignored: event.reason };
   return ingestPush(opts.ingest, event.delivery, event.push);
+}
+
+/**
+ * 413 for a body over `maxSize`. A declared Content-Length is checked from the header alone:
+ * hono's bodyLimit reads `c.req.raw.body`, which makes @hono/node-server build a web Request
+ * and stream for every webhook (a tenth of the request's CPU, measured with bench/ingest)
+ * instead of reading the bytes directly. Chunked bodies still go through bodyLimit.
+ */
+function sizeLimit(maxSize: number): MiddlewareHandler {
+  const tooLarge = (c: Context) => c.json({ error: `body larger than ${maxSize} bytes` }, 413);
+  const streamed = bodyLimit({ maxSize, onError: tooLarge });
+  return async (c, next) => {
+    const declared = c.req.header("content-length");
+    if (declared === undefined || c.req.header("transfer-encoding") !== undefined) return streamed(c, next);
+    if (Number(declared) > maxSize) return tooLarge(c);
+    await next();
+  };
 }
 
 function json(raw: Uint8Array): unknown {

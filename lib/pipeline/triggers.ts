@@ -25,6 +25,16 @@ export function matchPushPipelines(file: HoistFile, ref: PushRef): string[] {
     .map(([name]) => name);
 }
 
+// Parsed files are cached per commit, so their glob lists are the same objects push after
+// push: compile each list once instead of on every webhook.
+const compiled = new WeakMap<readonly string[], picomatch.Matcher>();
+
 function matches(globs: readonly string[] | undefined, name: string): boolean {
-  return globs !== undefined && picomatch.isMatch(name, globs as string[], { dot: true });
+  if (globs === undefined) return false;
+  let matcher = compiled.get(globs);
+  if (!matcher) {
+    matcher = picomatch(globs as string[], { dot: true });
+    compiled.set(globs, matcher);
+  }
+  return matcher(name);
 }

@@ -1,10 +1,12 @@
+import { createHash } from "node:crypto";
+
 /**
  * Run ids for pushes are derived from the delivery, so a redelivered webhook maps to the
  * same run and one conditional write both deduplicates and creates it.
  */
-export async function deliveryRunId(provider: string, delivery: string, pipeline: string): Promise<string> {
-  const data = new TextEncoder().encode(`${provider}\n${delivery}\n${pipeline}`);
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+export function deliveryRunId(provider: string, delivery: string, pipeline: string): string {
+  // node:crypto hashes synchronously; WebCrypto's digest costs a thread-pool round trip per id.
+  const digest = createHash("sha256").update(`${provider}\n${delivery}\n${pipeline}`).digest();
   return `r${base32(digest.subarray(0, 15))}`;
 }
 

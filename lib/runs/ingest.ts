@@ -68,13 +68,13 @@ export async function ingestPush(deps: IngestDeps, delivery: string, push: PushE
 
   const drafts: Run[] = [];
   if (!config.ok) {
-    const run = base(HOIST_FILE, await deliveryRunId(push.provider, delivery, HOIST_FILE));
+    const run = base(HOIST_FILE, deliveryRunId(push.provider, delivery, HOIST_FILE));
     drafts.push({ ...run, stopped: { at: now, status: "failed", reason: config.error } });
   } else {
     const names = matchPushPipelines(config.file, push);
     if (names.length === 0) return { ignored: `no pipeline in ${HOIST_FILE} runs on ${push.ref}` };
     for (const name of names) {
-      const run = base(name, await deliveryRunId(push.provider, delivery, name));
+      const run = base(name, deliveryRunId(push.provider, delivery, name));
       const resolved = resolveStages(config.file.pipelines[name]!, { repoName: push.repo.fullName, registry: deps.registry });
       drafts.push(
         resolved.ok

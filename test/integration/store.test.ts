@@ -73,6 +73,37 @@ describe("DynamoRunStore on dynalite", () => {
     expect((await s.store.listRuns({ repo: "gitlab:g/list", status: "failed" })).runs).toEqual([]);
   });
 
+  it("lists in-flight runs together with finished ones, each once, across pages", async () => {
+    const repo = { provider: "github" as const, fullName: "o/mixed", cloneUrl: "x" };
+    for (let i = 0; i < 6; i++) {
+      const run = makeRun(undefined, { id: `mixed-${i}`, createdAt: 20_000 + i, repo });
+      // Even-numbered runs finish; odd ones stay in flight.
+      const final = i % 2 === 0 ? transition(run, { type: "stop", at: 20_100, status: "failed", reason: "x" }).run : run;
+      await s.store.createRun(final, { until: 1 });
+    }
+    const ids = (runs: { id: string }[]) => runs.map((r) => r.id);
+    const everything = ["mixed-5", "mixed-4", "mixed-3", "mixed-2", "mixed-1", "mixed-0"];
+    expect(ids((await s.store.listRuns({ repo: "github:o/mixed" })).runs)).toEqual(everything);
+    const pages: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await s.store.listRuns({ repo: "github:o/mixed", limit: 4, ...(cursor ? { cursor } : {}) });
+      pages.push(...ids(page.runs));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(pages).toEqual(everything);
+    expect(ids((await s.store.listRuns({ repo: "github:o/mixed", status: "failed" })).runs)).toEqual(["mixed-4", "mixed-2", "mixed-0"]);
+    expect(ids((await s.store.listRuns({ repo: "github:o/mixed", status: "queued" })).runs)).toEqual(["mixed-5", "mixed-3", "mixed-1"]);
+
+    // Finishing a run moves it from the in-flight list to history: still listed once.
+    const stored = await s.store.getRun("mixed-5");
+    const done = transition(stored!.run, { type: "stop", at: 20_200, status: "cancelled", reason: "y" }).run;
+    expect(await s.store.saveRun(done, stored!.version, undefined)).toBeDefined();
+    const after = (await s.store.listRuns({ repo: "github:o/mixed" })).runs;
+    expect(ids(after)).toEqual(everything);
+    expect(after[0]?.status).toBe("cancelled");
+  });
+
   it("finds unfinished runs whose lease expired, and only those", async () => {
     const fresh = await servicesOn(servers);
     await fresh.store.createRun(makeRun(undefined, { id: "expired" }), { until: 100 });
