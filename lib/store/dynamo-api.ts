@@ -1,11 +1,14 @@
 import {
   CreateTableCommand,
+  DeleteItemCommand,
   DescribeTableCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   type CreateTableCommandInput,
   type CreateTableCommandOutput,
+  type DeleteItemCommandInput,
+  type DeleteItemCommandOutput,
   type DescribeTableCommandInput,
   type DescribeTableCommandOutput,
   type DynamoDBClient,
@@ -28,6 +31,7 @@ type Out<T> = Omit<T, "$metadata">;
 export interface DynamoApi {
   putItem(input: PutItemCommandInput): Promise<Out<PutItemCommandOutput>>;
   getItem(input: GetItemCommandInput): Promise<Out<GetItemCommandOutput>>;
+  deleteItem(input: DeleteItemCommandInput): Promise<Out<DeleteItemCommandOutput>>;
   query(input: QueryCommandInput): Promise<Out<QueryCommandOutput>>;
   describeTable(input: DescribeTableCommandInput): Promise<Out<DescribeTableCommandOutput>>;
   createTable(input: CreateTableCommandInput): Promise<Out<CreateTableCommandOutput>>;
@@ -38,6 +42,7 @@ export function sdkDynamoApi(client: DynamoDBClient): DynamoApi {
   return {
     putItem: (input) => client.send(new PutItemCommand(input)),
     getItem: (input) => client.send(new GetItemCommand(input)),
+    deleteItem: (input) => client.send(new DeleteItemCommand(input)),
     query: (input) => client.send(new QueryCommand(input)),
     describeTable: (input) => client.send(new DescribeTableCommand(input)),
     createTable: (input) => client.send(new CreateTableCommand(input)),
@@ -50,6 +55,7 @@ export function loopbackDynamoApi(endpoint: string): DynamoApi {
   return {
     putItem: call("PutItem"),
     getItem: call("GetItem"),
+    deleteItem: call("DeleteItem"),
     query: call("Query"),
     describeTable: call("DescribeTable"),
     createTable: call("CreateTable"),

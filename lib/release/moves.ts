@@ -1,0 +1,117 @@
+import type { Instance, InstanceHost } from "../engine/instances.ts";
+import type { Router } from "../router/port.ts";
+import type { ReleaseSpec } from "./compose.ts";
+import { waitHealthy } from "./health.ts";
+
+/** What a strategy needs: the environment's engine and router, and time. */
+export interface ReleaseContext {
+  env: string;
+  backend: string;
+  host: InstanceHost;
+  router: Router;
+  log: (line: string) => void;
+  sleep: (ms: number) => Promise<void>;
+}
+
+export interface ReleasePlan {
+  id: string;
+  image: string;
+  spec: ReleaseSpec;
+  /** Instances serving the previous release, in the router now. */
+  live: string[];
+}
+
+/** A release step that failed; the message says what happened and where to look. */
+export class ReleaseError extends Error {
+  override name = "ReleaseError";
+}
+
+/** Full weight for a serving instance (HAProxy weights run 0-256). */
+export const FULL = 100;
+
+export function instanceName(ctx: ReleaseContext, plan: ReleasePlan, index: number): string {
+  return `hoist-${ctx.env}-${plan.spec.service}-${plan.id}-${index}`.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+}
+
+/**
+ * Starts instances `from..to-1` of the new release and waits until each passes the HTTP
+ * health gate. One that fails is removed with the rest of the batch: nothing unhealthy is
+ * left behind, and nothing was in the router yet.
+ */
+export async function launch(ctx: ReleaseContext, plan: ReleasePlan, from: number, to: number): Promise<Instance[]> {
+  const names = Array.from({ length: to - from }, (_, i) => instanceName(ctx, plan, from + i));
+  ctx.log(`starting ${names.length} instance(s) of ${plan.image}: ${names.join(", ")}`);
+  const results = await Promise.allSettled(
+    names.map(async (name) => {
+      const instance = await ctx.host.start({
+        name,
+        image: plan.image,
+        env: plan.spec.environment,
+        ...(plan.spec.command ? { command: plan.spec.command } : {}),
+        labels: { "hoist.env": ctx.env, "hoist.service": plan.spec.service, "hoist.release": plan.id },
+        port: plan.spec.port,
+        ...(plan.spec.resources.cpus ? { cpus: plan.spec.resources.cpus } : {}),
+        ...(plan.spec.resources.memoryBytes ? { memoryBytes: plan.spec.resources.memoryBytes } : {}),
+      });
+      const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
+      if (unhealthy) throw new ReleaseError(`${name} failed its health check: ${unhealthy}; see \`docker logs ${name}\``);
+      return instance;
+    }),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    await Promise.all(names.map((n) => ctx.host.remove(n)));
+    throw failed.reason instanceof Error ? failed.reason : new ReleaseError(String(failed.reason));
+  }
+  const instances = results.map((r) => (r as PromiseFulfilledResult<Instance>).value);
+  ctx.log(`healthy: ${names.join(", ")}`);
+  return instances;
+}
+
+/** Puts healthy instances into the router at `weight` and lets them take traffic. */
+export async function enroll(ctx: ReleaseContext, instances: Instance[], weight: number): Promise<void> {
+  for (const i of instances) {
+    await ctx.router.addServer(ctx.backend, { name: i.name, address: i.address, port: i.port, weight });
+    await ctx.router.setState(ctx.backend, i.name, "ready");
+  }
+}
+
+/**
+ * Takes instances out of service without dropping a request: no new requests (weight 0,
+ * drain), wait until their sessions end or the grace period passes, then out of the
+ * router and stopped. Stopped instances stay on the host for an instant rollback.
+ */
+export async function retire(ctx: ReleaseContext, names: string[], drainMs: number): Promise<void> {
+  if (names.length === 0) return;
+  ctx.log(`draining ${names.join(", ")}`);
+  for (const name of names) {
+    await ctx.router.setWeight(ctx.backend, name, 0);
+    await ctx.router.setState(ctx.backend, name, "drain");
+  }
+  const deadline = Date.now() + drainMs;
+  for (;;) {
+    const stats = await ctx.router.stats(ctx.backend);
+    const busy = stats.filter((s) => names.includes(s.name) && s.sessions > 0);
+    if (busy.length === 0 || Date.now() >= deadline) break;
+    await ctx.sleep(100);
+  }
+  for (const name of names) await ctx.router.removeServer(ctx.backend, name);
+  await Promise.all(names.map((n) => ctx.host.stop(n)));
+  ctx.log(`stopped ${names.join(", ")}`);
+}
+
+/** Brings stopped instances of the previous release back into service (a rollback). */
+export async function restore(ctx: ReleaseContext, plan: ReleasePlan, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  ctx.log(`restoring ${names.join(", ")}`);
+  const instances: Instance[] = [];
+  for (const name of names) {
+    const known = await ctx.host.inspect(name);
+    if (!known) throw new ReleaseError(`cannot restore ${name}: the container is gone`);
+    const instance = known.running ? known : await ctx.host.start({ name, image: known.image, env: {}, labels: known.labels, port: known.port });
+    const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
+    if (unhealthy) throw new ReleaseError(`${name} of the previous release is unhealthy after restart: ${unhealthy}`);
+    instances.push(instance);
+  }
+  await enroll(ctx, instances, FULL);
+}

@@ -1,0 +1,35 @@
+import { z } from "zod";
+
+export const ReleaseStatus = z.enum(["running", "succeeded", "failed"]);
+
+/** One release of an environment, as history keeps it. */
+export const ReleaseRecord = z.object({
+  env: z.string(),
+  id: z.string(),
+  image: z.string(),
+  service: z.string(),
+  strategy: z.enum(["rolling", "blue-green", "canary"]),
+  trigger: z.object({ type: z.enum(["run", "rollback", "manual"]), by: z.string(), runId: z.string().optional(), rollbackOf: z.string().optional() }),
+  status: ReleaseStatus,
+  startedAt: z.number(),
+  finishedAt: z.number().optional(),
+  error: z.string().optional(),
+  /** A failed release whose previous release serves again. */
+  rolledBack: z.boolean().optional(),
+  /** Instances serving this release once it succeeded. */
+  instances: z.array(z.string()),
+  previous: z.string().optional(),
+  /** The release description it ran with, so a rollback can run it again. */
+  spec: z.unknown(),
+  canary: z.object({ step: z.number(), canary: z.object({ responses: z.number(), errors: z.number() }), stable: z.object({ responses: z.number(), errors: z.number() }) }).optional(),
+});
+export type ReleaseRecord = z.infer<typeof ReleaseRecord>;
+
+export interface ReleaseStore {
+  /** Takes the environment's release lease unless someone else holds an unexpired one. */
+  lock(env: string, owner: string, until: number, now: number): Promise<{ ok: true } | { ok: false; holder: string; until: number }>;
+  unlock(env: string, owner: string): Promise<void>;
+  putRelease(record: ReleaseRecord): Promise<void>;
+  /** Newest first. */
+  listReleases(env: string, limit?: number): Promise<ReleaseRecord[]>;
+}

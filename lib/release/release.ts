@@ -1,0 +1,92 @@
+import { ulid } from "ulid";
+import type { ReleaseSpec } from "./compose.ts";
+import { ReleaseError, type ReleaseContext } from "./moves.ts";
+import type { ReleaseRecord, ReleaseStore } from "./records.ts";
+import { runStrategy } from "./strategies.ts";
+
+export interface ReleaseDeps {
+  store: ReleaseStore;
+  now: () => number;
+  /** The longest a release may hold its environment's lease. */
+  leaseMs: number;
+}
+
+export interface ReleaseRequest {
+  image: string;
+  spec: ReleaseSpec;
+  trigger: ReleaseRecord["trigger"];
+}
+
+/** Another release holds the environment; nothing was changed. */
+export class ReleaseBusyError extends ReleaseError {
+  override name = "ReleaseBusyError";
+}
+
+/**
+ * Releases `image` to the context's environment: takes the environment's lease (one
+ * release at a time, never interleaved), records the release, runs its strategy against
+ * what serves now and records the outcome. A failed health gate ends `failed` with the
+ * previous release serving.
+ */
+export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: ReleaseRequest): Promise<ReleaseRecord> {
+  const id = ulid().toLowerCase();
+  const owner = `release ${id}`;
+  const started = deps.now();
+  const lease = await deps.store.lock(ctx.env, owner, started + deps.leaseMs, started);
+  if (!lease.ok)
+    throw new ReleaseBusyError(
+      `environment ${ctx.env} is being released (${lease.holder}, lease until ${new Date(lease.until).toISOString()}): wait for it to finish, then try again`,
+    );
+  try {
+    if (!(await ctx.host.imageExists(req.image)))
+      throw new ReleaseError(`image ${req.image} does not exist on ${ctx.env}'s engine: push it to the environment's registry first`);
+    const current = (await deps.store.listReleases(ctx.env)).find((r) => r.status === "succeeded");
+    const record: ReleaseRecord = {
+      env: ctx.env,
+      id,
+      image: req.image,
+      service: req.spec.service,
+      strategy: req.spec.hoist.strategy,
+      trigger: req.trigger,
+      status: "running",
+      startedAt: started,
+      instances: [],
+      ...(current ? { previous: current.id } : {}),
+      spec: req.spec,
+    };
+    await deps.store.putRelease(record);
+    ctx.log(`release ${id} of ${req.image} to ${ctx.env} (${record.strategy})${current ? `, replacing ${current.id}` : ""}`);
+    const outcome = await runStrategy(ctx, { id, image: req.image, spec: req.spec, live: current?.instances ?? [] });
+    const done: ReleaseRecord = outcome.ok
+      ? { ...record, status: "succeeded", finishedAt: deps.now(), instances: outcome.instances }
+      : {
+          ...record,
+          status: "failed",
+          finishedAt: deps.now(),
+          error: outcome.error,
+          rolledBack: outcome.rolledBack,
+          instances: [],
+          ...(outcome.canary ? { canary: outcome.canary } : {}),
+        };
+    await deps.store.putRelease(done);
+    ctx.log(outcome.ok ? `release ${id} succeeded` : `release ${id} failed: ${outcome.error}`);
+    return done;
+  } finally {
+    await deps.store.unlock(ctx.env, owner);
+  }
+}
+
+/**
+ * Redeploys an earlier release's image and description as a new release: `to`, or else the
+ * succeeded release before the current one.
+ */
+export async function rollback(deps: ReleaseDeps, ctx: ReleaseContext, by: string, to?: string): Promise<ReleaseRecord> {
+  const history = await deps.store.listReleases(ctx.env);
+  const succeeded = history.filter((r) => r.status === "succeeded");
+  const target = to ? history.find((r) => r.id === to) : succeeded[1];
+  if (!target)
+    throw new ReleaseError(
+      to ? `environment ${ctx.env} has no release ${to}: see \`hoist releases ${ctx.env}\`` : `environment ${ctx.env} has no earlier successful release to roll back to`,
+    );
+  return release(deps, ctx, { image: target.image, spec: target.spec as ReleaseSpec, trigger: { type: "rollback", by, rollbackOf: target.id } });
+}

@@ -1,0 +1,168 @@
+import type { Instance } from "../engine/instances.ts";
+import type { ServerStats } from "../router/port.ts";
+import { enroll, FULL, launch, restore, retire, type ReleaseContext, type ReleasePlan } from "./moves.ts";
+
+export type ReleaseOutcome =
+  | { ok: true; instances: string[] }
+  | { ok: false; error: string; rolledBack: boolean; instances: string[]; canary?: CanaryVerdict };
+
+export interface CanaryVerdict {
+  step: number;
+  canary: { responses: number; errors: number };
+  stable: { responses: number; errors: number };
+}
+
+/** Runs the plan's strategy. A failed health gate leaves (or puts back) the previous release serving. */
+export async function runStrategy(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
+  switch (plan.spec.hoist.strategy) {
+    case "blue-green":
+      return blueGreen(ctx, plan);
+    case "canary":
+      return canary(ctx, plan);
+    case "rolling":
+      return rolling(ctx, plan);
+  }
+}
+
+/** The whole new set starts and passes its health gate, then the weights switch at once. */
+async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
+  let fresh: Instance[];
+  try {
+    fresh = await launch(ctx, plan, 0, plan.spec.replicas);
+  } catch (err) {
+    return { ok: false, error: (err as Error).message, rolledBack: true, instances: plan.live };
+  }
+  await enroll(ctx, fresh, 0);
+  ctx.log(`switching ${ctx.backend} to ${plan.image}`);
+  for (const i of fresh) await ctx.router.setWeight(ctx.backend, i.name, FULL);
+  for (const name of plan.live) await ctx.router.setWeight(ctx.backend, name, 0);
+  await retire(ctx, plan.live, plan.spec.hoist.drainMs);
+  return { ok: true, instances: fresh.map((i) => i.name) };
+}
+
+/** Batches of `parallelism`, each health-gated; `order` says whether new starts before old stops. */
+async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
+  const { parallelism, order, failureAction, delayMs } = plan.spec.update;
+  const old = [...plan.live];
+  const retired: string[] = [];
+  const fresh: string[] = [];
+  const batch = Math.max(1, parallelism || plan.spec.replicas);
+  while (fresh.length < plan.spec.replicas) {
+    const size = Math.min(batch, plan.spec.replicas - fresh.length);
+    const leaving = old.splice(0, size);
+    if (order === "stop-first") {
+      await retire(ctx, leaving, plan.spec.hoist.drainMs);
+      retired.push(...leaving);
+    }
+    try {
+      const started = await launch(ctx, plan, fresh.length, fresh.length + size);
+      await enroll(ctx, started, FULL);
+      fresh.push(...started.map((i) => i.name));
+    } catch (err) {
+      const error = (err as Error).message;
+      if (order === "start-first") old.unshift(...leaving);
+      if (failureAction === "pause") return { ok: false, error: `${error}; paused with ${fresh.length} new instance(s) serving`, rolledBack: false, instances: [...fresh, ...old] };
+      if (failureAction === "continue") {
+        ctx.log(`${error}; continuing (failure_action: continue)`);
+        continue;
+      }
+      await retire(ctx, fresh, plan.spec.hoist.drainMs);
+      await Promise.all(fresh.map((n) => ctx.host.remove(n)));
+      await restore(ctx, plan, retired);
+      return { ok: false, error, rolledBack: true, instances: [...retired, ...old] };
+    }
+    if (order === "start-first") {
+      await retire(ctx, leaving, plan.spec.hoist.drainMs);
+      retired.push(...leaving);
+    }
+    if (fresh.length < plan.spec.replicas && delayMs > 0) await ctx.sleep(delayMs);
+  }
+  await retire(ctx, old, plan.spec.hoist.drainMs); // the previous release had more replicas
+  return { ok: true, instances: fresh };
+}
+
+/**
+ * One canary instance takes `step` percent of the traffic, step after step. After each
+ * interval its 5xx ratio (from the router's counters) is compared with the stable set's;
+ * worse by more than the threshold, and it is taken out with the stable weights restored.
+ */
+async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
+  const stable = plan.live;
+  let first: Instance[];
+  try {
+    first = await launch(ctx, plan, 0, 1);
+  } catch (err) {
+    return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
+  }
+  const [canaryInstance] = first as [Instance];
+  await enroll(ctx, first, 0);
+  for (const step of plan.spec.hoist.steps.filter((s) => s < 100)) {
+    if (stable.length === 0) break; // nothing to compare with: a first release goes straight to full
+    const weights = canaryWeights(step, stable.length);
+    ctx.log(`canary at ${step}%`);
+    const before = await ctx.router.stats(ctx.backend);
+    await ctx.router.setWeight(ctx.backend, canaryInstance.name, weights.canary);
+    for (const name of stable) await ctx.router.setWeight(ctx.backend, name, weights.stable);
+    await ctx.sleep(plan.spec.hoist.intervalMs);
+    const verdict = compare(step, before, await ctx.router.stats(ctx.backend), canaryInstance.name, stable);
+    const canaryRatio = ratio(verdict.canary);
+    if (canaryRatio - ratio(verdict.stable) > plan.spec.hoist.errorThreshold) {
+      ctx.log(`canary aborted at ${step}%: ${verdict.canary.errors} of ${verdict.canary.responses} canary responses were 5xx`);
+      for (const name of stable) await ctx.router.setWeight(ctx.backend, name, FULL);
+      await retire(ctx, [canaryInstance.name], 0);
+      await ctx.host.remove(canaryInstance.name);
+      return {
+        ok: false,
+        error: `canary failed at ${step}%: ${verdict.canary.errors} of ${verdict.canary.responses} responses were 5xx (stable: ${verdict.stable.errors} of ${verdict.stable.responses})`,
+        rolledBack: true,
+        instances: stable,
+        canary: verdict,
+      };
+    }
+  }
+  let rest: Instance[];
+  try {
+    rest = await launch(ctx, plan, 1, plan.spec.replicas);
+  } catch (err) {
+    for (const name of stable) await ctx.router.setWeight(ctx.backend, name, FULL);
+    await retire(ctx, [canaryInstance.name], plan.spec.hoist.drainMs);
+    await ctx.host.remove(canaryInstance.name);
+    return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
+  }
+  await enroll(ctx, rest, FULL);
+  await ctx.router.setWeight(ctx.backend, canaryInstance.name, FULL);
+  await retire(ctx, stable, plan.spec.hoist.drainMs);
+  return { ok: true, instances: [canaryInstance.name, ...rest.map((i) => i.name)] };
+}
+
+/** Weights giving one canary `step` percent of the traffic next to `stableCount` servers. */
+export function canaryWeights(step: number, stableCount: number): { canary: number; stable: number } {
+  // canary / (canary + stableCount * stable) = step / 100, within HAProxy's 1-256 range.
+  let canary = step * stableCount;
+  let stable = 100 - step;
+  const scale = Math.max(canary, stable) / 256;
+  if (scale > 1) {
+    canary = Math.round(canary / scale);
+    stable = Math.round(stable / scale);
+  }
+  return { canary: Math.max(1, canary), stable: Math.max(1, stable) };
+}
+
+function compare(step: number, before: ServerStats[], after: ServerStats[], canaryName: string, stable: string[]): CanaryVerdict {
+  const delta = (names: string[]) => {
+    let responses = 0;
+    let errors = 0;
+    for (const name of names) {
+      const a = after.find((s) => s.name === name);
+      const b = before.find((s) => s.name === name);
+      responses += (a?.responses ?? 0) - (b?.responses ?? 0);
+      errors += (a?.errors5xx ?? 0) + (a?.failures ?? 0) - (b?.errors5xx ?? 0) - (b?.failures ?? 0);
+    }
+    return { responses, errors };
+  };
+  return { step, canary: delta([canaryName]), stable: delta(stable) };
+}
+
+function ratio(x: { responses: number; errors: number }): number {
+  return x.responses === 0 ? 0 : x.errors / x.responses;
+}

@@ -1,0 +1,58 @@
+/**
+ * The load balancer in front of an app's containers, as a release needs it: a new container
+ * joins the backend, takes traffic, and the old one leaves without failing requests. All
+ * changes are made at runtime, never by a reload, so connections in flight survive them.
+ */
+
+/**
+ * `ready` takes new traffic; `drain` finishes what it has but gets no new requests, which is
+ * how an old container is let go without cutting anyone off; `maint` gets no traffic at all,
+ * the only state a server can be deleted in.
+ */
+export type ServerAdminState = "ready" | "drain" | "maint";
+
+export interface RouterServer {
+  name: string;
+  address: string;
+  port: number;
+  /** The weight set by us (not the one derived from slow-start or drain). */
+  weight: number;
+  state: ServerAdminState;
+}
+
+/** Counters since the server was added: a release compares two readings to judge the new container. */
+export interface ServerStats {
+  name: string;
+  /** total HTTP responses */
+  responses: number;
+  errors5xx: number;
+  /** connection + response errors seen by the proxy */
+  failures: number;
+  /** current sessions */
+  sessions: number;
+}
+
+export interface Router {
+  /** Servers of `backend` as the proxy sees them now. */
+  servers(backend: string): Promise<RouterServer[]>;
+  /**
+   * Adds a server (weight as given, state maint until enabled) unless one of that name exists
+   * (then it only updates nothing and resolves): a retried release step must not fail or
+   * duplicate, and a new container must not get traffic before the caller has checked it.
+   */
+  addServer(backend: string, server: { name: string; address: string; port: number; weight: number }): Promise<void>;
+  setWeight(backend: string, name: string, weight: number): Promise<void>;
+  setState(backend: string, name: string, state: ServerAdminState): Promise<void>;
+  /** Puts the server in maint and deletes it; no error if it is already gone, so cleanup can be retried. */
+  removeServer(backend: string, name: string): Promise<void>;
+  stats(backend: string): Promise<ServerStats[]>;
+}
+
+/** Anything the proxy refused or could not be asked; the message says what to do next. */
+export class RouterError extends Error {
+  override readonly name = "RouterError";
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

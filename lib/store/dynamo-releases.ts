@@ -1,0 +1,64 @@
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { ReleaseRecord, type ReleaseStore } from "../release/records.ts";
+import { isDynamoError, type DynamoApi } from "./dynamo-api.ts";
+
+const S = (s: string): AttributeValue => ({ S: s });
+const N = (n: number): AttributeValue => ({ N: String(n) });
+
+/**
+ * Release history and the per-environment release lease, in the run table:
+ *   ENV#<env>  REL#<id>   one release (ids are ULIDs, so the sort key orders them in time)
+ *   ENV#<env>  LOCK       owner, until: one release at a time
+ */
+export class DynamoReleaseStore implements ReleaseStore {
+  constructor(
+    private readonly api: DynamoApi,
+    private readonly table: string,
+  ) {}
+
+  async lock(env: string, owner: string, until: number, now: number): Promise<{ ok: true } | { ok: false; holder: string; until: number }> {
+    try {
+      await this.api.putItem({
+        TableName: this.table,
+        Item: { pk: S(`ENV#${env}`), sk: S("LOCK"), owner: S(owner), until: N(until) },
+        ConditionExpression: "attribute_not_exists(pk) OR #u < :now OR #o = :me",
+        ExpressionAttributeNames: { "#u": "until", "#o": "owner" },
+        ExpressionAttributeValues: { ":now": N(now), ":me": S(owner) },
+      });
+      return { ok: true };
+    } catch (err) {
+      if (!isDynamoError(err, "ConditionalCheckFailedException")) throw err;
+      const held = await this.api.getItem({ TableName: this.table, Key: { pk: S(`ENV#${env}`), sk: S("LOCK") }, ConsistentRead: true });
+      return { ok: false, holder: held.Item?.owner?.S ?? "another release", until: Number(held.Item?.until?.N ?? now) };
+    }
+  }
+
+  async unlock(env: string, owner: string): Promise<void> {
+    try {
+      await this.api.deleteItem({
+        TableName: this.table,
+        Key: { pk: S(`ENV#${env}`), sk: S("LOCK") },
+        ConditionExpression: "#o = :me",
+        ExpressionAttributeNames: { "#o": "owner" },
+        ExpressionAttributeValues: { ":me": S(owner) },
+      });
+    } catch (err) {
+      if (!isDynamoError(err, "ConditionalCheckFailedException")) throw err; // it expired and someone else holds it
+    }
+  }
+
+  async putRelease(record: ReleaseRecord): Promise<void> {
+    await this.api.putItem({ TableName: this.table, Item: { pk: S(`ENV#${record.env}`), sk: S(`REL#${record.id}`), data: S(JSON.stringify(record)) } });
+  }
+
+  async listReleases(env: string, limit = 50): Promise<ReleaseRecord[]> {
+    const out = await this.api.query({
+      TableName: this.table,
+      KeyConditionExpression: "pk = :pk AND begins_with(sk, :rel)",
+      ExpressionAttributeValues: { ":pk": S(`ENV#${env}`), ":rel": S("REL#") },
+      ScanIndexForward: false,
+      Limit: limit,
+    });
+    return (out.Items ?? []).map((item) => ReleaseRecord.parse(JSON.parse(item.data?.S ?? "null")));
+  }
+}
