@@ -47,6 +47,10 @@ export const ConfigSchema = z.object({
   HOIST_RECONCILE_EVERY_MS: ms(5_000),
   HOIST_MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   HOIST_WORKER_CONCURRENCY: z.coerce.number().int().positive().default(4),
+  /** YAML list of environments the local runtime registers at start (same fields as the API). */
+  HOIST_ENVIRONMENTS_FILE: z.string().min(1).optional(),
+  /** The longest one release may hold its environment. */
+  HOIST_RELEASE_LEASE_MS: ms(15 * 60_000),
   HOIST_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

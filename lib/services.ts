@@ -15,6 +15,8 @@ import type { IngestDeps } from "./runs/ingest.ts";
 import type { ReconcileDeps } from "./runs/reconcile.ts";
 import type { SourceReader } from "./scm/port.ts";
 import { createSourceRouter } from "./scm/source.ts";
+import { releaseContext } from "./release/targets.ts";
+import { DynamoReleaseStore } from "./store/dynamo-releases.ts";
 import { DynamoRunStore } from "./store/dynamo.ts";
 import { loopbackDynamoApi, sdkDynamoApi } from "./store/dynamo-api.ts";
 
@@ -24,6 +26,8 @@ export interface Services {
   log: Logger;
   clock: Clock;
   store: DynamoRunStore;
+  /** Environments, release history and release leases. */
+  releases: DynamoReleaseStore;
   queue: SqsQueue;
   engine: Engine;
   source: SourceReader;
@@ -64,11 +68,13 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       ...(config.GITLAB_URL ? { gitlabUrl: config.GITLAB_URL } : {}),
     });
   const redriveAfterMs = config.HOIST_REDRIVE_AFTER_MS;
+  const releases = new DynamoReleaseStore(dynamo, config.HOIST_TABLE);
   return {
     config,
     log,
     clock,
     store,
+    releases,
     queue,
     engine,
     source,
@@ -94,6 +100,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       leaseMs: config.HOIST_LEASE_MS,
       budgetMs: config.HOIST_STEP_BUDGET_MS,
       redriveAfterMs,
+      releases: { store: releases, source, now: () => clock.now(), leaseMs: config.HOIST_RELEASE_LEASE_MS, contextFor: releaseContext },
     },
   };
 }

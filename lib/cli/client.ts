@@ -1,5 +1,7 @@
 import { z } from "zod";
 import { Run, RunStatus, StageStatus } from "../pipeline/run.ts";
+import { Environment } from "../release/environment.ts";
+import { ReleaseRecord } from "../release/records.ts";
 import { signGitHub } from "../scm/verify.ts";
 
 /**
@@ -35,6 +37,10 @@ export const WebhookAnswer = z.union([
 export type WebhookAnswer = z.infer<typeof WebhookAnswer>;
 
 const ErrorBody = z.object({ error: z.string() });
+const Environments = z.object({ environments: z.array(Environment) });
+const Releases = z.object({ releases: z.array(ReleaseRecord) });
+export const RollbackAnswer = z.object({ release: ReleaseRecord, log: z.array(z.string()) });
+export type RollbackAnswer = z.infer<typeof RollbackAnswer>;
 
 export interface ListFilter {
   repo?: string;
@@ -96,6 +102,29 @@ export class HoistClient {
     return this.api(`/api/runs/${encodeURIComponent(id)}/logs${qs}`, RunLogs, { notFound: `no run ${id}: list runs with \`hoist runs\`` });
   }
 
+  async listEnvironments(): Promise<Environment[]> {
+    return (await this.api("/api/environments", Environments)).environments;
+  }
+
+  /** Registers or replaces an environment; the server validates it. */
+  async putEnvironment(env: Omit<Environment, "protection" | "mode"> & Partial<Pick<Environment, "protection" | "mode">>): Promise<Environment> {
+    return this.api(`/api/environments/${encodeURIComponent(env.name)}`, Environment, { method: "PUT", body: env });
+  }
+
+  async listReleases(env: string): Promise<ReleaseRecord[]> {
+    return (await this.api(`/api/environments/${encodeURIComponent(env)}/releases`, Releases, { notFound: `no environment ${env}: list them with \`hoist env list\`` })).releases;
+  }
+
+  /** Redeploys an earlier release (`to`, else the one before the current) and waits for it. */
+  async rollback(env: string, to?: string): Promise<RollbackAnswer> {
+    return this.api(`/api/environments/${encodeURIComponent(env)}/rollback`, RollbackAnswer, {
+      method: "POST",
+      body: to ? { to } : {},
+      notFound: `no environment ${env}: list them with \`hoist env list\``,
+      accept: [409],
+    });
+  }
+
   /** True when something answers /healthz with 200; never throws. */
   async healthy(): Promise<boolean> {
     try {
@@ -130,12 +159,18 @@ export class HoistClient {
     return { status: res.status, answer: parseBody(WebhookAnswer, text, `${this.url}/hooks/github`) };
   }
 
-  private async api<T extends z.ZodType>(path: string, schema: T, opts: { notFound?: string } = {}): Promise<z.output<T>> {
+  private async api<T extends z.ZodType>(
+    path: string,
+    schema: T,
+    opts: { notFound?: string; method?: string; body?: unknown; accept?: number[] } = {},
+  ): Promise<z.output<T>> {
     const headers: Record<string, string> = { accept: "application/json", "user-agent": "hoist-cli" };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    const res = await this.request(path, { headers });
+    if (opts.body !== undefined) headers["content-type"] = "application/json";
+    const res = await this.request(path, { headers, method: opts.method ?? "GET", ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
     const text = await res.text();
-    if (res.ok) return parseBody(schema, text, `${this.url}${path}`);
+    // Some answers carry a result with a non-2xx status (a rollback that failed its health gate).
+    if (res.ok || (opts.accept?.includes(res.status) && schema.safeParse(safeJson(text)).success)) return parseBody(schema, text, `${this.url}${path}`);
     const message = errorText(text);
     switch (res.status) {
       case 401:
@@ -147,7 +182,7 @@ export class HoistClient {
         );
       case 404:
         // A 404 without our JSON error body means --url points at something else.
-        if (opts.notFound && message.startsWith("no run ")) throw new HoistApiError(opts.notFound, 404);
+        if (opts.notFound && /^no (run|environment) /.test(message)) throw new HoistApiError(opts.notFound, 404);
         throw new HoistApiError(`${this.url}${path} answered 404 (${message}): is --url (HOIST_URL) a Hoist server?`, 404);
       case 503:
         throw new HoistApiError(`the server answered 503: ${message}`, 503);
@@ -177,6 +212,14 @@ export function unreachable(url: string, err: unknown): HoistApiError {
     undefined,
     { cause: err },
   );
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function errorText(text: string): string {

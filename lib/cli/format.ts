@@ -1,3 +1,5 @@
+import type { Environment } from "../release/environment.ts";
+import type { ReleaseRecord } from "../release/records.ts";
 import type { Run, RunStatus, Stage, StageStatus } from "../pipeline/run.ts";
 
 /**
@@ -361,4 +363,34 @@ function lastCarriageReturn(line: string): string {
 /** Indents every line of `text` under a gutter, e.g. for log lines under a stage. */
 export function indent(lines: readonly string[], gutter: string): string {
   return lines.map((l) => gutter + l).join("\n");
+}
+
+/** The `hoist releases ENV` table: newest first, with what triggered each and how it ended. */
+export function releasesTable(releases: readonly ReleaseRecord[], { now, color }: ViewOptions): string {
+  if (releases.length === 0) return "no releases";
+  const rows = releases.map((r) => [
+    r.id,
+    r.image,
+    r.strategy,
+    formatStatus(r.status === "running" ? "running" : r.status, color) + (r.rolledBack ? paint("dim", " (rolled back)", color) : ""),
+    r.trigger.type === "rollback" ? `rollback to ${r.trigger.rollbackOf ?? "?"}` : r.trigger.runId ? `run ${r.trigger.runId}` : `${r.trigger.type} by ${r.trigger.by}`,
+    formatAge(r.startedAt, now),
+    formatDuration((r.finishedAt ?? now) - r.startedAt),
+    paint("red", excerpt(r.error, 50), color),
+  ]);
+  return table(["RELEASE", "IMAGE", "STRATEGY", "STATUS", "TRIGGER", "AGE", "DURATION", "ERROR"], rows, { alignRight: [6], headerStyle: (h) => paint("bold", h, color) });
+}
+
+/** The `hoist env list` table. */
+export function environmentsTable(envs: readonly Environment[], color: boolean): string {
+  if (envs.length === 0) return "no environments: register one with `hoist env set NAME --engine ... --router ... --backend ...`";
+  const rows = envs.map((e) => [
+    e.name,
+    e.mode,
+    e.engine.endpoint,
+    `${e.router.admin} ${e.router.backend}`,
+    e.protection.branches?.join(",") ?? "any",
+    e.protection.approval?.required ? `required${e.protection.approval.approvers.length ? ` (${e.protection.approval.approvers.join(",")})` : ""}` : "-",
+  ]);
+  return table(["NAME", "MODE", "ENGINE", "ROUTER", "BRANCHES", "APPROVAL"], rows, { headerStyle: (h) => paint("bold", h, color) });
 }

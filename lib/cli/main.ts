@@ -19,8 +19,10 @@ import {
   isFinalStage,
   LineBuffer,
   logDelta,
+  environmentsTable,
   newestFirst,
   paint,
+  releasesTable,
   pullReference,
   runDetail,
   runDuration,
@@ -126,6 +128,68 @@ program
       const again = [repo && `--repo ${repo}`, opts.branch && `--branch ${opts.branch}`, opts.status && `--status ${opts.status}`, `--limit ${opts.limit}`];
       print(paintOut("dim", `more: hoist runs ${again.filter(Boolean).join(" ")} --cursor ${page.cursor}`));
     }
+  });
+
+const envCommand = program.command("env").description("environments releases go to (registered on the server)");
+
+envCommand
+  .command("list")
+  .description("list registered environments")
+  .option("--json", "print them as JSON")
+  .action(async (opts: { json?: boolean }) => {
+    const envs = await client().listEnvironments();
+    print(opts.json ? JSON.stringify(envs, null, 2) : environmentsTable(envs, color));
+  });
+
+envCommand
+  .command("set")
+  .description("register or replace an environment")
+  .argument("<name>", "environment name, e.g. staging")
+  .requiredOption("--engine <endpoint>", "Docker engine: unix:///var/run/docker.sock, tcp://host:2376, ssh://user@host")
+  .requiredOption("--router <address>", "HAProxy runtime API: unix:///run/haproxy/admin.sock or tcp://host:port")
+  .requiredOption("--backend <name>", "the HAProxy backend that serves this environment")
+  .addOption(new Option("--mode <mode>", "single Docker host or Swarm").choices(["docker", "swarm"]).default("docker"))
+  .option("--registry <host:port>", "registry this environment pulls from")
+  .option("--branches <globs>", "only these branches may release here (comma-separated globs)")
+  .option("--approval", "releases here need an approval")
+  .option("--approvers <names>", "who may approve (comma-separated)")
+  .action(async (name: string, opts: { engine: string; router: string; backend: string; mode: "docker" | "swarm"; registry?: string; branches?: string; approval?: boolean; approvers?: string }) => {
+    const split = (v: string | undefined) => (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+    const env = await client().putEnvironment({
+      name,
+      engine: { endpoint: opts.engine },
+      mode: opts.mode,
+      router: { admin: opts.router, backend: opts.backend },
+      ...(opts.registry ? { registry: opts.registry } : {}),
+      protection: {
+        ...(opts.branches ? { branches: split(opts.branches) } : {}),
+        ...(opts.approval || opts.approvers ? { approval: { required: true, approvers: split(opts.approvers) } } : {}),
+      },
+    });
+    print(environmentsTable([env], color));
+  });
+
+program
+  .command("releases")
+  .description("an environment's release history, newest first")
+  .argument("<env>", "environment name")
+  .option("--json", "print the history as JSON")
+  .action(async (env: string, opts: { json?: boolean }) => {
+    const releases = await client().listReleases(env);
+    print(opts.json ? JSON.stringify(releases, null, 2) : releasesTable(releases, { now: Date.now(), color }));
+  });
+
+program
+  .command("rollback")
+  .description("redeploy an earlier release as a new release (default: the one before the current)")
+  .argument("<env>", "environment name")
+  .option("--to <release>", "the release to go back to (see `hoist releases ENV`)")
+  .action(async (env: string, opts: { to?: string }) => {
+    print(paintOut("dim", `rolling ${env} back${opts.to ? ` to ${opts.to}` : ""}...`));
+    const { release, log } = await client().rollback(env, opts.to);
+    for (const line of log) print(paintOut("dim", `  ${line}`));
+    print(releasesTable([release], { now: Date.now(), color }));
+    if (release.status !== "succeeded") throw new CliError(`rollback failed: ${release.error ?? "see the log above"}`);
   });
 
 program

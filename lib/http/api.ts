@@ -5,10 +5,13 @@ import { z } from "zod";
 import { RunStatus } from "../pipeline/run.ts";
 import type { Clock } from "../clock.ts";
 import { cancelRun } from "../runs/cancel.ts";
+import { parse } from "./app.ts";
+import { environmentRoutes, type EnvironmentApiOptions } from "./environments.ts";
 import type { RunStore } from "../store/port.ts";
 
 export interface ApiOptions {
   store: RunStore;
+  environments?: EnvironmentApiOptions;
   clock: Clock;
   /** Unset: the API answers 503 to everything, never serves data unauthenticated. */
   token?: string;
@@ -69,11 +72,7 @@ export function apiRoutes(opts: ApiOptions): Hono {
     return c.json(result.cancelled, 202);
   });
 
+  if (opts.environments) app.route("/", environmentRoutes(opts.environments));
   return app;
 }
 
-function parse<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
-  const r = schema.safeParse(input);
-  if (!r.success) throw new HTTPException(400, { message: r.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`).join("; ") });
-  return r.data;
-}

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import { SourceUnavailableError } from "../runs/ingest.ts";
 import { BadPayloadError } from "../scm/errors.ts";
@@ -18,4 +19,11 @@ export function withErrors(app: Hono, log: Logger): Hono {
   });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   return app;
+}
+
+/** Validates a query or body; a mismatch is a 400 naming each field and what is wrong. */
+export function parse<T extends z.ZodType>(schema: T, input: unknown, what = "query"): z.output<T> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new HTTPException(400, { message: r.error.issues.map((i) => `${i.path.join(".") || what}: ${i.message}`).join("; ") });
+  return r.data;
 }

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { releaseContext } from "../release/targets.ts";
 import type { Services } from "../services.ts";
 import { apiRoutes } from "./api.ts";
 import { withErrors } from "./app.ts";
@@ -26,5 +27,9 @@ export function webhookApp(s: Services): Hono {
 }
 
 export function apiApp(s: Services): Hono {
-  return withErrors(apiRoutes({ store: s.store, clock: s.clock, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }), s.log);
+  const environments = { store: s.releases, now: () => s.clock.now(), leaseMs: s.config.HOIST_RELEASE_LEASE_MS, contextFor: releaseContext };
+  return withErrors(
+    apiRoutes({ store: s.store, clock: s.clock, environments, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }),
+    s.log,
+  );
 }

@@ -1,5 +1,7 @@
 import { serve, type ServerType } from "@hono/node-server";
+import { readFile } from "node:fs/promises";
 import { loadConfig, type Config } from "../config.ts";
+import { parseEnvironmentsFile } from "../release/environment.ts";
 import { httpApp } from "../http/server.ts";
 import { advanceRun } from "../runs/advance.ts";
 import { reconcile } from "../runs/reconcile.ts";
@@ -29,6 +31,9 @@ export async function startLocal(
   options: LocalOptions = {},
 ): Promise<LocalRuntime> {
   let config: Config = loadConfig(env);
+  // Read before anything starts: a broken file stops here with its error, leaving nothing running.
+  const file = config.HOIST_ENVIRONMENTS_FILE;
+  const environments = file ? parseEnvironmentsFile(await readFile(file, "utf8"), file) : [];
   const embedded =
     config.AWS_ENDPOINT_URL_DYNAMODB && (config.AWS_ENDPOINT_URL_SQS || config.HOIST_QUEUE_URL)
       ? undefined
@@ -42,6 +47,8 @@ export async function startLocal(
   }
   const services = await createServices(config, overrides);
   const { log } = services;
+  for (const env of environments) await services.releases.putEnvironment(env);
+  if (environments.length) log.info({ environments: environments.map((e) => e.name) }, "environments registered");
 
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: httpApp(services).fetch, port: config.HOIST_PORT, hostname: "127.0.0.1" }, () => resolve(s));

@@ -23,6 +23,9 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
       spec = { kind: "build", image, context: b.context, dockerfile: b.dockerfile, args: b.args };
     } else if ("test" in entry) {
       spec = { kind: "test", run: entry.test.run, timeoutSec: entry.test.timeout, env: entry.test.env };
+    } else if ("deploy" in entry) {
+      const d = entry.deploy;
+      spec = { kind: "deploy", environment: d.environment, compose: d.compose, ...(d.service ? { service: d.service } : {}), ...(d.strategy ? { strategy: d.strategy } : {}) };
     } else {
       const registry = entry.push.registry ?? (hasRegistryHost(image) ? undefined : ctx.registry);
       if (!registry && !hasRegistryHost(image))

@@ -33,6 +33,13 @@ export const StageSpec = z.discriminatedUnion("kind", [
     /** Full target reference without tag, e.g. `127.0.0.1:5000/shop`. */
     target: z.string(),
   }),
+  z.object({
+    kind: z.literal("deploy"),
+    environment: z.string(),
+    compose: z.string(),
+    service: z.string().optional(),
+    strategy: z.enum(["rolling", "blue-green", "canary"]).optional(),
+  }),
 ]);
 export type StageSpec = z.infer<typeof StageSpec>;
 export type StageKind = StageSpec["kind"];
@@ -44,6 +51,8 @@ export const StageOutput = z
     digest: z.string().optional(),
     exitCode: z.number().int().optional(),
     cached: z.boolean().optional(),
+    /** The release a deploy stage made, in its environment's history. */
+    release: z.string().optional(),
   })
   .strict();
 export type StageOutput = z.infer<typeof StageOutput>;

@@ -59,21 +59,39 @@ export const PushStage = z
   })
   .strict();
 
+export const DeployStage = z
+  .object({
+    /** An environment registered on the server (its engine, router and rules live there). */
+    environment: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "is an environment name: lower-case letters, digits and -"),
+    /** The compose file describing the release, and which of its services to release. */
+    compose: repoPath.default("docker-compose.yml"),
+    service: z.string().min(1).optional(),
+    /** Overrides the compose file's `x-hoist.strategy` for this stage. */
+    strategy: z.enum(["rolling", "blue-green", "canary"]).optional(),
+  })
+  .strict();
+
 /** `build:` with nothing after it means "all defaults". */
 const orEmpty = <T extends z.ZodType>(s: T) => z.preprocess((v) => v ?? {}, s);
 
 // One object with optional keys rather than a union, so a mistake inside a stage is
 // reported at its own field instead of as "no union member matched".
 export const StageEntry = z
-  .object({ build: orEmpty(BuildStage).optional(), test: TestStage.optional(), push: orEmpty(PushStage).optional() })
+  .object({ build: orEmpty(BuildStage).optional(), test: TestStage.optional(), push: orEmpty(PushStage).optional(), deploy: DeployStage.optional() })
   .strict()
   .superRefine((s, ctx) => {
     const kinds = Object.keys(s);
-    if (kinds.length !== 1) ctx.addIssue({ code: "custom", message: `a stage is exactly one of build, test, push (found ${kinds.join(", ") || "none"})` });
+    if (kinds.length !== 1) ctx.addIssue({ code: "custom", message: `a stage is exactly one of build, test, push, deploy (found ${kinds.join(", ") || "none"})` });
   })
   .transform(
-    (s): { build: z.output<typeof BuildStage> } | { test: z.output<typeof TestStage> } | { push: z.output<typeof PushStage> } =>
-      s.build ? { build: s.build } : s.test ? { test: s.test } : { push: s.push ?? {} },
+    (
+      s,
+    ):
+      | { build: z.output<typeof BuildStage> }
+      | { test: z.output<typeof TestStage> }
+      | { push: z.output<typeof PushStage> }
+      | { deploy: z.output<typeof DeployStage> } =>
+      s.build ? { build: s.build } : s.test ? { test: s.test } : s.deploy ? { deploy: s.deploy } : { push: s.push ?? {} },
   );
 
 export const Pipeline = z
@@ -83,7 +101,7 @@ export const Pipeline = z
       .array(StageEntry)
       .min(1)
       .superRefine((stages, ctx) => {
-        // A test runs inside the built image and a push sends it: both need a build first.
+        // A test runs inside the built image, a push sends it and a deploy releases it: all need a build first.
         const firstBuild = stages.findIndex((s) => "build" in s);
         stages.forEach((s, i) => {
           if (!("build" in s) && (firstBuild < 0 || i < firstBuild))

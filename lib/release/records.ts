@@ -32,4 +32,5 @@ export interface ReleaseStore {
   putRelease(record: ReleaseRecord): Promise<void>;
   /** Newest first. */
   listReleases(env: string, limit?: number): Promise<ReleaseRecord[]>;
+  getRelease(env: string, id: string): Promise<ReleaseRecord | undefined>;
 }

@@ -12,6 +12,11 @@ export interface ReleaseDeps {
 }
 
 export interface ReleaseRequest {
+  /**
+   * Names the release; give the same id again to resume one that a crash interrupted (its
+   * instances are named by it, so starting them again is idempotent). Default: a new ULID.
+   */
+  id?: string;
   image: string;
   spec: ReleaseSpec;
   trigger: ReleaseRecord["trigger"];
@@ -29,7 +34,7 @@ export class ReleaseBusyError extends ReleaseError {
  * previous release serving.
  */
 export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: ReleaseRequest): Promise<ReleaseRecord> {
-  const id = ulid().toLowerCase();
+  const id = req.id ?? ulid().toLowerCase();
   const owner = `release ${id}`;
   const started = deps.now();
   const lease = await deps.store.lock(ctx.env, owner, started + deps.leaseMs, started);
@@ -40,7 +45,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
   try {
     if (!(await ctx.host.imageExists(req.image)))
       throw new ReleaseError(`image ${req.image} does not exist on ${ctx.env}'s engine: push it to the environment's registry first`);
-    const current = (await deps.store.listReleases(ctx.env)).find((r) => r.status === "succeeded");
+    const current = (await deps.store.listReleases(ctx.env)).find((r) => r.status === "succeeded" && r.id !== id);
     const record: ReleaseRecord = {
       env: ctx.env,
       id,

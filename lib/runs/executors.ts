@@ -4,6 +4,7 @@ import type { RunEvent } from "../pipeline/machine.ts";
 import { imageTag } from "../pipeline/machine.ts";
 import type { Run, StageSpec } from "../pipeline/run.ts";
 import type { SourceReader } from "../scm/port.ts";
+import { deployStage, type DeployDeps } from "./deploy.ts";
 import type { LogSink } from "./logs.ts";
 
 export interface ExecutorDeps {
@@ -11,6 +12,8 @@ export interface ExecutorDeps {
   source: SourceReader;
   clock: Clock;
   builderImage: string;
+  /** Environments and releases, for deploy stages. */
+  releases?: DeployDeps;
 }
 
 /**
@@ -113,6 +116,22 @@ const executors: Executors = {
     if (logFailure) throw logFailure;
     await ctx.logs.write(`pushed ${spec.target}@${digest}\n`);
     return finish(deps, ctx, true, { output: { image: target, digest } });
+  },
+
+  async deploy(deps, ctx, spec) {
+    if (!deps.releases) return finish(deps, ctx, false, { error: "this server has no release store configured" });
+    // Lines are written in order, each after the one before; the release does not wait on them.
+    let writing = Promise.resolve();
+    const log = (line: string) => void (writing = writing.then(() => ctx.logs.write(`${line}\n`)).catch(() => undefined));
+    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, log);
+    await writing;
+    if ("waiting" in result) {
+      await ctx.logs.write(`${result.waiting}\n`);
+      await new Promise((r) => setTimeout(r, ctx.sliceMs));
+      return { pending: true };
+    }
+    if (!result.ok) return finish(deps, ctx, false, { error: result.error, ...(result.release ? { output: { release: result.release } } : {}) });
+    return finish(deps, ctx, true, { output: { image: result.image, release: result.release, ...(ctx.run.digest ? { digest: ctx.run.digest } : {}) } });
   },
 };
 

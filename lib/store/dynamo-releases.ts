@@ -1,4 +1,5 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { Environment, type EnvironmentStore } from "../release/environment.ts";
 import { ReleaseRecord, type ReleaseStore } from "../release/records.ts";
 import { isDynamoError, type DynamoApi } from "./dynamo-api.ts";
 
@@ -6,15 +7,30 @@ const S = (s: string): AttributeValue => ({ S: s });
 const N = (n: number): AttributeValue => ({ N: String(n) });
 
 /**
- * Release history and the per-environment release lease, in the run table:
- *   ENV#<env>  REL#<id>   one release (ids are ULIDs, so the sort key orders them in time)
+ * Environments, their release history and release lease, in the run table:
+ *   ENVS       <env>      the environment's registration (one partition: they are few)
+ *   ENV#<env>  REL#<id>   one release (ids sort in time)
  *   ENV#<env>  LOCK       owner, until: one release at a time
  */
-export class DynamoReleaseStore implements ReleaseStore {
+export class DynamoReleaseStore implements ReleaseStore, EnvironmentStore {
   constructor(
     private readonly api: DynamoApi,
     private readonly table: string,
   ) {}
+
+  async putEnvironment(env: Environment): Promise<void> {
+    await this.api.putItem({ TableName: this.table, Item: { pk: S("ENVS"), sk: S(env.name), data: S(JSON.stringify(env)) } });
+  }
+
+  async getEnvironment(name: string): Promise<Environment | undefined> {
+    const out = await this.api.getItem({ TableName: this.table, Key: { pk: S("ENVS"), sk: S(name) }, ConsistentRead: true });
+    return out.Item ? Environment.parse(JSON.parse(out.Item.data?.S ?? "null")) : undefined;
+  }
+
+  async listEnvironments(): Promise<Environment[]> {
+    const out = await this.api.query({ TableName: this.table, KeyConditionExpression: "pk = :p", ExpressionAttributeValues: { ":p": S("ENVS") } });
+    return (out.Items ?? []).map((item) => Environment.parse(JSON.parse(item.data?.S ?? "null")));
+  }
 
   async lock(env: string, owner: string, until: number, now: number): Promise<{ ok: true } | { ok: false; holder: string; until: number }> {
     try {
@@ -49,6 +65,11 @@ export class DynamoReleaseStore implements ReleaseStore {
 
   async putRelease(record: ReleaseRecord): Promise<void> {
     await this.api.putItem({ TableName: this.table, Item: { pk: S(`ENV#${record.env}`), sk: S(`REL#${record.id}`), data: S(JSON.stringify(record)) } });
+  }
+
+  async getRelease(env: string, id: string): Promise<ReleaseRecord | undefined> {
+    const out = await this.api.getItem({ TableName: this.table, Key: { pk: S(`ENV#${env}`), sk: S(`REL#${id}`) }, ConsistentRead: true });
+    return out.Item ? ReleaseRecord.parse(JSON.parse(out.Item.data?.S ?? "null")) : undefined;
   }
 
   async listReleases(env: string, limit = 50): Promise<ReleaseRecord[]> {

@@ -1,0 +1,64 @@
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { z } from "zod";
+import { Environment, type EnvironmentStore } from "../release/environment.ts";
+import type { ReleaseContext } from "../release/moves.ts";
+import type { ReleaseStore } from "../release/records.ts";
+import { ReleaseBusyError, rollback } from "../release/release.ts";
+import { ReleaseError } from "../release/moves.ts";
+import { parse } from "./app.ts";
+
+export interface EnvironmentApiOptions {
+  store: ReleaseStore & EnvironmentStore;
+  now: () => number;
+  leaseMs: number;
+  contextFor: (env: Environment, log: (line: string) => void) => ReleaseContext;
+}
+
+const RollbackBody = z.object({ to: z.string().min(1).max(100).optional() }).strict();
+
+/**
+ * GET/PUT /api/environments[/:name], GET /api/environments/:name/releases and
+ * POST /api/environments/:name/rollback (redeploys an earlier release's image as a new
+ * release and answers once it is done, with the release and its log).
+ */
+export function environmentRoutes(opts: EnvironmentApiOptions): Hono {
+  const app = new Hono();
+  const known = async (name: string) => {
+    const env = await opts.store.getEnvironment(name);
+    if (!env) throw new HTTPException(404, { message: `no environment ${name}: register it with PUT /api/environments/${name}` });
+    return env;
+  };
+
+  app.get("/api/environments", async (c) => c.json({ environments: await opts.store.listEnvironments() }));
+  app.get("/api/environments/:name", async (c) => c.json(await known(c.req.param("name"))));
+
+  app.put("/api/environments/:name", async (c) => {
+    const body: unknown = await c.req.json().catch(() => {
+      throw new HTTPException(400, { message: "body is not JSON" });
+    });
+    const env = parse(Environment, { ...(body && typeof body === "object" ? body : {}), name: c.req.param("name") }, "body");
+    await opts.store.putEnvironment(env);
+    return c.json(env);
+  });
+
+  app.get("/api/environments/:name/releases", async (c) => {
+    const env = await known(c.req.param("name"));
+    return c.json({ releases: await opts.store.listReleases(env.name) });
+  });
+
+  app.post("/api/environments/:name/rollback", async (c) => {
+    const env = await known(c.req.param("name"));
+    const body = parse(RollbackBody, await c.req.json().catch(() => ({})), "body");
+    const log: string[] = [];
+    try {
+      const record = await rollback({ store: opts.store, now: opts.now, leaseMs: opts.leaseMs }, opts.contextFor(env, (l) => log.push(l)), "the API", body.to);
+      return c.json({ release: record, log }, record.status === "succeeded" ? 200 : 409);
+    } catch (err) {
+      if (err instanceof ReleaseBusyError) throw new HTTPException(409, { message: err.message });
+      if (err instanceof ReleaseError) throw new HTTPException(400, { message: err.message });
+      throw err;
+    }
+  });
+  return app;
+}

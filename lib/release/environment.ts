@@ -1,0 +1,71 @@
+import picomatch from "picomatch";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/**
+ * An environment as an operator registers it (API, CLI, or the local runtime's file). It
+ * lives on the server: a repository's `.hoist.yml` names an environment but cannot change
+ * where it runs or weaken its protection rules.
+ */
+
+const engineEndpoint = z
+  .string()
+  .regex(/^(unix:\/\/\/|tcp:\/\/|ssh:\/\/)\S+$/, "is unix:///path/docker.sock, tcp://host:port or ssh://user@host");
+
+const routerAddress = z.string().regex(/^(unix:\/\/\/|tcp:\/\/)\S+$/, "is the HAProxy runtime API: unix:///path/admin.sock or tcp://host:port");
+
+export const Environment = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "is lower-case letters, digits and -, at most 40"),
+    engine: z
+      .object({
+        endpoint: engineEndpoint,
+        /** Paths of the client certificate, key and CA for tcp:// with TLS. */
+        tls: z.object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+      })
+      .strict(),
+    mode: z.enum(["docker", "swarm"]).default("docker"),
+    /** Registry the environment's engine pulls from; default the server's HOIST_REGISTRY. */
+    registry: z.string().min(1).optional(),
+    router: z.object({ admin: routerAddress, backend: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "is an HAProxy backend name") }).strict(),
+    protection: z
+      .object({
+        /** Branch globs allowed to release here; unset: any branch. */
+        branches: z.array(z.string().min(1)).min(1).optional(),
+        /** Stored now; enforced by approvals. */
+        approval: z.object({ required: z.boolean(), approvers: z.array(z.string().min(1)).default([]) }).strict().optional(),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+export type Environment = z.output<typeof Environment>;
+
+export interface EnvironmentStore {
+  putEnvironment(env: Environment): Promise<void>;
+  getEnvironment(name: string): Promise<Environment | undefined>;
+  listEnvironments(): Promise<Environment[]>;
+}
+
+/** Why `branch` may not release to `env`, or undefined when it may. */
+export function protectionDenies(env: Environment, branch: string | undefined): string | undefined {
+  const allowed = env.protection.branches;
+  if (!allowed) return undefined;
+  if (branch !== undefined && picomatch.isMatch(branch, allowed, { dot: true })) return undefined;
+  return `environment ${env.name} accepts releases only from ${allowed.join(", ")}; this run is on ${branch ?? "a tag"}`;
+}
+
+const EnvironmentsFile = z.object({ environments: z.array(Environment).min(1) }).strict();
+
+/** The local runtime's environments file (HOIST_ENVIRONMENTS_FILE): `environments: [ ... ]`. */
+export function parseEnvironmentsFile(text: string, file: string): Environment[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new Error(`${file}: invalid YAML: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = EnvironmentsFile.safeParse(doc);
+  if (!parsed.success) throw new Error(`${file}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  return parsed.data.environments;
+}

@@ -1,0 +1,85 @@
+import { parse as parseYaml } from "yaml";
+import { readReleaseSpec } from "../release/compose.ts";
+import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
+import type { ReleaseContext } from "../release/moves.ts";
+import type { ReleaseStore } from "../release/records.ts";
+import { release, ReleaseBusyError } from "../release/release.ts";
+import type { Run, StageSpec } from "../pipeline/run.ts";
+import type { SourceReader } from "../scm/port.ts";
+
+export interface DeployDeps {
+  store: ReleaseStore & EnvironmentStore;
+  source: SourceReader;
+  now: () => number;
+  leaseMs: number;
+  contextFor: (env: Environment, log: (line: string) => void) => ReleaseContext;
+}
+
+export type DeployResult =
+  | { ok: true; release: string; image: string }
+  | { ok: false; error: string; release?: string }
+  | { waiting: string };
+
+/**
+ * The deploy stage: releases the run's image (the pushed one when the pipeline pushed, so
+ * every environment gets the same digest) to a registered environment. The release id is
+ * derived from the run and stage, so a worker that takes over after a crash resumes the
+ * same release instead of starting a second one.
+ */
+export async function deployStage(
+  deps: DeployDeps,
+  run: Run,
+  stage: number,
+  spec: Extract<StageSpec, { kind: "deploy" }>,
+  log: (line: string) => void,
+): Promise<DeployResult> {
+  const env = await deps.store.getEnvironment(spec.environment);
+  if (!env) {
+    const known = (await deps.store.listEnvironments()).map((e) => e.name);
+    return { ok: false, error: `unknown environment "${spec.environment}" (registered: ${known.join(", ") || "none"}): register it with \`hoist env set\`` };
+  }
+  const denied = protectionDenies(env, run.branch);
+  if (denied) return { ok: false, error: denied };
+  const text = await deps.source.readFile(run.repo, run.sha, spec.compose);
+  if (text === undefined) return { ok: false, error: `${spec.compose} not found in ${run.repo.fullName} at ${run.sha.slice(0, 12)}` };
+  const service = spec.service ?? onlyService(text);
+  if (!service) return { ok: false, error: `${spec.compose} has several services: name one with deploy.service` };
+  const parsed = readReleaseSpec(text, service, spec.compose);
+  if (!parsed.ok) return { ok: false, error: parsed.error };
+  const releaseSpec = spec.strategy ? { ...parsed.spec, hoist: { ...parsed.spec.hoist, strategy: spec.strategy } } : parsed.spec;
+  const pushed = run.stages.find((s) => s.spec.kind === "push" && s.status === "succeeded")?.output?.image;
+  const image = pushed ?? run.image;
+  if (!image) return { ok: false, error: "no image to deploy: the run built nothing" };
+
+  const id = releaseId(run, stage);
+  const earlier = await deps.store.getRelease(env.name, id);
+  if (earlier && earlier.status !== "running")
+    return earlier.status === "succeeded" ? { ok: true, release: id, image } : { ok: false, error: earlier.error ?? "release failed", release: id };
+  try {
+    const done = await release(
+      { store: deps.store, now: deps.now, leaseMs: deps.leaseMs },
+      deps.contextFor(env, log),
+      { id, image, spec: releaseSpec, trigger: { type: "run", by: run.trigger.type === "push" ? (run.trigger.actor ?? "push") : run.trigger.type, runId: run.id } },
+    );
+    return done.status === "succeeded" ? { ok: true, release: id, image } : { ok: false, error: done.error ?? "release failed", release: id };
+  } catch (err) {
+    if (err instanceof ReleaseBusyError) return { waiting: err.message };
+    throw err;
+  }
+}
+
+/** Sorts in time like the ULIDs of manual releases, and is the same on every retry. */
+function releaseId(run: Run, stage: number): string {
+  const startedAt = run.stages[stage]?.startedAt ?? run.createdAt;
+  return `${startedAt.toString(36).padStart(10, "0")}-${run.id.slice(-8)}-${stage}`;
+}
+
+function onlyService(composeText: string): string | undefined {
+  try {
+    const doc: unknown = parseYaml(composeText);
+    const services = doc && typeof doc === "object" ? Object.keys((doc as { services?: object }).services ?? {}) : [];
+    return services.length === 1 ? services[0] : undefined;
+  } catch {
+    return undefined; // readReleaseSpec reports the YAML error with its line
+  }
+}

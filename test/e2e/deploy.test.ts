@@ -1,0 +1,166 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { githubPush } from "../../lib/demo/payloads.ts";
+import { commitAll, createSampleApp } from "../../lib/demo/sample-app.ts";
+import type { LocalRuntime } from "../../lib/local/runtime.ts";
+import type { ReleaseRecord } from "../../lib/release/records.ts";
+import { requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { startHaproxy } from "../support/haproxy.ts";
+import { API_TOKEN, api, finalRun, sendGitHubPush, startRuntime } from "../support/local.ts";
+
+// A push builds, tests and pushes the image, then releases that very image (by the pushed
+// digest) to staging and to production, each behind its own HAProxy, through the pipeline.
+const suffix = uniqueSuffix();
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+let rt: LocalRuntime;
+const proxies: Awaited<ReturnType<typeof startHaproxy>>[] = [];
+let app: { path: string; sha: string };
+
+const compose = `services:
+  web:
+    image: placeholder
+    ports: ["8080"]
+    deploy: { replicas: 2 }
+    x-hoist:
+      strategy: blue-green
+      health: { path: /, interval: 200ms, retries: 20 }
+      drain: 500ms
+`;
+
+function hoistYml(image: string, branches = "[main]", target = "production"): string {
+  return `pipelines:
+  main:
+    on: { push: { branches: ${branches} } }
+    stages:
+      - build: { image: ${image} }
+      - test: { run: "grep -q hello /www/index.html" }
+      - push:
+      - deploy: { environment: staging }
+      - deploy: { environment: ${target} }
+`;
+}
+
+async function page(url: string): Promise<string> {
+  return (await fetch(url)).text();
+}
+
+beforeAll(async () => {
+  await requireDocker();
+  proxies.push(await startHaproxy(), await startHaproxy());
+  const [staging, production] = proxies as [(typeof proxies)[0], (typeof proxies)[0]];
+  const dir = await mkdtemp(join(tmpdir(), "hoist-envs-"));
+  const file = join(dir, "environments.yml");
+  await writeFile(
+    file,
+    `environments:
+  - name: staging-${suffix}
+    engine: { endpoint: "unix:///var/run/docker.sock" }
+    router: { admin: "unix://${staging.socket}", backend: ${staging.backend} }
+  - name: production-${suffix}
+    engine: { endpoint: "unix:///var/run/docker.sock" }
+    router: { admin: "unix://${production.socket}", backend: ${production.backend} }
+    protection: { branches: [main], approval: { required: false } }
+`,
+  );
+  rt = await startRuntime({ HOIST_ENVIRONMENTS_FILE: file });
+  app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-app-")), {
+    image: `e2e-deploy-${suffix}`,
+    hoistYml: hoistYml(`e2e-deploy-${suffix}`).replaceAll("environment: staging", `environment: staging-${suffix}`).replace("environment: production", `environment: production-${suffix}`),
+  });
+  await writeFile(join(app.path, "docker-compose.yml"), compose);
+  app = await commitAll(app.path, "main", "compose file");
+}, 120_000);
+
+afterAll(async () => {
+  await rt?.stop();
+  for (const p of proxies) await p.stop();
+  const { default: Dockerode } = await import("dockerode");
+  const docker = new Dockerode();
+  const left = await docker.listContainers({ all: true, filters: { label: ["hoist.env"] } });
+  await Promise.all(left.filter((c) => c.Labels["hoist.env"]?.endsWith(suffix)).map((c) => docker.getContainer(c.Id).remove({ force: true })));
+});
+
+async function push(sha: string, ref = "refs/heads/main") {
+  const [id] = await sendGitHubPush(rt.url, githubPush({ path: app.path, sha, ref, fullName: "acme/deploy" }));
+  return finalRun(rt.url, id!, 180_000);
+}
+
+describe("deploy stages: staging then production, one image", () => {
+  it("releases the pushed image to staging and production with the same digest, recorded in each history", async () => {
+    const run = await push(app.sha);
+    expect(run.status, run.error).toBe("succeeded");
+    expect(run.stages.map((s) => [s.name, s.status])).toEqual([
+      ["build", "succeeded"],
+      ["test", "succeeded"],
+      ["push", "succeeded"],
+      ["deploy", "succeeded"],
+      ["deploy-2", "succeeded"],
+    ]);
+    const [, , pushed, staging, production] = run.stages;
+    expect(staging?.output?.image).toBe(pushed?.output?.image);
+    expect(production?.output?.image).toBe(pushed?.output?.image);
+    expect(staging?.output?.digest).toBe(run.digest);
+    expect(production?.output?.digest).toBe(run.digest);
+    for (const p of proxies) expect(await page(`${p.url}/`)).toContain("hello from hoist");
+    const history = await api<{ releases: ReleaseRecord[] }>(rt.url, `/api/environments/production-${suffix}/releases`);
+    expect(history.releases.map((r) => [r.image, r.status, r.trigger.runId])).toEqual([[pushed?.output?.image, "succeeded", run.id]]);
+  });
+
+  it("a second push replaces it; the CLI and the API roll production back to the first", async () => {
+    await writeFile(join(app.path, "www", "index.html"), "<h1>hello again from hoist</h1>\n");
+    const second = await commitAll(app.path, "main", "v2");
+    const run = await push(second.sha);
+    expect(run.status, run.error).toBe("succeeded");
+    const production = proxies[1]!;
+    expect(await page(`${production.url}/`)).toContain("hello again");
+
+    const cli = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(ROOT, "scripts", "hoist.mjs"), "rollback", `production-${suffix}`], {
+        cwd: ROOT,
+        env: { ...process.env, HOIST_URL: rt.url, HOIST_API_TOKEN: API_TOKEN, NO_COLOR: "1" },
+      });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d));
+      child.stderr.on("data", (d: Buffer) => (out += d));
+      child.on("close", (code) => resolve({ code, out }));
+    });
+    expect(cli.code, cli.out).toBe(0);
+    expect(await page(`${production.url}/`)).not.toContain("again");
+
+    const res = await fetch(`${rt.url}/api/environments/production-${suffix}/rollback`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(res.status).toBe(200);
+    expect(await page(`${production.url}/`)).toContain("hello again");
+    const history = (await api<{ releases: ReleaseRecord[] }>(rt.url, `/api/environments/production-${suffix}/releases`)).releases;
+    expect(history.map((r) => [r.trigger.type, r.status])).toEqual([
+      ["rollback", "succeeded"],
+      ["rollback", "succeeded"],
+      ["run", "succeeded"],
+      ["run", "succeeded"],
+    ]);
+  });
+
+  it("production refuses a branch its protection rules do not allow, whatever .hoist.yml says", async () => {
+    await writeFile(join(app.path, ".hoist.yml"), hoistYml(`e2e-deploy-${suffix}`, '["feature/*"]').replaceAll("environment: staging", `environment: staging-${suffix}`).replace("environment: production", `environment: production-${suffix}`));
+    const feature = await commitAll(app.path, "main", "deploy a feature branch");
+    const run = await push(feature.sha, "refs/heads/feature/x");
+    expect(run.status).toBe("failed");
+    expect(run.error).toMatch(new RegExp(`environment production-${suffix} accepts releases only from main; this run is on feature/x`));
+    expect(await page(`${proxies[1]!.url}/`)).toContain("hello again"); // production untouched
+  });
+
+  it("an unknown environment fails the stage with what to do", async () => {
+    await writeFile(join(app.path, ".hoist.yml"), hoistYml(`e2e-deploy-${suffix}`, "[main]", "nowhere").replaceAll("environment: staging", `environment: staging-${suffix}`));
+    const bad = await commitAll(app.path, "main", "deploy to an unknown environment");
+    const run = await push(bad.sha);
+    expect(run.status).toBe("failed");
+    expect(run.error).toMatch(/unknown environment "nowhere" \(registered: .*production-.*\): register it with `hoist env set`/);
+  });
+});
