@@ -43,8 +43,12 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       `environment ${ctx.env} is being released (${lease.holder}, lease until ${new Date(lease.until).toISOString()}): wait for it to finish, then try again`,
     );
   try {
-    if (!(await ctx.host.imageExists(req.image)))
-      throw new ReleaseError(`image ${req.image} does not exist on ${ctx.env}'s engine: push it to the environment's registry first`);
+    const exists = await ctx.host.imageExists(req.image).catch((err: unknown) => {
+      // An environment whose engine does not answer fails the release now, with the
+      // previous release untouched, rather than leaving the run waiting on it.
+      throw new ReleaseError(`cannot release to ${ctx.env}: ${(err as Error).message}`, { cause: err });
+    });
+    if (!exists) throw new ReleaseError(`image ${req.image} does not exist on ${ctx.env}'s engine: push it to the environment's registry first`);
     const current = (await deps.store.listReleases(ctx.env)).find((r) => r.status === "succeeded" && r.id !== id);
     const record: ReleaseRecord = {
       env: ctx.env,

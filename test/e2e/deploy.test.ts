@@ -163,4 +163,44 @@ describe("deploy stages: staging then production, one image", () => {
     expect(run.status).toBe("failed");
     expect(run.error).toMatch(/unknown environment "nowhere" \(registered: .*production-.*\): register it with `hoist env set`/);
   });
+
+  it("a compose file without the named service, and an engine that does not answer, fail the stage; production keeps serving", async () => {
+    const put = await fetch(`${rt.url}/api/environments/offline-${suffix}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ engine: { endpoint: "tcp://127.0.0.1:1" }, router: { admin: `unix://${proxies[1]!.socket}`, backend: proxies[1]!.backend } }),
+    });
+    expect(put.status, await put.clone().text()).toBe(200);
+    const deployTo = (stage: string) =>
+      `pipelines:\n  main:\n    on: { push: { branches: [main] } }\n    stages:\n      - build: { image: e2e-deploy-${suffix} }\n      - push:\n      - ${stage}\n`;
+
+    await writeFile(join(app.path, ".hoist.yml"), deployTo(`deploy: { environment: production-${suffix}, service: api }`));
+    const noService = await push((await commitAll(app.path, "main", "wrong service")).sha);
+    expect(noService.status).toBe("failed");
+    expect(noService.error).toMatch(/docker-compose.yml: no service "api" \(services: web\)/);
+
+    await writeFile(join(app.path, ".hoist.yml"), deployTo(`deploy: { environment: offline-${suffix} }`));
+    const offline = await push((await commitAll(app.path, "main", "offline engine")).sha);
+    expect(offline.status).toBe("failed");
+    expect(offline.error).toMatch(new RegExp(`cannot release to offline-${suffix}: the Docker engine is unreachable .*check the environment's engine endpoint`));
+    expect(await page(`${proxies[1]!.url}/`)).toContain("hello again");
+  });
+
+  it("the environments API validates what it stores and says what is missing", async () => {
+    const call = (path: string, init: RequestInit = {}) =>
+      fetch(`${rt.url}${path}`, { ...init, headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" } });
+    const bad = await call("/api/environments/Bad_Name", { method: "PUT", body: JSON.stringify({ engine: { endpoint: "http://x" } }) });
+    expect(bad.status).toBe(400);
+    const { error } = (await bad.json()) as { error: string };
+    expect(error).toMatch(/name: is lower-case letters/);
+    expect(error).toMatch(/engine.endpoint: is unix:\/\/\/path\/docker.sock/);
+    expect(error).toMatch(/router: /);
+    expect((await call("/api/environments/nowhere")).status).toBe(404);
+    expect((await call("/api/environments/nowhere/rollback", { method: "POST", body: "{}" })).status).toBe(404);
+    const none = await call(`/api/environments/staging-${suffix}/rollback`, { method: "POST", body: JSON.stringify({ to: "no-such-release" }) });
+    expect(none.status).toBe(400);
+    expect(((await none.json()) as { error: string }).error).toMatch(/has no release no-such-release/);
+    const list = (await (await call("/api/environments")).json()) as { environments: { name: string }[] };
+    expect(list.environments.map((e) => e.name)).toEqual(expect.arrayContaining([`staging-${suffix}`, `production-${suffix}`]));
+  });
 });

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { parseHoistFile } from "../../lib/pipeline/config.ts";
+import { resolveStages } from "../../lib/pipeline/resolve.ts";
+import { Environment, parseEnvironmentsFile, protectionDenies } from "../../lib/release/environment.ts";
+import { canaryWeights } from "../../lib/release/strategies.ts";
+
+describe("canary weights", () => {
+  it("give one canary the step's share of the traffic next to the stable set", () => {
+    for (const stable of [1, 2, 3, 5])
+      for (const step of [1, 10, 25, 50, 90, 99]) {
+        const w = canaryWeights(step, stable);
+        const share = (100 * w.canary) / (w.canary + stable * w.stable);
+        expect(Math.abs(share - step), `step ${step} with ${stable} stable`).toBeLessThan(1.5);
+        expect(w.canary).toBeLessThanOrEqual(256);
+        expect(w.stable).toBeGreaterThanOrEqual(1);
+      }
+  });
+});
+
+describe("deploy stages in .hoist.yml", () => {
+  const file = (stages: string) => `pipelines:\n  main:\n    on: { push: true }\n    stages:\n${stages}`;
+
+  it("resolve with their defaults and overrides", () => {
+    const parsed = parseHoistFile(file("      - build: { image: shop }\n      - deploy: { environment: staging }\n      - deploy: { environment: production, strategy: canary, service: web, compose: deploy/compose.yml }\n"));
+    if (!parsed.ok) throw new Error(parsed.error);
+    const resolved = resolveStages(parsed.file.pipelines.main!, { repoName: "acme/shop" });
+    expect(resolved).toEqual({
+      ok: true,
+      stages: [
+        { name: "build", spec: { kind: "build", image: "shop", context: ".", dockerfile: "Dockerfile", args: {} } },
+        { name: "deploy", spec: { kind: "deploy", environment: "staging", compose: "docker-compose.yml" } },
+        { name: "deploy-2", spec: { kind: "deploy", environment: "production", compose: "deploy/compose.yml", service: "web", strategy: "canary" } },
+      ],
+    });
+  });
+
+  it("need a build before them, a valid environment name and a known strategy", () => {
+    const early = parseHoistFile(file("      - deploy: { environment: staging }\n      - build: {}\n"));
+    expect(early.ok ? "" : early.error).toMatch(/\.hoist\.yml:5: pipelines\.main\.stages\[0\]: a deploy stage needs a build stage before it/);
+    const name = parseHoistFile(file("      - build: {}\n      - deploy: { environment: Prod }\n"));
+    expect(name.ok ? "" : name.error).toMatch(/\.hoist\.yml:6: pipelines\.main\.stages\[1\]\.deploy\.environment: is an environment name/);
+    const strategy = parseHoistFile(file("      - build: {}\n      - deploy: { environment: prod, strategy: yolo }\n"));
+    expect(strategy.ok ? "" : strategy.error).toMatch(/stages\[1\]\.deploy\.strategy: Invalid option/);
+    const outside = parseHoistFile(file("      - build: {}\n      - deploy: { environment: prod, compose: ../x.yml }\n"));
+    expect(outside.ok ? "" : outside.error).toMatch(/compose: must be a relative path inside the repository/);
+  });
+});
+
+describe("environments", () => {
+  const base = { name: "production", engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: "unix:///run/haproxy.sock", backend: "web" } };
+
+  it("protection rules allow only the listed branches, and never a tag when branches are set", () => {
+    const env = Environment.parse({ ...base, protection: { branches: ["main", "release/*"] } });
+    expect(protectionDenies(env, "main")).toBeUndefined();
+    expect(protectionDenies(env, "release/1.2")).toBeUndefined();
+    expect(protectionDenies(env, "feature/x")).toBe("environment production accepts releases only from main, release/*; this run is on feature/x");
+    expect(protectionDenies(env, undefined)).toMatch(/this run is on a tag/);
+    expect(protectionDenies(Environment.parse(base), "anything")).toBeUndefined();
+  });
+
+  it("validate engine and router addresses, and store approval rules with defaults", () => {
+    expect(Environment.safeParse({ ...base, engine: { endpoint: "http://x" } }).success).toBe(false);
+    expect(Environment.safeParse({ ...base, router: { admin: "haproxy:9999", backend: "web" } }).success).toBe(false);
+    expect(Environment.parse({ ...base, engine: { endpoint: "ssh://deploy@host" }, protection: { approval: { required: true } } })).toMatchObject({
+      mode: "docker",
+      protection: { approval: { required: true, approvers: [] } },
+    });
+  });
+
+  it("load from the local runtime's file, naming the file and the field on a mistake", () => {
+    const text = `environments:\n  - name: staging\n    engine: { endpoint: "unix:///var/run/docker.sock" }\n    router: { admin: "tcp://127.0.0.1:9999", backend: app }\n    mode: swarm\n`;
+    expect(parseEnvironmentsFile(text, "envs.yml")).toMatchObject([{ name: "staging", mode: "swarm" }]);
+    expect(() => parseEnvironmentsFile(text.replace("swarm", "kubernetes"), "envs.yml")).toThrow(/^envs\.yml: environments\.0\.mode: /);
+    expect(() => parseEnvironmentsFile("environments: [", "envs.yml")).toThrow(/^envs\.yml: invalid YAML/);
+  });
+});
