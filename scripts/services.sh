@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts what Hoist drives on this machine, unless it already runs:
 #   dockerd on unix:///var/run/docker.sock, a registry on http://127.0.0.1:5000 (no TLS,
-#   no auth: the engine trusts loopback registries), then the local base images.
+#   no auth: the engine trusts loopback registries), a single-node swarm, then the local
+#   base images.
 # Installs nothing: packages come from another script (see the message below).
 set -euo pipefail
 
@@ -35,6 +36,13 @@ if ! docker info >/dev/null 2>&1; then
   echo "services.sh: starting dockerd (log: /tmp/dockerd.log)"
   setsid dockerd --host unix:///var/run/docker.sock >/tmp/dockerd.log 2>&1 < /dev/null &
   wait_for 60 "dockerd (see /tmp/dockerd.log)" docker info
+fi
+
+# A single-node swarm for releases in Swarm mode (lib/engine/swarm-instances.ts). Loopback
+# as the advertised address: there is no other node to reach, and it never changes.
+if [[ $(docker info --format '{{.Swarm.LocalNodeState}}') != active ]]; then
+  echo "services.sh: initialising a single-node swarm"
+  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
 fi
 
 if ! curl -sf "http://$REGISTRY_ADDR/v2/" >/dev/null; then

@@ -47,7 +47,7 @@ export class DockerInstances implements InstanceHost {
       });
     }
     const started = await this.inspect(spec.name);
-    if (!started?.running || !started.address) throw new EngineError(`instance ${spec.name} did not start: see \`docker logs ${spec.name}\``, { retryable: false });
+    if (!started?.running || !started.address) throw new EngineError(`instance ${spec.name} did not start: see \`${this.logsCommand(spec.name)}\``, { retryable: false });
     return started;
   }
 
@@ -93,6 +93,10 @@ export class DockerInstances implements InstanceHost {
       const code = (err as { statusCode?: number }).statusCode;
       if (code !== 404 && code !== 409) throw engineError(`remove ${name}`, err);
     }
+  }
+
+  logsCommand(name: string): string {
+    return `docker logs ${name}`;
   }
 
   async imageExists(ref: string): Promise<boolean> {

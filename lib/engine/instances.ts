@@ -37,4 +37,6 @@ export interface InstanceHost {
   /** Removes the instance; no error if it is gone. */
   remove(name: string): Promise<void>;
   imageExists(ref: string): Promise<boolean>;
+  /** The command that shows an instance's output, for error messages. */
+  logsCommand(name: string): string;
 }

@@ -170,6 +170,10 @@ export class SwarmInstances implements InstanceHost {
     await this.waitGone(service, `remove ${name}`, false);
   }
 
+  logsCommand(name: string): string {
+    return `docker service logs ${name}`;
+  }
+
   async imageExists(ref: string): Promise<boolean> {
     return (await this.localImage(ref)) !== undefined;
   }
@@ -396,7 +400,7 @@ function engineError(what: string, err: unknown): EngineError {
   const message = unreachable
     ? `the Docker engine is unreachable (${(err as Error).message}): check the environment's engine endpoint and that dockerd runs`
     : status === 503 && /swarm/i.test((err as Error).message)
-      ? `${what} failed: the engine is not a Swarm manager (${(err as Error).message}): run \`docker swarm init --advertise-addr ADDRESS\` on it (on this machine, bash scripts/services.sh does)`
+      ? `${what} failed: the engine is not a Swarm manager (${(err as Error).message.trim()}): run \`docker swarm init --advertise-addr ADDRESS\` on it (on this machine, bash scripts/services.sh does)`
       : `${what} failed: ${(err as Error).message}`;
   const retryable = unreachable || (status !== undefined && status >= 500 && status !== 503);
   return new EngineError(message, { retryable, ...(status ? { statusCode: status } : {}), cause: err });

@@ -54,7 +54,7 @@ export async function launch(ctx: ReleaseContext, plan: ReleasePlan, from: numbe
         ...(plan.spec.resources.memoryBytes ? { memoryBytes: plan.spec.resources.memoryBytes } : {}),
       });
       const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
-      if (unhealthy) throw new ReleaseError(`${name} failed its health check: ${unhealthy}; see \`docker logs ${name}\``);
+      if (unhealthy) throw new ReleaseError(`${name} failed its health check: ${unhealthy}; see \`${ctx.host.logsCommand(name)}\``);
       return instance;
     }),
   );

@@ -79,6 +79,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
         };
     await deps.store.putRelease(done);
     ctx.log(outcome.ok ? `release ${id} succeeded` : `release ${id} failed: ${outcome.error}`);
+    if (outcome.ok) await prune(ctx, req.spec.service, [id, ...(current ? [current.id] : [])]);
     return done;
   } finally {
     await deps.store.unlock(ctx.env, owner);
@@ -98,4 +99,16 @@ export async function rollback(deps: ReleaseDeps, ctx: ReleaseContext, by: strin
       to ? `environment ${ctx.env} has no release ${to}: see \`hoist releases ${ctx.env}\`` : `environment ${ctx.env} has no earlier successful release to roll back to`,
     );
   return release(deps, ctx, { image: target.image, spec: target.spec as ReleaseSpec, trigger: { type: "rollback", by, rollbackOf: target.id } });
+}
+
+/**
+ * Removes the instances of every release but `keep` (the new one and the one it replaced,
+ * kept stopped for a rollback): old releases must not pile up on the host.
+ */
+async function prune(ctx: ReleaseContext, service: string, keep: string[]): Promise<void> {
+  const instances = await ctx.host.list({ "hoist.env": ctx.env, "hoist.service": service });
+  const stale = instances.filter((i) => !keep.includes(i.labels["hoist.release"] ?? ""));
+  if (stale.length === 0) return;
+  ctx.log(`removing ${stale.length} instance(s) of older releases`);
+  await Promise.all(stale.map((i) => ctx.host.remove(i.name)));
 }

@@ -1,0 +1,136 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type Dockerode from "dockerode";
+import type { InstanceHost } from "../../lib/engine/instances.ts";
+import { startServers, type StartedServers } from "../../lib/local/servers.mjs";
+import { readReleaseSpec, type ReleaseSpec } from "../../lib/release/compose.ts";
+import type { ReleaseContext } from "../../lib/release/moves.ts";
+import type { ReleaseDeps } from "../../lib/release/release.ts";
+import { HaproxyRouter } from "../../lib/router/haproxy.ts";
+import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
+import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
+import { DynamoRunStore } from "../../lib/store/dynamo.ts";
+import { buildApp } from "./apps.ts";
+import { uniqueSuffix } from "./docker.ts";
+import { startHaproxy } from "./haproxy.ts";
+import { startLoad, type LoadReport } from "./load.ts";
+
+/**
+ * What the release end-to-end tests share, whatever runs the instances: a release store,
+ * the app images v1, v2, v3 (fails its health check) and bad (answers 500 to one request in
+ * three), HAProxy per environment, and steady load through it.
+ */
+
+/** Requests per second through HAProxy for the whole release: not one may fail. */
+export const RATE = 200;
+export const trigger = { type: "manual" as const, by: "e2e" };
+
+export type AppName = "v1" | "v2" | "v3" | "bad";
+
+export interface ReleaseBench {
+  /** Part of every name this run makes (images, environments, so instances). */
+  suffix: string;
+  deps: ReleaseDeps;
+  images: Record<AppName, string>;
+  /** A fresh environment with its own HAProxy, releasing onto `host`. */
+  environment(name: string, host: InstanceHost): Promise<{ ctx: ReleaseContext; url: string; log: string[] }>;
+  /** Stops the HAProxies and the servers (not the instances: the host's owner removes those). */
+  close(): Promise<void>;
+}
+
+export async function startReleaseBench(docker: Dockerode): Promise<ReleaseBench> {
+  const suffix = uniqueSuffix();
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const servers: StartedServers = await startServers({});
+  cleanups.push(() => servers.close());
+  try {
+    const api = loopbackDynamoApi(servers.dynamodb);
+    const table = `rel-${suffix}`;
+    await new DynamoRunStore({ api, table }).ensureTable();
+    const deps: ReleaseDeps = { store: new DynamoReleaseStore(api, table), now: () => Date.now(), leaseMs: 10 * 60_000 };
+    const apps = { v1: { version: "v1" }, v2: { version: "v2" }, v3: { version: "v3", healthy: false }, bad: { version: "bad", failOneIn: 3 } };
+    const images = {} as Record<AppName, string>;
+    for (const [name, app] of Object.entries(apps) as [AppName, (typeof apps)[AppName]][])
+      images[name] = await buildApp(docker, `hoist-e2e-app-${suffix}:${name}`, app);
+
+    return {
+      suffix,
+      deps,
+      images,
+      async environment(name, host) {
+        const haproxy = await startHaproxy();
+        cleanups.push(() => haproxy.stop());
+        const log: string[] = [];
+        const ctx: ReleaseContext = {
+          env: `${name}-${suffix}`,
+          backend: haproxy.backend,
+          host,
+          router: new HaproxyRouter({ socket: haproxy.socket }),
+          log: (line) => log.push(line),
+          sleep: (ms) => sleep(ms),
+        };
+        return { ctx, url: `${haproxy.url}/cgi-bin/app`, log };
+      },
+      close: () => closeAll(cleanups),
+    };
+  } catch (err) {
+    await closeAll(cleanups);
+    throw err;
+  }
+}
+
+async function closeAll(cleanups: (() => Promise<unknown>)[]): Promise<void> {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  cleanups.length = 0;
+}
+
+/** A one-service compose file with `x-hoist`, two replicas, start-first rolling updates. */
+export function compose(strategy: string, extra = ""): ReleaseSpec {
+  const text = `services:
+  web:
+    image: placeholder
+    ports: ["8080"]
+    deploy:
+      replicas: 2
+      update_config: { parallelism: 1, order: start-first, failure_action: rollback }
+    x-hoist:
+      strategy: ${strategy}
+      health: { path: /healthz, status: 200, interval: 200ms, retries: 10 }
+      drain: 1s
+      interval: 2s
+${extra}`;
+  const parsed = readReleaseSpec(text, "web");
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.spec;
+}
+
+/**
+ * Runs `work` with RATE requests/s through `url`: 1.5 s of steady traffic first (marks
+ * "release" and "after" bracket the work), 1 s after.
+ */
+export async function underLoad<T>(url: string, work: () => Promise<T>): Promise<{ result: T; report: LoadReport; ms: number }> {
+  const load = await startLoad(url, RATE);
+  await sleep(1500);
+  load.mark("release");
+  const started = Date.now();
+  let result: T;
+  try {
+    result = await work();
+  } catch (err) {
+    await load.stop().catch(() => undefined);
+    throw err;
+  }
+  const ms = Date.now() - started;
+  load.mark("after");
+  await sleep(1000);
+  const report = await load.stop();
+  return { result, report, ms };
+}
+
+/** Fails (never skips) when the engine cannot run services. */
+export async function requireSwarmManager(docker: Dockerode): Promise<void> {
+  const swarm = ((await docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } }).Swarm;
+  if (swarm?.LocalNodeState !== "active" || !swarm.ControlAvailable)
+    throw new Error(
+      `the Docker engine is not a Swarm manager (node state: ${swarm?.LocalNodeState || "unknown"}, manager: ${swarm?.ControlAvailable ?? false}): run bash scripts/services.sh`,
+    );
+}
