@@ -151,4 +151,36 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect(run.report.failed).toBe(0);
     expect([...run.report.bodies("after").keys()]).toEqual(["v1"]);
   });
+
+  it("a release interrupted mid-switch (its worker died) is finished by running it again under the same id", async () => {
+    const { deps, images } = bench;
+    const { ctx, url } = await bench.environment(`${tag}crash`, host);
+    const spec = compose("blue-green");
+    await release(deps, ctx, { image: images.v1, spec, trigger });
+    // The router fails once, right after the new set got its weight: a crash in the middle of the switch.
+    let armed = true;
+    const crashing = {
+      ...ctx,
+      router: Object.assign(Object.create(ctx.router) as typeof ctx.router, {
+        setWeight: async (backend: string, name: string, weight: number) => {
+          if (armed && weight === 0) {
+            armed = false;
+            throw new Error("worker killed");
+          }
+          return ctx.router.setWeight(backend, name, weight);
+        },
+      }),
+    };
+    const run = await underLoad(url, async () => {
+      const first = await release(deps, crashing, { id: `crash-${tag}`, image: images.v2, spec, trigger }).catch((err: Error) => err);
+      expect(first).toBeInstanceOf(Error);
+      expect((await deps.store.getRelease(ctx.env, `crash-${tag}`))?.status).toBe("running");
+      return release(deps, ctx, { id: `crash-${tag}`, image: images.v2, spec, trigger });
+    });
+    expect(run.result.status, run.result.error).toBe("succeeded");
+    expect(run.report.failed, run.report.failures.join("; ")).toBe(0);
+    expect([...run.report.bodies("after").keys()]).toEqual(["v2"]);
+    // Nothing doubled: the router holds exactly the release's instances.
+    expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(run.result.instances.slice().sort());
+  });
 });
