@@ -17,7 +17,6 @@ import { parseArgs } from "node:util";
 import type Dockerode from "dockerode";
 import { DockerInstances } from "../lib/engine/docker-instances.ts";
 import { startServers, type StartedServers } from "../lib/local/servers.mjs";
-import { readReleaseSpec, type ReleaseSpec } from "../lib/release/compose.ts";
 import { waitHealthy } from "../lib/release/health.ts";
 import type { ReleaseContext } from "../lib/release/moves.ts";
 import { release, type ReleaseDeps } from "../lib/release/release.ts";
@@ -29,6 +28,8 @@ import { buildApp } from "../test/support/apps.ts";
 import { requireDocker, uniqueSuffix } from "../test/support/docker.ts";
 import { freePort, startHaproxy, type Haproxy } from "../test/support/haproxy.ts";
 import { startLoad, type Load, type LoadReport } from "../test/support/load.ts";
+// The e2e's release description (canary steps default to 10, 50, 100).
+import { compose } from "../test/support/releases.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "1" } } });
 const rounds = Number(values.rounds);
@@ -198,26 +199,6 @@ async function underLoad(url: string, work: () => Promise<void>): Promise<Figure
 
 // ---- the rows
 
-function compose(strategy: Strategy): ReleaseSpec {
-  // As the e2e (test/e2e/release.test.ts) releases, canary steps spelled out.
-  const text = `services:
-  web:
-    image: placeholder
-    ports: ["8080"]
-    deploy:
-      replicas: 2
-      update_config: { parallelism: 1, order: start-first, failure_action: rollback }
-    x-hoist:
-      strategy: ${strategy}
-      steps: [10, 50, 100]
-      interval: 2s
-      health: { path: /healthz, status: 200, interval: 200ms, retries: 10 }
-      drain: 1s
-`;
-  const parsed = readReleaseSpec(text, "web");
-  if (!parsed.ok) throw new Error(parsed.error);
-  return parsed.spec;
-}
 
 async function withHaproxy<T>(fn: (haproxy: Haproxy) => Promise<T>): Promise<T> {
   const haproxy = await startHaproxy();
