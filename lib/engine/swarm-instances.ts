@@ -4,17 +4,6 @@ import { EngineError } from "./docker.ts";
 import type { Instance, InstanceHost, InstanceSpec } from "./instances.ts";
 
 export interface SwarmInstancesOptions {
-  /**
-   * A swarm-scoped network for the instances, created when missing; default none: tasks
-   * then run on the engine's default bridge (see the class comment for the trade-off).
-   */
-  network?: string;
-  /**
-   * Driver for a `network` this creates. `overlay` (default): attachable overlay; the host
-   * reaches a task at its `docker_gwbridge` address. `bridge`: a swarm-scoped bridge on this
-   * host. An existing network keeps its driver.
-   */
-  driver?: "overlay" | "bridge";
   /** How long `start` waits for a running task. Default 60 s. */
   startTimeoutMs?: number;
   /** How long `stop` and `remove` wait for the task's container to go. Default 30 s. */
@@ -22,8 +11,6 @@ export interface SwarmInstancesOptions {
   pollMs?: number;
 }
 
-/** The bridge that gives overlay task containers their way out, and the host its way in. */
-const GWBRIDGE = "docker_gwbridge";
 const STOP_GRACE_NS = 10e9;
 const ACTIVE_TASK_STATES = new Set(["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"]);
 
@@ -37,15 +24,6 @@ interface TaskInfo {
   Status?: { State?: string; Err?: string; Message?: string; Timestamp?: string; ContainerStatus?: { ContainerID?: string } };
 }
 
-interface NetworkRef {
-  /** Undefined for the default bridge, which a service does not name. */
-  id: string | undefined;
-  name: string;
-  driver: string;
-}
-
-const DEFAULT_BRIDGE: NetworkRef = { id: undefined, name: "bridge", driver: "bridge" };
-
 /**
  * Service instances as Swarm services of one replica each, named like the instance. The
  * router (HAProxy on this host) reaches each at its task container's address:
@@ -55,42 +33,33 @@ const DEFAULT_BRIDGE: NetworkRef = { id: undefined, name: "bridge", driver: "bri
  *   IP would need IPVS too, and nothing here uses one;
  * - not through ports published in host mode, which collide between an old and a new
  *   instance of one release on one node;
- * - by default on the engine's default bridge, as DockerInstances: a service that names no
- *   network runs its task there, at an address the host routes to. Swarm also skips its
- *   hard-coded 2 s "gossip converge" pause before stopping such a task (it has no service
- *   binding to withdraw), so a scale-down takes about 1.5 s instead of about 3.5 s;
- * - or, with `network`, on a swarm-scoped network, for apps whose services call each other
- *   by name. On an overlay network the task's overlay address is NOT reachable from the
- *   host (the host has no route to it: it falls through to the default route); the task's
- *   second interface, on `docker_gwbridge`, is. On a swarm-scoped bridge the container
- *   address is on a bridge of this host.
+ * - but on the engine's default bridge, as DockerInstances: a service that names no network
+ *   runs its task there, at an address the host routes to. Swarm also skips its hard-coded
+ *   2 s "gossip converge" pause before stopping such a task (it has no service binding to
+ *   withdraw), so a scale-down takes about 1.5 s instead of about 3.5 s. (An overlay
+ *   network's task address is not reachable from the host at all; its second interface on
+ *   `docker_gwbridge` is, but that is left for when services must call each other by name.)
  *
- * Any of these addresses is reachable only from the node running the task: this is for a
+ * Such an address is reachable only from the node running the task: this is for a
  * router next to a single-node swarm. Stopping scales the service to 0: Swarm then deletes
  * the task and its container but keeps the service, so scaling back to 1 brings the same
  * image and settings back within seconds (in a new container, at a new address).
  */
 export class SwarmInstances implements InstanceHost {
-  private readonly networkName: string | undefined;
-  private readonly driver: "overlay" | "bridge";
   private readonly startTimeoutMs: number;
   private readonly stopTimeoutMs: number;
   private readonly pollMs: number;
-  private networkReady: Promise<NetworkRef> | undefined;
 
   constructor(
     private readonly docker: Dockerode,
     opts: SwarmInstancesOptions = {},
   ) {
-    this.networkName = opts.network;
-    this.driver = opts.driver ?? "overlay";
     this.startTimeoutMs = opts.startTimeoutMs ?? 60_000;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
     this.pollMs = opts.pollMs ?? 200;
   }
 
   async start(spec: InstanceSpec): Promise<Instance> {
-    const network = await this.network();
     let service = await this.service(spec.name);
     if (!service) {
       const image = await this.pinnedImage(spec.image);
@@ -120,7 +89,6 @@ export class SwarmInstances implements InstanceHost {
               },
             },
             RestartPolicy: { Condition: "any" },
-            ...(network.id ? { Networks: [{ Target: network.id }] } : {}),
           },
           Mode: { Replicated: { Replicas: 1 } },
           EndpointSpec: { Mode: "dnsrr" },
@@ -134,7 +102,7 @@ export class SwarmInstances implements InstanceHost {
     } else if (replicas(service) === 0) {
       service = await this.scale(spec.name, 1);
     }
-    return this.waitRunning(service, network);
+    return this.waitRunning(service);
   }
 
   async inspect(name: string): Promise<Instance | undefined> {
@@ -246,18 +214,18 @@ export class SwarmInstances implements InstanceHost {
 
   private async describe(service: ServiceInfo): Promise<Instance> {
     const task = this.runningTask(await this.tasks(service.ID));
-    const address = task ? await this.address(task, await this.network()) : undefined;
+    const address = task ? await this.address(task) : undefined;
     return toInstance(service, address);
   }
 
-  private async waitRunning(service: ServiceInfo, network: NetworkRef): Promise<Instance> {
+  private async waitRunning(service: ServiceInfo): Promise<Instance> {
     const name = service.Spec?.Name ?? service.ID;
     const deadline = Date.now() + this.startTimeoutMs;
     let last = "no task yet";
     for (;;) {
       const tasks = await this.tasks(service.ID);
       const task = this.runningTask(tasks);
-      const address = task ? await this.address(task, network) : undefined;
+      const address = task ? await this.address(task) : undefined;
       if (address) return toInstance(service, address);
       const newest = tasks[0];
       if (newest?.Status) last = `task ${newest.Status.State}${newest.Status.Err ? `: ${newest.Status.Err}` : ""}`;
@@ -291,68 +259,17 @@ export class SwarmInstances implements InstanceHost {
     }
   }
 
-  /** The task container's address the host routes to, or undefined while it has none yet. */
-  private async address(task: TaskInfo, network: NetworkRef): Promise<string | undefined> {
+  /** The task container's address on the default bridge, or undefined while it has none yet. */
+  private async address(task: TaskInfo): Promise<string | undefined> {
     const containerId = task.Status?.ContainerStatus?.ContainerID;
     if (!containerId) return undefined;
     try {
-      if (network.driver === "overlay") {
-        // The overlay address routes nowhere from the host; the gateway bridge endpoint does.
-        const gw = (await this.docker.getNetwork(GWBRIDGE).inspect()) as Dockerode.NetworkInspectInfo;
-        return gw.Containers?.[containerId]?.IPv4Address?.split("/")[0] || undefined;
-      }
       const info = await this.docker.getContainer(containerId).inspect();
-      return info.NetworkSettings.Networks[network.name]?.IPAddress || undefined;
+      return info.NetworkSettings.Networks.bridge?.IPAddress || undefined;
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode === 404) return undefined; // replaced meanwhile
       throw engineError(`inspect the container of task ${task.ID}`, err);
     }
-  }
-
-  /** The default bridge, or the named network, created once if missing (attachable: a router container could join it). */
-  private network(): Promise<NetworkRef> {
-    if (!this.networkName) return Promise.resolve(DEFAULT_BRIDGE);
-    this.networkReady ??= this.ensureNetwork(this.networkName).catch((err: unknown) => {
-      this.networkReady = undefined;
-      throw err;
-    });
-    return this.networkReady;
-  }
-
-  private async ensureNetwork(name: string): Promise<NetworkRef> {
-    const existing = await this.findNetwork(name);
-    if (existing) return existing;
-    try {
-      await this.docker.createNetwork({
-        Name: name,
-        Driver: this.driver,
-        Scope: "swarm",
-        Attachable: true,
-        CheckDuplicate: true,
-        Labels: { "hoist.network": "instances" },
-      });
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode !== 409) throw engineError(`create network ${name}`, err);
-    }
-    const created = await this.findNetwork(name);
-    if (!created) throw new EngineError(`network ${name} was not found right after it was created`, { retryable: true });
-    return created;
-  }
-
-  private async findNetwork(name: string): Promise<NetworkRef | undefined> {
-    let info: Dockerode.NetworkInspectInfo;
-    try {
-      info = (await this.docker.getNetwork(name).inspect()) as Dockerode.NetworkInspectInfo;
-    } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw engineError(`inspect network ${name}`, err);
-    }
-    if (info.Scope !== "swarm")
-      throw new EngineError(
-        `network ${name} exists with scope ${info.Scope}: Swarm services need a swarm-scoped network; remove it or configure another name`,
-        { retryable: false },
-      );
-    return { id: info.Id, name: info.Name, driver: info.Driver };
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
@@ -6,8 +5,8 @@ import { release } from "../../lib/release/release.ts";
 import { requireDocker } from "../support/docker.ts";
 import { compose, requireSwarmManager, startReleaseBench, trigger, type ReleaseBench } from "../support/releases.ts";
 
-// What only Swarm has: services kept scaled to 0 for a rollback, local images pinned by ID,
-// and overlay networks. The release scenarios themselves run on Swarm in release.test.ts.
+// What only Swarm has: services kept scaled to 0 for a rollback, and local images pinned by
+// ID. The release scenarios themselves run on Swarm in release.test.ts.
 let docker: Dockerode;
 let bench: ReleaseBench;
 let host: SwarmInstances;
@@ -53,40 +52,5 @@ describe("Swarm services as release instances", () => {
     const v3 = await release(deps, ctx, { image: images.v3, spec, trigger });
     expect(v3.status).toBe("failed");
     expect(await services(ctx.env)).toEqual({ v1: [0, 0], v2: [1, 1] }); // v3 removed
-  });
-
-  it("on an attachable overlay network, an instance answers the host at its docker_gwbridge address", async () => {
-    const network = `hoist-e2e-ovl-${bench.suffix}`;
-    const overlay = new SwarmInstances(docker, { network, driver: "overlay" });
-    const name = `hoist-e2e-ovl-${bench.suffix}-0`;
-    const spec = { name, image: bench.images.v1, env: {}, labels: { "hoist.env": `ovl-${bench.suffix}` }, port: 8080 };
-    try {
-      const started = await overlay.start(spec);
-      const gateway = (await docker.getNetwork("docker_gwbridge").inspect()) as Dockerode.NetworkInspectInfo;
-      expect(Object.values(gateway.Containers ?? {}).map((c) => c.IPv4Address.split("/")[0])).toContain(started.address);
-      expect(await (await fetch(`http://${started.address}:8080/cgi-bin/app`)).text()).toBe("v1\n");
-      expect(await overlay.list({ "hoist.env": `ovl-${bench.suffix}` })).toEqual([started]);
-
-      await overlay.stop(name);
-      expect(await overlay.inspect(name)).toMatchObject({ running: false, address: "", image: bench.images.v1 });
-      const again = await overlay.start(spec);
-      expect(await (await fetch(`http://${again.address}:8080/cgi-bin/app`)).text()).toBe("v1\n");
-      await overlay.remove(name);
-      expect(await overlay.inspect(name)).toBeUndefined();
-    } finally {
-      await overlay.remove(name);
-      // The network goes once the engine has let go of the task's endpoint.
-      for (let attempt = 0; attempt < 20; attempt++) {
-        const removed = await docker
-          .getNetwork(network)
-          .remove()
-          .then(
-            () => true,
-            (err: { statusCode?: number }) => err.statusCode === 404,
-          );
-        if (removed) break;
-        await sleep(250);
-      }
-    }
   });
 });
