@@ -34,15 +34,19 @@ export function instanceName(ctx: ReleaseContext, plan: ReleasePlan, index: numb
 }
 
 /**
- * Starts instances `from..to-1` of the new release and waits until each passes the HTTP
- * health gate. One that fails is removed with the rest of the batch: nothing unhealthy is
- * left behind, and nothing was in the router yet.
+ * Starts instances `from..to-1` of the new release, one after another, and waits until each
+ * passes the HTTP health gate. One at a time because starting containers takes the host's CPU
+ * from the instances serving traffic: on two cores, starting two at once raised blue-green's
+ * p99 during the release from 10-11 ms to 25-28 ms (bench/zero-downtime). One that fails is
+ * removed with the rest of the batch: nothing unhealthy is left behind, and nothing was in
+ * the router yet.
  */
 export async function launch(ctx: ReleaseContext, plan: ReleasePlan, from: number, to: number): Promise<Instance[]> {
   const names = Array.from({ length: to - from }, (_, i) => instanceName(ctx, plan, from + i));
   ctx.log(`starting ${names.length} instance(s) of ${plan.image}: ${names.join(", ")}`);
-  const results = await Promise.allSettled(
-    names.map(async (name) => {
+  const instances: Instance[] = [];
+  try {
+    for (const name of names) {
       const instance = await ctx.host.start({
         name,
         image: plan.image,
@@ -55,15 +59,12 @@ export async function launch(ctx: ReleaseContext, plan: ReleasePlan, from: numbe
       });
       const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
       if (unhealthy) throw new ReleaseError(`${name} failed its health check: ${unhealthy}; see \`${ctx.host.logsCommand(name)}\``);
-      return instance;
-    }),
-  );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) {
+      instances.push(instance);
+    }
+  } catch (err) {
     await Promise.all(names.map((n) => ctx.host.remove(n)));
-    throw failed.reason instanceof Error ? failed.reason : new ReleaseError(String(failed.reason));
+    throw err;
   }
-  const instances = results.map((r) => (r as PromiseFulfilledResult<Instance>).value);
   ctx.log(`healthy: ${names.join(", ")}`);
   return instances;
 }
@@ -96,7 +97,8 @@ export async function retire(ctx: ReleaseContext, names: string[], drainMs: numb
     await ctx.sleep(100);
   }
   for (const name of names) await ctx.router.removeServer(ctx.backend, name);
-  await Promise.all(names.map((n) => ctx.host.stop(n)));
+  // One at a time, like starts: tearing containers down also takes CPU from the serving set.
+  for (const name of names) await ctx.host.stop(name);
   ctx.log(`stopped ${names.join(", ")}`);
 }
 
