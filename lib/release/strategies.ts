@@ -46,26 +46,31 @@ async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseO
   const old = [...plan.live];
   const retired: string[] = [];
   const fresh: string[] = [];
+  /** Old instances left serving in place of new ones that failed (failure_action: continue). */
+  const kept: string[] = [];
+  const failures: string[] = [];
   const batch = Math.max(1, parallelism || plan.spec.replicas);
-  while (fresh.length < plan.spec.replicas) {
-    const size = Math.min(batch, plan.spec.replicas - fresh.length);
+  for (let next = 0; next < plan.spec.replicas; next += batch) {
+    const size = Math.min(batch, plan.spec.replicas - next);
     const leaving = old.splice(0, size);
     if (order === "stop-first") {
       await retire(ctx, leaving, plan.spec.hoist.drainMs);
       retired.push(...leaving);
     }
     try {
-      const started = await launch(ctx, plan, fresh.length, fresh.length + size);
+      const started = await launch(ctx, plan, next, next + size);
       await enroll(ctx, started, FULL);
       fresh.push(...started.map((i) => i.name));
     } catch (err) {
       const error = (err as Error).message;
-      if (order === "start-first") old.unshift(...leaving);
-      if (failureAction === "pause") return { ok: false, error: `${error}; paused with ${fresh.length} new instance(s) serving`, rolledBack: false, instances: [...fresh, ...old] };
       if (failureAction === "continue") {
         ctx.log(`${error}; continuing (failure_action: continue)`);
+        failures.push(error);
+        if (order === "start-first") kept.push(...leaving);
         continue;
       }
+      if (order === "start-first") old.unshift(...leaving);
+      if (failureAction === "pause") return { ok: false, error: `${error}; paused with ${fresh.length} new instance(s) serving`, rolledBack: false, instances: [...fresh, ...old] };
       await retire(ctx, fresh, plan.spec.hoist.drainMs);
       await Promise.all(fresh.map((n) => ctx.host.remove(n)));
       await restore(ctx, plan, retired);
@@ -75,10 +80,13 @@ async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseO
       await retire(ctx, leaving, plan.spec.hoist.drainMs);
       retired.push(...leaving);
     }
-    if (fresh.length < plan.spec.replicas && delayMs > 0) await ctx.sleep(delayMs);
+    if (next + batch < plan.spec.replicas && delayMs > 0) await ctx.sleep(delayMs);
   }
   await retire(ctx, old, plan.spec.hoist.drainMs); // the previous release had more replicas
-  return { ok: true, instances: fresh };
+  if (fresh.length === 0)
+    return { ok: false, error: `no new instance became healthy: ${failures[0] ?? "unknown"}`, rolledBack: false, instances: kept };
+  if (failures.length) ctx.log(`${failures.length} batch(es) failed and were skipped; ${kept.length} previous instance(s) still serve`);
+  return { ok: true, instances: [...fresh, ...kept] };
 }
 
 /**

@@ -108,6 +108,19 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect(serving).toEqual((await deps.store.listReleases(ctx.env))[1]!.instances.slice().sort());
   });
 
+  it("rolling with failure_action continue: unhealthy new instances are skipped, the old ones keep serving", async () => {
+    const { deps, images } = bench;
+    const { ctx, url } = await bench.environment(`${tag}cont`, host);
+    const base = compose("rolling");
+    const spec = { ...base, update: { ...base.update, failureAction: "continue" as const } };
+    await release(deps, ctx, { image: images.v1, spec, trigger });
+    const v3 = await underLoad(url, () => release(deps, ctx, { image: images.v3, spec, trigger }));
+    expect(v3.result).toMatchObject({ status: "failed" });
+    expect(v3.result.error).toMatch(/no new instance became healthy: .*failed its health check/);
+    expect(v3.report.failed, v3.report.failures.join("; ")).toBe(0);
+    expect([...v3.report.bodies("after").keys()]).toEqual(["v1"]);
+  });
+
   it("canary: a good canary goes 10-50-100 with no failed request; a bad one is caught at the first step", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}can`, host);
