@@ -372,7 +372,7 @@ export function releasesTable(releases: readonly ReleaseRecord[], { now, color }
     r.id,
     r.image,
     r.strategy,
-    formatStatus(r.status === "running" ? "running" : r.status, color) + (r.rolledBack ? paint("dim", " (rolled back)", color) : ""),
+    formatStatus(r.status, color) + (r.rolledBack ? paint("dim", " (rolled back)", color) : ""),
     r.trigger.type === "rollback" ? `rollback to ${r.trigger.rollbackOf ?? "?"}` : r.trigger.runId ? `run ${r.trigger.runId}` : `${r.trigger.type} by ${r.trigger.by}`,
     formatAge(r.startedAt, now),
     formatDuration((r.finishedAt ?? now) - r.startedAt),

@@ -1,5 +1,5 @@
 import type Dockerode from "dockerode";
-import { EngineError } from "./docker.ts";
+import { EngineError, instanceHostError, statusOf } from "./docker.ts";
 import type { Instance, InstanceHost, InstanceSpec } from "./instances.ts";
 
 const STOP_GRACE_SEC = 10;
@@ -42,7 +42,7 @@ export class DockerInstances implements InstanceHost {
         try {
           await this.docker.getContainer(spec.name).start();
         } catch (err) {
-          if ((err as { statusCode?: number }).statusCode !== 304) throw err; // already running
+          if (statusOf(err) !== 304) throw err; // already running
         }
       });
     }
@@ -64,8 +64,8 @@ export class DockerInstances implements InstanceHost {
         labels,
       };
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw engineError(`inspect ${name}`, err);
+      if (statusOf(err) === 404) return undefined;
+      throw instanceHostError(`inspect ${name}`, err);
     }
   }
 
@@ -81,8 +81,8 @@ export class DockerInstances implements InstanceHost {
     try {
       await this.docker.getContainer(name).stop({ t: STOP_GRACE_SEC });
     } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code !== 304 && code !== 404) throw engineError(`stop ${name}`, err);
+      const code = statusOf(err);
+      if (code !== 304 && code !== 404) throw instanceHostError(`stop ${name}`, err);
     }
   }
 
@@ -90,8 +90,8 @@ export class DockerInstances implements InstanceHost {
     try {
       await this.docker.getContainer(name).remove({ force: true });
     } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code !== 404 && code !== 409) throw engineError(`remove ${name}`, err);
+      const code = statusOf(err);
+      if (code !== 404 && code !== 409) throw instanceHostError(`remove ${name}`, err);
     }
   }
 
@@ -104,8 +104,8 @@ export class DockerInstances implements InstanceHost {
       await this.docker.getImage(ref).inspect();
       return true;
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return false;
-      throw engineError(`inspect image ${ref}`, err);
+      if (statusOf(err) === 404) return false;
+      throw instanceHostError(`inspect image ${ref}`, err);
     }
   }
 
@@ -113,17 +113,7 @@ export class DockerInstances implements InstanceHost {
     try {
       return await fn();
     } catch (err) {
-      throw engineError(what, err);
+      throw instanceHostError(what, err);
     }
   }
-}
-
-function engineError(what: string, err: unknown): EngineError {
-  if (err instanceof EngineError) return err;
-  const status = (err as { statusCode?: number }).statusCode;
-  const unreachable = (err as { code?: string }).code === "ECONNREFUSED" || (err as { code?: string }).code === "ENOENT";
-  const message = unreachable
-    ? `the Docker engine is unreachable (${(err as Error).message}): check the environment's engine endpoint and that dockerd runs`
-    : `${what} failed: ${(err as Error).message}`;
-  return new EngineError(message, { retryable: unreachable || (status !== undefined && status >= 500), ...(status ? { statusCode: status } : {}), cause: err });
 }

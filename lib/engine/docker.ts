@@ -1,4 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
+import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
 import { JobAgent } from "./agent.ts";
 import { demux } from "./frames.ts";
@@ -284,16 +285,43 @@ interface PushMessage {
 }
 
 function clientOptions(opts: DockerEngineOptions): Dockerode.DockerOptions {
-  if (opts.host) {
-    const url = new URL(opts.host);
-    if (url.protocol === "unix:") return { socketPath: url.pathname };
-    if (url.protocol === "tcp:" || url.protocol === "http:") return { host: url.hostname, port: url.port || 2375 };
-    throw new EngineError(`unsupported Docker host ${opts.host}: use unix:///path or tcp://host:port`, { retryable: false });
-  }
-  return { socketPath: opts.socketPath ?? DEFAULT_SOCKET };
+  return opts.host ? dockerClientOptions(opts.host) : { socketPath: opts.socketPath ?? DEFAULT_SOCKET };
 }
 
-function statusOf(err: unknown): number | undefined {
+/** Client options for a DOCKER_HOST-style endpoint: unix://, tcp:// (TLS when given files), ssh://. */
+export function dockerClientOptions(endpoint: string, tls?: { ca: string; cert: string; key: string }): Dockerode.DockerOptions {
+  const url = new URL(endpoint);
+  if (url.protocol === "unix:") return { socketPath: url.pathname };
+  if (url.protocol === "ssh:") return { protocol: "ssh", host: url.hostname, port: Number(url.port || 22), username: decodeURIComponent(url.username) || "root" };
+  if (url.protocol === "tcp:" || url.protocol === "http:") {
+    const files = tls ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : undefined;
+    return { protocol: files ? "https" : "http", host: url.hostname, port: Number(url.port || (files ? 2376 : 2375)), ...files };
+  }
+  throw new EngineError(`unsupported Docker host ${endpoint}: use unix:///path, tcp://host:port or ssh://user@host`, { retryable: false });
+}
+
+/**
+ * A failed call of an instance host (releases) as an EngineError whose message says what to
+ * check: an engine that does not answer, one that is not a Swarm manager, or the daemon's own
+ * answer. Server errors and an unreachable engine are worth retrying.
+ */
+export function instanceHostError(what: string, err: unknown): EngineError {
+  if (err instanceof EngineError) return err;
+  const status = statusOf(err);
+  const code = (err as { code?: string }).code;
+  const text = (err as Error).message.trim();
+  const unreachable = code === "ECONNREFUSED" || code === "ENOENT";
+  const notManager = status === 503 && /swarm/i.test(text);
+  const message = unreachable
+    ? `the Docker engine is unreachable (${text}): check the environment's engine endpoint and that dockerd runs`
+    : notManager
+      ? `${what} failed: the engine is not a Swarm manager (${text}): run \`docker swarm init --advertise-addr ADDRESS\` on it (on this machine, bash scripts/services.sh does)`
+      : `${what} failed: ${text}`;
+  const retryable = unreachable || (status !== undefined && status >= 500 && !notManager);
+  return new EngineError(message, { retryable, ...(status ? { statusCode: status } : {}), cause: err });
+}
+
+export function statusOf(err: unknown): number | undefined {
   const status = (err as { statusCode?: unknown })?.statusCode;
   return typeof status === "number" ? status : undefined;
 }

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type Dockerode from "dockerode";
-import { EngineError } from "./docker.ts";
+import { EngineError, instanceHostError, statusOf } from "./docker.ts";
 import type { Instance, InstanceHost, InstanceSpec } from "./instances.ts";
 
 export interface SwarmInstancesOptions {
@@ -95,7 +95,7 @@ export class SwarmInstances implements InstanceHost {
         });
       } catch (err) {
         // 409: a concurrent start of the same name created it first; use that one.
-        if ((err as { statusCode?: number }).statusCode !== 409) throw engineError(`create service ${spec.name}`, err);
+        if (statusOf(err) !== 409) throw instanceHostError(`create service ${spec.name}`, err);
       }
       service = await this.service(spec.name);
       if (!service) throw new EngineError(`service ${spec.name} vanished right after it was created: was it removed concurrently?`, { retryable: true });
@@ -130,7 +130,7 @@ export class SwarmInstances implements InstanceHost {
     try {
       await this.docker.getService(service.ID).remove();
     } catch (err) {
-      ignoreGone(engineError(`remove service ${name}`, err));
+      ignoreGone(instanceHostError(`remove service ${name}`, err));
     }
     // Swarm deletes the containers after the service, asynchronously. Waiting for them makes
     // "removed" mean removed, as with DockerInstances; but the service is gone either way, so
@@ -168,8 +168,8 @@ export class SwarmInstances implements InstanceHost {
     try {
       return await this.docker.getImage(ref).inspect();
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw engineError(`inspect image ${ref}`, err);
+      if (statusOf(err) === 404) return undefined;
+      throw instanceHostError(`inspect image ${ref}`, err);
     }
   }
 
@@ -179,8 +179,8 @@ export class SwarmInstances implements InstanceHost {
       // The API also matches ID prefixes: only an exact name is this instance.
       return service.Spec?.Name === name ? service : undefined;
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
-      throw engineError(`inspect service ${name}`, err);
+      if (statusOf(err) === 404) return undefined;
+      throw instanceHostError(`inspect service ${name}`, err);
     }
   }
 
@@ -197,7 +197,7 @@ export class SwarmInstances implements InstanceHost {
         return (await this.service(name)) ?? service;
       } catch (err) {
         const outOfSequence = /out of sequence/i.test((err as Error).message);
-        if (!outOfSequence || attempt >= 5) throw engineError(`scale service ${name} to ${count}`, err);
+        if (!outOfSequence || attempt >= 5) throw instanceHostError(`scale service ${name} to ${count}`, err);
       }
     }
   }
@@ -267,8 +267,8 @@ export class SwarmInstances implements InstanceHost {
       const info = await this.docker.getContainer(containerId).inspect();
       return info.NetworkSettings.Networks.bridge?.IPAddress || undefined;
     } catch (err) {
-      if ((err as { statusCode?: number }).statusCode === 404) return undefined; // replaced meanwhile
-      throw engineError(`inspect the container of task ${task.ID}`, err);
+      if (statusOf(err) === 404) return undefined; // replaced meanwhile
+      throw instanceHostError(`inspect the container of task ${task.ID}`, err);
     }
   }
 
@@ -276,7 +276,7 @@ export class SwarmInstances implements InstanceHost {
     try {
       return await fn();
     } catch (err) {
-      throw engineError(what, err);
+      throw instanceHostError(what, err);
     }
   }
 }
@@ -302,23 +302,9 @@ function toInstance(service: ServiceInfo, address: string | undefined): Instance
 }
 
 function isGone(err: unknown): boolean {
-  return (err as { statusCode?: number }).statusCode === 404;
+  return statusOf(err) === 404;
 }
 
 function ignoreGone(err: unknown): void {
   if (!isGone(err)) throw err;
-}
-
-function engineError(what: string, err: unknown): EngineError {
-  if (err instanceof EngineError) return err;
-  const status = (err as { statusCode?: number }).statusCode;
-  const code = (err as { code?: string }).code;
-  const unreachable = code === "ECONNREFUSED" || code === "ENOENT";
-  const message = unreachable
-    ? `the Docker engine is unreachable (${(err as Error).message}): check the environment's engine endpoint and that dockerd runs`
-    : status === 503 && /swarm/i.test((err as Error).message)
-      ? `${what} failed: the engine is not a Swarm manager (${(err as Error).message.trim()}): run \`docker swarm init --advertise-addr ADDRESS\` on it (on this machine, bash scripts/services.sh does)`
-      : `${what} failed: ${(err as Error).message}`;
-  const retryable = unreachable || (status !== undefined && status >= 500 && status !== 503);
-  return new EngineError(message, { retryable, ...(status ? { statusCode: status } : {}), cause: err });
 }

@@ -122,9 +122,10 @@ export const COMPOSE_FILE = "docker-compose.yml";
 /**
  * Reads the release description of `service` from a Compose file. Never throws: a broken file gives an
  * error naming the line and the field (`docker-compose.yml:7: services.web.deploy.replicas: expected a
- * whole number ≥ 0`), a missing service lists the services there are.
+ * whole number ≥ 0`), a missing service lists the services there are. Without a `service`, the
+ * file's only service is read.
  */
-export function readReleaseSpec(composeText: string, service: string, file: string = COMPOSE_FILE): ComposeResult {
+export function readReleaseSpec(composeText: string, service: string | undefined, file: string = COMPOSE_FILE): ComposeResult {
   const lines = new LineCounter();
   // YAML 1.2 (as Compose reads it: `80:8080` is a string, `yes` too) plus `<<` merge keys, which Compose
   // files use with `x-*` anchors. Duplicate keys are an error, as in Compose.
@@ -148,6 +149,10 @@ export function readReleaseSpec(composeText: string, service: string, file: stri
   if (services !== undefined && services !== null && !isPlainObject(services))
     return { ok: false, error: `${where(["services"])}: services: expected a mapping of service names to services` };
   const names = isPlainObject(services) ? Object.keys(services) : [];
+  if (service === undefined) {
+    if (names.length !== 1) return { ok: false, error: `${file} has ${names.length ? `several services (${names.join(", ")})` : "no services"}: name one with deploy.service` };
+    service = names[0]!;
+  }
   if (!isPlainObject(services) || !Object.hasOwn(services, service))
     return { ok: false, error: `${file}: no service "${service}" (${names.length ? `services: ${names.join(", ")}` : "the file declares no services"})` };
 

@@ -103,6 +103,12 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
     return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
   }
   const [canaryInstance] = first as [Instance];
+  /** Stable weights back to full, the canary drained (after `drainMs`) and removed. */
+  const withdraw = async (drainMs: number) => {
+    for (const name of stable) await ctx.router.setWeight(ctx.backend, name, FULL);
+    await retire(ctx, [canaryInstance.name], drainMs);
+    await ctx.host.remove(canaryInstance.name);
+  };
   await enroll(ctx, first, 0);
   for (const step of plan.spec.hoist.steps.filter((s) => s < 100)) {
     if (stable.length === 0) break; // nothing to compare with: a first release goes straight to full
@@ -113,12 +119,9 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
     for (const name of stable) await ctx.router.setWeight(ctx.backend, name, weights.stable);
     await ctx.sleep(plan.spec.hoist.intervalMs);
     const verdict = compare(step, before, await ctx.router.stats(ctx.backend), canaryInstance.name, stable);
-    const canaryRatio = ratio(verdict.canary);
-    if (canaryRatio - ratio(verdict.stable) > plan.spec.hoist.errorThreshold) {
+    if (ratio(verdict.canary) - ratio(verdict.stable) > plan.spec.hoist.errorThreshold) {
       ctx.log(`canary aborted at ${step}%: ${verdict.canary.errors} of ${verdict.canary.responses} canary responses were 5xx`);
-      for (const name of stable) await ctx.router.setWeight(ctx.backend, name, FULL);
-      await retire(ctx, [canaryInstance.name], 0);
-      await ctx.host.remove(canaryInstance.name);
+      await withdraw(0);
       return {
         ok: false,
         error: `canary failed at ${step}%: ${verdict.canary.errors} of ${verdict.canary.responses} responses were 5xx (stable: ${verdict.stable.errors} of ${verdict.stable.responses})`,
@@ -132,9 +135,7 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
   try {
     rest = await launch(ctx, plan, 1, plan.spec.replicas);
   } catch (err) {
-    for (const name of stable) await ctx.router.setWeight(ctx.backend, name, FULL);
-    await retire(ctx, [canaryInstance.name], plan.spec.hoist.drainMs);
-    await ctx.host.remove(canaryInstance.name);
+    await withdraw(plan.spec.hoist.drainMs);
     return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
   }
   await enroll(ctx, rest, FULL);

@@ -1,4 +1,3 @@
-import { parse as parseYaml } from "yaml";
 import { readReleaseSpec } from "../release/compose.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/moves.ts";
@@ -42,9 +41,7 @@ export async function deployStage(
   if (denied) return { ok: false, error: denied };
   const text = await deps.source.readFile(run.repo, run.sha, spec.compose);
   if (text === undefined) return { ok: false, error: `${spec.compose} not found in ${run.repo.fullName} at ${run.sha.slice(0, 12)}` };
-  const service = spec.service ?? onlyService(text);
-  if (!service) return { ok: false, error: `${spec.compose} has several services: name one with deploy.service` };
-  const parsed = readReleaseSpec(text, service, spec.compose);
+  const parsed = readReleaseSpec(text, spec.service, spec.compose);
   if (!parsed.ok) return { ok: false, error: parsed.error };
   const releaseSpec = spec.strategy ? { ...parsed.spec, hoist: { ...parsed.spec.hoist, strategy: spec.strategy } } : parsed.spec;
   const pushed = run.stages.find((s) => s.spec.kind === "push" && s.status === "succeeded")?.output?.image;
@@ -72,14 +69,4 @@ export async function deployStage(
 function releaseId(run: Run, stage: number): string {
   const startedAt = run.stages[stage]?.startedAt ?? run.createdAt;
   return `${startedAt.toString(36).padStart(10, "0")}-${run.id.slice(-8)}-${stage}`;
-}
-
-function onlyService(composeText: string): string | undefined {
-  try {
-    const doc: unknown = parseYaml(composeText);
-    const services = doc && typeof doc === "object" ? Object.keys((doc as { services?: object }).services ?? {}) : [];
-    return services.length === 1 ? services[0] : undefined;
-  } catch {
-    return undefined; // readReleaseSpec reports the YAML error with its line
-  }
 }
