@@ -1,5 +1,5 @@
 import type Dockerode from "dockerode";
-import { EngineError, instanceHostError, statusOf } from "./docker.ts";
+import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
 import type { Instance, InstanceHost, InstanceSpec } from "./instances.ts";
 
 const STOP_GRACE_SEC = 10;
@@ -11,6 +11,10 @@ const STOP_GRACE_SEC = 10;
  */
 export class DockerInstances implements InstanceHost {
   constructor(private readonly docker: Dockerode) {}
+
+  instanceName(set: string, index: number): string {
+    return `${set}-${index}`;
+  }
 
   async start(spec: InstanceSpec): Promise<Instance> {
     let existing = await this.inspect(spec.name);
@@ -25,6 +29,7 @@ export class DockerInstances implements InstanceHost {
           ...(spec.command ? { Cmd: spec.command } : {}),
           Labels: { ...spec.labels, "hoist.port": String(spec.port) },
           ExposedPorts: { [`${spec.port}/tcp`]: {} },
+          ...(spec.healthcheck ? { Healthcheck: dockerHealthcheck(spec.healthcheck) } : {}),
           HostConfig: {
             // An init as PID 1 passes SIGTERM on: an app that installs no handler (busybox
             // httpd, many shells) would otherwise ignore it and take the whole stop grace.

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
 import { JobAgent } from "./agent.ts";
 import { demux } from "./frames.ts";
+import type { HealthcheckSpec } from "../release/compose.ts";
 import type { Engine, JobSpec, JobState, PushResult } from "./port.ts";
 
 const DEFAULT_SOCKET = "/var/run/docker.sock";
@@ -353,4 +354,9 @@ async function* jsonLines(stream: NodeJS.ReadableStream): AsyncGenerator<unknown
     for (const line of lines) if (line.trim()) yield JSON.parse(line);
   }
   if (rest.trim()) yield JSON.parse(rest);
+}
+
+/** A compose healthcheck in the Engine API's terms (durations in nanoseconds). */
+export function dockerHealthcheck(h: HealthcheckSpec): { Test: string[]; Interval: number; Timeout: number; Retries: number; StartPeriod: number } {
+  return { Test: h.test, Interval: h.intervalMs * 1e6, Timeout: h.timeoutMs * 1e6, Retries: h.retries, StartPeriod: h.startPeriodMs * 1e6 };
 }

@@ -1,3 +1,5 @@
+import type { HealthcheckSpec, UpdatePolicy } from "../release/compose.ts";
+
 /**
  * Long-lived service instances (the containers a release runs), as opposed to the
  * engine's short jobs. Names are the idempotency keys: starting a name that exists
@@ -5,6 +7,7 @@
  */
 
 export interface InstanceSpec {
+  /** From the host's `instanceName`. */
   name: string;
   image: string;
   env: Record<string, string>;
@@ -14,6 +17,8 @@ export interface InstanceSpec {
   port: number;
   cpus?: number;
   memoryBytes?: number;
+  /** The container's own health check (compose `healthcheck:`), when the user gave one. */
+  healthcheck?: HealthcheckSpec;
 }
 
 export interface Instance {
@@ -27,16 +32,59 @@ export interface Instance {
 }
 
 export interface InstanceHost {
+  /** The name of instance `index` (from 0) of a release's set of instances called `set`. */
+  instanceName(set: string, index: number): string;
   /** Creates (if missing) and starts the instance; resolves once it runs and has an address. */
   start(spec: InstanceSpec): Promise<Instance>;
   inspect(name: string): Promise<Instance | undefined>;
   /** Instances carrying all of `labels`, running or stopped. */
   list(labels: Record<string, string>): Promise<Instance[]>;
-  /** Stops the instance (kept, for an instant rollback); no error if it is gone. */
+  /**
+   * Stops the instance (kept, for an instant rollback); no error if it is gone. On a host with
+   * `groups`, this stops the instance's whole set.
+   */
   stop(name: string): Promise<void>;
-  /** Removes the instance; no error if it is gone. */
+  /** Removes the instance; no error if it is gone. On a host with `groups`, the whole set. */
   remove(name: string): Promise<void>;
   imageExists(ref: string): Promise<boolean>;
   /** The command that shows an instance's output, for error messages. */
   logsCommand(name: string): string;
+  /**
+   * Present when the host runs a release's instances as the replicas of one unit (a Swarm
+   * service) and replaces them in place itself (Swarm's rolling update).
+   */
+  readonly groups?: InstanceGroups;
+}
+
+/** What a grouped host's own rolling update is given: the new instances' settings, how many, how to roll. */
+export interface GroupUpdate extends Omit<InstanceSpec, "name"> {
+  replicas: number;
+  update: UpdatePolicy;
+  rollback: UpdatePolicy;
+  /** Gates each replaced instance: the host moves on only when the new one passes it. */
+  healthcheck: HealthcheckSpec;
+}
+
+/** `completed`, `paused`, `rollback_completed`, `rollback_paused` end an update; none: no update ever ran. */
+export type GroupUpdateState = "updating" | "paused" | "completed" | "rollback_started" | "rollback_paused" | "rollback_completed" | "none";
+
+export interface GroupProgress {
+  state: GroupUpdateState;
+  /** The host's own words on the update, and on the newest failed instance. */
+  message: string;
+  replicas: number;
+  /**
+   * Running instances that are to keep serving: not being stopped, and not about to be
+   * replaced (a newer instance for their place is starting), so the router can let them go
+   * before the host stops them.
+   */
+  serving: Instance[];
+}
+
+export interface InstanceGroups {
+  /** The set an instance belongs to. */
+  groupOf(instance: string): string;
+  /** Starts the in-place rolling update of `group`; one already started for the same release is left to run. */
+  update(group: string, spec: GroupUpdate): Promise<void>;
+  progress(group: string): Promise<GroupProgress>;
 }

@@ -1,54 +1,63 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type Dockerode from "dockerode";
-import { EngineError, instanceHostError, statusOf } from "./docker.ts";
-import type { Instance, InstanceHost, InstanceSpec } from "./instances.ts";
+import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
+import type { GroupProgress, GroupUpdate, GroupUpdateState, Instance, InstanceGroups, InstanceHost, InstanceSpec } from "./instances.ts";
+import type { UpdatePolicy } from "../release/compose.ts";
 
 export interface SwarmInstancesOptions {
   /** How long `start` waits for a running task. Default 60 s. */
   startTimeoutMs?: number;
-  /** How long `stop` and `remove` wait for the task's container to go. Default 30 s. */
+  /** How long `stop` and `remove` wait for the tasks' containers to go. Default 30 s. */
   stopTimeoutMs?: number;
   pollMs?: number;
 }
 
 const STOP_GRACE_NS = 10e9;
 const ACTIVE_TASK_STATES = new Set(["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"]);
+const FAILED_TASK_STATES = new Set(["failed", "rejected"]);
 
-/** What a service listing or inspection gives; the dockerode types leave Spec optional. */
-type ServiceInfo = Dockerode.Service;
+/** Swarm's task container name, `<service>.<slot>.<task id>`; an instance to start is named without the id. */
+const TASK_NAME = /^(.+)\.(\d+)(?:\.([a-z0-9]{25}))?$/;
+
+/** What a service inspection gives; dockerode's type lacks UpdateStatus. */
+type ServiceInfo = Dockerode.Service & { UpdateStatus?: { State?: string; Message?: string } };
 
 interface TaskInfo {
   ID: string;
+  Slot?: number;
   DesiredState?: string;
   CreatedAt?: string;
-  Status?: { State?: string; Err?: string; Message?: string; Timestamp?: string; ContainerStatus?: { ContainerID?: string } };
+  Spec?: { ContainerSpec?: { Labels?: Record<string, string> } };
+  Status?: { State?: string; Err?: string; Message?: string; ContainerStatus?: { ContainerID?: string } };
 }
 
 /**
- * Service instances as Swarm services of one replica each, named like the instance. The
- * router (HAProxy on this host) reaches each at its task container's address:
+ * A release's instances as the replicas of one Swarm service per release (`hoist-<env>-<service>-<release>`),
+ * each instance one task, named as Swarm names the task's container (`<service>.<slot>.<task id>`).
+ * Blue-green and canary run two such services side by side behind the router; a rolling release updates
+ * the serving one in place with Swarm's own rolling update (`groups`).
  *
- * - not through the ingress routing mesh, which does not route on these hosts (no IPVS in
- *   the kernel); so services publish no ports, and use DNS round-robin endpoints: a virtual
- *   IP would need IPVS too, and nothing here uses one;
- * - not through ports published in host mode, which collide between an old and a new
- *   instance of one release on one node;
- * - but on the engine's default bridge, as DockerInstances: a service that names no network
- *   runs its task there, at an address the host routes to. Swarm also skips its hard-coded
- *   2 s "gossip converge" pause before stopping such a task (it has no service binding to
- *   withdraw), so a scale-down takes about 1.5 s instead of about 3.5 s. (An overlay
- *   network's task address is not reachable from the host at all; its second interface on
- *   `docker_gwbridge` is, but that is left for when services must call each other by name.)
+ * The router (HAProxy on this host) reaches each task at its container's address:
+ * - not through the ingress routing mesh, which does not route on these hosts (no IPVS in the kernel);
+ *   so services publish no ports and use DNS round-robin endpoints (a virtual IP needs IPVS too);
+ * - not through ports published in host mode, which collide between two services on one node;
+ * - but on the engine's default bridge: a service that names no network runs its tasks there, at
+ *   addresses the host routes to. Swarm also skips its fixed 2 s "gossip converge" pause before
+ *   stopping such a task (it has no service binding to withdraw).
  *
- * Such an address is reachable only from the node running the task: this is for a
- * router next to a single-node swarm. Stopping scales the service to 0: Swarm then deletes
- * the task and its container but keeps the service, so scaling back to 1 brings the same
- * image and settings back within seconds (in a new container, at a new address).
+ * Such an address is reachable only from the node running the task: this is for a router next to a
+ * single-node swarm. Starting instance k scales the service up to k replicas. Swarm scales a service,
+ * not a chosen task, so stopping or removing an instance acts on its whole service; the strategies
+ * only ever let a whole set go on this host. Stopping scales to 0: Swarm deletes the tasks but keeps the
+ * service, so scaling back brings the same image and settings back within seconds (at new addresses).
  */
-export class SwarmInstances implements InstanceHost {
+export class SwarmInstances implements InstanceHost, InstanceGroups {
+  readonly groups: InstanceGroups = this;
   private readonly startTimeoutMs: number;
   private readonly stopTimeoutMs: number;
   private readonly pollMs: number;
+  /** Task addresses never change, so each task's container is inspected once. */
+  private readonly addresses = new Map<string, string>();
 
   constructor(
     private readonly docker: Dockerode,
@@ -59,91 +68,123 @@ export class SwarmInstances implements InstanceHost {
     this.pollMs = opts.pollMs ?? 200;
   }
 
+  instanceName(set: string, index: number): string {
+    return `${set}.${index + 1}`;
+  }
+
+  groupOf(instance: string): string {
+    return parseName(instance).service;
+  }
+
   async start(spec: InstanceSpec): Promise<Instance> {
-    let service = await this.service(spec.name);
+    const { service: name, slot } = parseName(spec.name);
+    let service = await this.service(name);
     if (!service) {
       const image = await this.pinnedImage(spec.image);
-      const labels = { ...spec.labels, "hoist.port": String(spec.port) };
       try {
         // The two-argument form: with one argument dockerode also sends the whole spec
         // (environment included) as the X-Registry-Auth header, which Swarm then stores.
-        await this.docker.createService(NO_AUTH, {
-          Name: spec.name,
-          Labels: { ...labels, "hoist.image": spec.image },
-          TaskTemplate: {
-            ContainerSpec: {
-              Image: image,
-              Labels: labels,
-              Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-              // Swarm's Command replaces the image's ENTRYPOINT; Args replaces its CMD, as
-              // `docker run IMAGE ARGS...` and DockerInstances' Cmd do.
-              ...(spec.command ? { Args: spec.command } : {}),
-              // An init as PID 1 passes SIGTERM on, so a scale-down does not wait out the grace.
-              Init: true,
-              StopGracePeriod: STOP_GRACE_NS,
-            },
-            Resources: {
-              Limits: {
-                ...(spec.cpus ? { NanoCPUs: Math.round(spec.cpus * 1e9) } : {}),
-                ...(spec.memoryBytes ? { MemoryBytes: spec.memoryBytes } : {}),
-              },
-            },
-            RestartPolicy: { Condition: "any" },
-          },
-          Mode: { Replicated: { Replicas: 1 } },
-          EndpointSpec: { Mode: "dnsrr" },
-        });
+        await this.docker.createService(NO_AUTH, serviceSpec(name, spec, image, slot));
       } catch (err) {
         // 409: a concurrent start of the same name created it first; use that one.
-        if (statusOf(err) !== 409) throw instanceHostError(`create service ${spec.name}`, err);
+        if (statusOf(err) !== 409) throw instanceHostError(`create service ${name}`, err);
       }
-      service = await this.service(spec.name);
-      if (!service) throw new EngineError(`service ${spec.name} vanished right after it was created: was it removed concurrently?`, { retryable: true });
-    } else if (replicas(service) === 0) {
-      service = await this.scale(spec.name, 1);
+      service = await this.service(name);
+      if (!service) throw new EngineError(`service ${name} vanished right after it was created: was it removed concurrently?`, { retryable: true });
+    } else if ((replicas(service) ?? 0) < slot) {
+      service = await this.updateSpec(name, `scale service ${name} to ${slot}`, (s) => ({ ...s, Mode: { Replicated: { Replicas: slot } } }));
     }
-    return this.waitRunning(service);
+    return this.waitSlot(service, slot);
   }
 
   async inspect(name: string): Promise<Instance | undefined> {
-    const service = await this.service(name);
-    return service ? this.describe(service) : undefined;
+    const { service: serviceName, slot } = parseName(name);
+    const service = await this.service(serviceName);
+    if (!service) return undefined;
+    const task = (await this.tasks(service.ID)).find((t) => t.Slot === slot && isRunning(t));
+    const address = task ? await this.address(task) : undefined;
+    return task && address ? toInstance(service, task, address) : stopped(service, slot);
   }
 
   async list(labels: Record<string, string>): Promise<Instance[]> {
     const services = await this.call("list services", () =>
       this.docker.listServices({ filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } }),
     );
-    return Promise.all(services.map((s) => this.describe(s)));
+    const perService = await Promise.all(
+      services.map(async (s) => {
+        const serving = (await this.describe(s)).serving;
+        return serving.length ? serving : [stopped(s, 1)];
+      }),
+    );
+    return perService.flat();
   }
 
   async stop(name: string): Promise<void> {
-    const service = await this.service(name);
+    const service = await this.service(this.groupOf(name));
     if (!service) return;
-    if (replicas(service) !== 0) await this.scale(name, 0).catch((err: unknown) => ignoreGone(err));
-    await this.waitGone(service, `stop ${name}`, true);
+    if (replicas(service) !== 0) {
+      await this.updateSpec(service.Spec?.Name ?? service.ID, `scale service ${name} to 0`, (s) => ({ ...s, Mode: { Replicated: { Replicas: 0 } } })).catch(ignoreGone);
+    }
+    await this.waitGone(service, `stop ${service.Spec?.Name}`, true);
   }
 
   async remove(name: string): Promise<void> {
-    const service = await this.service(name);
+    const service = await this.service(this.groupOf(name));
     if (!service) return;
     try {
       await this.docker.getService(service.ID).remove();
     } catch (err) {
-      ignoreGone(instanceHostError(`remove service ${name}`, err));
+      ignoreGone(instanceHostError(`remove service ${service.Spec?.Name}`, err));
     }
     // Swarm deletes the containers after the service, asynchronously. Waiting for them makes
     // "removed" mean removed, as with DockerInstances; but the service is gone either way, so
     // a slow engine is no reason to fail a rollback that has already succeeded.
-    await this.waitGone(service, `remove ${name}`, false);
+    await this.waitGone(service, `remove ${service.Spec?.Name}`, false);
   }
 
   logsCommand(name: string): string {
-    return `docker service logs ${name}`;
+    const service = this.groupOf(name);
+    return `docker service ps --no-trunc ${service}; docker service logs ${service}`;
   }
 
   async imageExists(ref: string): Promise<boolean> {
     return (await this.localImage(ref)) !== undefined;
+  }
+
+  async update(group: string, spec: GroupUpdate): Promise<void> {
+    const current = await this.service(group);
+    if (!current) throw new EngineError(`service ${group} is gone: release again to start a new one`, { retryable: false, statusCode: 404 });
+    // A resumed release finds its own update already under way: starting it again would restart it.
+    if (current.Spec?.Labels?.["hoist.release"] === spec.labels["hoist.release"]) return;
+    const image = await this.pinnedImage(spec.image);
+    await this.updateSpec(group, `update service ${group}`, (s) => ({
+      ...s,
+      ...serviceSpec(group, spec, image, spec.replicas),
+      UpdateConfig: swarmPolicy(spec.update),
+      RollbackConfig: swarmPolicy(spec.rollback),
+    }));
+  }
+
+  async progress(group: string): Promise<GroupProgress> {
+    const service = await this.service(group);
+    if (!service) throw new EngineError(`service ${group} is gone`, { retryable: false, statusCode: 404 });
+    return this.describe(service);
+  }
+
+  private async describe(service: ServiceInfo): Promise<GroupProgress> {
+    const tasks = await this.tasks(service.ID);
+    const wanted = tasks.filter((t) => t.DesiredState === "running" && ACTIVE_TASK_STATES.has(t.Status?.State ?? ""));
+    const serving: Instance[] = [];
+    for (const task of tasks) {
+      if (!isRunning(task)) continue;
+      // The tasks are newest first: a newer wanted task in the same slot is this one's replacement.
+      if (wanted.some((t) => t.Slot === task.Slot && t !== task && (t.CreatedAt ?? "") > (task.CreatedAt ?? ""))) continue;
+      const address = await this.address(task);
+      if (address) serving.push(toInstance(service, task, address));
+    }
+    const failed = tasks.find((t) => FAILED_TASK_STATES.has(t.Status?.State ?? "") && t.Status?.Err);
+    const message = [service.UpdateStatus?.Message, failed ? `task ${service.Spec?.Name}.${failed.Slot}: ${failed.Status?.Err}` : undefined].filter(Boolean).join("; ");
+    return { state: (service.UpdateStatus?.State as GroupUpdateState | undefined) ?? "none", message, replicas: replicas(service) ?? 0, serving };
   }
 
   /**
@@ -153,7 +194,7 @@ export class SwarmInstances implements InstanceHost {
    * the local image when the pull fails; it skips the pull for an image ID, and for a
    * repo@digest reference that exists locally. A pushed image runs by its registry digest
    * (other nodes could pull it); a local-only one by its ID. Either also pins the service:
-   * a tag moved later does not change what a scale back to 1 runs.
+   * a tag moved later does not change what a scale back up runs.
    */
   private async pinnedImage(ref: string): Promise<string> {
     const image = await this.localImage(ref);
@@ -176,7 +217,7 @@ export class SwarmInstances implements InstanceHost {
   private async service(name: string): Promise<ServiceInfo | undefined> {
     try {
       const service = (await this.docker.getService(name).inspect()) as ServiceInfo;
-      // The API also matches ID prefixes: only an exact name is this instance.
+      // The API also matches ID prefixes: only an exact name is this set.
       return service.Spec?.Name === name ? service : undefined;
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -184,54 +225,41 @@ export class SwarmInstances implements InstanceHost {
     }
   }
 
-  /** Sets the replica count, retrying when another update bumped the service's version first. */
-  private async scale(name: string, count: number): Promise<ServiceInfo> {
+  /** Rewrites the service's spec, retrying when another update bumped its version first. */
+  private async updateSpec(name: string, what: string, change: (spec: Dockerode.ServiceSpec) => object): Promise<ServiceInfo> {
     for (let attempt = 1; ; attempt++) {
       const service = await this.service(name);
       if (!service?.Spec) throw new EngineError(`service ${name} is gone`, { retryable: false, statusCode: 404 });
       try {
-        await this.docker.getService(service.ID).update({
-          _query: { version: service.Version?.Index },
-          _body: { ...service.Spec, Mode: { Replicated: { Replicas: count } } },
-        });
+        await this.docker.getService(service.ID).update({ _query: { version: service.Version?.Index }, _body: change(service.Spec) });
         return (await this.service(name)) ?? service;
       } catch (err) {
         const outOfSequence = /out of sequence/i.test((err as Error).message);
-        if (!outOfSequence || attempt >= 5) throw instanceHostError(`scale service ${name} to ${count}`, err);
+        if (!outOfSequence || attempt >= 5) throw instanceHostError(what, err);
       }
     }
   }
 
   private async tasks(serviceId: string): Promise<TaskInfo[]> {
     const tasks = (await this.call("list tasks", () => this.docker.listTasks({ filters: { service: [serviceId] } }))) as TaskInfo[];
-    // Newest first: a service keeps the tasks it scaled away as history.
+    // Newest first: a service keeps the tasks it replaced or scaled away as history.
     return tasks.sort((a, b) => (b.CreatedAt ?? "").localeCompare(a.CreatedAt ?? ""));
   }
 
-  private runningTask(tasks: TaskInfo[]): TaskInfo | undefined {
-    return tasks.find((t) => t.DesiredState === "running" && t.Status?.State === "running" && t.Status.ContainerStatus?.ContainerID);
-  }
-
-  private async describe(service: ServiceInfo): Promise<Instance> {
-    const task = this.runningTask(await this.tasks(service.ID));
-    const address = task ? await this.address(task) : undefined;
-    return toInstance(service, address);
-  }
-
-  private async waitRunning(service: ServiceInfo): Promise<Instance> {
+  private async waitSlot(service: ServiceInfo, slot: number): Promise<Instance> {
     const name = service.Spec?.Name ?? service.ID;
     const deadline = Date.now() + this.startTimeoutMs;
     let last = "no task yet";
     for (;;) {
-      const tasks = await this.tasks(service.ID);
-      const task = this.runningTask(tasks);
+      const tasks = (await this.tasks(service.ID)).filter((t) => t.Slot === slot);
+      const task = tasks.find(isRunning);
       const address = task ? await this.address(task) : undefined;
-      if (address) return toInstance(service, address);
+      if (task && address) return toInstance(service, task, address);
       const newest = tasks[0];
       if (newest?.Status) last = `task ${newest.Status.State}${newest.Status.Err ? `: ${newest.Status.Err}` : ""}`;
       if (Date.now() >= deadline)
         throw new EngineError(
-          `service ${name} has no running task after ${Math.round(this.startTimeoutMs / 1000)} s (last: ${last}): see \`docker service ps --no-trunc ${name}\``,
+          `service ${name} has no running task in slot ${slot} after ${Math.round(this.startTimeoutMs / 1000)} s (last: ${last}): see \`docker service ps --no-trunc ${name}\``,
           { retryable: false },
         );
       await delay(this.pollMs);
@@ -251,7 +279,7 @@ export class SwarmInstances implements InstanceHost {
       if (busy.length === 0) return;
       if (Date.now() >= deadline) {
         if (!strict) return;
-        throw new EngineError(`${what}: its task is still active after ${Math.round(this.stopTimeoutMs / 1000)} s: see \`docker service ps --no-trunc ${service.Spec?.Name ?? service.ID}\``, {
+        throw new EngineError(`${what}: tasks are still active after ${Math.round(this.stopTimeoutMs / 1000)} s: see \`docker service ps --no-trunc ${service.Spec?.Name ?? service.ID}\``, {
           retryable: true,
         });
       }
@@ -261,11 +289,15 @@ export class SwarmInstances implements InstanceHost {
 
   /** The task container's address on the default bridge, or undefined while it has none yet. */
   private async address(task: TaskInfo): Promise<string | undefined> {
+    const known = this.addresses.get(task.ID);
+    if (known) return known;
     const containerId = task.Status?.ContainerStatus?.ContainerID;
     if (!containerId) return undefined;
     try {
       const info = await this.docker.getContainer(containerId).inspect();
-      return info.NetworkSettings.Networks.bridge?.IPAddress || undefined;
+      const address = info.NetworkSettings.Networks.bridge?.IPAddress || undefined;
+      if (address) this.addresses.set(task.ID, address);
+      return address;
     } catch (err) {
       if (statusOf(err) === 404) return undefined; // replaced meanwhile
       throw instanceHostError(`inspect the container of task ${task.ID}`, err);
@@ -284,21 +316,77 @@ export class SwarmInstances implements InstanceHost {
 /** No X-Registry-Auth header: services run local images by ID or digest and never pull. */
 const NO_AUTH = undefined as unknown as Dockerode.AuthConfig;
 
+function parseName(name: string): { service: string; slot: number } {
+  const match = TASK_NAME.exec(name);
+  return match ? { service: match[1]!, slot: Number(match[2]) } : { service: name, slot: 1 };
+}
+
+function serviceSpec(name: string, spec: Omit<InstanceSpec, "name">, image: string, count: number) {
+  const labels = { ...spec.labels, "hoist.port": String(spec.port) };
+  return {
+    Name: name,
+    Labels: { ...labels, "hoist.image": spec.image },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: image,
+        Labels: labels,
+        Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
+        // Swarm's Command replaces the image's ENTRYPOINT; Args replaces its CMD, as
+        // `docker run IMAGE ARGS...` and DockerInstances' Cmd do.
+        ...(spec.command ? { Args: spec.command } : {}),
+        // An init as PID 1 passes SIGTERM on, so a scale-down does not wait out the grace.
+        Init: true,
+        StopGracePeriod: STOP_GRACE_NS,
+        ...(spec.healthcheck ? { Healthcheck: dockerHealthcheck(spec.healthcheck) } : {}),
+      },
+      Resources: {
+        Limits: {
+          ...(spec.cpus ? { NanoCPUs: Math.round(spec.cpus * 1e9) } : {}),
+          ...(spec.memoryBytes ? { MemoryBytes: spec.memoryBytes } : {}),
+        },
+      },
+      RestartPolicy: { Condition: "any" },
+    },
+    Mode: { Replicated: { Replicas: count } },
+    EndpointSpec: { Mode: "dnsrr" },
+  };
+}
+
+function swarmPolicy(p: UpdatePolicy) {
+  return {
+    Parallelism: p.parallelism,
+    Delay: p.delayMs * 1e6,
+    FailureAction: p.failureAction,
+    Monitor: p.monitorMs * 1e6,
+    MaxFailureRatio: p.maxFailureRatio,
+    Order: p.order,
+  };
+}
+
 function replicas(service: ServiceInfo): number | undefined {
   return service.Spec?.Mode?.Replicated?.Replicas;
 }
 
-function toInstance(service: ServiceInfo, address: string | undefined): Instance {
-  const labels = service.Spec?.Labels ?? {};
-  const container = service.Spec?.TaskTemplate && "ContainerSpec" in service.Spec.TaskTemplate ? service.Spec.TaskTemplate.ContainerSpec : undefined;
+function isRunning(task: TaskInfo): boolean {
+  return task.DesiredState === "running" && task.Status?.State === "running" && Boolean(task.Status.ContainerStatus?.ContainerID);
+}
+
+function toInstance(service: ServiceInfo, task: TaskInfo, address: string): Instance {
+  const labels = task.Spec?.ContainerSpec?.Labels ?? service.Spec?.Labels ?? {};
   return {
-    name: service.Spec?.Name ?? service.ID,
-    image: labels["hoist.image"] ?? container?.Image ?? "",
-    address: address ?? "",
+    name: `${service.Spec?.Name ?? service.ID}.${task.Slot ?? 1}.${task.ID}`,
+    image: service.Spec?.Labels?.["hoist.image"] ?? "",
+    address,
     port: Number(labels["hoist.port"] ?? 0),
-    running: address !== undefined,
+    running: true,
     labels,
   };
+}
+
+/** A place in the service with no running task: what a restore scales back up. */
+function stopped(service: ServiceInfo, slot: number): Instance {
+  const labels = service.Spec?.Labels ?? {};
+  return { name: `${service.Spec?.Name ?? service.ID}.${slot}`, image: labels["hoist.image"] ?? "", address: "", port: Number(labels["hoist.port"] ?? 0), running: false, labels };
 }
 
 function isGone(err: unknown): boolean {

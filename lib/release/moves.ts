@@ -1,4 +1,4 @@
-import type { Instance, InstanceHost } from "../engine/instances.ts";
+import type { Instance, InstanceHost, InstanceSpec } from "../engine/instances.ts";
 import type { Router } from "../router/port.ts";
 import type { ReleaseSpec } from "./compose.ts";
 import { waitHealthy } from "./health.ts";
@@ -29,8 +29,24 @@ export class ReleaseError extends Error {
 /** Full weight for a serving instance (HAProxy weights run 0-256). */
 export const FULL = 100;
 
-export function instanceName(ctx: ReleaseContext, plan: ReleasePlan, index: number): string {
-  return `hoist-${ctx.env}-${plan.spec.service}-${plan.id}-${index}`.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+/** The name of a release's set of instances on the host (a Swarm service, a prefix of container names). */
+export function setName(ctx: ReleaseContext, plan: ReleasePlan): string {
+  return `hoist-${ctx.env}-${plan.spec.service}-${plan.id}`.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+}
+
+/** What every instance of the release runs with, whichever way the host starts it. */
+export function instanceSettings(ctx: ReleaseContext, plan: ReleasePlan): Omit<InstanceSpec, "name"> {
+  const { spec } = plan;
+  return {
+    image: plan.image,
+    env: spec.environment,
+    ...(spec.command ? { command: spec.command } : {}),
+    labels: { "hoist.env": ctx.env, "hoist.service": spec.service, "hoist.release": plan.id },
+    port: spec.port,
+    ...(spec.resources.cpus ? { cpus: spec.resources.cpus } : {}),
+    ...(spec.resources.memoryBytes ? { memoryBytes: spec.resources.memoryBytes } : {}),
+    ...(spec.healthcheck ? { healthcheck: spec.healthcheck } : {}),
+  };
 }
 
 /**
@@ -42,21 +58,13 @@ export function instanceName(ctx: ReleaseContext, plan: ReleasePlan, index: numb
  * the router yet.
  */
 export async function launch(ctx: ReleaseContext, plan: ReleasePlan, from: number, to: number): Promise<Instance[]> {
-  const names = Array.from({ length: to - from }, (_, i) => instanceName(ctx, plan, from + i));
+  const set = setName(ctx, plan);
+  const names = Array.from({ length: to - from }, (_, i) => ctx.host.instanceName(set, from + i));
   ctx.log(`starting ${names.length} instance(s) of ${plan.image}: ${names.join(", ")}`);
   const instances: Instance[] = [];
   try {
     for (const name of names) {
-      const instance = await ctx.host.start({
-        name,
-        image: plan.image,
-        env: plan.spec.environment,
-        ...(plan.spec.command ? { command: plan.spec.command } : {}),
-        labels: { "hoist.env": ctx.env, "hoist.service": plan.spec.service, "hoist.release": plan.id },
-        port: plan.spec.port,
-        ...(plan.spec.resources.cpus ? { cpus: plan.spec.resources.cpus } : {}),
-        ...(plan.spec.resources.memoryBytes ? { memoryBytes: plan.spec.resources.memoryBytes } : {}),
-      });
+      const instance = await ctx.host.start({ name, ...instanceSettings(ctx, plan) });
       const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
       if (unhealthy) throw new ReleaseError(`${name} failed its health check: ${unhealthy}; see \`${ctx.host.logsCommand(name)}\``);
       instances.push(instance);
@@ -65,7 +73,7 @@ export async function launch(ctx: ReleaseContext, plan: ReleasePlan, from: numbe
     await Promise.all(names.map((n) => ctx.host.remove(n)));
     throw err;
   }
-  ctx.log(`healthy: ${names.join(", ")}`);
+  ctx.log(`healthy: ${instances.map((i) => i.name).join(", ")}`);
   return instances;
 }
 

@@ -1,5 +1,6 @@
-import type { Instance } from "../engine/instances.ts";
+import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import type { ServerStats } from "../router/port.ts";
+import { follow, rollInPlace } from "./in-place.ts";
 import { enroll, FULL, launch, restore, retire, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 
 export type ReleaseOutcome =
@@ -14,6 +15,8 @@ export interface CanaryVerdict {
 
 /** Runs the plan's strategy. A failed health gate leaves (or puts back) the previous release serving. */
 export async function runStrategy(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
+  const groups = ctx.host.groups;
+  if (groups) plan = { ...plan, live: await servingNow(ctx, plan, groups) };
   switch (plan.spec.hoist.strategy) {
     case "blue-green":
       return blueGreen(ctx, plan);
@@ -40,8 +43,36 @@ async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<Releas
   return { ok: true, instances: fresh.map((i) => i.name) };
 }
 
+/**
+ * What serves on a grouped host now: its sets' instances change without a release (Swarm replaces a
+ * crashed task, at a new address, and rolls a failed update back), so the previous release's record
+ * may name instances that are gone. The router is brought in step with the sets first.
+ */
+async function servingNow(ctx: ReleaseContext, plan: ReleasePlan, groups: InstanceGroups): Promise<string[]> {
+  const live: string[] = [];
+  for (const group of new Set(plan.live.map((name) => groups.groupOf(name)))) {
+    const serving = await groups.progress(group).then(
+      (p) => p.serving,
+      (err: unknown) => {
+        ctx.log(`the previous release's ${group} cannot be read (${(err as Error).message}); releasing without it`);
+        return [];
+      },
+    );
+    await follow(ctx, plan, group, serving);
+    live.push(...serving.map((i) => i.name));
+  }
+  return live;
+}
+
 /** Batches of `parallelism`, each health-gated; `order` says whether new starts before old stops. */
 async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
+  const groups = ctx.host.groups;
+  if (groups && plan.live.length) {
+    if (new Set(plan.live.map((name) => groups.groupOf(name))).size === 1) return rollInPlace(ctx, plan, groups);
+    // Stopping part of a set is not possible there; several sets are replaced whole.
+    ctx.log("the previous release runs as several sets: replacing them blue-green");
+    return blueGreen(ctx, plan);
+  }
   const { parallelism, order, failureAction, delayMs } = plan.spec.update;
   const old = [...plan.live];
   const retired: string[] = [];

@@ -3,10 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import { release } from "../../lib/release/release.ts";
 import { requireDocker } from "../support/docker.ts";
-import { compose, requireSwarmManager, startReleaseBench, trigger, type ReleaseBench } from "../support/releases.ts";
+import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 
-// What only Swarm has: services kept scaled to 0 for a rollback, and local images pinned by
-// ID. The release scenarios themselves run on Swarm in release.test.ts.
+// What only Swarm has: a service per release, kept scaled to 0 for a rollback; rolling through
+// the service's own update config; local images pinned by ID. The release scenarios themselves
+// run on Swarm in release.test.ts.
 let docker: Dockerode;
 let bench: ReleaseBench;
 let host: SwarmInstances;
@@ -26,7 +27,7 @@ afterAll(async () => {
   await bench?.close();
 }, 120_000);
 
-/** Services of an environment, by release tag, with their replica counts. */
+/** Services of an environment, by image tag, with their replica counts. */
 async function services(env: string): Promise<Record<string, number[]>> {
   const found = await docker.listServices({ filters: { label: [`hoist.env=${env}`] } });
   const byTag: Record<string, number[]> = {};
@@ -37,20 +38,55 @@ async function services(env: string): Promise<Record<string, number[]>> {
   return byTag;
 }
 
-describe("Swarm services as release instances", () => {
-  it("keeps the previous release's services scaled to 0, and runs a local image by its ID", async () => {
+describe("Swarm services as release sets", () => {
+  it("blue-green runs one service per release, keeps the previous one scaled to 0, and runs a local image by its ID", async () => {
     const { deps, images } = bench;
     const { ctx } = await bench.environment("ssvc", host);
     const spec = compose("blue-green");
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const v2 = await release(deps, ctx, { image: images.v2, spec, trigger });
     expect(v2.status, v2.error).toBe("succeeded");
-    expect(await services(ctx.env)).toEqual({ v1: [0, 0], v2: [1, 1] });
+    expect(await services(ctx.env)).toEqual({ v1: [0], v2: [2] });
+    // Instances are the service's tasks, named as Swarm names their containers.
+    expect(v2.instances).toHaveLength(2);
+    for (const name of v2.instances) expect(name).toMatch(/^hoist-ssvc-.*\.[12]\.[a-z0-9]{25}$/);
     // A local-only image runs by its ID: Swarm never tries a registry for it.
-    const v2Service = await docker.getService(v2.instances[0]!).inspect();
+    const v2Service = await docker.getService(host.groupOf(v2.instances[0]!)).inspect();
     expect(v2Service.Spec.TaskTemplate.ContainerSpec.Image).toBe((await docker.getImage(images.v2).inspect()).Id);
     const v3 = await release(deps, ctx, { image: images.v3, spec, trigger });
     expect(v3.status).toBe("failed");
-    expect(await services(ctx.env)).toEqual({ v1: [0, 0], v2: [1, 1] }); // v3 removed
+    expect(await services(ctx.env)).toEqual({ v1: [0], v2: [2] }); // v3 removed
+  });
+
+  it("rolling updates the serving service in place with its update_config, and Swarm's rollback puts a failing v3 back, with no failed request", async () => {
+    const { deps, images } = bench;
+    const { ctx, url } = await bench.environment("sinp", host);
+    const spec = compose("rolling");
+    const v1 = await release(deps, ctx, { image: images.v1, spec, trigger });
+    const group = host.groupOf(v1.instances[0]!);
+    const before = await docker.getService(group).inspect();
+
+    const v2 = await underLoad(url, () => release(deps, ctx, { image: images.v2, spec, trigger }));
+    expect(v2.result.status, v2.result.error).toBe("succeeded");
+    expect(v2.report.failed, v2.report.failures.join("; ")).toBe(0);
+    expect([...v2.report.bodies("after").keys()]).toEqual(["v2"]);
+    const updated = (await docker.getService(group).inspect()) as Dockerode.Service & { UpdateStatus?: { State: string } };
+    expect(updated.ID).toBe(before.ID); // the same service, updated in place
+    expect(updated.UpdateStatus?.State).toBe("completed");
+    expect(updated.Spec?.UpdateConfig).toMatchObject({ Parallelism: 1, Order: "start-first", FailureAction: "rollback", Monitor: 1e9 });
+    // x-hoist's HTTP health gate, as the container health check Swarm gates each task on.
+    const healthcheck = (updated.Spec?.TaskTemplate as { ContainerSpec?: { Healthcheck?: { Test?: string[] } } }).ContainerSpec?.Healthcheck;
+    expect(healthcheck?.Test?.join(" ")).toMatch(/^CMD-SHELL wget .*http:\/\/127\.0\.0\.1:8080\/healthz/);
+    expect(v2.result.instances.every((name) => name.startsWith(`${group}.`))).toBe(true);
+
+    const v3 = await underLoad(url, () => release(deps, ctx, { image: images.v3, spec, trigger }));
+    expect(v3.result).toMatchObject({ status: "failed", rolledBack: true });
+    expect(v3.result.error).toMatch(/Swarm rolled .* back \(rollback_completed/);
+    expect(v3.report.failed, v3.report.failures.join("; ")).toBe(0);
+    expect([...v3.report.bodies("release").keys()]).toEqual(["v2"]);
+    expect([...v3.report.bodies("after").keys()]).toEqual(["v2"]);
+    expect(((await docker.getService(group).inspect()) as { UpdateStatus?: { State: string } }).UpdateStatus?.State).toBe("rollback_completed");
+    const serving = (await host.progress(group)).serving.map((i) => i.name).sort();
+    expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(serving);
   });
 });

@@ -104,8 +104,12 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect(v3.result).toMatchObject({ status: "failed", rolledBack: true });
     expect(v3.report.failed, v3.report.failures.join("; ")).toBe(0);
     expect([...v3.report.bodies("after").keys()]).toEqual(["v1"]);
+    // The router holds exactly what runs: v1's instances (on Swarm, the tasks its rollback started).
     const serving = (await ctx.router.stats(ctx.backend)).map((s) => s.name).sort();
-    expect(serving).toEqual((await deps.store.listReleases(ctx.env))[1]!.instances.slice().sort());
+    const running = (await host.list({ "hoist.env": ctx.env })).filter((i) => i.running);
+    const v1 = (await deps.store.listReleases(ctx.env))[1]!.id;
+    expect(running.map((i) => i.labels["hoist.release"])).toEqual(running.map(() => v1));
+    expect(serving).toEqual(running.map((i) => i.name).sort());
   });
 
   it("rolling with failure_action continue: unhealthy new instances are skipped, the old ones keep serving", async () => {
@@ -116,7 +120,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const v3 = await underLoad(url, () => release(deps, ctx, { image: images.v3, spec, trigger }));
     expect(v3.result).toMatchObject({ status: "failed" });
-    expect(v3.result.error).toMatch(/no new instance became healthy: .*failed its health check/);
+    expect(v3.result.error).toMatch(/no new instance became healthy/);
     expect(v3.report.failed, v3.report.failures.join("; ")).toBe(0);
     expect([...v3.report.bodies("after").keys()]).toEqual(["v1"]);
   });

@@ -40,7 +40,10 @@ export async function startHaproxy(opts: { backend?: string } = {}): Promise<Hap
       "  timeout client 30s",
       "  timeout server 30s",
       "  retries 3",
-      "  option redispatch",
+      // Retried requests go to another server, also when one was cut off mid-answer: what
+      // carries requests through the moment Swarm stops a task (see README, Routing).
+      "  option redispatch 1",
+      "  retry-on conn-failure empty-response junk-response",
       "frontend web",
       `  bind 127.0.0.1:${port}`,
       `  default_backend ${backend}`,

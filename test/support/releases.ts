@@ -83,7 +83,7 @@ async function closeAll(cleanups: (() => Promise<unknown>)[]): Promise<void> {
   cleanups.length = 0;
 }
 
-/** A one-service compose file with `x-hoist`, two replicas, start-first rolling updates. */
+/** A one-service compose file with `x-hoist`, two replicas, start-first rolling updates (watched 1 s each on Swarm). */
 export function compose(strategy: string, extra = ""): ReleaseSpec {
   const text = `services:
   web:
@@ -91,7 +91,7 @@ export function compose(strategy: string, extra = ""): ReleaseSpec {
     ports: ["8080"]
     deploy:
       replicas: 2
-      update_config: { parallelism: 1, order: start-first, failure_action: rollback }
+      update_config: { parallelism: 1, order: start-first, failure_action: rollback, monitor: 1s }
     x-hoist:
       strategy: ${strategy}
       health: { path: /healthz, status: 200, interval: 200ms, retries: 10 }

@@ -1,0 +1,93 @@
+import type { HealthcheckSpec } from "./compose.ts";
+import type { Instance, InstanceGroups } from "../engine/instances.ts";
+import { waitHealthy } from "./health.ts";
+import { enroll, FULL, instanceSettings, type ReleaseContext, type ReleasePlan } from "./moves.ts";
+import type { ReleaseOutcome } from "./strategies.ts";
+
+/** How often the router is brought in step while the host rolls. */
+const FOLLOW_MS = 250;
+/** An update Swarm neither finishes nor pauses in this long is reported as stuck. */
+const STUCK_MS = 15 * 60_000;
+
+/**
+ * Rolling on a host that rolls its own sets (Swarm): the serving service is updated in place with
+ * the compose file's `update_config` and `rollback_config`, and Swarm replaces its tasks batch by
+ * batch, each gated by the container's health check, pausing or rolling back by itself on failure.
+ * Hoist follows along, keeping the router in step with the tasks that serve: a task whose
+ * replacement is starting is drained before Swarm stops it (with `order: start-first`; with
+ * stop-first Swarm stops it at once, and HAProxy's retries carry requests cut in that moment).
+ */
+export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups: InstanceGroups): Promise<ReleaseOutcome> {
+  const group = groups.groupOf(plan.live[0]!);
+  const { update } = plan.spec;
+  ctx.log(`rolling update of ${group} to ${plan.image}: ${update.parallelism || "all"} at a time, ${update.order}, on failure ${update.failureAction}`);
+  await groups.update(group, {
+    ...instanceSettings(ctx, plan),
+    replicas: plan.spec.replicas,
+    update,
+    rollback: plan.spec.rollback,
+    healthcheck: plan.spec.healthcheck ?? httpHealthcheck(plan),
+  });
+  const deadline = Date.now() + STUCK_MS;
+  for (;;) {
+    const progress = await groups.progress(group);
+    const inStep = await follow(ctx, plan, group, progress.serving);
+    const instances = progress.serving.map((i) => i.name);
+    const swarmSays = `${progress.state}${progress.message ? `: ${progress.message}` : ""}`;
+    if (progress.state === "paused" || progress.state === "rollback_paused")
+      return { ok: false, error: `Swarm paused the update of ${group} (${swarmSays}); see \`${ctx.host.logsCommand(group)}\``, rolledBack: false, instances };
+    if (inStep && progress.state === "rollback_completed")
+      return { ok: false, error: `Swarm rolled ${group} back (${swarmSays}); see \`${ctx.host.logsCommand(group)}\``, rolledBack: true, instances };
+    if (inStep && progress.state === "completed") {
+      // With failure_action continue, Swarm finishes even when some new tasks never became healthy.
+      const fresh = progress.serving.filter((i) => i.labels["hoist.release"] === plan.id).length;
+      if (fresh === 0) return { ok: false, error: `no new instance became healthy (Swarm: ${swarmSays})`, rolledBack: false, instances };
+      if (fresh < instances.length) ctx.log(`${instances.length - fresh} previous instance(s) still serve in place of new ones that failed (Swarm: ${swarmSays})`);
+      return { ok: true, instances };
+    }
+    if (Date.now() >= deadline)
+      return { ok: false, error: `the update of ${group} did not finish in ${STUCK_MS / 60_000} min (Swarm: ${swarmSays})`, rolledBack: false, instances };
+    await ctx.sleep(FOLLOW_MS);
+  }
+}
+
+/**
+ * Puts the router in step with a set's serving instances: new ones join at full weight once they
+ * pass the HTTP health gate; ones no longer serving leave (no new requests, the ones in flight
+ * finish). Resolves true when nothing needed changing.
+ */
+export async function follow(ctx: ReleaseContext, plan: ReleasePlan, group: string, serving: Instance[]): Promise<boolean> {
+  const servers = (await ctx.router.servers(ctx.backend)).filter((s) => s.name.startsWith(`${group}.`));
+  let inStep = true;
+  for (const instance of serving) {
+    if (servers.some((s) => s.name === instance.name)) continue;
+    inStep = false;
+    const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
+    if (unhealthy) ctx.log(`${instance.name} is running but failed its health check: ${unhealthy}`);
+    else await enroll(ctx, [instance], FULL);
+  }
+  for (const server of servers) {
+    if (serving.some((i) => i.name === server.name)) continue;
+    inStep = false;
+    await ctx.router.removeServer(ctx.backend, server.name);
+  }
+  return inStep;
+}
+
+/**
+ * The x-hoist HTTP health gate as a container health check, for hosts that gate on that (Swarm's
+ * rolling update): fetched inside the container with the image's wget (busybox, alpine) or curl.
+ * An image with neither fails it, and the update stops there with the old tasks serving; give
+ * such an image a compose `healthcheck:`, which takes precedence.
+ */
+export function httpHealthcheck(plan: ReleasePlan): HealthcheckSpec {
+  const { health } = plan.spec.hoist;
+  const url = `http://127.0.0.1:${plan.spec.port}${health.path}`;
+  return {
+    test: ["CMD-SHELL", `wget -q -O /dev/null ${url} || curl -fsS -o /dev/null ${url}`],
+    intervalMs: health.intervalMs,
+    timeoutMs: health.timeoutMs,
+    retries: health.retries,
+    startPeriodMs: 0,
+  };
+}
