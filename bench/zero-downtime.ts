@@ -6,16 +6,24 @@
 // the naive way: one container on a fixed published host port behind the same HAProxy, and
 // "stop the old container, start the new one" on that port.
 //
+// Each strategy runs on a single Docker host (containers) and on Swarm (a service per release;
+// rolling through Swarm's own update), unless --mode picks one.
+//
 // Per row: requests sent and failed (whole run), p99 latency of requests started in the 3 s
 // of steady traffic before the release and of those started during it, the release's wall
 // time, and the cutover: from the release start until the last request answered by v1, and
-// until the first answered by v2 (by request start time; see the header it prints).
+// until the first answered by v2 (by request start time; see the header it prints). With
+// several rounds, the verdict compares p99s of the latencies pooled over all rounds: one
+// release lasts about a second (some 200 requests, so its own p99 is its second-slowest
+// request), too few for a percentile to mean much alone.
 //
-//   npx tsx bench/zero-downtime.ts [--rounds 1]
+//   npx tsx bench/zero-downtime.ts [--rounds 1] [--mode docker|swarm|both]
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import type Dockerode from "dockerode";
 import { DockerInstances } from "../lib/engine/docker-instances.ts";
+import type { InstanceHost } from "../lib/engine/instances.ts";
+import { SwarmInstances } from "../lib/engine/swarm-instances.ts";
 import { startServers, type StartedServers } from "../lib/local/servers.mjs";
 import { waitHealthy } from "../lib/release/health.ts";
 import type { ReleaseContext } from "../lib/release/moves.ts";
@@ -27,16 +35,24 @@ import { DynamoRunStore } from "../lib/store/dynamo.ts";
 import { buildApp } from "../test/support/apps.ts";
 import { requireDocker, uniqueSuffix } from "../test/support/docker.ts";
 import { freePort, startHaproxy, type Haproxy } from "../test/support/haproxy.ts";
-import { startLoad, type Load, type LoadReport } from "../test/support/load.ts";
+import { percentile, startLoad, type Load, type LoadReport } from "../test/support/load.ts";
 // The e2e's release description (canary steps default to 10, 50, 100).
-import { compose } from "../test/support/releases.ts";
+import { compose, requireSwarmManager } from "../test/support/releases.ts";
 
-const { values } = parseArgs({ options: { rounds: { type: "string", default: "1" } } });
+const { values } = parseArgs({ options: { rounds: { type: "string", default: "1" }, mode: { type: "string", default: "both" } } });
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) {
   console.error(`bench/zero-downtime: --rounds must be a whole number >= 1, got "${values.rounds}"`);
   process.exit(2);
 }
+type Mode = "docker" | "swarm";
+const MODES: Record<string, Mode[]> = { docker: ["docker"], swarm: ["swarm"], both: ["docker", "swarm"] };
+const picked = MODES[values.mode ?? "both"];
+if (!picked) {
+  console.error(`bench/zero-downtime: --mode must be docker, swarm or both, got "${values.mode}"`);
+  process.exit(2);
+}
+const modes: Mode[] = picked;
 
 const RATE = 200;
 const STEADY_MS = 3_000;
@@ -67,6 +83,9 @@ interface Figures {
   /** From the release start to the first request answered by v2 (NaN: none). */
   firstV2Ms: number;
   failures: string[];
+  /** Latencies (ms) of the steady window and of the release window, for pooled percentiles. */
+  steady: number[];
+  during: number[];
 }
 
 // ---- cleanup: everything started is registered here and undone in reverse, even on failure.
@@ -168,6 +187,8 @@ function figures(report: LoadReport, ticks: Ticks["list"], stoppedAt: number, re
     lastV1Ms: v1.ms,
     firstV2Ms: v2.ms,
     failures: report.failures,
+    steady: report.latencies(undefined, "release"),
+    during: report.latencies("release", "after"),
   };
 }
 
@@ -210,23 +231,27 @@ async function withHaproxy<T>(fn: (haproxy: Haproxy) => Promise<T>): Promise<T> 
   }
 }
 
-async function strategyRow(docker: Dockerode, deps: ReleaseDeps, strategy: Strategy, round: number): Promise<Figures> {
-  const env = `zd-${strategy}-${suffix}-r${round}`;
-  const removeContainers = onCleanup(`containers of ${env}`, () => removeLabelled(docker, `hoist.env=${env}`));
+async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, strategy: Strategy, round: number): Promise<Figures> {
+  const env = `zd-${mode[0]}-${strategy}-${suffix}-r${round}`;
+  const host: InstanceHost = mode === "swarm" ? new SwarmInstances(docker) : new DockerInstances(docker);
+  const removeContainers = onCleanup(`instances of ${env}`, async () => {
+    if (mode === "swarm") for (const i of await host.list({ "hoist.env": env })) await host.remove(i.name);
+    await removeLabelled(docker, `hoist.env=${env}`);
+  });
   try {
     return await withHaproxy(async (haproxy) => {
       const log: string[] = [];
       const ctx: ReleaseContext = {
         env,
         backend: haproxy.backend,
-        host: new DockerInstances(docker),
+        host,
         router: new HaproxyRouter({ socket: haproxy.socket }),
         log: (line) => log.push(`${new Date().toISOString().slice(11, 23)} ${line}`),
         sleep: (ms) => sleep(ms),
       };
       const spec = compose(strategy);
       const trigger = { type: "manual" as const, by: "bench" };
-      const failed = (what: string, error?: string) => new Error(`${strategy}: ${what} failed: ${error ?? "?"}\n  ${log.join("\n  ")}`);
+      const failed = (what: string, error?: string) => new Error(`${strategy} on ${mode}: ${what} failed: ${error ?? "?"}\n  ${log.join("\n  ")}`);
       const first = await release(deps, ctx, { image: tag("v1"), spec, trigger });
       if (first.status !== "succeeded") throw failed("release of v1", first.error);
       return underLoad(`${haproxy.url}/cgi-bin/app`, async () => {
@@ -284,9 +309,10 @@ const median = (xs: number[]) => {
 const num = (x: number, digits: number) => (Number.isNaN(x) ? "-" : x.toFixed(digits));
 const secs = (ms: number) => num(ms / 1000, 2);
 
-function line(name: string, f: Omit<Figures, "failures">): string {
+type Row = Omit<Figures, "failures" | "steady" | "during">;
+function line(name: string, f: Row): string {
   return [
-    name.padEnd(26),
+    name.padEnd(32),
     String(Math.round(f.sent)).padStart(6),
     String(Math.round(f.failed)).padStart(7),
     num(f.steadyP99, 1).padStart(10),
@@ -297,7 +323,7 @@ function line(name: string, f: Omit<Figures, "failures">): string {
     secs(f.firstV2Ms).padStart(9),
   ].join(" ");
 }
-const HEADER = `${"row".padEnd(26)} ${"sent".padStart(6)} ${"failed".padStart(7)} ${"steady p99".padStart(10)} ${"release p99".padStart(11)} ${"ratio".padStart(7)} ${"release s".padStart(10)} ${"last v1 s".padStart(9)} ${"first v2 s".padStart(9)}`;
+const HEADER = `${"row".padEnd(32)} ${"sent".padStart(6)} ${"failed".padStart(7)} ${"steady p99".padStart(10)} ${"release p99".padStart(11)} ${"ratio".padStart(7)} ${"release s".padStart(10)} ${"last v1 s".padStart(9)} ${"first v2 s".padStart(9)}`;
 
 async function main(): Promise<void> {
   // Preflight: say what to start before building anything.
@@ -312,7 +338,7 @@ async function main(): Promise<void> {
   console.log(
     `bench/zero-downtime: v1 -> v2, replicas 2, ${RATE} requests/s through HAProxy to /cgi-bin/app, ${STEADY_MS / 1000}s steady before the release, ${TAIL_MS / 1000}s after; ${rounds} round(s)${rounds > 1 ? ", medians per column" : ""}`,
   );
-  console.log(`  p99 in ms of requests started in the window: steady = load start .. release start, release = release start .. release end; ratio = release / steady${rounds > 1 ? " (median of the per-round ratios)" : ""}`);
+  console.log(`  p99 in ms of requests started in the window: steady = load start .. release start, release = release start .. release end; ratio = release / steady${rounds > 1 ? " (summary: p99s of each window's latencies pooled over the rounds)" : ""}`);
   console.log(`  last v1 / first v2: seconds from the release start to the START of the last request answered "v1" / the first answered "v2"`);
   console.log(`  (LoadReport has no per-request times: located by marking the load every ${TICK_MS} ms and reading bodies() after each mark)`);
   console.log(`  naive: one container on 127.0.0.1:<port> as HAProxy's only server; its "release" = force-remove v1, create + start v2 on that port\n`);
@@ -334,12 +360,14 @@ async function main(): Promise<void> {
   const deps: ReleaseDeps = { store: new DynamoReleaseStore(api, table), now: () => Date.now(), leaseMs: 10 * 60_000 };
   for (const version of ["v1", "v2"]) await buildApp(docker, tag(version), { version });
 
-  const results = new Map<string, Figures[]>([...STRATEGIES.map((s) => [s.row, []] as [string, Figures[]]), [NAIVE, []]]);
+  if (modes.includes("swarm")) await requireSwarmManager(docker);
+  const rows = modes.flatMap((mode) => STRATEGIES.map((s) => ({ ...s, mode, row: `${s.row} ${mode}` })));
+  const results = new Map<string, Figures[]>([...rows.map((r) => [r.row, []] as [string, Figures[]]), [NAIVE, []]]);
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}`);
     console.log(`  ${HEADER}`);
-    for (const { row, strategy } of STRATEGIES) {
-      const f = await strategyRow(docker, deps, strategy, round);
+    for (const { row, mode, strategy } of rows) {
+      const f = await strategyRow(docker, deps, mode, strategy, round);
       results.get(row)!.push(f);
       console.log(`  ${line(row, f)}`);
     }
@@ -352,30 +380,34 @@ async function main(): Promise<void> {
     }
   }
 
-  const medians = new Map(
-    [...results].map(([row, runs]) => {
+  const summary = new Map(
+    [...results].map(([row, runs]): [string, Row] => {
       const m = (pick: (f: Figures) => number) => median(runs.map(pick));
+      const steadyP99 = percentile(runs.flatMap((f) => f.steady), 0.99);
+      const releaseP99 = percentile(runs.flatMap((f) => f.during), 0.99);
       return [
         row,
         {
           sent: m((f) => f.sent),
           failed: m((f) => f.failed),
-          steadyP99: m((f) => f.steadyP99),
-          releaseP99: m((f) => f.releaseP99),
-          ratio: m((f) => f.ratio),
+          steadyP99,
+          releaseP99,
+          ratio: releaseP99 / steadyP99,
           releaseMs: m((f) => f.releaseMs),
           lastV1Ms: m((f) => f.lastV1Ms),
           firstV2Ms: m((f) => f.firstV2Ms),
         },
-      ] as const;
+      ];
     }),
   );
-  console.log(`\n${rounds > 1 ? `median of ${rounds} rounds` : "result"} (cutover resolution: ${worstResolution} ms or better)`);
+  console.log(
+    `\n${rounds > 1 ? `${rounds} rounds: medians, p99s of the pooled latencies` : "result"} (cutover resolution: ${worstResolution} ms or better)`,
+  );
   console.log(HEADER);
-  for (const [row, f] of medians) console.log(line(row, f));
+  for (const [row, f] of summary) console.log(line(row, f));
 
-  const naive = medians.get(NAIVE)!;
-  const strategies = STRATEGIES.map(({ row, strategy }) => ({ strategy, f: medians.get(row)!, all: results.get(row)! }));
+  const naive = summary.get(NAIVE)!;
+  const strategies = rows.map(({ row }) => ({ strategy: row, f: summary.get(row)!, all: results.get(row)! }));
   const clean = strategies.filter((s) => s.all.every((f) => f.failed === 0)).map((s) => s.strategy);
   const dirty = strategies.filter((s) => !s.all.every((f) => f.failed === 0)).map((s) => `${s.strategy} ${s.f.failed}`);
   const p99 = strategies.map((s) => `${s.strategy} ${s.f.ratio <= 2 ? "yes" : "NO"} (${num(s.f.ratio, 2)}x)`);

@@ -74,20 +74,26 @@ export async function follow(ctx: ReleaseContext, plan: ReleasePlan, group: stri
   return inStep;
 }
 
+/** The shortest interval of a health check Hoist derives: see httpHealthcheck. */
+const MIN_CHECK_INTERVAL_MS = 1_000;
+
 /**
  * The x-hoist HTTP health gate as a container health check, for hosts that gate on that (Swarm's
  * rolling update): fetched inside the container with the image's wget (busybox, alpine) or curl.
  * An image with neither fails it, and the update stops there with the old tasks serving; give
- * such an image a compose `healthcheck:`, which takes precedence.
+ * such an image a compose `healthcheck:`, which takes precedence. The check runs for the
+ * container's whole life, each time an exec in it (a process start, on the engine's CPU), so
+ * it runs at most once a second, with as many retries as the gate's patience allows.
  */
 export function httpHealthcheck(plan: ReleasePlan): HealthcheckSpec {
   const { health } = plan.spec.hoist;
   const url = `http://127.0.0.1:${plan.spec.port}${health.path}`;
+  const intervalMs = Math.max(health.intervalMs, MIN_CHECK_INTERVAL_MS);
   return {
     test: ["CMD-SHELL", `wget -q -O /dev/null ${url} || curl -fsS -o /dev/null ${url}`],
-    intervalMs: health.intervalMs,
+    intervalMs,
     timeoutMs: health.timeoutMs,
-    retries: health.retries,
+    retries: Math.max(1, Math.ceil((health.retries * health.intervalMs) / intervalMs)),
     startPeriodMs: 0,
   };
 }

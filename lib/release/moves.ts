@@ -29,9 +29,18 @@ export class ReleaseError extends Error {
 /** Full weight for a serving instance (HAProxy weights run 0-256). */
 export const FULL = 100;
 
-/** The name of a release's set of instances on the host (a Swarm service, a prefix of container names). */
+/** Swarm's limit on a service name. */
+const MAX_SET_NAME = 63;
+
+/**
+ * The name of a release's set of instances on the host (a Swarm service, a prefix of container
+ * names): `hoist-<env>-<service>-<release>`, the environment and service cut short when it would
+ * pass 63 characters (the release id keeps it unique).
+ */
 export function setName(ctx: ReleaseContext, plan: ReleasePlan): string {
-  return `hoist-${ctx.env}-${plan.spec.service}-${plan.id}`.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+  const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
+  const id = clean(plan.id);
+  return `${clean(`hoist-${ctx.env}-${plan.spec.service}`).slice(0, Math.max(0, MAX_SET_NAME - id.length - 1))}-${id}`;
 }
 
 /** What every instance of the release runs with, whichever way the host starts it. */

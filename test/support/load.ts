@@ -14,6 +14,8 @@ export interface LoadReport {
   failures: string[];
   /** 99th percentile latency in ms of requests started between the marks (whole run by default); NaN if none. */
   p99(fromLabel?: string, toLabel?: string): number;
+  /** Latencies in ms of requests started between the marks, to pool several windows into one percentile. */
+  latencies(fromLabel?: string, toLabel?: string): number[];
   /** How often each 2xx body (trimmed, e.g. "v1") was seen in requests started after the mark. */
   bodies(fromLabel?: string): Map<string, number>;
 }
@@ -87,11 +89,10 @@ function summarize(records: RequestRecord[], marks: Map<string, number>, started
     failed: failedRecords.length,
     failures: failedRecords.slice(0, 20).map((r) => `+${((r.start - startedAt) / 1000).toFixed(3)}s ${r.reason ?? "failed"}`),
     p99(fromLabel, toLabel) {
-      const latencies = between(fromLabel, toLabel)
-        .map((r) => r.latency)
-        .sort((a, b) => a - b);
-      if (latencies.length === 0) return Number.NaN;
-      return latencies[Math.ceil(latencies.length * 0.99) - 1] ?? Number.NaN;
+      return percentile(between(fromLabel, toLabel).map((r) => r.latency), 0.99);
+    },
+    latencies(fromLabel, toLabel) {
+      return between(fromLabel, toLabel).map((r) => r.latency);
     },
     bodies(fromLabel) {
       const counts = new Map<string, number>();
@@ -99,4 +100,10 @@ function summarize(records: RequestRecord[], marks: Map<string, number>, started
       return counts;
     },
   };
+}
+
+/** The nearest-rank percentile (`q` in 0..1) of `values`; NaN if there are none. */
+export function percentile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? Number.NaN : (sorted[Math.ceil(sorted.length * q) - 1] ?? Number.NaN);
 }

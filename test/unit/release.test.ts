@@ -2,6 +2,9 @@ import { describe, expect, it } from "vitest";
 import { parseHoistFile } from "../../lib/pipeline/config.ts";
 import { resolveStages } from "../../lib/pipeline/resolve.ts";
 import { Environment, parseEnvironmentsFile, protectionDenies } from "../../lib/release/environment.ts";
+import { readReleaseSpec } from "../../lib/release/compose.ts";
+import { httpHealthcheck } from "../../lib/release/in-place.ts";
+import { setName, type ReleaseContext } from "../../lib/release/moves.ts";
 import { canaryWeights } from "../../lib/release/strategies.ts";
 
 describe("canary weights", () => {
@@ -72,5 +75,34 @@ describe("environments", () => {
     expect(parseEnvironmentsFile(text, "envs.yml")).toMatchObject([{ name: "staging", mode: "swarm" }]);
     expect(() => parseEnvironmentsFile(text.replace("swarm", "kubernetes"), "envs.yml")).toThrow(/^envs\.yml: environments\.0\.mode: /);
     expect(() => parseEnvironmentsFile("environments: [", "envs.yml")).toThrow(/^envs\.yml: invalid YAML/);
+  });
+});
+
+describe("release sets", () => {
+  const spec = (service: string, health = {}) => {
+    const parsed = readReleaseSpec(
+      `services:\n  ${service}:\n    ports: ["8080"]\n    x-hoist: { health: ${JSON.stringify({ path: "/healthz", ...health })} }\n`,
+      service,
+    );
+    if (!parsed.ok) throw new Error(parsed.error);
+    return parsed.spec;
+  };
+  const ctx = (env: string) => ({ env }) as ReleaseContext;
+
+  it("are named hoist-<env>-<service>-<release>, cut to Swarm's 63 characters with the release id whole", () => {
+    const id = "01m80ss2z1q9wqystdyrkaa7nx";
+    expect(setName(ctx("prod"), { id, image: "x", spec: spec("web"), live: [] })).toBe(`hoist-prod-web-${id}`);
+    const long = setName(ctx("zd-s-blue-green-y87vut8i-r1"), { id, image: "x", spec: spec("Web_API"), live: [] });
+    expect(long).toHaveLength(63);
+    expect(long).toBe(`hoist-zd-s-blue-green-y87vut8i-r1-we-${id}`);
+  });
+
+  it("get the x-hoist HTTP check as a container health check for Swarm's rolling update, at most once a second", () => {
+    const plan = (health: object) => ({ id: "r", image: "x", spec: spec("web", health), live: [] });
+    const fast = httpHealthcheck(plan({ interval: "200ms", retries: 10, timeout: "2s" }));
+    expect(fast.test).toEqual(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/healthz || curl -fsS -o /dev/null http://127.0.0.1:8080/healthz"]);
+    // The same patience (10 x 200 ms), in fewer execs.
+    expect(fast).toMatchObject({ intervalMs: 1_000, retries: 2, timeoutMs: 2_000, startPeriodMs: 0 });
+    expect(httpHealthcheck(plan({ interval: "5s", retries: 3 }))).toMatchObject({ intervalMs: 5_000, retries: 3 });
   });
 });
