@@ -1,6 +1,7 @@
 import type { Instance, InstanceHost, InstanceSpec } from "../engine/instances.ts";
 import type { Router } from "../router/port.ts";
 import type { ReleaseSpec } from "./compose.ts";
+import type { Checkpoint } from "./records.ts";
 import { waitHealthy } from "./health.ts";
 
 /** What a strategy needs: the environment's engine and router, and time. */
@@ -19,6 +20,36 @@ export interface ReleasePlan {
   spec: ReleaseSpec;
   /** Instances serving the previous release, in the router now. */
   live: string[];
+  /** Where an earlier, parked call of this release stopped. */
+  resume?: Checkpoint;
+  /** Records where the release stands before a long wait. */
+  checkpoint?: (at: Checkpoint) => Promise<void>;
+  /** A wait longer than this parks the release (ReleaseParked) instead of sleeping; default: never. */
+  parkAfterMs?: number;
+}
+
+/**
+ * Thrown, with the release recorded and its environment still leased, when the release must
+ * wait longer than its caller may (a canary interval in a worker with a budget): calling the
+ * release again with the same id after `until` carries on.
+ */
+export class ReleaseParked extends Error {
+  override name = "ReleaseParked";
+
+  constructor(
+    readonly until: number,
+    readonly reason: string,
+  ) {
+    super(`${reason}; resumes at ${new Date(until).toISOString()}`);
+  }
+}
+
+/** Sleeps until `until`, or parks the release when that is longer than the plan allows. */
+export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: number, reason: string): Promise<void> {
+  const ms = until - Date.now();
+  if (ms <= 0) return;
+  if (ms > (plan.parkAfterMs ?? Number.POSITIVE_INFINITY)) throw new ReleaseParked(until, reason);
+  await ctx.sleep(ms);
 }
 
 /** A release step that failed; the message says what happened and where to look. */

@@ -2,6 +2,16 @@ import { z } from "zod";
 
 export const ReleaseStatus = z.enum(["running", "succeeded", "failed"]);
 
+const Counters = z.object({ name: z.string(), responses: z.number(), errors5xx: z.number(), failures: z.number(), sessions: z.number() });
+
+/**
+ * Where a release waiting between canary steps stands, so that whichever worker wakes up next
+ * carries on from there: the step whose weights are set, when it is judged, and the router's
+ * counters when it began.
+ */
+export const Checkpoint = z.object({ canary: z.object({ step: z.number(), until: z.number(), before: z.array(Counters) }) });
+export type Checkpoint = z.infer<typeof Checkpoint>;
+
 /** One release of an environment, as history keeps it. */
 export const ReleaseRecord = z.object({
   env: z.string(),
@@ -21,6 +31,8 @@ export const ReleaseRecord = z.object({
   previous: z.string().optional(),
   /** The release description it ran with, so a rollback can run it again. */
   spec: z.unknown(),
+  /** Set while a running release waits between steps without a worker. */
+  checkpoint: Checkpoint.optional(),
   canary: z.object({ step: z.number(), canary: z.object({ responses: z.number(), errors: z.number() }), stable: z.object({ responses: z.number(), errors: z.number() }) }).optional(),
 });
 export type ReleaseRecord = z.infer<typeof ReleaseRecord>;

@@ -1,7 +1,7 @@
 import { ulid } from "ulid";
 import type { ReleaseSpec } from "./compose.ts";
-import { ReleaseError, type ReleaseContext } from "./moves.ts";
-import type { ReleaseRecord, ReleaseStore } from "./records.ts";
+import { ReleaseError, ReleaseParked, type ReleaseContext } from "./moves.ts";
+import type { Checkpoint, ReleaseRecord, ReleaseStore } from "./records.ts";
 import { runStrategy } from "./strategies.ts";
 
 export interface ReleaseDeps {
@@ -20,6 +20,12 @@ export interface ReleaseRequest {
   image: string;
   spec: ReleaseSpec;
   trigger: ReleaseRecord["trigger"];
+  /**
+   * A wait longer than this (a canary interval) parks the release instead: it resolves at once,
+   * still `running`, with its `checkpoint`, keeping the environment's lease; the same request
+   * after `checkpoint.canary.until` carries on. Default: wait, however long.
+   */
+  parkAfterMs?: number;
 }
 
 /** Another release holds the environment; nothing was changed. */
@@ -42,6 +48,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     throw new ReleaseBusyError(
       `environment ${ctx.env} is being released (${lease.holder}, lease until ${new Date(lease.until).toISOString()}): wait for it to finish, then try again`,
     );
+  let parked = false;
   try {
     const exists = await ctx.host.imageExists(req.image).catch((err: unknown) => {
       // An environment whose engine does not answer fails the release now, with the
@@ -49,7 +56,10 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       throw new ReleaseError(`cannot release to ${ctx.env}: ${(err as Error).message}`, { cause: err });
     });
     if (!exists) throw new ReleaseError(`image ${req.image} does not exist on ${ctx.env}'s engine: push it to the environment's registry first`);
-    const current = (await deps.store.listReleases(ctx.env)).find((r) => r.status === "succeeded" && r.id !== id);
+    const history = await deps.store.listReleases(ctx.env);
+    const current = history.find((r) => r.status === "succeeded" && r.id !== id);
+    // A parked (or interrupted) release carries on from its record.
+    const earlier = history.find((r) => r.id === id && r.status === "running");
     const record: ReleaseRecord = {
       env: ctx.env,
       id,
@@ -58,18 +68,45 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       strategy: req.spec.hoist.strategy,
       trigger: req.trigger,
       status: "running",
-      startedAt: started,
+      startedAt: earlier?.startedAt ?? started,
       instances: [],
       ...(current ? { previous: current.id } : {}),
       spec: req.spec,
+      ...(earlier?.checkpoint ? { checkpoint: earlier.checkpoint } : {}),
     };
     await deps.store.putRelease(record);
-    ctx.log(`release ${id} of ${req.image} to ${ctx.env} (${record.strategy})${current ? `, replacing ${current.id}` : ""}`);
-    const outcome = await runStrategy(ctx, { id, image: req.image, spec: req.spec, live: current?.instances ?? [] });
+    ctx.log(
+      `release ${id} of ${req.image} to ${ctx.env} (${record.strategy})${current ? `, replacing ${current.id}` : ""}${earlier?.checkpoint ? `: carrying on at the canary's ${earlier.checkpoint.canary.step}%` : ""}`,
+    );
+    const checkpoint = async (at: Checkpoint) => {
+      record.checkpoint = at;
+      await deps.store.putRelease(record);
+    };
+    let outcome: Awaited<ReturnType<typeof runStrategy>>;
+    try {
+      outcome = await runStrategy(ctx, {
+        id,
+        image: req.image,
+        spec: req.spec,
+        live: current?.instances ?? [],
+        checkpoint,
+        ...(record.checkpoint ? { resume: record.checkpoint } : {}),
+        ...(req.parkAfterMs !== undefined ? { parkAfterMs: req.parkAfterMs } : {}),
+      });
+    } catch (err) {
+      if (!(err instanceof ReleaseParked)) throw err;
+      // Keep the environment until well after the wake-up, so no other release slips in.
+      const now = deps.now();
+      await deps.store.lock(ctx.env, owner, err.until + deps.leaseMs, now);
+      parked = true;
+      ctx.log(`release ${id} waits: ${err.message}`);
+      return record;
+    }
+    const { checkpoint: _done, ...finished } = record;
     const done: ReleaseRecord = outcome.ok
-      ? { ...record, status: "succeeded", finishedAt: deps.now(), instances: outcome.instances }
+      ? { ...finished, status: "succeeded", finishedAt: deps.now(), instances: outcome.instances }
       : {
-          ...record,
+          ...finished,
           status: "failed",
           finishedAt: deps.now(),
           error: outcome.error,
@@ -82,7 +119,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     if (outcome.ok) await prune(ctx, req.spec.service, [id, ...(current ? [current.id] : [])]);
     return done;
   } finally {
-    await deps.store.unlock(ctx.env, owner);
+    if (!parked) await deps.store.unlock(ctx.env, owner);
   }
 }
 

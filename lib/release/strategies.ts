@@ -1,7 +1,7 @@
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import type { ServerStats } from "../router/port.ts";
 import { follow, rollInPlace } from "./in-place.ts";
-import { enroll, FULL, launch, restore, retire, type ReleaseContext, type ReleasePlan } from "./moves.ts";
+import { enroll, FULL, launch, restore, retire, waitUntil, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 
 export type ReleaseOutcome =
   | { ok: true; instances: string[] }
@@ -143,13 +143,20 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
   await enroll(ctx, first, 0);
   for (const step of plan.spec.hoist.steps.filter((s) => s < 100)) {
     if (stable.length === 0) break; // nothing to compare with: a first release goes straight to full
-    const weights = canaryWeights(step, stable.length);
-    ctx.log(`canary at ${step}%`);
-    const before = await ctx.router.stats(ctx.backend);
-    await ctx.router.setWeight(ctx.backend, canaryInstance.name, weights.canary);
-    for (const name of stable) await ctx.router.setWeight(ctx.backend, name, weights.stable);
-    await ctx.sleep(plan.spec.hoist.intervalMs);
-    const verdict = compare(step, before, await ctx.router.stats(ctx.backend), canaryInstance.name, stable);
+    // A resumed release skips the steps it passed; the step it parked in has its weights set.
+    if (plan.resume && step < plan.resume.canary.step) continue;
+    let mark = plan.resume?.canary.step === step ? plan.resume.canary : undefined;
+    if (!mark) {
+      const weights = canaryWeights(step, stable.length);
+      ctx.log(`canary at ${step}%`);
+      const before = await ctx.router.stats(ctx.backend);
+      await ctx.router.setWeight(ctx.backend, canaryInstance.name, weights.canary);
+      for (const name of stable) await ctx.router.setWeight(ctx.backend, name, weights.stable);
+      mark = { step, until: Date.now() + plan.spec.hoist.intervalMs, before };
+      await plan.checkpoint?.({ canary: mark });
+    }
+    await waitUntil(ctx, plan, mark.until, `canary at ${step}%`);
+    const verdict = compare(step, mark.before, await ctx.router.stats(ctx.backend), canaryInstance.name, stable);
     if (ratio(verdict.canary) - ratio(verdict.stable) > plan.spec.hoist.errorThreshold) {
       ctx.log(`canary aborted at ${step}%: ${verdict.canary.errors} of ${verdict.canary.responses} canary responses were 5xx`);
       await withdraw(0);

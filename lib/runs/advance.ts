@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../log.ts";
 import { jobName, plan, transition, type RunEvent } from "../pipeline/machine.ts";
 import { TERMINAL } from "../pipeline/run.ts";
@@ -70,7 +71,13 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     } else if (effect.type === "runStage") {
       const stage = current.run.stages[effect.stage];
       let logs = sinks.get(effect.stage);
-      if (!logs) sinks.set(effect.stage, (logs = logSink(deps.store, runId, effect.stage, deps.redact)));
+      if (!logs) {
+        // A deploy stage's log is only Hoist's own lines: a worker taking it over (after a
+        // delayed wake-up, or a crash) carries on after the lines written before it.
+        const resumed = effect.spec.kind === "deploy" && !startedHere.has(effect.stage);
+        const prior = resumed ? (await deps.store.readLogs(runId, effect.stage)).map((c) => c.text).join("") : "";
+        sinks.set(effect.stage, (logs = logSink(deps.store, runId, effect.stage, deps.redact, prior)));
+      }
       // Renewed while the call is within its budget; a call stuck past it (a hung engine or
       // provider) lets the lease lapse, so the reconciler hands the run to another worker.
       const heartbeat = setInterval(() => {
@@ -94,6 +101,16 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           // A permanent error (bad image name, missing Dockerfile...) fails the stage with its message.
           return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } };
         });
+        if ("pending" in outcome && outcome.recheckAt !== undefined) {
+          // Nothing to do before recheckAt: past this call's budget, a delayed wake-up takes
+          // over (no worker waits through a canary interval); within it, wait here.
+          if (outcome.recheckAt > deadline) {
+            await handOver(deps, current, outcome.recheckAt);
+            log.info({ until: new Date(outcome.recheckAt).toISOString() }, "stage waits: handed over to a delayed wake-up");
+            return done("handed-over");
+          }
+          await sleep(Math.max(0, outcome.recheckAt - deps.clock.now()));
+        }
         if ("pending" in outcome) {
           // Between slices, look at the record: a cancel stops the job here.
           const fresh = await deps.store.getRun(runId);
@@ -173,13 +190,20 @@ async function renew(deps: AdvanceDeps, runId: string, owner: string): Promise<v
   await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
 }
 
-async function handOver(deps: AdvanceDeps, current: StoredRun): Promise<void> {
+/** SQS's longest message delay. */
+const MAX_DELAY_SEC = 900;
+
+/** Hands the run to the next worker through the queue: at once, or at `wakeAt`. */
+async function handOver(deps: AdvanceDeps, current: StoredRun, wakeAt?: number): Promise<void> {
   // Release the lease first so the next worker can claim at once; if the send is lost,
-  // the reconciler re-drives the run after the grace period.
+  // the reconciler re-drives the run after the grace period (counted from the wake-up).
+  const now = deps.clock.now();
+  const wake = Math.max(now, wakeAt ?? now);
   let stored: StoredRun | undefined = current;
-  while (stored && !(await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.redriveAfterMs })))
+  while (stored && !(await deps.store.saveRun(stored.run, stored.version, { until: wake + deps.redriveAfterMs })))
     stored = await deps.store.getRun(current.run.id);
-  await deps.queue.send({ runId: current.run.id });
+  // A wait past SQS's limit wakes a worker early, which finds the stage still waiting and hands over again.
+  await deps.queue.send({ runId: current.run.id }, Math.min(MAX_DELAY_SEC, Math.ceil((wake - now) / 1000)));
 }
 
 function isRetryable(err: unknown): boolean {

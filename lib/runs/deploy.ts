@@ -17,7 +17,7 @@ export interface DeployDeps {
 export type DeployResult =
   | { ok: true; release: string; image: string }
   | { ok: false; error: string; release?: string }
-  | { waiting: string };
+  | { waiting: string; until?: number };
 
 /**
  * The deploy stage: releases the run's image (the pushed one when the pipeline pushed, so
@@ -31,6 +31,8 @@ export async function deployStage(
   stage: number,
   spec: Extract<StageSpec, { kind: "deploy" }>,
   log: (line: string) => void,
+  /** Waits longer than this (canary intervals) park the release until a later call. */
+  parkAfterMs?: number,
 ): Promise<DeployResult> {
   const env = await deps.store.getEnvironment(spec.environment);
   if (!env) {
@@ -56,8 +58,16 @@ export async function deployStage(
     const done = await release(
       { store: deps.store, now: deps.now, leaseMs: deps.leaseMs },
       deps.contextFor(env, log),
-      { id, image, spec: releaseSpec, trigger: { type: "run", by: run.trigger.type === "push" ? (run.trigger.actor ?? "push") : run.trigger.type, runId: run.id } },
+      {
+        id,
+        image,
+        spec: releaseSpec,
+        trigger: { type: "run", by: run.trigger.type === "push" ? (run.trigger.actor ?? "push") : run.trigger.type, runId: run.id },
+        ...(parkAfterMs !== undefined ? { parkAfterMs } : {}),
+      },
     );
+    const wake = done.checkpoint?.canary;
+    if (done.status === "running" && wake) return { waiting: `canary at ${wake.step}%: judged at ${new Date(wake.until).toISOString()}`, until: wake.until };
     return done.status === "succeeded" ? { ok: true, release: id, image } : { ok: false, error: done.error ?? "release failed", release: id };
   } catch (err) {
     if (err instanceof ReleaseBusyError) return { waiting: err.message };

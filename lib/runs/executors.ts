@@ -17,11 +17,12 @@ export interface ExecutorDeps {
 }
 
 /**
- * What one slice of work on a stage came to: a result, or "still going, look again".
+ * What one slice of work on a stage came to: a result, or "still going, look again" (at
+ * `recheckAt` when the stage knows it has nothing to do before then: a canary interval).
  * `remove` names a finished job container to delete once the result is recorded: deleting
  * it before would let a re-driven worker run the job again.
  */
-export type Outcome = { done: RunEvent; remove?: string } | { pending: true };
+export type Outcome = { done: RunEvent; remove?: string } | { pending: true; recheckAt?: number };
 
 export interface StageContext {
   run: Run;
@@ -123,8 +124,12 @@ const executors: Executors = {
     // Lines are written in order, each after the one before; the release does not wait on them.
     let writing = Promise.resolve();
     const log = (line: string) => void (writing = writing.then(() => ctx.logs.write(`${line}\n`)).catch(() => undefined));
-    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, log);
+    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, log, ctx.sliceMs);
     await writing;
+    if ("waiting" in result && result.until !== undefined) {
+      await ctx.logs.write(`${result.waiting}\n`);
+      return { pending: true, recheckAt: result.until };
+    }
     if ("waiting" in result) {
       await ctx.logs.write(`${result.waiting}\n`);
       await new Promise((r) => setTimeout(r, ctx.sliceMs));

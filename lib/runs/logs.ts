@@ -15,10 +15,11 @@ export interface LogSink {
  * Chunks sit at fixed offsets (`LOG#<stage>#<offset>`), so writing a chunk twice stores the
  * same item: a re-driven worker may repeat a write without duplicating any line.
  */
-export function logSink(store: RunStore, runId: string, stage: number, redact: (s: string) => string): LogSink {
-  // The job's output comes first and only grows; Hoist's own lines follow it.
+export function logSink(store: RunStore, runId: string, stage: number, redact: (s: string) => string, prior = ""): LogSink {
+  // The job's output comes first and only grows; Hoist's own lines follow it (after `prior`,
+  // the stored log of a stage with no job that an earlier worker began).
   let job = "";
-  let notes = "";
+  let notes = prior;
   // Writes go out one drain at a time, so an older, shorter chunk never lands after a newer one.
   let dirtyFrom = Infinity;
   let draining: Promise<void> | undefined;

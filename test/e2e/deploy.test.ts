@@ -204,3 +204,52 @@ describe("deploy stages: staging then production, one image", () => {
     expect(list.environments.map((e) => e.name)).toEqual(expect.arrayContaining([`staging-${suffix}`, `production-${suffix}`]));
   });
 });
+
+describe("a canary deploy stage between its steps", () => {
+  it("hands the run to a delayed wake-up instead of keeping a worker waiting, and the next worker finishes the canary", async () => {
+    const haproxy = await startHaproxy();
+    proxies.push(haproxy);
+    // A one-second step budget: a 2 s canary interval cannot be waited out inside one call.
+    const short = await startRuntime({ HOIST_STEP_BUDGET_MS: "1000" });
+    try {
+      const env = `canary-${suffix}`;
+      const put = await fetch(`${short.url}/api/environments/${env}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: `unix://${haproxy.socket}`, backend: haproxy.backend } }),
+      });
+      expect(put.status, await put.clone().text()).toBe(200);
+      const image = `e2e-canary-${suffix}`;
+      const dir = await mkdtemp(join(tmpdir(), "hoist-canary-"));
+      let canaryApp = await createSampleApp(dir, {
+        image,
+        hoistYml: `pipelines:\n  main:\n    on: { push: { branches: [main] } }\n    stages:\n      - build: { image: ${image} }\n      - push:\n      - deploy: { environment: ${env} }\n`,
+      });
+      await writeFile(join(dir, "docker-compose.yml"), compose.replace("strategy: blue-green", "strategy: canary\n      steps: [50, 100]\n      interval: 2s"));
+      canaryApp = await commitAll(dir, "main", "canary compose file");
+      const pushTo = async (sha: string) => {
+        const [id] = await sendGitHubPush(short.url, githubPush({ path: dir, sha, ref: "refs/heads/main", fullName: "acme/canary" }));
+        return finalRun(short.url, id!, 180_000);
+      };
+      const first = await pushTo(canaryApp.sha);
+      expect(first.status, first.error).toBe("succeeded");
+
+      await writeFile(join(dir, "www", "index.html"), "<h1>hello canary</h1>\n");
+      const second = await pushTo((await commitAll(dir, "main", "v2")).sha);
+      expect(second.status, second.error).toBe("succeeded");
+      expect(await page(`${haproxy.url}/`)).toContain("hello canary");
+      const logs = await (await fetch(`${short.url}/api/runs/${second.id}/logs?stage=2&format=text`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).text();
+      // Parked at 50% with its checkpoint, woken by the delayed message, carried on from there.
+      expect(logs).toMatch(/canary at 50%: judged at \d{4}-\d\d-\d\dT/);
+      expect(logs).toMatch(/carrying on at the canary's 50%/);
+      expect(logs).toMatch(/release .* succeeded/);
+      const history = await api<{ releases: ReleaseRecord[] }>(short.url, `/api/environments/${env}/releases`);
+      expect(history.releases.map((r) => [r.status, r.strategy, r.checkpoint])).toEqual([
+        ["succeeded", "canary", undefined],
+        ["succeeded", "canary", undefined],
+      ]);
+    } finally {
+      await short.stop();
+    }
+  });
+});

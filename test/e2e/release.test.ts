@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
@@ -141,6 +142,37 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     // The failed requests are the canary's 5xx answers, counted by the router and by the sender.
     expect(bad.report.failed).toBeGreaterThan(0);
     expect([...bad.report.bodies("after").keys()]).toEqual(["v2"]);
+  });
+
+  it("canary: a release parked between steps (no worker waits) carries on from its checkpoint, holding the environment", async () => {
+    const { deps, images } = bench;
+    const { ctx, url } = await bench.environment(`${tag}park`, host);
+    const spec = compose("canary");
+    await release(deps, ctx, { image: images.v1, spec, trigger });
+    const id = `park-${tag}`;
+    const parkedAt: number[] = [];
+    const run = await underLoad(url, async () => {
+      let record = await release(deps, ctx, { id, image: images.v2, spec, trigger, parkAfterMs: 0 });
+      while (record.status === "running") {
+        const mark = record.checkpoint!.canary;
+        parkedAt.push(mark.step);
+        expect((await deps.store.getRelease(ctx.env, id))?.checkpoint?.canary.step).toBe(mark.step);
+        // Parked, the release still holds its environment: nothing can slip in between steps.
+        await expect(release(deps, ctx, { image: images.v1, spec, trigger })).rejects.toBeInstanceOf(ReleaseBusyError);
+        await sleep(Math.max(0, mark.until - Date.now()));
+        record = await release(deps, ctx, { id, image: images.v2, spec, trigger, parkAfterMs: 0 });
+      }
+      return record;
+    });
+    expect(parkedAt).toEqual([10, 50]);
+    expect(run.result.status, run.result.error).toBe("succeeded");
+    expect(run.result.checkpoint).toBeUndefined();
+    expect(run.report.failed, run.report.failures.join("; ")).toBe(0);
+    expect([...run.report.bodies("after").keys()]).toEqual(["v2"]);
+    expect((await deps.store.listReleases(ctx.env)).map((r) => [r.id === id, r.status])).toEqual([
+      [true, "succeeded"],
+      [false, "succeeded"],
+    ]);
   });
 
   it("one release at a time: a second concurrent release is refused and changes nothing", async () => {
