@@ -313,9 +313,13 @@ export function instanceHostError(what: string, err: unknown): EngineError {
   const text = (err as Error).message.trim();
   const unreachable = code === "ECONNREFUSED" || code === "ENOENT";
   const notManager = status === 503 && /swarm/i.test(text);
+  // Node names certificate problems by OpenSSL's codes (SELF_SIGNED_CERT_IN_CHAIN, CERT_HAS_EXPIRED...).
+  const tls = /CERT|SSL|TLS|EPROTO|SIGNATURE|ISSUER/.test(code ?? "") || /alert|handshake|certificate/i.test(text);
   const message = unreachable
     ? `the Docker engine is unreachable (${text}): check the environment's engine endpoint and that dockerd runs`
-    : notManager
+    : tls
+      ? `${what} failed: the TLS handshake with the Docker engine failed (${text}): check the environment's engine.tls files (ca, cert, key) against the engine's certificates`
+      : notManager
       ? `${what} failed: the engine is not a Swarm manager (${text}): run \`docker swarm init --advertise-addr ADDRESS\` on it (on this machine, bash scripts/services.sh does)`
       : `${what} failed: ${text}`;
   const retryable = unreachable || (status !== undefined && status >= 500 && !notManager);

@@ -73,11 +73,7 @@ export interface GroupProgress {
   /** The host's own words on the update, and on the newest failed instance. */
   message: string;
   replicas: number;
-  /**
-   * Running instances that are to keep serving: not being stopped, and not about to be
-   * replaced (a newer instance for their place is starting), so the router can let them go
-   * before the host stops them.
-   */
+  /** Running instances the host means to keep running (none it is stopping). */
   serving: Instance[];
 }
 

@@ -173,12 +173,8 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
 
   private async describe(service: ServiceInfo): Promise<GroupProgress> {
     const tasks = await this.tasks(service.ID);
-    const wanted = tasks.filter((t) => t.DesiredState === "running" && ACTIVE_TASK_STATES.has(t.Status?.State ?? ""));
     const serving: Instance[] = [];
-    for (const task of tasks) {
-      if (!isRunning(task)) continue;
-      // The tasks are newest first: a newer wanted task in the same slot is this one's replacement.
-      if (wanted.some((t) => t.Slot === task.Slot && t !== task && (t.CreatedAt ?? "") > (task.CreatedAt ?? ""))) continue;
+    for (const task of tasks.filter(isRunning)) {
       const address = await this.address(task);
       if (address) serving.push(toInstance(service, task, address));
     }

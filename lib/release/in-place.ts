@@ -10,16 +10,26 @@ const FOLLOW_MS = 250;
 const STUCK_MS = 15 * 60_000;
 
 /**
+ * Swarm counts a failed task asynchronously, while its updater moves on to the next batch at
+ * once: with stop-first and no delay, a failing release can stop the next batch's old tasks
+ * before the rollback starts, leaving nothing to serve. A pause between batches lets the
+ * failure land first.
+ */
+const MIN_STOP_FIRST_DELAY_MS = 2_000;
+
+/**
  * Rolling on a host that rolls its own sets (Swarm): the serving service is updated in place with
  * the compose file's `update_config` and `rollback_config`, and Swarm replaces its tasks batch by
  * batch, each gated by the container's health check, pausing or rolling back by itself on failure.
- * Hoist follows along, keeping the router in step with the tasks that serve: a task whose
- * replacement is starting is drained before Swarm stops it (with `order: start-first`; with
- * stop-first Swarm stops it at once, and HAProxy's retries carry requests cut in that moment).
+ * Hoist follows along, keeping the router in step with the tasks that serve. Swarm stops an old
+ * task when it decides to, a moment before Hoist sees it go: HAProxy's retries (`retry-on
+ * conn-failure empty-response`, `option redispatch`) carry the requests caught in that moment to
+ * another server.
  */
 export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups: InstanceGroups): Promise<ReleaseOutcome> {
   const group = groups.groupOf(plan.live[0]!);
-  const { update } = plan.spec;
+  const asked = plan.spec.update;
+  const update = asked.order === "stop-first" ? { ...asked, delayMs: Math.max(asked.delayMs, MIN_STOP_FIRST_DELAY_MS) } : asked;
   ctx.log(`rolling update of ${group} to ${plan.image}: ${update.parallelism || "all"} at a time, ${update.order}, on failure ${update.failureAction}`);
   await groups.update(group, {
     ...instanceSettings(ctx, plan),

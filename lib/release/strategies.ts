@@ -121,43 +121,62 @@ async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseO
 }
 
 /**
- * One canary instance takes `step` percent of the traffic, step after step. After each
- * interval its 5xx ratio (from the router's counters) is compared with the stable set's;
- * worse by more than the threshold, and it is taken out with the stable weights restored.
+ * The canary set takes `step` percent of the traffic, step after step, growing with it (like
+ * Argo Rollouts: `ceil(step% x replicas)` instances, at least one), so it has the capacity for
+ * its share. After each interval its 5xx ratio (from the router's counters) is compared with
+ * the stable set's; worse by more than the threshold, and it is taken out with the stable
+ * weights restored. Then the rest of the new set starts and the stable set is let go.
  */
 async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
   const stable = plan.live;
-  let first: Instance[];
-  try {
-    first = await launch(ctx, plan, 0, 1);
-  } catch (err) {
-    return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
-  }
-  const [canaryInstance] = first as [Instance];
-  /** Stable weights back to full, the canary drained (after `drainMs`) and removed. */
+  const { replicas, hoist } = plan.spec;
+  const canaries: Instance[] = [];
+  /** Grows the canary set to `count` instances, in the router at weight 0. */
+  const grow = async (count: number) => {
+    if (count <= canaries.length) return;
+    const started = await launch(ctx, plan, canaries.length, count);
+    await enroll(ctx, started, 0);
+    canaries.push(...started);
+  };
+  /** Stable weights back to full, the canaries drained (after `drainMs`) and removed. */
   const withdraw = async (drainMs: number) => {
     for (const name of stable) await ctx.router.setWeight(ctx.backend, name, FULL);
-    await retire(ctx, [canaryInstance.name], drainMs);
-    await ctx.host.remove(canaryInstance.name);
+    const names = canaries.map((i) => i.name);
+    await retire(ctx, names, drainMs);
+    for (const name of names) await ctx.host.remove(name);
   };
-  await enroll(ctx, first, 0);
-  for (const step of plan.spec.hoist.steps.filter((s) => s < 100)) {
+  const failed = async (err: unknown, drainMs: number): Promise<ReleaseOutcome> => {
+    await withdraw(drainMs);
+    return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
+  };
+  for (const step of hoist.steps.filter((s) => s < 100)) {
     if (stable.length === 0) break; // nothing to compare with: a first release goes straight to full
     // A resumed release skips the steps it passed; the step it parked in has its weights set.
     if (plan.resume && step < plan.resume.canary.step) continue;
+    try {
+      await grow(canarySize(step, replicas));
+    } catch (err) {
+      return failed(err, 0); // the new instances never took traffic
+    }
     let mark = plan.resume?.canary.step === step ? plan.resume.canary : undefined;
     if (!mark) {
-      const weights = canaryWeights(step, stable.length);
-      ctx.log(`canary at ${step}%`);
+      const weights = canaryWeights(step, stable.length, canaries.length);
+      ctx.log(`canary at ${step}%: ${canaries.length} new instance(s) next to ${stable.length}`);
       const before = await ctx.router.stats(ctx.backend);
-      await ctx.router.setWeight(ctx.backend, canaryInstance.name, weights.canary);
+      for (const i of canaries) await ctx.router.setWeight(ctx.backend, i.name, weights.canary);
       for (const name of stable) await ctx.router.setWeight(ctx.backend, name, weights.stable);
-      mark = { step, until: Date.now() + plan.spec.hoist.intervalMs, before };
+      mark = { step, until: Date.now() + hoist.intervalMs, before };
       await plan.checkpoint?.({ canary: mark });
     }
     await waitUntil(ctx, plan, mark.until, `canary at ${step}%`);
-    const verdict = compare(step, mark.before, await ctx.router.stats(ctx.backend), canaryInstance.name, stable);
-    if (ratio(verdict.canary) - ratio(verdict.stable) > plan.spec.hoist.errorThreshold) {
+    const verdict = compare(
+      step,
+      mark.before,
+      await ctx.router.stats(ctx.backend),
+      canaries.map((i) => i.name),
+      stable,
+    );
+    if (ratio(verdict.canary) - ratio(verdict.stable) > hoist.errorThreshold) {
       ctx.log(`canary aborted at ${step}%: ${verdict.canary.errors} of ${verdict.canary.responses} canary responses were 5xx`);
       await withdraw(0);
       return {
@@ -169,24 +188,26 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
       };
     }
   }
-  let rest: Instance[];
   try {
-    rest = await launch(ctx, plan, 1, plan.spec.replicas);
+    await grow(replicas);
   } catch (err) {
-    await withdraw(plan.spec.hoist.drainMs);
-    return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
+    return failed(err, hoist.drainMs);
   }
-  await enroll(ctx, rest, FULL);
-  await ctx.router.setWeight(ctx.backend, canaryInstance.name, FULL);
-  await retire(ctx, stable, plan.spec.hoist.drainMs);
-  return { ok: true, instances: [canaryInstance.name, ...rest.map((i) => i.name)] };
+  for (const i of canaries) await ctx.router.setWeight(ctx.backend, i.name, FULL);
+  await retire(ctx, stable, hoist.drainMs);
+  return { ok: true, instances: canaries.map((i) => i.name) };
 }
 
-/** Weights giving one canary `step` percent of the traffic next to `stableCount` servers. */
-export function canaryWeights(step: number, stableCount: number): { canary: number; stable: number } {
-  // canary / (canary + stableCount * stable) = step / 100, within HAProxy's 1-256 range.
+/** How many new instances carry a canary step: its share of the replicas, at least one. */
+export function canarySize(step: number, replicas: number): number {
+  return Math.min(replicas, Math.max(1, Math.ceil((step * replicas) / 100)));
+}
+
+/** Per-instance weights giving `canaryCount` canaries `step` percent of the traffic next to `stableCount` servers. */
+export function canaryWeights(step: number, stableCount: number, canaryCount = 1): { canary: number; stable: number } {
+  // canaryCount * canary / (canaryCount * canary + stableCount * stable) = step / 100, within HAProxy's 1-256 range.
   let canary = step * stableCount;
-  let stable = 100 - step;
+  let stable = (100 - step) * canaryCount;
   const scale = Math.max(canary, stable) / 256;
   if (scale > 1) {
     canary = Math.round(canary / scale);
@@ -195,7 +216,7 @@ export function canaryWeights(step: number, stableCount: number): { canary: numb
   return { canary: Math.max(1, canary), stable: Math.max(1, stable) };
 }
 
-function compare(step: number, before: ServerStats[], after: ServerStats[], canaryName: string, stable: string[]): CanaryVerdict {
+function compare(step: number, before: ServerStats[], after: ServerStats[], canaries: string[], stable: string[]): CanaryVerdict {
   const delta = (names: string[]) => {
     let responses = 0;
     let errors = 0;
@@ -207,7 +228,7 @@ function compare(step: number, before: ServerStats[], after: ServerStats[], cana
     }
     return { responses, errors };
   };
-  return { step, canary: delta([canaryName]), stable: delta(stable) };
+  return { step, canary: delta(canaries), stable: delta(stable) };
 }
 
 function ratio(x: { responses: number; errors: number }): number {

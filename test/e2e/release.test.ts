@@ -144,10 +144,10 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect([...bad.report.bodies("after").keys()]).toEqual(["v2"]);
   });
 
-  it("canary: a release parked between steps (no worker waits) carries on from its checkpoint, holding the environment", async () => {
+  it("canary: the canary set grows with its share; a release parked between steps (no worker waits) carries on from its checkpoint, holding the environment", async () => {
     const { deps, images } = bench;
-    const { ctx, url } = await bench.environment(`${tag}park`, host);
-    const spec = compose("canary");
+    const { ctx, url, log } = await bench.environment(`${tag}park`, host);
+    const spec = { ...compose("canary"), replicas: 3 };
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const id = `park-${tag}`;
     const parkedAt: number[] = [];
@@ -165,7 +165,9 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
       return record;
     });
     expect(parkedAt).toEqual([10, 50]);
+    expect(log.filter((line) => line.startsWith("canary at"))).toEqual(["canary at 10%: 1 new instance(s) next to 3", "canary at 50%: 2 new instance(s) next to 3"]);
     expect(run.result.status, run.result.error).toBe("succeeded");
+    expect(run.result.instances).toHaveLength(3);
     expect(run.result.checkpoint).toBeUndefined();
     expect(run.report.failed, run.report.failures.join("; ")).toBe(0);
     expect([...run.report.bodies("after").keys()]).toEqual(["v2"]);

@@ -5,18 +5,26 @@ import { Environment, parseEnvironmentsFile, protectionDenies } from "../../lib/
 import { readReleaseSpec } from "../../lib/release/compose.ts";
 import { httpHealthcheck } from "../../lib/release/in-place.ts";
 import { setName, type ReleaseContext } from "../../lib/release/moves.ts";
-import { canaryWeights } from "../../lib/release/strategies.ts";
+import { canarySize, canaryWeights } from "../../lib/release/strategies.ts";
 
 describe("canary weights", () => {
-  it("give one canary the step's share of the traffic next to the stable set", () => {
-    for (const stable of [1, 2, 3, 5])
+  it("give the canary set the step's share of the traffic next to the stable set", () => {
+    // Stable sets of `replicas`, canary sets sized as releases size them.
+    for (const stable of [1, 2, 3, 5, 10, 20])
       for (const step of [1, 10, 25, 50, 90, 99]) {
-        const w = canaryWeights(step, stable);
-        const share = (100 * w.canary) / (w.canary + stable * w.stable);
-        expect(Math.abs(share - step), `step ${step} with ${stable} stable`).toBeLessThan(1.5);
-        expect(w.canary).toBeLessThanOrEqual(256);
-        expect(w.stable).toBeGreaterThanOrEqual(1);
+        const canaries = canarySize(step, stable);
+        const w = canaryWeights(step, stable, canaries);
+        const share = (100 * canaries * w.canary) / (canaries * w.canary + stable * w.stable);
+        expect(Math.abs(share - step), `step ${step}, ${canaries} canaries, ${stable} stable`).toBeLessThan(1.5);
+        expect(Math.max(w.canary, w.stable)).toBeLessThanOrEqual(256);
+        expect(Math.min(w.canary, w.stable)).toBeGreaterThanOrEqual(1);
       }
+  });
+
+  it("size the canary set to its share of the replicas, at least one", () => {
+    expect([10, 50, 100].map((step) => canarySize(step, 2))).toEqual([1, 1, 2]);
+    expect([10, 25, 50, 100].map((step) => canarySize(step, 10))).toEqual([1, 3, 5, 10]);
+    expect(canarySize(1, 1)).toBe(1);
   });
 });
 
