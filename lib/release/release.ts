@@ -125,7 +125,9 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
 
 /**
  * Redeploys an earlier release's image and description as a new release: `to`, or else the
- * succeeded release before the current one.
+ * succeeded release before the current one. It switches blue-green, whatever strategy that
+ * release used: undoing a release takes the seconds its instances need to start and pass the
+ * health gate, not a canary's steps or a rolling update's batches.
  */
 export async function rollback(deps: ReleaseDeps, ctx: ReleaseContext, by: string, to?: string): Promise<ReleaseRecord> {
   const history = await deps.store.listReleases(ctx.env);
@@ -135,7 +137,12 @@ export async function rollback(deps: ReleaseDeps, ctx: ReleaseContext, by: strin
     throw new ReleaseError(
       to ? `environment ${ctx.env} has no release ${to}: see \`hoist releases ${ctx.env}\`` : `environment ${ctx.env} has no earlier successful release to roll back to`,
     );
-  return release(deps, ctx, { image: target.image, spec: target.spec as ReleaseSpec, trigger: { type: "rollback", by, rollbackOf: target.id } });
+  const spec = target.spec as ReleaseSpec;
+  return release(deps, ctx, {
+    image: target.image,
+    spec: { ...spec, hoist: { ...spec.hoist, strategy: "blue-green" } },
+    trigger: { type: "rollback", by, rollbackOf: target.id },
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
-import { release } from "../../lib/release/release.ts";
+import { release, rollback } from "../../lib/release/release.ts";
 import { requireDocker } from "../support/docker.ts";
 import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 
@@ -58,7 +58,7 @@ describe("Swarm services as release sets", () => {
     expect(await services(ctx.env)).toEqual({ v1: [0], v2: [2] }); // v3 removed
   });
 
-  it("rolling updates the serving service in place with its update_config, and Swarm's rollback puts a failing v3 back, with no failed request", async () => {
+  it("rolling updates the serving service in place with its update_config, Swarm's rollback puts a failing v3 back, and a manual rollback switches at once; no failed request", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment("sinp", host);
     const spec = compose("rolling");
@@ -88,5 +88,12 @@ describe("Swarm services as release sets", () => {
     expect(((await docker.getService(group).inspect()) as { UpdateStatus?: { State: string } }).UpdateStatus?.State).toBe("rollback_completed");
     const serving = (await host.progress(group)).serving.map((i) => i.name).sort();
     expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(serving);
+
+    // Undoing takes seconds whatever the strategy: a rollback to v1 switches blue-green, to a new service.
+    const back = await underLoad(url, () => rollback(deps, ctx, "e2e"));
+    expect(back.result).toMatchObject({ status: "succeeded", strategy: "blue-green", image: images.v1, trigger: { type: "rollback", rollbackOf: v1.id } });
+    expect(back.report.failed, back.report.failures.join("; ")).toBe(0);
+    expect([...back.report.bodies("after").keys()]).toEqual(["v1"]);
+    expect(back.result.instances.every((name) => !name.startsWith(`${group}.`))).toBe(true);
   });
 });
