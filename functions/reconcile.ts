@@ -1,8 +1,13 @@
-// Scheduled (every minute on AWS): re-drives runs whose message was lost or whose worker died.
+// Scheduled (every minute on AWS): re-drives runs whose message was lost or whose worker died,
+// and brings Swarm environments' routers in step with the tasks Swarm runs.
 import { loadConfig } from "../lib/config.ts";
+import { watchEnvironments } from "../lib/release/watch.ts";
 import { reconcile } from "../lib/runs/reconcile.ts";
 import { createServices } from "../lib/services.ts";
 
 const services = await createServices(loadConfig(process.env));
 
-export const handler = async () => ({ redriven: await reconcile(services.reconcile) });
+export const handler = async () => ({
+  redriven: await reconcile(services.reconcile),
+  routersChanged: await watchEnvironments(services.watch, (line) => services.log.info(line)),
+});

@@ -13,6 +13,7 @@ import type { AdvanceDeps } from "./runs/advance.ts";
 import { ConfigCache } from "./runs/config-cache.ts";
 import type { IngestDeps } from "./runs/ingest.ts";
 import type { ReconcileDeps } from "./runs/reconcile.ts";
+import type { WatchDeps } from "./release/watch.ts";
 import type { SourceReader } from "./scm/port.ts";
 import { createSourceRouter } from "./scm/source.ts";
 import { releaseContext } from "./release/targets.ts";
@@ -33,6 +34,7 @@ export interface Services {
   source: SourceReader;
   ingest: IngestDeps;
   reconcile: ReconcileDeps;
+  watch: WatchDeps;
   /** Worker dependencies; each worker process gets its own lease identity. */
   advance: AdvanceDeps;
 }
@@ -87,6 +89,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       ...(config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {}),
     },
     reconcile: { store, queue, clock, redriveAfterMs },
+    watch: { store: releases, now: () => clock.now(), contextFor: releaseContext },
     advance: {
       store,
       queue,

@@ -4,6 +4,7 @@ import { loadConfig, type Config } from "../config.ts";
 import { parseEnvironmentsFile } from "../release/environment.ts";
 import { httpApp } from "../http/server.ts";
 import { advanceRun } from "../runs/advance.ts";
+import { watchEnvironments } from "../release/watch.ts";
 import { reconcile } from "../runs/reconcile.ts";
 import { createServices, type ServiceOverrides, type Services } from "../services.ts";
 import { startEmbeddedServers } from "./embedded.ts";
@@ -77,6 +78,9 @@ export async function startLocal(
         reconcile(services.reconcile)
           .then((ids) => ids.length && log.info({ runs: ids }, "reconciler re-drove runs"))
           .catch((err: unknown) => log.warn({ err }, "reconcile failed"));
+        watchEnvironments(services.watch, (line) => log.info(line))
+          .then((envs) => envs.length && log.info({ environments: envs }, "routers brought in step with Swarm"))
+          .catch((err: unknown) => log.warn({ err }, "watching environments failed"));
       }, config.HOIST_RECONCILE_EVERY_MS)
     : undefined;
   log.info({ url, data: config.HOIST_DATA_DIR, embedded: Boolean(embedded) }, "hoist is running");

@@ -1,6 +1,6 @@
 import type { HealthcheckSpec } from "./compose.ts";
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
-import { waitHealthy } from "./health.ts";
+import { waitHealthy, type HttpHealth } from "./health.ts";
 import { enroll, FULL, instanceSettings, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 import type { ReleaseOutcome } from "./strategies.ts";
 
@@ -41,7 +41,7 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
   const deadline = Date.now() + STUCK_MS;
   for (;;) {
     const progress = await groups.progress(group);
-    const inStep = await follow(ctx, plan, group, progress.serving);
+    const inStep = await follow(ctx, plan.spec.hoist.health, group, progress.serving);
     const instances = progress.serving.map((i) => i.name);
     const swarmSays = `${progress.state}${progress.message ? `: ${progress.message}` : ""}`;
     if (progress.state === "paused" || progress.state === "rollback_paused")
@@ -66,13 +66,13 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
  * pass the HTTP health gate; ones no longer serving leave (no new requests, the ones in flight
  * finish). Resolves true when nothing needed changing.
  */
-export async function follow(ctx: ReleaseContext, plan: ReleasePlan, group: string, serving: Instance[]): Promise<boolean> {
+export async function follow(ctx: ReleaseContext, health: HttpHealth, group: string, serving: Instance[]): Promise<boolean> {
   const servers = (await ctx.router.servers(ctx.backend)).filter((s) => s.name.startsWith(`${group}.`));
   let inStep = true;
   for (const instance of serving) {
     if (servers.some((s) => s.name === instance.name)) continue;
     inStep = false;
-    const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
+    const unhealthy = await waitHealthy(instance.address, instance.port, health, ctx.sleep);
     if (unhealthy) ctx.log(`${instance.name} is running but failed its health check: ${unhealthy}`);
     else await enroll(ctx, [instance], FULL);
   }

@@ -58,7 +58,7 @@ async function servingNow(ctx: ReleaseContext, plan: ReleasePlan, groups: Instan
         return [];
       },
     );
-    await follow(ctx, plan, group, serving);
+    await follow(ctx, plan.spec.hoist.health, group, serving);
     live.push(...serving.map((i) => i.name));
   }
   return live;

@@ -1,8 +1,11 @@
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
+import { Environment } from "../../lib/release/environment.ts";
 import { release, rollback } from "../../lib/release/release.ts";
+import { watchEnvironments } from "../../lib/release/watch.ts";
 import { requireDocker } from "../support/docker.ts";
+import { waitFor } from "../support/wait.ts";
 import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 
 // What only Swarm has: a service per release, kept scaled to 0 for a rollback; rolling through
@@ -95,5 +98,31 @@ describe("Swarm services as release sets", () => {
     expect(back.report.failed, back.report.failures.join("; ")).toBe(0);
     expect([...back.report.bodies("after").keys()]).toEqual(["v1"]);
     expect(back.result.instances.every((name) => !name.startsWith(`${group}.`))).toBe(true);
+  });
+
+  it("between releases, the reconciler's watch puts a task Swarm replaced after a crash into the router", async () => {
+    const { deps, images } = bench;
+    const { ctx, url } = await bench.environment("swatch", host);
+    await deps.store.putEnvironment(
+      Environment.parse({ name: ctx.env, mode: "swarm", engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: "unix:///unused.sock", backend: ctx.backend } }),
+    );
+    const v1 = await release(deps, ctx, { image: images.v1, spec: compose("blue-green"), trigger });
+    expect(v1.status, v1.error).toBe("succeeded");
+    const group = host.groupOf(v1.instances[0]!);
+    const watch = () => watchEnvironments({ store: deps.store, now: () => Date.now(), contextFor: () => ctx }, () => undefined);
+    expect(await watch()).toEqual([]); // in step: nothing to do
+
+    // A task's container dies; Swarm starts a new task in its place, at a new address.
+    const [crashed] = v1.instances as [string];
+    await docker.getContainer(crashed).kill();
+    const replaced = await waitFor("Swarm to replace the crashed task", async () => {
+      const serving = (await host.progress(group)).serving;
+      return serving.length === 2 && !serving.some((i) => i.name === crashed) ? serving : undefined;
+    }, 60_000, 200);
+    expect((await ctx.router.servers(ctx.backend)).map((s) => s.name)).toContain(crashed); // stale until watched
+
+    expect(await watch()).toEqual([ctx.env]);
+    expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(replaced.map((i) => i.name).sort());
+    for (let i = 0; i < 20; i++) expect((await fetch(url)).status).toBe(200);
   });
 });

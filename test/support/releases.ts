@@ -4,6 +4,8 @@ import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { startServers, type StartedServers } from "../../lib/local/servers.mjs";
 import { readReleaseSpec, type ReleaseSpec } from "../../lib/release/compose.ts";
 import type { ReleaseContext } from "../../lib/release/moves.ts";
+import type { EnvironmentStore } from "../../lib/release/environment.ts";
+import type { ReleaseStore } from "../../lib/release/records.ts";
 import type { ReleaseDeps } from "../../lib/release/release.ts";
 import { HaproxyRouter } from "../../lib/router/haproxy.ts";
 import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
@@ -29,7 +31,8 @@ export type AppName = "v1" | "v2" | "v3" | "bad";
 export interface ReleaseBench {
   /** Part of every name this run makes (images, environments, so instances). */
   suffix: string;
-  deps: ReleaseDeps;
+  /** Its store also keeps environments, as the server's does. */
+  deps: ReleaseDeps & { store: ReleaseStore & EnvironmentStore };
   images: Record<AppName, string>;
   /** A fresh environment with its own HAProxy, releasing onto `host`. */
   environment(name: string, host: InstanceHost): Promise<{ ctx: ReleaseContext; url: string; log: string[] }>;
@@ -46,7 +49,7 @@ export async function startReleaseBench(docker: Dockerode): Promise<ReleaseBench
     const api = loopbackDynamoApi(servers.dynamodb);
     const table = `rel-${suffix}`;
     await new DynamoRunStore({ api, table }).ensureTable();
-    const deps: ReleaseDeps = { store: new DynamoReleaseStore(api, table), now: () => Date.now(), leaseMs: 10 * 60_000 };
+    const deps = { store: new DynamoReleaseStore(api, table), now: () => Date.now(), leaseMs: 10 * 60_000 };
     const apps = { v1: { version: "v1" }, v2: { version: "v2" }, v3: { version: "v3", healthy: false }, bad: { version: "bad", failOneIn: 3 } };
     const images = {} as Record<AppName, string>;
     for (const [name, app] of Object.entries(apps) as [AppName, (typeof apps)[AppName]][])
