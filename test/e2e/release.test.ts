@@ -113,6 +113,19 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect(serving).toEqual(running.map((i) => i.name).sort());
   });
 
+  it("rolling with failure_action pause: a failing v3 stops the update where it failed, the old instances keep serving", async () => {
+    const { deps, images } = bench;
+    const { ctx, url } = await bench.environment(`${tag}pause`, host);
+    const base = compose("rolling");
+    const spec = { ...base, update: { ...base.update, failureAction: "pause" as const } };
+    await release(deps, ctx, { image: images.v1, spec, trigger });
+    const v3 = await underLoad(url, () => release(deps, ctx, { image: images.v3, spec, trigger }));
+    expect(v3.result).toMatchObject({ status: "failed", rolledBack: false });
+    expect(v3.result.error).toMatch(/paused/);
+    expect(v3.report.failed, v3.report.failures.join("; ")).toBe(0);
+    expect([...v3.report.bodies("after").keys()]).toEqual(["v1"]);
+  });
+
   it("rolling with failure_action continue: unhealthy new instances are skipped, the old ones keep serving", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}cont`, host);
