@@ -141,6 +141,20 @@ envCommand
     print(opts.json ? JSON.stringify(envs, null, 2) : environmentsTable(envs, color));
   });
 
+interface EnvSetOptions {
+  engine: string;
+  router: string;
+  backend: string;
+  mode: "docker" | "swarm";
+  registry?: string;
+  tls?: string;
+  sshKey?: string;
+  sshHostKey?: string;
+  branches?: string;
+  approval?: boolean;
+  approvers?: string;
+}
+
 envCommand
   .command("set")
   .description("register or replace an environment")
@@ -150,14 +164,22 @@ envCommand
   .requiredOption("--backend <name>", "the HAProxy backend that serves this environment")
   .addOption(new Option("--mode <mode>", "single Docker host or Swarm").choices(["docker", "swarm"]).default("docker"))
   .option("--registry <host:port>", "registry this environment pulls from")
+  .option("--tls <ca,cert,key>", "for tcp:// with TLS: paths (on the server) of the CA, client certificate and key, comma-separated")
+  .option("--ssh-key <path>", "for ssh://: path (on the server) of the private key")
+  .option("--ssh-host-key <fingerprint>", 'for ssh://: the engine host\'s key fingerprint, "SHA256:..." (ssh-keyscan HOST | ssh-keygen -lf -)')
   .option("--branches <globs>", "only these branches may release here (comma-separated globs)")
   .option("--approval", "releases here need an approval")
   .option("--approvers <names>", "who may approve (comma-separated)")
-  .action(async (name: string, opts: { engine: string; router: string; backend: string; mode: "docker" | "swarm"; registry?: string; branches?: string; approval?: boolean; approvers?: string }) => {
+  .action(async (name: string, opts: EnvSetOptions) => {
     const split = (v: string | undefined) => (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+    const [ca = "", cert = "", key = ""] = split(opts.tls);
     const env = await client().putEnvironment({
       name,
-      engine: { endpoint: opts.engine },
+      engine: {
+        endpoint: opts.engine,
+        ...(opts.tls ? { tls: { ca, cert, key } } : {}),
+        ...(opts.sshKey || opts.sshHostKey ? { ssh: { key: opts.sshKey ?? "", hostKey: opts.sshHostKey ?? "" } } : {}),
+      },
       mode: opts.mode,
       router: { admin: opts.router, backend: opts.backend },
       ...(opts.registry ? { registry: opts.registry } : {}),

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
 import { JobAgent } from "./agent.ts";
@@ -289,16 +290,46 @@ function clientOptions(opts: DockerEngineOptions): Dockerode.DockerOptions {
   return opts.host ? dockerClientOptions(opts.host) : { socketPath: opts.socketPath ?? DEFAULT_SOCKET };
 }
 
-/** Client options for a DOCKER_HOST-style endpoint: unix://, tcp:// (TLS when given files), ssh://. */
-export function dockerClientOptions(endpoint: string, tls?: { ca: string; cert: string; key: string }): Dockerode.DockerOptions {
+/** How a client proves itself to an engine and checks the engine: TLS files, or an SSH key and the host's key. */
+export interface EngineCredentials {
+  /** Paths of the CA, client certificate and key, for tcp:// with TLS. */
+  tls?: { ca: string; cert: string; key: string };
+  /** For ssh://: the path of the private key, and the engine host's key fingerprint (`SHA256:...`). */
+  ssh?: { key: string; hostKey: string };
+}
+
+/**
+ * Client options for a DOCKER_HOST-style endpoint: unix://, tcp:// (TLS when given files), ssh://
+ * (the engine host runs `docker system dial-stdio` for each connection). Over SSH the host's key
+ * must match the fingerprint given: a client that trusts any host key hands its engine to whoever
+ * answers on the way.
+ */
+export function dockerClientOptions(endpoint: string, credentials: EngineCredentials = {}): Dockerode.DockerOptions {
   const url = new URL(endpoint);
   if (url.protocol === "unix:") return { socketPath: url.pathname };
-  if (url.protocol === "ssh:") return { protocol: "ssh", host: url.hostname, port: Number(url.port || 22), username: decodeURIComponent(url.username) || "root" };
+  if (url.protocol === "ssh:") {
+    const { ssh } = credentials;
+    if (!ssh) throw new EngineError(`${endpoint} needs engine.ssh: {key: PRIVATE_KEY_FILE, hostKey: "SHA256:..."} (ssh-keyscan HOST | ssh-keygen -lf -)`, { retryable: false });
+    const expected = ssh.hostKey;
+    return {
+      protocol: "ssh",
+      host: url.hostname,
+      port: Number(url.port || 22),
+      username: decodeURIComponent(url.username) || "root",
+      sshOptions: { privateKey: readFileSync(ssh.key), hostVerifier: (key: Buffer) => sshFingerprint(key) === expected },
+    } as Dockerode.DockerOptions;
+  }
   if (url.protocol === "tcp:" || url.protocol === "http:") {
+    const { tls } = credentials;
     const files = tls ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : undefined;
     return { protocol: files ? "https" : "http", host: url.hostname, port: Number(url.port || (files ? 2376 : 2375)), ...files };
   }
   throw new EngineError(`unsupported Docker host ${endpoint}: use unix:///path, tcp://host:port or ssh://user@host`, { retryable: false });
+}
+
+/** OpenSSH's fingerprint of a host key (as `ssh-keygen -l` prints it): SHA256 of the key blob, base64 without padding. */
+export function sshFingerprint(key: Buffer): string {
+  return `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
 }
 
 /**
@@ -315,11 +346,15 @@ export function instanceHostError(what: string, err: unknown): EngineError {
   const notManager = status === 503 && /swarm/i.test(text);
   // Node names certificate problems by OpenSSL's codes (SELF_SIGNED_CERT_IN_CHAIN, CERT_HAS_EXPIRED...).
   const tls = /CERT|SSL|TLS|EPROTO|SIGNATURE|ISSUER/.test(code ?? "") || /alert|handshake|certificate/i.test(text);
+  // ssh2's words for a host key that is not the expected one, and for a refused client key.
+  const ssh = /Host denied|authentication methods failed/i.test(text);
   const message = unreachable
     ? `the Docker engine is unreachable (${text}): check the environment's engine endpoint and that dockerd runs`
     : tls
       ? `${what} failed: the TLS handshake with the Docker engine failed (${text}): check the environment's engine.tls files (ca, cert, key) against the engine's certificates`
-      : notManager
+      : ssh
+        ? `${what} failed: the SSH connection to the engine host was refused (${text}): check engine.ssh.hostKey against \`ssh-keyscan HOST | ssh-keygen -lf -\` and that engine.ssh.key is in the host's authorized_keys`
+        : notManager
       ? `${what} failed: the engine is not a Swarm manager (${text}): run \`docker swarm init --advertise-addr ADDRESS\` on it (on this machine, bash scripts/services.sh does)`
       : `${what} failed: ${text}`;
   const retryable = unreachable || (status !== undefined && status >= 500 && !notManager);

@@ -22,8 +22,20 @@ export const Environment = z
         endpoint: engineEndpoint,
         /** Paths of the client certificate, key and CA for tcp:// with TLS. */
         tls: z.object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+        /** For ssh://: the private key's path and the engine host's key fingerprint, which is checked. */
+        ssh: z
+          .object({
+            key: z.string().min(1),
+            hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'is the host key\'s fingerprint, "SHA256:..." (ssh-keyscan HOST | ssh-keygen -lf -)'),
+          })
+          .strict()
+          .optional(),
       })
-      .strict(),
+      .strict()
+      .refine((e) => !e.endpoint.startsWith("ssh://") || e.ssh, {
+        message: "an ssh:// engine needs ssh: {key, hostKey}: the private key's path and the host key's fingerprint",
+        path: ["ssh"],
+      }),
     mode: z.enum(["docker", "swarm"]).default("docker"),
     /** Registry the environment's engine pulls from; default the server's HOIST_REGISTRY. */
     registry: z.string().min(1).optional(),

@@ -9,7 +9,8 @@ import type { ReleaseContext } from "./moves.ts";
 
 /** The engine and router an environment names, ready for a release. */
 export function releaseContext(env: Environment, log: (line: string) => void): ReleaseContext {
-  const docker = new Dockerode(dockerClientOptions(env.engine.endpoint, env.engine.tls));
+  const { tls, ssh } = env.engine;
+  const docker = new Dockerode(dockerClientOptions(env.engine.endpoint, { ...(tls ? { tls } : {}), ...(ssh ? { ssh } : {}) }));
   return {
     env: env.name,
     backend: env.router.backend,

@@ -1,7 +1,8 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import Dockerode from "dockerode";
@@ -14,103 +15,161 @@ import { ENGINE_SOCKET, requireDocker, uniqueSuffix } from "../support/docker.ts
 import { freePort } from "../support/haproxy.ts";
 import { waitFor } from "../support/wait.ts";
 
-// An environment whose engine is reached over tcp:// with mutual TLS, as Docker serves it
-// (`dockerd --tlsverify`): here socat terminates TLS in front of the local engine's socket,
-// checking client certificates against a CA made for the test.
+// Environments whose engine is remote, reached the two ways Docker offers besides a local
+// socket, each in front of the local engine:
+// - tcp:// with mutual TLS (as `dockerd --tlsverify` serves it): socat terminates TLS, checking
+//   client certificates against a CA made for the test;
+// - ssh://, where the engine host runs `docker system dial-stdio` per connection: a private sshd
+//   that accepts one key.
 const run = promisify(execFile);
 const suffix = uniqueSuffix();
+const INSTALL = "bash scripts/install.sh";
 let dir: string;
-let tlsProxy: ChildProcess | undefined;
-let port: number;
+const servers: ChildProcess[] = [];
 
-async function openssl(...args: string[]): Promise<void> {
+async function tool(bin: string, args: string[]): Promise<string> {
   try {
-    await run("openssl", args, { cwd: dir });
+    return (await run(bin, args, { cwd: dir })).stdout;
   } catch (err) {
-    throw new Error(`openssl ${args[0]} failed (is openssl installed? bash scripts/install.sh): ${(err as Error).message}`);
+    throw new Error(`${bin} ${args[0]} failed (is it installed? ${INSTALL}): ${(err as Error).message}`);
   }
 }
 
-/** A key and a certificate signed by the test CA. */
-async function issue(name: string, subject: string, ext?: string): Promise<void> {
-  await openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}-key.pem`, "-out", `${name}.csr`, "-subj", subject);
-  const extArgs = ext ? ["-extfile", await writeExt(name, ext)] : [];
-  await openssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "1", "-out", `${name}.pem`, ...extArgs);
+function listening(port: number, what: string): Promise<void> {
+  return waitFor(`${what} to listen on 127.0.0.1:${port}`, () =>
+    new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1", () => (s.end(), resolve(true)));
+      s.on("error", () => resolve(false));
+    }), 15_000, 100).then(() => undefined);
 }
 
-async function writeExt(name: string, ext: string): Promise<string> {
-  const file = join(dir, `${name}.ext`);
-  await writeFile(file, `${ext}\n`);
-  return file;
+function serve(bin: string, args: string[]): void {
+  const child = spawn(bin, args, { stdio: "ignore" });
+  child.on("error", () => undefined); // a missing binary shows as nothing listening, with what to install
+  servers.push(child);
 }
 
 beforeAll(async () => {
   await requireDocker();
-  dir = await mkdtemp(join(tmpdir(), "hoist-tls-"));
-  await openssl("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "1", "-subj", "/CN=hoist test CA");
-  await issue("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth");
-  await issue("client", "/CN=hoist", "extendedKeyUsage=clientAuth");
-  // A certificate from another CA: the engine must refuse it.
-  await openssl("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "stranger-key.pem", "-out", "stranger.pem", "-days", "1", "-subj", "/CN=stranger");
-  port = await freePort();
-  tlsProxy = spawn(
-    "socat",
-    [
-      `OPENSSL-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,cert=${join(dir, "server.pem")},key=${join(dir, "server-key.pem")},cafile=${join(dir, "ca.pem")},verify=1`,
-      `UNIX-CONNECT:${ENGINE_SOCKET}`,
-    ],
-    { stdio: "ignore" },
-  );
-  tlsProxy.on("error", () => undefined);
-  await waitFor("socat to listen with TLS (is socat installed? bash scripts/install.sh)", async () => {
-    return new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1", () => (s.end(), resolve(true)));
-      s.on("error", () => resolve(false));
-    });
-  }, 15_000, 100);
+  dir = await mkdtemp(join(tmpdir(), "hoist-remote-"));
 }, 60_000);
 
 afterAll(async () => {
-  tlsProxy?.kill();
+  for (const s of servers) s.kill();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const tls = (name: string) => ({ ca: join(dir, "ca.pem"), cert: join(dir, `${name}.pem`), key: join(dir, `${name}-key.pem`) });
+/** Starts a test instance through the environment's engine, checks it answers, removes it. */
+async function runsAnInstance(env: Environment): Promise<void> {
+  const ctx = releaseContext(env, () => undefined);
+  expect(await ctx.host.imageExists("hoist/busybox:latest")).toBe(true);
+  const name = `hoist-${env.name}-0`;
+  try {
+    const instance = await ctx.host.start({
+      name,
+      image: "hoist/busybox:latest",
+      env: {},
+      command: ["httpd", "-f", "-p", "8080", "-h", "/"],
+      labels: { "hoist.env": env.name },
+      port: 8080,
+    });
+    await waitFor(`${name} to answer`, async () => "status" in (await probe(instance.address, 8080, { path: "/", timeoutMs: 1_000 })), 30_000, 100);
+  } finally {
+    await ctx.host.remove(name);
+  }
+  expect(await ctx.host.inspect(name)).toBeUndefined();
+}
+
+const environment = (name: string, engine: object) => Environment.parse({ name: `${name}-${suffix}`, engine, router: { admin: "unix:///unused.sock", backend: "app" } });
 
 describe("an engine reached over tcp:// with TLS", () => {
+  let port: number;
+  const tls = (name: string) => ({ ca: join(dir, "ca.pem"), cert: join(dir, `${name}.pem`), key: join(dir, `${name}-key.pem`) });
+
+  /** A key and a certificate signed by the test CA. */
+  async function issue(name: string, subject: string, ext: string): Promise<void> {
+    await tool("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}-key.pem`, "-out", `${name}.csr`, "-subj", subject]);
+    await writeFile(join(dir, `${name}.ext`), `${ext}\n`);
+    await tool("openssl", ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "1", "-out", `${name}.pem`, "-extfile", `${name}.ext`]);
+  }
+
+  beforeAll(async () => {
+    await tool("openssl", ["req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "1", "-subj", "/CN=hoist test CA"]);
+    await issue("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth");
+    await issue("client", "/CN=hoist", "extendedKeyUsage=clientAuth");
+    // A certificate from another CA: the engine must refuse it.
+    await tool("openssl", ["req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "stranger-key.pem", "-out", "stranger.pem", "-days", "1", "-subj", "/CN=stranger"]);
+    port = await freePort();
+    const [server, key, ca] = [join(dir, "server.pem"), join(dir, "server-key.pem"), join(dir, "ca.pem")];
+    serve("socat", [`OPENSSL-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,cert=${server},key=${key},cafile=${ca},verify=1`, `UNIX-CONNECT:${ENGINE_SOCKET}`]);
+    await listening(port, `socat with TLS (is socat installed? ${INSTALL})`);
+  }, 60_000);
+
   it("runs a release instance with the environment's client certificate", async () => {
-    const env = Environment.parse({
-      name: `tls-${suffix}`,
-      engine: { endpoint: `tcp://127.0.0.1:${port}`, tls: tls("client") },
-      router: { admin: "unix:///nonexistent.sock", backend: "app" },
-    });
-    const ctx = releaseContext(env, () => undefined);
-    expect(await ctx.host.imageExists("hoist/busybox:latest")).toBe(true);
-    const name = `hoist-tls-${suffix}-0`;
-    try {
-      const instance = await ctx.host.start({
-        name,
-        image: "hoist/busybox:latest",
-        env: {},
-        command: ["httpd", "-f", "-p", "8080", "-h", "/"],
-        labels: { "hoist.env": env.name },
-        port: 8080,
-      });
-      await waitFor(`${name} to answer`, async () => "status" in (await probe(instance.address, 8080, { path: "/", timeoutMs: 1_000 })), 30_000, 100);
-    } finally {
-      await ctx.host.remove(name);
-    }
-    expect(await ctx.host.inspect(name)).toBeUndefined();
+    await runsAnInstance(environment("tls", { endpoint: `tcp://127.0.0.1:${port}`, tls: tls("client") }));
   });
 
-  it("refuses a client certificate from another CA, with an error naming the engine", async () => {
-    const docker = new Dockerode(dockerClientOptions(`tcp://127.0.0.1:${port}`, tls("stranger")));
-    await expect(docker.ping()).rejects.toThrow();
-    const env = Environment.parse({
-      name: `tls-bad-${suffix}`,
-      engine: { endpoint: `tcp://127.0.0.1:${port}`, tls: tls("stranger") },
-      router: { admin: "unix:///nonexistent.sock", backend: "app" },
-    });
-    await expect(releaseContext(env, () => undefined).host.imageExists("hoist/busybox:latest")).rejects.toThrow(/the TLS handshake with the Docker engine failed .*check the environment's engine.tls files/);
+  it("refuses a client certificate from another CA, with an error that says what to check", async () => {
+    await expect(new Dockerode(dockerClientOptions(`tcp://127.0.0.1:${port}`, { tls: tls("stranger") })).ping()).rejects.toThrow();
+    const env = environment("tls-bad", { endpoint: `tcp://127.0.0.1:${port}`, tls: tls("stranger") });
+    await expect(releaseContext(env, () => undefined).host.imageExists("hoist/busybox:latest")).rejects.toThrow(
+      /the TLS handshake with the Docker engine failed .*check the environment's engine.tls files/,
+    );
+  });
+});
+
+describe("an engine reached over ssh://", () => {
+  let port: number;
+  let hostKey: string;
+  const user = userInfo().username;
+
+  beforeAll(async () => {
+    if (!existsSync("/usr/sbin/sshd")) throw new Error(`sshd is not installed: ${INSTALL} (apt-get install openssh-server)`);
+    await tool("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", "host_key"]);
+    await tool("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", "client_key"]);
+    await tool("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", "stranger_key"]);
+    await writeFile(join(dir, "authorized_keys"), await readFile(join(dir, "client_key.pub")));
+    await chmod(join(dir, "authorized_keys"), 0o600);
+    // `ssh-keygen -l` prints "256 SHA256:... comment (ED25519)".
+    hostKey = (await tool("ssh-keygen", ["-l", "-f", "host_key.pub"])).split(" ")[1]!;
+    port = await freePort();
+    await mkdir("/run/sshd", { recursive: true }); // sshd's privilege separation directory
+    const config = join(dir, "sshd_config");
+    await writeFile(
+      config,
+      [
+        `Port ${port}`,
+        "ListenAddress 127.0.0.1",
+        `HostKey ${join(dir, "host_key")}`,
+        `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+        `AllowUsers ${user}`,
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        `PidFile ${join(dir, "sshd.pid")}`,
+        "",
+      ].join("\n"),
+    );
+    serve("/usr/sbin/sshd", ["-D", "-e", "-f", config]);
+    await listening(port, "sshd");
+  }, 60_000);
+
+  it("runs a release instance through the engine host's `docker system dial-stdio`, having checked its host key", async () => {
+    await runsAnInstance(environment("ssh", { endpoint: `ssh://${user}@127.0.0.1:${port}`, ssh: { key: join(dir, "client_key"), hostKey } }));
+  });
+
+  it("refuses a host whose key is not the one registered, and a client key the host does not know", async () => {
+    const wrongHost = environment("ssh-host", { endpoint: `ssh://${user}@127.0.0.1:${port}`, ssh: { key: join(dir, "client_key"), hostKey: `SHA256:${"A".repeat(43)}` } });
+    await expect(releaseContext(wrongHost, () => undefined).host.imageExists("hoist/busybox:latest")).rejects.toThrow(/SSH connection to the engine host was refused .*engine.ssh.hostKey/);
+    const wrongKey = environment("ssh-key", { endpoint: `ssh://${user}@127.0.0.1:${port}`, ssh: { key: join(dir, "stranger_key"), hostKey } });
+    await expect(releaseContext(wrongKey, () => undefined).host.imageExists("hoist/busybox:latest")).rejects.toThrow(/SSH connection to the engine host was refused/);
+  });
+
+  it("will not register an ssh:// engine without the host key to check", () => {
+    const parsed = Environment.safeParse({ name: "ssh-open", engine: { endpoint: "ssh://root@10.0.0.5" }, router: { admin: "unix:///x.sock", backend: "app" } });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual(["engine.ssh: an ssh:// engine needs ssh: {key, hostKey}: the private key's path and the host key's fingerprint"]);
   });
 });
