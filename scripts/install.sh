@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Hoist drives locally and in tests, only those missing:
 # Docker engine, a registry, busybox (the base image's rootfs), git, curl; HAProxy and socat
-# for the release router; openssl and openssh-server for the remote-engine tests (TLS, SSH). Then the npm dependencies, exactly as locked.
+# for the release router; openssl and openssh-server for the remote-engine tests (TLS, SSH).
+# Then the npm dependencies, exactly as locked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
