@@ -72,7 +72,9 @@ describe("environments", () => {
   it("validate engine and router addresses, and store approval rules with defaults", () => {
     expect(Environment.safeParse({ ...base, engine: { endpoint: "http://x" } }).success).toBe(false);
     expect(Environment.safeParse({ ...base, router: { admin: "haproxy:9999", backend: "web" } }).success).toBe(false);
-    expect(Environment.parse({ ...base, engine: { endpoint: "ssh://deploy@host" }, protection: { approval: { required: true } } })).toMatchObject({
+    const ssh = { key: "/etc/hoist/deploy_key", hostKey: `SHA256:${"x".repeat(43)}` };
+    expect(Environment.safeParse({ ...base, engine: { endpoint: "ssh://deploy@host", ssh: { ...ssh, hostKey: "d4:1f:aa" } } }).success).toBe(false);
+    expect(Environment.parse({ ...base, engine: { endpoint: "ssh://deploy@host", ssh }, protection: { approval: { required: true } } })).toMatchObject({
       mode: "docker",
       protection: { approval: { required: true, approvers: [] } },
     });
