@@ -1,11 +1,13 @@
 import type { HealthcheckSpec } from "./compose.ts";
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import { waitHealthy, type HttpHealth } from "./health.ts";
-import { enroll, FULL, instanceSettings, type ReleaseContext, type ReleasePlan } from "./moves.ts";
+import { enroll, FULL, instanceSettings, ReleaseParked, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 import type { ReleaseOutcome } from "./strategies.ts";
 
 /** How often the router is brought in step while the host rolls. */
 const FOLLOW_MS = 250;
+/** When a parked rolling update is looked at again. */
+const PARKED_LOOK_MS = 1_000;
 /** An update Swarm neither finishes nor pauses in this long is reported as stuck. */
 const STUCK_MS = 15 * 60_000;
 
@@ -38,7 +40,8 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
     rollback: plan.spec.rollback,
     healthcheck: plan.spec.healthcheck ?? httpHealthcheck(plan),
   });
-  const deadline = Date.now() + STUCK_MS;
+  const began = Date.now();
+  const deadline = (plan.startedAt ?? began) + STUCK_MS;
   for (;;) {
     const progress = await groups.progress(group);
     const inStep = await follow(ctx, plan.spec.hoist.health, group, progress.serving);
@@ -57,6 +60,14 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
     }
     if (Date.now() >= deadline)
       return { ok: false, error: `the update of ${group} did not finish in ${STUCK_MS / 60_000} min (Swarm: ${swarmSays})`, rolledBack: false, instances };
+    // A long update is followed a slice at a time: past the caller's patience the release
+    // parks, and a later call (the same update, already under way) looks again.
+    if (Date.now() - began >= (plan.parkAfterMs ?? Number.POSITIVE_INFINITY)) {
+      const until = Date.now() + PARKED_LOOK_MS;
+      const waiting = `Swarm's rolling update of ${group} (${swarmSays})`;
+      await plan.checkpoint?.({ until, waiting });
+      throw new ReleaseParked(until, waiting);
+    }
     await ctx.sleep(FOLLOW_MS);
   }
 }

@@ -24,8 +24,13 @@ export interface ReleasePlan {
   resume?: Checkpoint;
   /** Records where the release stands before a long wait. */
   checkpoint?: (at: Checkpoint) => Promise<void>;
-  /** A wait longer than this parks the release (ReleaseParked) instead of sleeping; default: never. */
+  /**
+   * A wait longer than this parks the release (ReleaseParked) instead of sleeping, and so does
+   * following a host's own update for longer; default: never.
+   */
   parkAfterMs?: number;
+  /** When the release began (a resumed one began in an earlier call). */
+  startedAt?: number;
 }
 
 /**

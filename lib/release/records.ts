@@ -5,11 +5,15 @@ export const ReleaseStatus = z.enum(["running", "succeeded", "failed"]);
 const Counters = z.object({ name: z.string(), responses: z.number(), errors5xx: z.number(), failures: z.number(), sessions: z.number() });
 
 /**
- * Where a release waiting between canary steps stands, so that whichever worker wakes up next
- * carries on from there: the step whose weights are set, when it is judged, and the router's
- * counters when it began.
+ * Where a parked release stands, so that whichever worker wakes up next carries on from there:
+ * when it has something to do again, what it waits for, and for a canary the step whose weights
+ * are set and the router's counters when it began.
  */
-export const Checkpoint = z.object({ canary: z.object({ step: z.number(), until: z.number(), before: z.array(Counters) }) });
+export const Checkpoint = z.object({
+  until: z.number(),
+  waiting: z.string(),
+  canary: z.object({ step: z.number(), before: z.array(Counters) }).optional(),
+});
 export type Checkpoint = z.infer<typeof Checkpoint>;
 
 /** One release of an environment, as history keeps it. */

@@ -23,7 +23,7 @@ export interface ReleaseRequest {
   /**
    * A wait longer than this (a canary interval) parks the release instead: it resolves at once,
    * still `running`, with its `checkpoint`, keeping the environment's lease; the same request
-   * after `checkpoint.canary.until` carries on. Default: wait, however long.
+   * after `checkpoint.until` carries on. Default: wait, however long.
    */
   parkAfterMs?: number;
 }
@@ -76,7 +76,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     };
     await deps.store.putRelease(record);
     ctx.log(
-      `release ${id} of ${req.image} to ${ctx.env} (${record.strategy})${current ? `, replacing ${current.id}` : ""}${earlier?.checkpoint ? `: carrying on at the canary's ${earlier.checkpoint.canary.step}%` : ""}`,
+      `release ${id} of ${req.image} to ${ctx.env} (${record.strategy})${current ? `, replacing ${current.id}` : ""}${earlier?.checkpoint ? `: carrying on (${earlier.checkpoint.waiting})` : ""}`,
     );
     const checkpoint = async (at: Checkpoint) => {
       record.checkpoint = at;
@@ -89,6 +89,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
         image: req.image,
         spec: req.spec,
         live: current?.instances ?? [],
+        startedAt: record.startedAt,
         checkpoint,
         ...(record.checkpoint ? { resume: record.checkpoint } : {}),
         ...(req.parkAfterMs !== undefined ? { parkAfterMs: req.parkAfterMs } : {}),

@@ -152,21 +152,22 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
   for (const step of hoist.steps.filter((s) => s < 100)) {
     if (stable.length === 0) break; // nothing to compare with: a first release goes straight to full
     // A resumed release skips the steps it passed; the step it parked in has its weights set.
-    if (plan.resume && step < plan.resume.canary.step) continue;
+    const resumed = plan.resume?.canary;
+    if (resumed && step < resumed.step) continue;
     try {
       await grow(canarySize(step, replicas));
     } catch (err) {
       return failed(err, 0); // the new instances never took traffic
     }
-    let mark = plan.resume?.canary.step === step ? plan.resume.canary : undefined;
+    let mark = resumed?.step === step ? { until: plan.resume!.until, before: resumed.before } : undefined;
     if (!mark) {
       const weights = canaryWeights(step, stable.length, canaries.length);
       ctx.log(`canary at ${step}%: ${canaries.length} new instance(s) next to ${stable.length}`);
       const before = await ctx.router.stats(ctx.backend);
       for (const i of canaries) await ctx.router.setWeight(ctx.backend, i.name, weights.canary);
       for (const name of stable) await ctx.router.setWeight(ctx.backend, name, weights.stable);
-      mark = { step, until: Date.now() + hoist.intervalMs, before };
-      await plan.checkpoint?.({ canary: mark });
+      mark = { until: Date.now() + hoist.intervalMs, before };
+      await plan.checkpoint?.({ until: mark.until, waiting: `canary at ${step}%`, canary: { step, before } });
     }
     await waitUntil(ctx, plan, mark.until, `canary at ${step}%`);
     const verdict = compare(

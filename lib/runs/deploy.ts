@@ -66,8 +66,8 @@ export async function deployStage(
         ...(parkAfterMs !== undefined ? { parkAfterMs } : {}),
       },
     );
-    const wake = done.checkpoint?.canary;
-    if (done.status === "running" && wake) return { waiting: `canary at ${wake.step}%: judged at ${new Date(wake.until).toISOString()}`, until: wake.until };
+    const wake = done.checkpoint;
+    if (done.status === "running" && wake) return { waiting: `${wake.waiting}: next look at ${new Date(wake.until).toISOString()}`, until: wake.until };
     return done.status === "succeeded" ? { ok: true, release: id, image } : { ok: false, error: done.error ?? "release failed", release: id };
   } catch (err) {
     if (err instanceof ReleaseBusyError) return { waiting: err.message };

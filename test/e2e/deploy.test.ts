@@ -240,8 +240,8 @@ describe("a canary deploy stage between its steps", () => {
       expect(await page(`${haproxy.url}/`)).toContain("hello canary");
       const logs = await (await fetch(`${short.url}/api/runs/${second.id}/logs?stage=2&format=text`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).text();
       // Parked at 50% with its checkpoint, woken by the delayed message, carried on from there.
-      expect(logs).toMatch(/canary at 50%: judged at \d{4}-\d\d-\d\dT/);
-      expect(logs).toMatch(/carrying on at the canary's 50%/);
+      expect(logs).toMatch(/canary at 50%: next look at \d{4}-\d\d-\d\dT/);
+      expect(logs).toMatch(/carrying on \(canary at 50%\)/);
       expect(logs).toMatch(/release .* succeeded/);
       const history = await api<{ releases: ReleaseRecord[] }>(short.url, `/api/environments/${env}/releases`);
       expect(history.releases.map((r) => [r.status, r.strategy, r.checkpoint])).toEqual([

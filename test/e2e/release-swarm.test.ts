@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
@@ -69,8 +70,21 @@ describe("Swarm services as release sets", () => {
     const group = host.groupOf(v1.instances[0]!);
     const before = await docker.getService(group).inspect();
 
-    const v2 = await underLoad(url, () => release(deps, ctx, { image: images.v2, spec, trigger }));
+    // Followed a slice at a time (parkAfterMs 0: each call parks after one look, as a worker's
+    // budget would make it), the same update carries on from call to call.
+    const parks: string[] = [];
+    const v2 = await underLoad(url, async () => {
+      const req = { id: "inplace-v2", image: images.v2, spec, trigger, parkAfterMs: 0 };
+      let record = await release(deps, ctx, req);
+      for (; record.status === "running"; record = await release(deps, ctx, req)) {
+        parks.push(record.checkpoint!.waiting);
+        await sleep(Math.max(0, record.checkpoint!.until - Date.now()));
+      }
+      return record;
+    });
     expect(v2.result.status, v2.result.error).toBe("succeeded");
+    expect(parks.length).toBeGreaterThan(0);
+    expect(parks[0]).toMatch(new RegExp(`^Swarm's rolling update of ${group} \\(updating`));
     expect(v2.report.failed, v2.report.failures.join("; ")).toBe(0);
     expect([...v2.report.bodies("after").keys()]).toEqual(["v2"]);
     const updated = (await docker.getService(group).inspect()) as Dockerode.Service & { UpdateStatus?: { State: string } };
