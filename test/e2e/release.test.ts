@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
 import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
+import type { UpdatePolicy } from "../../lib/release/compose.ts";
 import { release, ReleaseBusyError, rollback } from "../../lib/release/release.ts";
 import { requireDocker } from "../support/docker.ts";
 import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
@@ -95,48 +96,40 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect([...v2.report.bodies("after").keys()]).toEqual(["v2"]);
   });
 
-  it("rolling, stop-first: a failing v3 puts the stopped v1 instance back, with no failed request", async () => {
+  /** v1 released rolling with `update` changed, then the failing v3 under load: no request may fail, v1 serves on. */
+  async function failingV3(name: string, update: Partial<UpdatePolicy>) {
     const { deps, images } = bench;
-    const { ctx, url } = await bench.environment(`${tag}stop`, host);
+    const { ctx, url } = await bench.environment(`${tag}${name}`, host);
     const base = compose("rolling");
-    const spec = { ...base, update: { ...base.update, order: "stop-first" as const } };
+    const spec = { ...base, update: { ...base.update, ...update } };
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const v3 = await underLoad(url, () => release(deps, ctx, { image: images.v3, spec, trigger }));
-    expect(v3.result).toMatchObject({ status: "failed", rolledBack: true });
     expect(v3.report.failed, v3.report.failures.join("; ")).toBe(0);
     expect([...v3.report.bodies("after").keys()]).toEqual(["v1"]);
+    return { ctx, result: v3.result };
+  }
+
+  it("rolling, stop-first: a failing v3 puts the stopped v1 instance back, with no failed request", async () => {
+    const { ctx, result } = await failingV3("stop", { order: "stop-first" });
+    expect(result).toMatchObject({ status: "failed", rolledBack: true });
     // The router holds exactly what runs: v1's instances (on Swarm, the tasks its rollback started).
     const serving = (await ctx.router.stats(ctx.backend)).map((s) => s.name).sort();
     const running = (await host.list({ "hoist.env": ctx.env })).filter((i) => i.running);
-    const v1 = (await deps.store.listReleases(ctx.env))[1]!.id;
+    const v1 = (await bench.deps.store.listReleases(ctx.env))[1]!.id;
     expect(running.map((i) => i.labels["hoist.release"])).toEqual(running.map(() => v1));
     expect(serving).toEqual(running.map((i) => i.name).sort());
   });
 
   it("rolling with failure_action pause: a failing v3 stops the update where it failed, the old instances keep serving", async () => {
-    const { deps, images } = bench;
-    const { ctx, url } = await bench.environment(`${tag}pause`, host);
-    const base = compose("rolling");
-    const spec = { ...base, update: { ...base.update, failureAction: "pause" as const } };
-    await release(deps, ctx, { image: images.v1, spec, trigger });
-    const v3 = await underLoad(url, () => release(deps, ctx, { image: images.v3, spec, trigger }));
-    expect(v3.result).toMatchObject({ status: "failed", rolledBack: false });
-    expect(v3.result.error).toMatch(/paused/);
-    expect(v3.report.failed, v3.report.failures.join("; ")).toBe(0);
-    expect([...v3.report.bodies("after").keys()]).toEqual(["v1"]);
+    const { result } = await failingV3("pause", { failureAction: "pause" });
+    expect(result).toMatchObject({ status: "failed", rolledBack: false });
+    expect(result.error).toMatch(/paused/);
   });
 
   it("rolling with failure_action continue: unhealthy new instances are skipped, the old ones keep serving", async () => {
-    const { deps, images } = bench;
-    const { ctx, url } = await bench.environment(`${tag}cont`, host);
-    const base = compose("rolling");
-    const spec = { ...base, update: { ...base.update, failureAction: "continue" as const } };
-    await release(deps, ctx, { image: images.v1, spec, trigger });
-    const v3 = await underLoad(url, () => release(deps, ctx, { image: images.v3, spec, trigger }));
-    expect(v3.result).toMatchObject({ status: "failed" });
-    expect(v3.result.error).toMatch(/no new instance became healthy/);
-    expect(v3.report.failed, v3.report.failures.join("; ")).toBe(0);
-    expect([...v3.report.bodies("after").keys()]).toEqual(["v1"]);
+    const { result } = await failingV3("cont", { failureAction: "continue" });
+    expect(result).toMatchObject({ status: "failed" });
+    expect(result.error).toMatch(/no new instance became healthy/);
   });
 
   it("canary: a good canary goes 10-50-100 with no failed request; a bad one is caught at the first step", async () => {
