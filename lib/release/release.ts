@@ -2,6 +2,7 @@ import { ulid } from "ulid";
 import type { ReleaseSpec } from "./compose.ts";
 import { ReleaseError, ReleaseParked, type ReleaseContext } from "./moves.ts";
 import type { Checkpoint, ReleaseRecord, ReleaseStore } from "./records.ts";
+import { WATCH_OWNER } from "./watch.ts";
 import { runStrategy } from "./strategies.ts";
 
 export interface ReleaseDeps {
@@ -43,7 +44,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
   const id = req.id ?? ulid().toLowerCase();
   const owner = `release ${id}`;
   const started = deps.now();
-  const lease = await deps.store.lock(ctx.env, owner, started + deps.leaseMs, started);
+  const lease = await takeLease(deps, ctx, owner);
   if (!lease.ok)
     throw new ReleaseBusyError(
       `environment ${ctx.env} is being released (${lease.holder}, lease until ${new Date(lease.until).toISOString()}): wait for it to finish, then try again`,
@@ -121,6 +122,20 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     return done;
   } finally {
     if (!parked) await deps.store.unlock(ctx.env, owner);
+  }
+}
+
+/** How long a release waits out the environment's watch (which holds it for milliseconds) before giving up. */
+const WATCH_PATIENCE_MS = 2_000;
+
+/** The environment's release lease for `owner`, or who holds it. */
+async function takeLease(deps: ReleaseDeps, ctx: ReleaseContext, owner: string): ReturnType<ReleaseStore["lock"]> {
+  const giveUp = deps.now() + WATCH_PATIENCE_MS;
+  for (;;) {
+    const now = deps.now();
+    const lease = await deps.store.lock(ctx.env, owner, now + deps.leaseMs, now);
+    if (lease.ok || !lease.holder.startsWith(WATCH_OWNER) || now >= giveUp) return lease;
+    await ctx.sleep(50);
   }
 }
 

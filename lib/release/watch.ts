@@ -11,6 +11,9 @@ export interface WatchDeps {
   contextFor: (env: Environment, log: (line: string) => void) => ReleaseContext;
 }
 
+/** How the watch's leases are named: a release waits a watch out instead of giving up. */
+export const WATCH_OWNER = "watch ";
+
 /** How long one look at an environment may hold it; it takes milliseconds. */
 const WATCH_LEASE_MS = 60_000;
 
@@ -26,7 +29,7 @@ export async function watchEnvironments(deps: WatchDeps, log: (line: string) => 
   for (const env of await deps.store.listEnvironments()) {
     if (env.mode !== "swarm") continue;
     // Its own owner per call: two overlapping ticks must exclude each other too.
-    const owner = `watch ${randomUUID()}`;
+    const owner = `${WATCH_OWNER}${randomUUID()}`;
     const now = deps.now();
     if (!(await deps.store.lock(env.name, owner, now + WATCH_LEASE_MS, now)).ok) continue;
     try {

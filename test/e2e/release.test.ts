@@ -6,6 +6,7 @@ import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import type { UpdatePolicy } from "../../lib/release/compose.ts";
 import { release, ReleaseBusyError, rollback } from "../../lib/release/release.ts";
+import { WATCH_OWNER } from "../../lib/release/watch.ts";
 import { requireDocker } from "../support/docker.ts";
 import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 
@@ -195,6 +196,12 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect(refused).toHaveLength(1);
     expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(ReleaseBusyError);
     expect((await deps.store.listReleases(ctx.env)).map((r) => r.status)).toEqual(["succeeded"]);
+
+    // The reconciler's watch holds the environment for a moment: a release waits it out.
+    const watch = `${WATCH_OWNER}e2e`;
+    expect((await deps.store.lock(ctx.env, watch, Date.now() + 60_000, Date.now())).ok).toBe(true);
+    setTimeout(() => void deps.store.unlock(ctx.env, watch), 300);
+    expect((await release(deps, ctx, { image: images.v2, spec, trigger })).status).toBe("succeeded");
   });
 
   it("an image that does not exist fails the release with a clear error; the previous release keeps serving", async () => {
