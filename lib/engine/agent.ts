@@ -59,6 +59,11 @@ export class JobAgent {
   private readonly exits = new Map<string, Promise<JobState>>();
   /** Whole logs of those jobs, printed by the runner as it ends. */
   private readonly finalLogs = new Map<string, string>();
+  /**
+   * Jobs this process started whose runner is still attached, by start time: until the runner
+   * has made the job's directory, the record says "missing" for a job that is starting.
+   */
+  private readonly attached = new Map<string, number>();
 
   /**
    * Unpacks the files and starts the job. A job of that name that exists already is not run
@@ -88,11 +93,13 @@ export class JobAgent {
     // The job does not need this stream: it must not keep a stopping process alive.
     (stream as { unref?: () => void }).unref?.();
     const startedAt = Date.now();
+    this.attached.set(spec.name, startedAt);
     const output: Buffer[] = [];
     const exited = new Promise<void>((resolve, reject) => {
       stream.on("data", (d: Buffer) => output.push(d));
-      stream.on("end", resolve);
-      stream.on("error", reject);
+      const detached = () => this.attached.delete(spec.name);
+      stream.on("end", () => (detached(), resolve()));
+      stream.on("error", (err: Error) => (detached(), reject(err)));
     }).then(async (): Promise<JobState> => {
       // The job's exit code comes on stderr: the exec's own code is setsid's, which forks.
       const { stdout, stderr } = demuxStreams(Buffer.concat(output));
@@ -116,7 +123,10 @@ export class JobAgent {
     // "locked <boot>" for a runner between its lock and its first status) and the boot id.
     const script = `test -d ${dir} || exit 3; cat ${dir}/status 2>/dev/null || { test -d ${dir}/lock || exit 4; echo "locked $(cat ${dir}/lock/boot 2>/dev/null)"; }; cat ${ROOT}/.boot`;
     const out = await run(agent, ["sh", "-c", script]);
-    if (out.code === 3 || out.code === undefined) return { state: "missing" };
+    if (out.code === 3 || out.code === undefined) {
+      const startedAt = this.attached.get(name);
+      return startedAt === undefined ? { state: "missing" } : { state: "running", startedAt };
+    }
     if (out.code === 4) return { state: "created" };
     const [statusLine = "", currentBoot = ""] = out.text.split("\n");
     const [word, ...rest] = statusLine.trim().split(" ");
@@ -158,6 +168,7 @@ export class JobAgent {
 
   /** Stops the job's process group if it still runs and deletes its directory. */
   async remove(name: string): Promise<void> {
+    this.attached.delete(name);
     this.exits.delete(name);
     this.finalLogs.delete(name);
     const dir = `${ROOT}/${name}`;
