@@ -376,9 +376,13 @@ export function releasesTable(releases: readonly ReleaseRecord[], { now, color }
     r.trigger.type === "rollback" ? `rollback to ${r.trigger.rollbackOf ?? "?"}` : r.trigger.runId ? `run ${r.trigger.runId}` : `${r.trigger.type} by ${r.trigger.by}`,
     formatAge(r.startedAt, now),
     formatDuration((r.finishedAt ?? now) - r.startedAt),
-    paint("red", excerpt(r.error, 50), color),
+    r.error
+      ? paint("red", excerpt(r.error, 50), color)
+      : r.status === "running" && r.checkpoint
+        ? paint("dim", `waiting: ${excerpt(r.checkpoint.waiting, 40)}, next look ${r.checkpoint.until > now ? `in ${formatDuration(r.checkpoint.until - now)}` : "due"}`, color)
+        : "",
   ]);
-  return table(["RELEASE", "IMAGE", "STRATEGY", "STATUS", "TRIGGER", "AGE", "DURATION", "ERROR"], rows, { alignRight: [6], headerStyle: (h) => paint("bold", h, color) });
+  return table(["RELEASE", "IMAGE", "STRATEGY", "STATUS", "TRIGGER", "AGE", "DURATION", "NOTE"], rows, { alignRight: [6], headerStyle: (h) => paint("bold", h, color) });
 }
 
 /** The `hoist env list` table. */

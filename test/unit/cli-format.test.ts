@@ -11,6 +11,7 @@ import {
   paint,
   pullReference,
   refLabel,
+  releasesTable,
   runDetail,
   runDuration,
   runError,
@@ -23,6 +24,7 @@ import {
   withoutTag,
 } from "../../lib/cli/format.ts";
 import type { Run } from "../../lib/pipeline/run.ts";
+import type { ReleaseRecord } from "../../lib/release/records.ts";
 import { makeRun } from "../support/runs.ts";
 
 const NOW = 1_700_000_000_000;
@@ -273,5 +275,30 @@ describe("following logs", () => {
   it("keeps the last state of a line redrawn with carriage returns", () => {
     const b = new LineBuffer();
     expect(b.push("10%\r50%\r100%\ndone\n")).toEqual(["100%", "done"]);
+  });
+});
+
+describe("releasesTable", () => {
+  const now = Date.parse("2026-11-22T12:00:00Z");
+  const base: ReleaseRecord = {
+    env: "production",
+    id: "01rel",
+    image: "shop:v2",
+    service: "web",
+    strategy: "canary",
+    trigger: { type: "manual", by: "ana" },
+    status: "running",
+    startedAt: now - 90_000,
+    instances: [],
+    spec: {},
+  };
+
+  it("says what a parked release waits for and when it is looked at next; errors for failed ones", () => {
+    const parked = { ...base, checkpoint: { until: now + 30_000, waiting: "canary at 10%", canary: { step: 10, before: [] } } };
+    const failed = { ...base, id: "01old", status: "failed" as const, finishedAt: now - 100_000, startedAt: now - 160_000, error: "canary failed at 10%: 7 of 21 responses were 5xx", rolledBack: true };
+    const lines = releasesTable([parked, failed], { now, color: false }).split("\n");
+    expect(lines[0]).toMatch(/^RELEASE +IMAGE +STRATEGY +STATUS +TRIGGER +AGE +DURATION +NOTE$/);
+    expect(lines[1]).toMatch(/01rel +shop:v2 +canary +running +manual by ana .*waiting: canary at 10%, next look in 30s$/);
+    expect(lines[2]).toMatch(/01old .*failed \(rolled back\) .*canary failed at 10%: 7 of 21 responses were 5xx$/);
   });
 });
