@@ -1,5 +1,5 @@
 import type Dockerode from "dockerode";
-import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
+import { dockerHealthcheck, EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
 import type { Instance, InstanceHost, InstanceSpec } from "./instances.ts";
 
 const STOP_GRACE_SEC = 10;
@@ -105,13 +105,7 @@ export class DockerInstances implements InstanceHost {
   }
 
   async imageExists(ref: string): Promise<boolean> {
-    try {
-      await this.docker.getImage(ref).inspect();
-      return true;
-    } catch (err) {
-      if (statusOf(err) === 404) return false;
-      throw instanceHostError(`inspect image ${ref}`, err);
-    }
+    return (await localImage(this.docker, ref)) !== undefined;
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {

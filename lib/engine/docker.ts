@@ -361,6 +361,16 @@ export function instanceHostError(what: string, err: unknown): EngineError {
   return new EngineError(message, { retryable, ...(status ? { statusCode: status } : {}), cause: err });
 }
 
+/** The engine's record of image `ref`, or undefined when it has none: what an instance host checks before it starts anything. */
+export async function localImage(docker: Dockerode, ref: string): Promise<Dockerode.ImageInspectInfo | undefined> {
+  try {
+    return await docker.getImage(ref).inspect();
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw instanceHostError(`inspect image ${ref}`, err);
+  }
+}
+
 export function statusOf(err: unknown): number | undefined {
   const status = (err as { statusCode?: unknown })?.statusCode;
   return typeof status === "number" ? status : undefined;

@@ -82,5 +82,6 @@ export interface InstanceGroups {
   groupOf(instance: string): string;
   /** Starts the in-place rolling update of `group`; one already started for the same release is left to run. */
   update(group: string, spec: GroupUpdate): Promise<void>;
-  progress(group: string): Promise<GroupProgress>;
+  /** Undefined when the host has no such set (any more). */
+  progress(group: string): Promise<GroupProgress | undefined>;
 }

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type Dockerode from "dockerode";
-import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
+import { dockerHealthcheck, EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
 import type { GroupProgress, GroupUpdate, GroupUpdateState, Instance, InstanceGroups, InstanceHost, InstanceSpec } from "./instances.ts";
 import type { UpdatePolicy } from "../release/compose.ts";
 
@@ -148,7 +148,7 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
   }
 
   async imageExists(ref: string): Promise<boolean> {
-    return (await this.localImage(ref)) !== undefined;
+    return (await localImage(this.docker, ref)) !== undefined;
   }
 
   async update(group: string, spec: GroupUpdate): Promise<void> {
@@ -165,10 +165,9 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     }));
   }
 
-  async progress(group: string): Promise<GroupProgress> {
+  async progress(group: string): Promise<GroupProgress | undefined> {
     const service = await this.service(group);
-    if (!service) throw new EngineError(`service ${group} is gone`, { retryable: false, statusCode: 404 });
-    return this.describe(service);
+    return service ? this.describe(service) : undefined;
   }
 
   private async describe(service: ServiceInfo): Promise<GroupProgress> {
@@ -193,21 +192,12 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
    * a tag moved later does not change what a scale back up runs.
    */
   private async pinnedImage(ref: string): Promise<string> {
-    const image = await this.localImage(ref);
+    const image = await localImage(this.docker, ref);
     if (!image)
       throw new EngineError(`image ${ref} does not exist on the engine: build and push it first, or check the name`, { retryable: false });
     if (ref.includes("@")) return ref;
     const repo = ref.replace(/:[^/:]*$/, "");
     return (image.RepoDigests ?? []).find((d) => d.startsWith(`${repo}@`)) ?? image.Id;
-  }
-
-  private async localImage(ref: string): Promise<Dockerode.ImageInspectInfo | undefined> {
-    try {
-      return await this.docker.getImage(ref).inspect();
-    } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      throw instanceHostError(`inspect image ${ref}`, err);
-    }
   }
 
   private async service(name: string): Promise<ServiceInfo | undefined> {

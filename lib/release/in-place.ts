@@ -1,7 +1,7 @@
 import type { HealthcheckSpec } from "./compose.ts";
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import { waitHealthy, type HttpHealth } from "./health.ts";
-import { enroll, FULL, instanceSettings, ReleaseParked, type ReleaseContext, type ReleasePlan } from "./moves.ts";
+import { enroll, FULL, instanceSettings, ReleaseError, ReleaseParked, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 import type { ReleaseOutcome } from "./strategies.ts";
 
 /** How often the router is brought in step while the host rolls. */
@@ -44,6 +44,7 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
   const deadline = (plan.startedAt ?? began) + STUCK_MS;
   for (;;) {
     const progress = await groups.progress(group);
+    if (!progress) throw new ReleaseError(`service ${group} is gone while it was being updated: release again to start a new one`);
     const inStep = await follow(ctx, plan.spec.hoist.health, group, progress.serving);
     const instances = progress.serving.map((i) => i.name);
     const swarmSays = `${progress.state}${progress.message ? `: ${progress.message}` : ""}`;
@@ -70,6 +71,17 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
     }
     await ctx.sleep(FOLLOW_MS);
   }
+}
+
+/**
+ * The serving instances of each set that `instances` belong to, as the host runs them now
+ * (Swarm replaces crashed tasks and rolls failed updates back without a release); a set the
+ * host no longer has serves none.
+ */
+export async function servingBySet(groups: InstanceGroups, instances: readonly string[]): Promise<Map<string, Instance[]>> {
+  const sets = new Map<string, Instance[]>();
+  for (const group of new Set(instances.map((name) => groups.groupOf(name)))) sets.set(group, (await groups.progress(group))?.serving ?? []);
+  return sets;
 }
 
 /**

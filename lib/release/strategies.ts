@@ -1,6 +1,6 @@
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import type { ServerStats } from "../router/port.ts";
-import { follow, rollInPlace } from "./in-place.ts";
+import { follow, rollInPlace, servingBySet } from "./in-place.ts";
 import { enroll, FULL, launch, restore, retire, waitUntil, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 
 export type ReleaseOutcome =
@@ -44,20 +44,12 @@ async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<Releas
 }
 
 /**
- * What serves on a grouped host now: its sets' instances change without a release (Swarm replaces a
- * crashed task, at a new address, and rolls a failed update back), so the previous release's record
- * may name instances that are gone. The router is brought in step with the sets first.
+ * What serves on a grouped host now: the previous release's record may name instances that are
+ * gone (see servingBySet). The router is brought in step with the sets first.
  */
 async function servingNow(ctx: ReleaseContext, plan: ReleasePlan, groups: InstanceGroups): Promise<string[]> {
   const live: string[] = [];
-  for (const group of new Set(plan.live.map((name) => groups.groupOf(name)))) {
-    const serving = await groups.progress(group).then(
-      (p) => p.serving,
-      (err: unknown) => {
-        ctx.log(`the previous release's ${group} cannot be read (${(err as Error).message}); releasing without it`);
-        return [];
-      },
-    );
+  for (const [group, serving] of await servingBySet(groups, plan.live)) {
     await follow(ctx, plan.spec.hoist.health, group, serving);
     live.push(...serving.map((i) => i.name));
   }

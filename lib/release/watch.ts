@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Environment, EnvironmentStore } from "./environment.ts";
-import { follow } from "./in-place.ts";
+import { follow, servingBySet } from "./in-place.ts";
 import type { ReleaseContext } from "./moves.ts";
 import type { ReleaseStore } from "./records.ts";
 import type { ReleaseSpec } from "./compose.ts";
@@ -39,18 +39,14 @@ export async function watchEnvironments(deps: WatchDeps, log: (line: string) => 
       const groups = ctx.host.groups;
       if (!groups) continue;
       const health = (current.spec as ReleaseSpec).hoist.health;
-      for (const group of new Set(current.instances.map((name) => groups.groupOf(name)))) {
-        const serving = await groups.progress(group).then(
-          (p) => p.serving,
-          (err: unknown) => {
-            log(`${env.name}: cannot read ${group}: ${(err as Error).message}`);
-            return undefined;
-          },
-        );
+      for (const [group, serving] of await servingBySet(groups, current.instances)) {
         // Nothing running at all is an outage to report, not a router to empty.
-        if (!serving?.length) continue;
-        if (!(await follow(ctx, health, group, serving))) changed.push(env.name);
+        if (serving.length === 0) log(`${env.name}: nothing of ${group} runs`);
+        else if (!(await follow(ctx, health, group, serving))) changed.push(env.name);
       }
+    } catch (err) {
+      // One environment's engine or router failing must not keep the others from being watched.
+      log(`${env.name}: ${(err as Error).message}`);
     } finally {
       await deps.store.unlock(env.name, owner);
     }

@@ -103,7 +103,7 @@ describe("Swarm services as release sets", () => {
     expect([...v3.report.bodies("release").keys()]).toEqual(["v2"]);
     expect([...v3.report.bodies("after").keys()]).toEqual(["v2"]);
     expect(((await docker.getService(group).inspect()) as { UpdateStatus?: { State: string } }).UpdateStatus?.State).toBe("rollback_completed");
-    const serving = (await host.progress(group)).serving.map((i) => i.name).sort();
+    const serving = (await host.progress(group))!.serving.map((i) => i.name).sort();
     expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(serving);
 
     // Undoing takes seconds whatever the strategy: a rollback to v1 switches blue-green, to a new service.
@@ -130,7 +130,7 @@ describe("Swarm services as release sets", () => {
     const [crashed] = v1.instances as [string];
     await docker.getContainer(crashed).kill();
     const replaced = await waitFor("Swarm to replace the crashed task", async () => {
-      const serving = (await host.progress(group)).serving;
+      const serving = (await host.progress(group))!.serving;
       return serving.length === 2 && !serving.some((i) => i.name === crashed) ? serving : undefined;
     }, 60_000, 200);
     expect((await ctx.router.servers(ctx.backend)).map((s) => s.name)).toContain(crashed); // stale until watched
