@@ -33,19 +33,22 @@ export class DynamoReleaseStore implements ReleaseStore, EnvironmentStore {
   }
 
   async lock(env: string, owner: string, until: number, now: number): Promise<{ ok: true } | { ok: false; holder: string; until: number }> {
-    try {
-      await this.api.putItem({
-        TableName: this.table,
-        Item: { pk: S(`ENV#${env}`), sk: S("LOCK"), owner: S(owner), until: N(until) },
-        ConditionExpression: "attribute_not_exists(pk) OR #u < :now OR #o = :me",
-        ExpressionAttributeNames: { "#u": "until", "#o": "owner" },
-        ExpressionAttributeValues: { ":now": N(now), ":me": S(owner) },
-      });
-      return { ok: true };
-    } catch (err) {
-      if (!isDynamoError(err, "ConditionalCheckFailedException")) throw err;
-      const held = await this.api.getItem({ TableName: this.table, Key: { pk: S(`ENV#${env}`), sk: S("LOCK") }, ConsistentRead: true });
-      return { ok: false, holder: held.Item?.owner?.S ?? "another release", until: Number(held.Item?.until?.N ?? now) };
+    for (;;) {
+      try {
+        await this.api.putItem({
+          TableName: this.table,
+          Item: { pk: S(`ENV#${env}`), sk: S("LOCK"), owner: S(owner), until: N(until) },
+          ConditionExpression: "attribute_not_exists(pk) OR #u < :now OR #o = :me",
+          ExpressionAttributeNames: { "#u": "until", "#o": "owner" },
+          ExpressionAttributeValues: { ":now": N(now), ":me": S(owner) },
+        });
+        return { ok: true };
+      } catch (err) {
+        if (!isDynamoError(err, "ConditionalCheckFailedException")) throw err;
+        const held = await this.api.getItem({ TableName: this.table, Key: { pk: S(`ENV#${env}`), sk: S("LOCK") }, ConsistentRead: true });
+        // Released between the two calls: try again rather than name a holder that is gone.
+        if (held.Item) return { ok: false, holder: held.Item.owner?.S ?? "another release", until: Number(held.Item.until?.N ?? now) };
+      }
     }
   }
 

@@ -3,6 +3,8 @@ import type { StartedServers } from "../../lib/local/servers.mjs";
 import { transition } from "../../lib/pipeline/machine.ts";
 import type { StageSpec } from "../../lib/pipeline/run.ts";
 import { reconcile } from "../../lib/runs/reconcile.ts";
+import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
+import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
 import type { Services } from "../../lib/services.ts";
 import { servicesOn, startAwsServers } from "../support/aws.ts";
 import { makeRun } from "../support/runs.ts";
@@ -123,6 +125,35 @@ describe("DynamoRunStore on dynalite", () => {
       { stage: 1, offset: 16384, text: "c" },
     ]);
     expect((await s.store.readLogs("logs")).map((c) => c.stage)).toEqual([0, 1, 1]);
+  });
+});
+
+describe("DynamoReleaseStore lease on dynalite", () => {
+  it("one holder at a time; a lease freed between the refused write and the read of its holder is taken", async () => {
+    const api = loopbackDynamoApi(servers.dynamodb);
+    const table = s.config.HOIST_TABLE;
+    const leases = new DynamoReleaseStore(api, table);
+    expect(await leases.lock("e", "a", 2000, 1000)).toEqual({ ok: true });
+    expect(await leases.lock("e", "b", 2000, 1000)).toEqual({ ok: false, holder: "a", until: 2000 });
+    expect(await leases.lock("e", "b", 4000, 3000)).toEqual({ ok: true }); // a's lease expired
+
+    // The holder lets go just after b's conditional write failed, before b reads who holds it.
+    let freed = false;
+    const racing = new DynamoReleaseStore(
+      {
+        ...api,
+        getItem: async (input) => {
+          if (!freed) {
+            freed = true;
+            await leases.unlock("e", "b");
+          }
+          return api.getItem(input);
+        },
+      },
+      table,
+    );
+    expect(await racing.lock("e", "c", 4000, 3000)).toEqual({ ok: true });
+    expect(await leases.lock("e", "d", 4000, 3000)).toEqual({ ok: false, holder: "c", until: 4000 });
   });
 });
 
