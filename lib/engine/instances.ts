@@ -84,4 +84,10 @@ export interface InstanceGroups {
   update(group: string, spec: GroupUpdate): Promise<void>;
   /** Undefined when the host has no such set (any more). */
   progress(group: string): Promise<GroupProgress | undefined>;
+  /**
+   * Undoes the in-place update of `group` to `release`, under way or just done: the host puts
+   * the set's previous settings back, its own way (Swarm: with the rollback_config). A no-op
+   * when the set does not run that release (the update never began, or is already undone).
+   */
+  revert(group: string, release: string): Promise<void>;
 }

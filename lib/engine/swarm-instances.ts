@@ -165,6 +165,15 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     }));
   }
 
+  async revert(group: string, release: string): Promise<void> {
+    const current = await this.service(group);
+    if (!current?.Spec || !current.PreviousSpec || current.Spec.Labels?.["hoist.release"] !== release) return;
+    // `docker service update --rollback`: Swarm itself goes back to the previous spec.
+    await this.call(`roll back service ${group}`, () =>
+      this.docker.getService(current.ID).update({ _query: { version: current.Version?.Index, rollback: "previous" }, _body: current.Spec }),
+    );
+  }
+
   async progress(group: string): Promise<GroupProgress | undefined> {
     const service = await this.service(group);
     return service ? this.describe(service) : undefined;

@@ -7,10 +7,13 @@ import type { Clock } from "../clock.ts";
 import { cancelRun } from "../runs/cancel.ts";
 import { parse } from "./app.ts";
 import { environmentRoutes, type EnvironmentApiOptions } from "./environments.ts";
+import type { Queue } from "../queue/port.ts";
 import type { RunStore } from "../store/port.ts";
 
 export interface ApiOptions {
   store: RunStore;
+  /** Wakes a cancelled run's worker. */
+  queue: Pick<Queue, "send">;
   environments?: EnvironmentApiOptions;
   clock: Clock;
   /** Unset: the API answers 503 to everything, never serves data unauthenticated. */
@@ -66,7 +69,7 @@ export function apiRoutes(opts: ApiOptions): Hono {
   });
 
   app.post("/api/runs/:id/cancel", async (c) => {
-    const result = await cancelRun(opts.store, opts.clock, c.req.param("id"), "the API");
+    const result = await cancelRun(opts.store, opts.queue, opts.clock, c.req.param("id"), "the API");
     if ("missing" in result) throw new HTTPException(404, { message: `no run ${c.req.param("id")}` });
     if ("alreadyFinal" in result) return c.json({ error: `run already ${result.alreadyFinal.status}`, run: result.alreadyFinal }, 409);
     return c.json(result.cancelled, 202);

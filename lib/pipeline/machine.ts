@@ -20,6 +20,11 @@ export type Effect =
   | { type: "startStage"; stage: number; spec: StageSpec }
   /** Carry out, or re-attach to, a stage that has started. */
   | { type: "runStage"; stage: number; spec: StageSpec; job: string }
+  /**
+   * Undo what a stop caught in flight (a test's container, a release under way), then record
+   * the stage's end: its result comes after the stop, so the run stays as the stop left it.
+   */
+  | { type: "stopStage"; stage: number; spec: StageSpec; job: string }
   /** The run has just reached a final status: report it (commit status, chat). */
   | { type: "runFinished"; status: RunStatus };
 
@@ -40,9 +45,13 @@ export function transition(run: Run, event: RunEvent): Transition {
   return { run: derived, effects, changed: true };
 }
 
-/** What to do next for a run in its current state; empty once it is final. */
+/** What to do next for a run in its current state; once it is final, only undoing what a stop left running. */
 export function plan(run: Run): Effect[] {
-  if (TERMINAL.has(run.status)) return [];
+  if (TERMINAL.has(run.status)) {
+    const caught = run.stopped ? run.stages.findIndex((s) => s.startedAt !== undefined && s.ok === undefined) : -1;
+    const stage = run.stages[caught];
+    return stage ? [{ type: "stopStage", stage: caught, spec: stage.spec, job: stage.job ?? jobName(run, caught) }] : [];
+  }
   const index = run.stages.findIndex((s) => s.ok === undefined);
   const stage = run.stages[index];
   if (!stage) return [];

@@ -1,6 +1,7 @@
 import { z } from "zod";
 
-export const ReleaseStatus = z.enum(["running", "succeeded", "failed"]);
+/** `cancelled`: its run was cancelled before it ended, and the previous release serves again. */
+export const ReleaseStatus = z.enum(["running", "succeeded", "failed", "cancelled"]);
 
 const Counters = z.object({ name: z.string(), responses: z.number(), errors5xx: z.number(), failures: z.number(), sessions: z.number() });
 

@@ -3,7 +3,7 @@ import type { ReleaseSpec } from "./compose.ts";
 import { ReleaseError, ReleaseParked, type ReleaseContext } from "./moves.ts";
 import type { Checkpoint, ReleaseRecord, ReleaseStore } from "./records.ts";
 import { WATCH_OWNER } from "./watch.ts";
-import { runStrategy } from "./strategies.ts";
+import { runStrategy, undoParked } from "./strategies.ts";
 
 export interface ReleaseDeps {
   store: ReleaseStore;
@@ -122,6 +122,43 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     return done;
   } finally {
     if (!parked) await deps.store.unlock(ctx.env, owner);
+  }
+}
+
+/**
+ * Ends a release that its run no longer wants (the run was cancelled while the release waited
+ * between steps, or while it was interrupted): the previous release serves alone again, the
+ * record ends `cancelled` with `reason`, and the environment is free for the next release. A
+ * release that has already ended, or never began, is left as it is. Safe to repeat.
+ */
+export async function abandon(deps: ReleaseDeps, ctx: ReleaseContext, id: string, reason: string): Promise<ReleaseRecord | undefined> {
+  const owner = `release ${id}`;
+  for (;;) {
+    const record = await deps.store.getRelease(ctx.env, id);
+    if (!record || record.status !== "running") return record;
+    const spec = record.spec as ReleaseSpec;
+    const at = record.checkpoint;
+    if (!at) {
+      // Interrupted mid-move (its worker died): carry the move on to its next wait, where it
+      // can be undone from a checkpoint, or to its end.
+      ctx.log(`release ${id} was interrupted: carrying it on to where it can stop`);
+      const carried = await release(deps, ctx, { id, image: record.image, spec, trigger: record.trigger, parkAfterMs: 0 });
+      if (carried.status !== "running") return carried;
+      continue;
+    }
+    const lease = await takeLease(deps, ctx, owner);
+    if (!lease.ok) throw new ReleaseBusyError(`environment ${ctx.env} is held by ${lease.holder}: release ${id} is undone once it is free`);
+    try {
+      const previous = record.previous ? await deps.store.getRelease(ctx.env, record.previous) : undefined;
+      const undone = await undoParked(ctx, { id, image: record.image, spec, live: previous?.instances ?? [] }, at);
+      const { checkpoint: _parked, ...rest } = record;
+      const done: ReleaseRecord = { ...rest, status: "cancelled", finishedAt: deps.now(), error: `${reason} (${at.waiting}): ${undone}`, rolledBack: true };
+      await deps.store.putRelease(done);
+      ctx.log(`release ${id} cancelled: ${undone}`);
+      return done;
+    } finally {
+      await deps.store.unlock(ctx.env, owner);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import type { ServerStats } from "../router/port.ts";
 import { follow, rollInPlace, servingBySet } from "./in-place.ts";
+import type { Checkpoint } from "./records.ts";
 import { enroll, FULL, launch, restore, retire, waitUntil, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 
 export type ReleaseOutcome =
@@ -130,13 +131,7 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
     await enroll(ctx, started, 0);
     canaries.push(...started);
   };
-  /** Stable weights back to full, the canaries drained (after `drainMs`) and removed. */
-  const withdraw = async (drainMs: number) => {
-    for (const name of stable) await ctx.router.setWeight(ctx.backend, name, FULL);
-    const names = canaries.map((i) => i.name);
-    await retire(ctx, names, drainMs);
-    for (const name of names) await ctx.host.remove(name);
-  };
+  const withdraw = (drainMs: number) => withdrawCanaries(ctx, stable, canaries.map((i) => i.name), drainMs);
   const failed = async (err: unknown, drainMs: number): Promise<ReleaseOutcome> => {
     await withdraw(drainMs);
     return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
@@ -189,6 +184,32 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
   for (const i of canaries) await ctx.router.setWeight(ctx.backend, i.name, FULL);
   await retire(ctx, stable, hoist.drainMs);
   return { ok: true, instances: canaries.map((i) => i.name) };
+}
+
+/** Stable weights back to full, the canaries drained (after `drainMs`) and removed. */
+async function withdrawCanaries(ctx: ReleaseContext, stable: string[], canaries: string[], drainMs: number): Promise<void> {
+  for (const name of stable) await ctx.router.setWeight(ctx.backend, name, FULL);
+  await retire(ctx, canaries, drainMs);
+  for (const name of canaries) await ctx.host.remove(name);
+}
+
+/**
+ * Undoes a release parked at `at` (its run was cancelled): the previous release serves alone
+ * again. A canary is withdrawn; a host's own rolling update is rolled back by the host (the
+ * reconciler's watch keeps the router in step while it does). Says what it did.
+ */
+export async function undoParked(ctx: ReleaseContext, plan: ReleasePlan, at: Checkpoint): Promise<string> {
+  const groups = ctx.host.groups;
+  if (groups) plan = { ...plan, live: await servingNow(ctx, plan, groups) };
+  if (at.canary) {
+    const canaries = (await ctx.host.list({ "hoist.env": ctx.env, "hoist.release": plan.id })).map((i) => i.name);
+    await withdrawCanaries(ctx, plan.live, canaries, plan.spec.hoist.drainMs);
+    return `canary withdrawn at ${at.canary.step}%`;
+  }
+  const group = groups && plan.live[0] !== undefined ? groups.groupOf(plan.live[0]) : undefined;
+  if (!groups || !group) return "nothing was under way";
+  await groups.revert(group, plan.id);
+  return `${group} rolled back by the host`;
 }
 
 /** How many new instances carry a canary step: its share of the replicas, at least one. */

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../log.ts";
 import { jobName, plan, transition, type RunEvent } from "../pipeline/machine.ts";
-import { TERMINAL } from "../pipeline/run.ts";
+import { TERMINAL, type StageSpec } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore, StoredRun } from "../store/port.ts";
-import { runStage, type ExecutorDeps, type Outcome } from "./executors.ts";
+import { runStage, stopStage, type ExecutorDeps, type Outcome } from "./executors.ts";
 import { logSink, type LogSink } from "./logs.ts";
 
 /** How long one look at a running job lasts before the worker checks the run again. */
@@ -47,6 +47,18 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
   const startedHere = new Set<number>();
   /** Finished job containers, removed once the run ends or is handed over (off the run's path). */
   const garbage: string[] = [];
+  const sinkFor = async (stage: number, spec: StageSpec, stopping = false): Promise<LogSink> => {
+    let logs = sinks.get(stage);
+    if (!logs) {
+      // A deploy stage's log is only Hoist's own lines (and a stopped stage's log gets one more):
+      // a worker taking it over (after a delayed wake-up, a crash, a cancel) carries on after
+      // the lines written before it.
+      const resumed = (spec.kind === "deploy" || stopping) && !startedHere.has(stage);
+      const prior = resumed ? (await deps.store.readLogs(runId, stage)).map((c) => c.text).join("") : "";
+      sinks.set(stage, (logs = logSink(deps.store, runId, stage, deps.redact, prior)));
+    }
+    return logs;
+  };
   const done = (result: AdvanceResult): AdvanceResult => {
     for (const job of garbage.splice(0))
       deps.engine.removeJob(job).catch((err: unknown) => log.warn({ err, job }, "could not remove a finished job"));
@@ -70,14 +82,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       log.info({ stage: current.run.stages[effect.stage]?.name }, "stage started");
     } else if (effect.type === "runStage") {
       const stage = current.run.stages[effect.stage];
-      let logs = sinks.get(effect.stage);
-      if (!logs) {
-        // A deploy stage's log is only Hoist's own lines: a worker taking it over (after a
-        // delayed wake-up, or a crash) carries on after the lines written before it.
-        const resumed = effect.spec.kind === "deploy" && !startedHere.has(effect.stage);
-        const prior = resumed ? (await deps.store.readLogs(runId, effect.stage)).map((c) => c.text).join("") : "";
-        sinks.set(effect.stage, (logs = logSink(deps.store, runId, effect.stage, deps.redact, prior)));
-      }
+      const logs = await sinkFor(effect.stage, effect.spec);
       // Renewed while the call is within its budget; a call stuck past it (a hung engine or
       // provider) lets the lease lapse, so the reconciler hands the run to another worker.
       const heartbeat = setInterval(() => {
@@ -120,12 +125,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
             log.warn("lease lost to another worker; leaving the run to it");
             return done("busy");
           }
-          if (TERMINAL.has(current.run.status)) {
-            // A build is shared by every run of its sha: another run may still need it.
-            if (effect.spec.kind !== "build") await deps.engine.removeJob(effect.job);
-            log.info({ status: current.run.status }, "run stopped from outside; job removed");
-            return done("finished");
-          }
+          // Stopped from outside (a cancel): the next plan is to undo the stage.
           continue;
         }
         event = outcome.done;
@@ -134,6 +134,11 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
         clearInterval(heartbeat);
       }
       log.info({ stage: stage?.name, ok: event.type === "stageFinished" && event.ok }, "stage finished");
+    } else if (effect.type === "stopStage") {
+      const logs = await sinkFor(effect.stage, effect.spec, true);
+      const context = { run: current.run, stage: effect.stage, job: effect.job, fresh: false, sliceMs: 0, logs };
+      event = (await stopStage(deps, context, effect.spec)).done;
+      log.info({ stage: current.run.stages[effect.stage]?.name, status: current.run.status }, "run stopped from outside; stage undone");
     } else {
       log.info({ status: effect.status }, "run finished");
       return done("finished");
@@ -145,7 +150,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     }
     current = committed;
     if (finishedJob) garbage.push(finishedJob);
-    if (TERMINAL.has(current.run.status)) {
+    if (TERMINAL.has(current.run.status) && plan(current.run).length === 0) {
       log.info({ status: current.run.status, error: current.run.error }, "run finished");
       return done("finished");
     }
@@ -157,7 +162,8 @@ async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<S
   for (;;) {
     const stored = await deps.store.getRun(runId);
     if (!stored) return "missing";
-    if (TERMINAL.has(stored.run.status)) return "already-final";
+    // A final run is done with, unless a stop left a stage in flight to undo.
+    if (TERMINAL.has(stored.run.status) && plan(stored.run).length === 0) return "already-final";
     const now = deps.clock.now();
     if (stored.leaseOwner && (stored.leaseUntil ?? 0) > now) return "busy";
     const saved = await deps.store.saveRun(stored.run, stored.version, { until: now + deps.leaseMs, owner });

@@ -2,7 +2,7 @@ import { readReleaseSpec } from "../release/compose.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/moves.ts";
 import type { ReleaseStore } from "../release/records.ts";
-import { release, ReleaseBusyError } from "../release/release.ts";
+import { abandon, release, ReleaseBusyError } from "../release/release.ts";
 import type { Run, StageSpec } from "../pipeline/run.ts";
 import type { SourceReader } from "../scm/port.ts";
 
@@ -73,6 +73,20 @@ export async function deployStage(
     if (err instanceof ReleaseBusyError) return { waiting: err.message };
     throw err;
   }
+}
+
+/**
+ * Undoes a deploy stage that a cancel caught in flight: its release, if it is still under way,
+ * is withdrawn (see `abandon`). Says what became of it.
+ */
+export async function stopDeploy(deps: DeployDeps, run: Run, stage: number, spec: Extract<StageSpec, { kind: "deploy" }>, log: (line: string) => void): Promise<string> {
+  const env = await deps.store.getEnvironment(spec.environment);
+  if (!env) return "no release was under way";
+  const id = releaseId(run, stage);
+  const reason = run.stopped?.reason ?? "stopped";
+  const record = await abandon({ store: deps.store, now: deps.now, leaseMs: deps.leaseMs }, deps.contextFor(env, log), id, reason);
+  if (!record) return "no release was under way";
+  return record.status === "cancelled" ? `release ${id} cancelled: ${record.error ?? ""}` : `release ${id} had already ended ${record.status}`;
 }
 
 /** Sorts in time like the ULIDs of manual releases, and is the same on every retry. */

@@ -4,7 +4,7 @@ import type { RunEvent } from "../pipeline/machine.ts";
 import { imageTag } from "../pipeline/machine.ts";
 import type { Run, StageSpec } from "../pipeline/run.ts";
 import type { SourceReader } from "../scm/port.ts";
-import { deployStage, type DeployDeps } from "./deploy.ts";
+import { deployStage, stopDeploy, type DeployDeps } from "./deploy.ts";
 import type { LogSink } from "./logs.ts";
 
 export interface ExecutorDeps {
@@ -121,11 +121,9 @@ const executors: Executors = {
 
   async deploy(deps, ctx, spec) {
     if (!deps.releases) return finish(deps, ctx, false, { error: "this server has no release store configured" });
-    // Lines are written in order, each after the one before; the release does not wait on them.
-    let writing = Promise.resolve();
-    const log = (line: string) => void (writing = writing.then(() => ctx.logs.write(`${line}\n`)).catch(() => undefined));
-    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, log, ctx.sliceMs);
-    await writing;
+    const lines = lineWriter(ctx.logs);
+    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, lines.log, ctx.sliceMs);
+    await lines.written();
     if ("waiting" in result && result.until !== undefined) {
       await ctx.logs.write(`${result.waiting}\n`);
       return { pending: true, recheckAt: result.until };
@@ -139,6 +137,36 @@ const executors: Executors = {
     return finish(deps, ctx, true, { output: { image: result.image, release: result.release, ...(ctx.run.digest ? { digest: ctx.run.digest } : {}) } });
   },
 };
+
+/**
+ * Undoes what a stop caught in flight on a stage, then gives the stage's end to record (it
+ * comes after the stop, so the run stays as the stop left it). A build is left to finish: other
+ * runs of the same sha share it, and its image is reused.
+ */
+export async function stopStage(deps: ExecutorDeps, ctx: StageContext, spec: StageSpec): Promise<{ done: RunEvent }> {
+  let undone: string;
+  if (spec.kind === "deploy") {
+    const lines = lineWriter(ctx.logs);
+    undone = deps.releases ? await stopDeploy(deps.releases, ctx.run, ctx.stage, spec, lines.log) : "nothing to undo";
+    await lines.written();
+  } else if (spec.kind === "build") {
+    undone = "the build is left to finish for other runs of this commit";
+  } else {
+    await deps.engine.removeJob(ctx.job);
+    undone = `job ${ctx.job} removed`;
+  }
+  await ctx.logs.write(`\nhoist: ${ctx.run.stopped?.reason ?? "stopped"}: ${undone}\n`);
+  return finish(deps, ctx, false, { error: `stopped: ${undone}` });
+}
+
+/** A release's log lines, written in order, each after the one before; the release does not wait on them. */
+function lineWriter(logs: LogSink): { log: (line: string) => void; written: () => Promise<void> } {
+  let writing = Promise.resolve();
+  return {
+    log: (line) => void (writing = writing.then(() => logs.write(`${line}\n`)).catch(() => undefined)),
+    written: () => writing,
+  };
+}
 
 type FinishDetails = Pick<Extract<RunEvent, { type: "stageFinished" }>, "error" | "output">;
 

@@ -1,4 +1,5 @@
 import type { AttributeValue, QueryCommandInput } from "@aws-sdk/client-dynamodb";
+import { plan } from "../pipeline/machine.ts";
 import { Run, TERMINAL } from "../pipeline/run.ts";
 import { isDynamoError, type DynamoApi } from "./dynamo-api.ts";
 import type { Lease, LogChunk, RunFilter, RunStore, StoredRun } from "./port.ts";
@@ -75,8 +76,7 @@ export class DynamoRunStore implements RunStore {
       if (isDynamoError(err, "ConditionalCheckFailedException")) return undefined;
       throw err;
     }
-    const final = TERMINAL.has(run.status);
-    return { run, version, ...(lease && !final ? { leaseUntil: lease.until, leaseOwner: lease.owner } : {}) };
+    return { run, version, ...(lease && inFlight(run) ? { leaseUntil: lease.until, leaseOwner: lease.owner } : {}) };
   }
 
   async listRuns(filter: RunFilter): Promise<{ runs: Run[]; cursor?: string }> {
@@ -272,7 +272,8 @@ export class DynamoRunStore implements RunStore {
       item.gsi1pk = S(`REPO#${repoKey(run)}`);
       item.gsi1sk = S(sortKey(run));
       item.gsi2pk = S("RUNS");
-    } else {
+    }
+    if (inFlight(run)) {
       // An unfinished run saved without a lease is due at once: nothing in flight goes unwatched.
       item.gsi3pk = S("ACTIVE");
       item.gsi3sk = N(lease?.until ?? 0);
@@ -280,6 +281,14 @@ export class DynamoRunStore implements RunStore {
     }
     return item;
   }
+}
+
+/**
+ * A run the reconciler watches, leased to the worker moving it: unfinished, or final with a
+ * stage that the stop caught in flight still to undo (listed with the finished runs as well).
+ */
+function inFlight(run: Run): boolean {
+  return !TERMINAL.has(run.status) || plan(run).length > 0;
 }
 
 /** Newest first across both listings: creation time, then id. */

@@ -10,7 +10,8 @@ import type { LocalRuntime } from "../../lib/local/runtime.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
 import { requireDocker, uniqueSuffix } from "../support/docker.ts";
 import { startHaproxy } from "../support/haproxy.ts";
-import { API_TOKEN, api, finalRun, sendGitHubPush, startRuntime } from "../support/local.ts";
+import { API_TOKEN, api, finalRun, logsOf, sendGitHubPush, startRuntime } from "../support/local.ts";
+import { waitFor } from "../support/wait.ts";
 
 // A push builds, tests and pushes the image, then releases that very image (by the pushed
 // digest) to staging and to production, each behind its own HAProxy, through the pipeline.
@@ -206,7 +207,7 @@ describe("deploy stages: staging then production, one image", () => {
 });
 
 describe("a canary deploy stage between its steps", () => {
-  it("hands the run to a delayed wake-up instead of keeping a worker waiting, and the next worker finishes the canary", async () => {
+  it("hands the run to a delayed wake-up instead of keeping a worker waiting, the next worker finishes the canary, and a cancel while it waits withdraws it", async () => {
     const haproxy = await startHaproxy();
     proxies.push(haproxy);
     // A one-second step budget: a 2 s canary interval cannot be waited out inside one call.
@@ -248,6 +249,33 @@ describe("a canary deploy stage between its steps", () => {
         ["succeeded", "canary", undefined],
         ["succeeded", "canary", undefined],
       ]);
+
+      // A third push parks at 50% for a minute, and its run is cancelled meanwhile: no worker
+      // holds it, the cancel's wake-up brings one, which withdraws the canary and frees the
+      // environment, instead of leaving v3 serving half the traffic until the lease expires.
+      await writeFile(join(dir, "docker-compose.yml"), compose.replace("strategy: blue-green", "strategy: canary\n      steps: [50, 100]\n      interval: 60s"));
+      await writeFile(join(dir, "www", "index.html"), "<h1>hello v3</h1>\n");
+      const [thirdId] = await sendGitHubPush(short.url, githubPush({ path: dir, sha: (await commitAll(dir, "main", "v3")).sha, ref: "refs/heads/main", fullName: "acme/canary" }));
+      const releases = () => api<{ releases: ReleaseRecord[] }>(short.url, `/api/environments/${env}/releases`).then((h) => h.releases);
+      await waitFor("the v3 canary to park at 50%", async () => (await releases())[0]?.checkpoint?.canary?.step === 50, 120_000);
+      const pages = await Promise.all(Array.from({ length: 20 }, () => page(`${haproxy.url}/`)));
+      expect(pages.some((p) => p.includes("hello v3"))).toBe(true); // the canary takes traffic
+      const cancel = await fetch(`${short.url}/api/runs/${thirdId}/cancel`, { method: "POST", headers: { authorization: `Bearer ${API_TOKEN}` } });
+      expect(cancel.status, await cancel.clone().text()).toBe(202);
+      const withdrawn = await waitFor("the cancelled release to be withdrawn", async () => {
+        const [latest] = await releases();
+        return latest?.status === "cancelled" ? latest : undefined;
+      });
+      expect(withdrawn).toMatchObject({ rolledBack: true, error: expect.stringMatching(/cancelled by the API \(canary at 50%\): canary withdrawn at 50%/) });
+      expect(withdrawn.checkpoint).toBeUndefined();
+      const after = await Promise.all(Array.from({ length: 20 }, () => page(`${haproxy.url}/`)));
+      expect(after.every((p) => p.includes("hello canary"))).toBe(true);
+      const third = await finalRun(short.url, thirdId!);
+      expect(third.stages.map((st) => st.status)).toEqual(["succeeded", "succeeded", "cancelled"]);
+      expect(await logsOf(short.url, thirdId!)).toMatch(/cancelled by the API: release .* cancelled/);
+      // The environment is free at once: a rollback goes through now, not when the lease would have expired.
+      const rollback = await fetch(`${short.url}/api/environments/${env}/rollback`, { method: "POST", headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" }, body: "{}" });
+      expect(rollback.status, await rollback.clone().text()).toBe(200);
     } finally {
       await short.stop();
     }

@@ -3,7 +3,8 @@ import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import { Environment } from "../../lib/release/environment.ts";
-import { release, rollback } from "../../lib/release/release.ts";
+import { follow } from "../../lib/release/in-place.ts";
+import { abandon, release, rollback } from "../../lib/release/release.ts";
 import { watchEnvironments } from "../../lib/release/watch.ts";
 import { requireDocker } from "../support/docker.ts";
 import { waitFor } from "../support/wait.ts";
@@ -62,7 +63,7 @@ describe("Swarm services as release sets", () => {
     expect(await services(ctx.env)).toEqual({ v1: [0], v2: [2] }); // v3 removed
   });
 
-  it("rolling updates the serving service in place with its update_config, Swarm's rollback puts a failing v3 back, and a manual rollback switches at once; no failed request", async () => {
+  it("rolling updates the serving service in place with its update_config, Swarm's rollback puts a failing v3 back, a cancel rolls an update back, and a manual rollback switches at once; no failed request", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment("sinp", host);
     const spec = compose("rolling");
@@ -105,6 +106,25 @@ describe("Swarm services as release sets", () => {
     expect(((await docker.getService(group).inspect()) as { UpdateStatus?: { State: string } }).UpdateStatus?.State).toBe("rollback_completed");
     const serving = (await host.progress(group))!.serving.map((i) => i.name).sort();
     expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(serving);
+
+    // A release whose run is cancelled while Swarm rolls (it is parked): Swarm rolls the update
+    // back, the release ends cancelled, and the environment is free at once.
+    const cancelled = await underLoad(url, async () => {
+      const parked = await release(deps, ctx, { id: "inplace-cancelled", image: images.v1, spec, trigger, parkAfterMs: 0 });
+      expect(parked).toMatchObject({ status: "running", checkpoint: { waiting: expect.stringMatching(/^Swarm's rolling update/) } });
+      const record = await abandon(deps, ctx, parked.id, "cancelled by e2e");
+      // Between releases the reconciler's watch follows Swarm; here the test does, as often as the release would.
+      await waitFor("Swarm to roll the cancelled update back, the router following", async () => {
+        const progress = await host.progress(group);
+        const inStep = progress ? await follow(ctx, spec.hoist.health, group, progress.serving) : false;
+        return inStep && progress?.state === "rollback_completed";
+      }, 90_000, 250);
+      return record;
+    });
+    expect(cancelled.result).toMatchObject({ status: "cancelled", rolledBack: true, error: expect.stringMatching(/^cancelled by e2e \(Swarm's rolling update .*\): .* rolled back by the host$/) });
+    expect(cancelled.report.failed, cancelled.report.failures.join("; ")).toBe(0);
+    expect([...cancelled.report.bodies("after").keys()]).toEqual(["v2"]);
+    expect(await abandon(deps, ctx, "inplace-cancelled", "again")).toMatchObject({ status: "cancelled", error: cancelled.result?.error }); // once
 
     // Undoing takes seconds whatever the strategy: a rollback to v1 switches blue-green, to a new service.
     const back = await underLoad(url, () => rollback(deps, ctx, "e2e"));

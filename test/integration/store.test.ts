@@ -115,6 +115,19 @@ describe("DynamoRunStore on dynalite", () => {
     expect((await fresh.store.expiredRuns(5000, 10)).map((r) => r.run.id)).toEqual(["expired"]);
   });
 
+  it("keeps a run cancelled with a stage in flight in the reconciler's list until that stage is undone", async () => {
+    const fresh = await servicesOn(servers);
+    const started = transition(makeRun(undefined, { id: "caught" }), { type: "stageStarted", stage: 0, at: 50, job: "j0" }).run;
+    const cancelled = transition(started, { type: "stop", at: 60, status: "cancelled", reason: "cancelled by ada" }).run;
+    await fresh.store.createRun(cancelled, { until: 100 });
+    expect((await fresh.store.expiredRuns(5000, 10)).map((r) => r.run.id)).toEqual(["caught"]); // its wake-up was lost
+    expect((await fresh.store.listRuns({ status: "cancelled" })).runs.map((r) => r.id)).toEqual(["caught"]);
+    const undone = transition(cancelled, { type: "stageFinished", stage: 0, at: 70, ok: false, error: "stopped" }).run;
+    expect(await fresh.store.saveRun(undone, 1, { until: 100 })).toBeDefined();
+    expect(await fresh.store.expiredRuns(5000, 10)).toEqual([]);
+    expect((await fresh.store.listRuns({ status: "cancelled" })).runs.map((r) => r.id)).toEqual(["caught"]);
+  });
+
   it("stores log chunks at fixed offsets, idempotently", async () => {
     await s.store.putLog("logs", { stage: 1, offset: 0, text: "a" });
     await s.store.putLog("logs", { stage: 1, offset: 0, text: "ab" });

@@ -69,6 +69,19 @@ describe("transition", () => {
     expect(run.finishedAt).toBe(3000);
   });
 
+  it("a stop leaves one thing to do: undo the stage it caught in flight, once", () => {
+    const cancelled = transition(applyAll(makeRun(), [started(0)]), { type: "stop", at: 3000, status: "cancelled", reason: "by ada" }).run;
+    expect(plan(cancelled)).toEqual([{ type: "stopStage", stage: 0, spec: cancelled.stages[0]?.spec, job: "job-0" }]); // the job it recorded
+    // Its end, recorded once undone, comes after the stop: the run stays cancelled, with nothing left to do.
+    const undone = transition(cancelled, { type: "stageFinished", stage: 0, at: 3500, ok: false, error: "stopped" }).run;
+    expect(undone).toMatchObject({ status: "cancelled", finishedAt: 3000 });
+    expect(plan(undone)).toEqual([]);
+    // A stop between stages caught nothing in flight.
+    const between = transition(applyAll(makeRun(), [started(0), ok(0)]), { type: "stop", at: 3000, status: "cancelled", reason: "by ada" }).run;
+    expect(between.status).toBe("cancelled");
+    expect(plan(between)).toEqual([]);
+  });
+
   it("a result that arrives after a cancel does not undo it", () => {
     const cancelled = transition(applyAll(makeRun(), [started(0)]), { type: "stop", at: 3000, status: "cancelled", reason: "by ada" }).run;
     const { run, effects } = transition(cancelled, ok(0, 3100));
