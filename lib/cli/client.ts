@@ -42,6 +42,10 @@ const Releases = z.object({ releases: z.array(ReleaseRecord) });
 export const RollbackAnswer = z.object({ release: ReleaseRecord, log: z.array(z.string()) });
 export type RollbackAnswer = z.infer<typeof RollbackAnswer>;
 
+/** A cancel's answer: the run cancelled (202), or as it already ended (409). */
+export const CancelAnswer = z.union([Run, z.object({ error: z.string(), run: Run })]);
+export type CancelAnswer = z.infer<typeof CancelAnswer>;
+
 export interface ListFilter {
   repo?: string;
   branch?: string;
@@ -100,6 +104,16 @@ export class HoistClient {
   async getLogs(id: string, stage?: number): Promise<RunLogs> {
     const qs = stage === undefined ? "" : `?stage=${stage}`;
     return this.api(`/api/runs/${encodeURIComponent(id)}/logs${qs}`, RunLogs, { notFound: `no run ${id}: list runs with \`hoist runs\`` });
+  }
+
+  /** Cancels a run: the stage in flight is undone (its job removed, its release withdrawn) and the rest skipped. */
+  async cancel(id: string): Promise<{ cancelled: boolean; run: Run }> {
+    const answer = await this.api(`/api/runs/${encodeURIComponent(id)}/cancel`, CancelAnswer, {
+      method: "POST",
+      notFound: `no run ${id}: list runs with \`hoist runs\``,
+      accept: [409],
+    });
+    return "stages" in answer ? { cancelled: true, run: answer } : { cancelled: false, run: answer.run };
   }
 
   async listEnvironments(): Promise<Environment[]> {

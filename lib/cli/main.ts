@@ -215,6 +215,17 @@ program
   });
 
 program
+  .command("cancel")
+  .description("cancel a run: the stage in flight is undone (its job removed, a release withdrawn) and the rest skipped")
+  .argument("<id>", "run id")
+  .action(async (id: string) => {
+    const { cancelled, run } = await client().cancel(id);
+    if (!cancelled) throw new CliError(`run ${id} already ${run.status}: nothing to cancel`);
+    print(runDetail(run, { now: Date.now(), color }));
+    print(paintOut("dim", `the stage in flight is being undone: follow it with \`hoist logs ${id} --follow\``));
+  });
+
+program
   .command("run")
   .description("show one run and its stages")
   .argument("<id>", "run id")

@@ -45,7 +45,7 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
   for (;;) {
     const progress = await groups.progress(group);
     if (!progress) throw new ReleaseError(`service ${group} is gone while it was being updated: release again to start a new one`);
-    const inStep = await follow(ctx, plan.spec.hoist.health, group, progress.serving);
+    const inStep = await follow(ctx, plan.spec.hoist.health, inSet(group), progress.serving);
     const instances = progress.serving.map((i) => i.name);
     const swarmSays = `${progress.state}${progress.message ? `: ${progress.message}` : ""}`;
     if (progress.state === "paused" || progress.state === "rollback_paused")
@@ -84,17 +84,24 @@ export async function servingBySet(groups: InstanceGroups, instances: readonly s
   return sets;
 }
 
+/** The router's servers that belong to a set: its instances are named `<set>.<slot>...`. */
+export const inSet = (group: string) => (server: string) => server.startsWith(`${group}.`);
+
 /**
- * Puts the router in step with a set's serving instances: new ones join at full weight once they
- * pass the HTTP health gate; ones no longer serving leave (no new requests, the ones in flight
- * finish). Resolves true when nothing needed changing.
+ * Puts the router in step with the instances that serve (of those `ours` picks out): one that is
+ * new, or back at another address, joins at full weight once it passes the HTTP health gate; one
+ * no longer serving leaves (no new requests, the ones in flight finish). Resolves true when
+ * nothing needed changing.
  */
-export async function follow(ctx: ReleaseContext, health: HttpHealth, group: string, serving: Instance[]): Promise<boolean> {
-  const servers = (await ctx.router.servers(ctx.backend)).filter((s) => s.name.startsWith(`${group}.`));
+export async function follow(ctx: ReleaseContext, health: HttpHealth, ours: (server: string) => boolean, serving: Instance[]): Promise<boolean> {
+  const servers = (await ctx.router.servers(ctx.backend)).filter((s) => ours(s.name));
   let inStep = true;
   for (const instance of serving) {
-    if (servers.some((s) => s.name === instance.name)) continue;
+    const known = servers.find((s) => s.name === instance.name);
+    if (known && known.address === instance.address && known.port === instance.port) continue;
     inStep = false;
+    // Back at another address (a restart on a new IP): the old one serves nothing.
+    if (known) await ctx.router.removeServer(ctx.backend, known.name);
     const unhealthy = await waitHealthy(instance.address, instance.port, health, ctx.sleep);
     if (unhealthy) ctx.log(`${instance.name} is running but failed its health check: ${unhealthy}`);
     else await enroll(ctx, [instance], FULL);

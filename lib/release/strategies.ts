@@ -1,6 +1,6 @@
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import type { ServerStats } from "../router/port.ts";
-import { follow, rollInPlace, servingBySet } from "./in-place.ts";
+import { follow, inSet, rollInPlace, servingBySet } from "./in-place.ts";
 import type { Checkpoint } from "./records.ts";
 import { enroll, FULL, launch, restore, retire, waitUntil, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 
@@ -51,7 +51,7 @@ async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<Releas
 async function servingNow(ctx: ReleaseContext, plan: ReleasePlan, groups: InstanceGroups): Promise<string[]> {
   const live: string[] = [];
   for (const [group, serving] of await servingBySet(groups, plan.live)) {
-    await follow(ctx, plan.spec.hoist.health, group, serving);
+    await follow(ctx, plan.spec.hoist.health, inSet(group), serving);
     live.push(...serving.map((i) => i.name));
   }
   return live;

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Environment, EnvironmentStore } from "./environment.ts";
-import { follow, servingBySet } from "./in-place.ts";
+import type { Instance } from "../engine/instances.ts";
+import { follow, inSet, servingBySet } from "./in-place.ts";
 import type { ReleaseContext } from "./moves.ts";
 import type { ReleaseStore } from "./records.ts";
 import type { ReleaseSpec } from "./compose.ts";
@@ -18,16 +19,16 @@ export const WATCH_OWNER = "watch ";
 const WATCH_LEASE_MS = 60_000;
 
 /**
- * Keeps the routers of Swarm environments in step with what Swarm runs between releases: Swarm
+ * Keeps each environment's router in step with what its engine runs between releases. Swarm
  * replaces a task that crashed or failed its health check with a new one, at a new address, which
- * no release put in the router. Runs on the reconciler's schedule; an environment a release holds
- * is skipped (the release keeps its router in step itself). On a single Docker host a container
- * restarts in place, so there is nothing to follow. Resolves to the environments it changed.
+ * no release put in the router. On a Docker host a crashed container restarts in place (restart
+ * policy unless-stopped), possibly at a new address, and one stopped by hand serves nothing. Runs
+ * on the reconciler's schedule; an environment a release holds is skipped (the release keeps its
+ * router in step itself). Resolves to the environments it changed.
  */
 export async function watchEnvironments(deps: WatchDeps, log: (line: string) => void): Promise<string[]> {
   const changed: string[] = [];
   for (const env of await deps.store.listEnvironments()) {
-    if (env.mode !== "swarm") continue;
     // Its own owner per call: two overlapping ticks must exclude each other too.
     const owner = `${WATCH_OWNER}${randomUUID()}`;
     const now = deps.now();
@@ -36,13 +37,11 @@ export async function watchEnvironments(deps: WatchDeps, log: (line: string) => 
       const current = (await deps.store.listReleases(env.name, 20)).find((r) => r.status === "succeeded");
       if (!current) continue;
       const ctx = deps.contextFor(env, (line) => log(`${env.name}: ${line}`));
-      const groups = ctx.host.groups;
-      if (!groups) continue;
       const health = (current.spec as ReleaseSpec).hoist.health;
-      for (const [group, serving] of await servingBySet(groups, current.instances)) {
+      for (const [set, serving, ours] of await sets(ctx, current.instances)) {
         // Nothing running at all is an outage to report, not a router to empty.
-        if (serving.length === 0) log(`${env.name}: nothing of ${group} runs`);
-        else if (!(await follow(ctx, health, group, serving))) changed.push(env.name);
+        if (serving.length === 0) log(`${env.name}: nothing of ${set} runs`);
+        else if (!(await follow(ctx, health, ours, serving))) changed.push(env.name);
       }
     } catch (err) {
       // One environment's engine or router failing must not keep the others from being watched.
@@ -52,4 +51,12 @@ export async function watchEnvironments(deps: WatchDeps, log: (line: string) => 
     }
   }
   return [...new Set(changed)];
+}
+
+/** The release's sets as the host runs them now: name, serving instances, and which router servers are theirs. */
+async function sets(ctx: ReleaseContext, instances: string[]): Promise<[string, Instance[], (server: string) => boolean][]> {
+  const groups = ctx.host.groups;
+  if (groups) return [...(await servingBySet(groups, instances))].map(([group, serving]) => [group, serving, inSet(group)]);
+  const running = (await Promise.all(instances.map((name) => ctx.host.inspect(name)))).filter((i): i is Instance => i?.running === true);
+  return [[instances.join(", "), running, (server) => instances.includes(server)]];
 }

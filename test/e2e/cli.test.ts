@@ -198,6 +198,27 @@ describe("hoist runs / run / logs against a running Hoist", () => {
     expect(table.stdout, show(table)).toMatch(new RegExp(`^${failedId}\\s+${repo}-fail\\s+main\\s+main\\s+failed\\s+.*test: \`echo checking; exit 3\` exited with 3$`, "m"));
   });
 
+  it("cancel stops a run's test in flight and removes its container; a second cancel says the run already ended", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hoist-e2e-cli-cancel-"));
+    dirs.push(dir);
+    const id = await push(join(dir, "slow"), { image: `${image}-slow`, test: "sleep 300" }, `${repo}-slow`);
+    const testJob = () => docker.listContainers({ all: true, filters: { label: [`hoist.run=${id}`, "hoist.kind=test"] } });
+    await until(async () => (await testJob()).some((c) => c.State === "running"), 120_000);
+
+    const cancelled = await hoist(["cancel", id], api());
+    expect(cancelled.code, show(cancelled)).toBe(0);
+    expect(cancelled.stdout).toMatch(/^status\s+⊘ cancelled$/m);
+    expect(cancelled.stdout).toContain(`hoist logs ${id} --follow`);
+    await until(async () => (await testJob()).length === 0, 60_000);
+    const logs = await hoist(["logs", id, "--follow"], api());
+    expect(logs.stdout, show(logs)).toMatch(/hoist: cancelled by the API: job \S+ removed/);
+    ownImages(/^image\s+(\S+)$/m.exec(cancelled.stdout)?.[1], undefined);
+
+    const again = await hoist(["cancel", id], api());
+    expect(again.code, show(again)).toBe(1);
+    expect(again.stderr).toMatch(new RegExp(`run ${id} already cancelled: nothing to cancel`));
+  });
+
   it("runs --json lists the run, and filters by repo and status", async () => {
     const Page = z.object({ runs: z.array(Run), cursor: z.string().optional() });
     const [all, mine, prefixed, none, table] = await Promise.all([

@@ -6,7 +6,8 @@ import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import type { UpdatePolicy } from "../../lib/release/compose.ts";
 import { release, ReleaseBusyError, rollback } from "../../lib/release/release.ts";
-import { WATCH_OWNER } from "../../lib/release/watch.ts";
+import { Environment } from "../../lib/release/environment.ts";
+import { WATCH_OWNER, watchEnvironments } from "../../lib/release/watch.ts";
 import { requireDocker } from "../support/docker.ts";
 import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 
@@ -248,3 +249,40 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(run.result.instances.slice().sort());
   });
 });
+
+describe("between releases on a Docker host, the reconciler's watch", () => {
+  it("takes a container stopped by hand out of the router, puts it back once it runs again, and follows one to a new address", async () => {
+    const { deps, images } = bench;
+    const host = new DockerInstances(docker);
+    const { ctx, url } = await bench.environment("dwatch", host);
+    await deps.store.putEnvironment(
+      Environment.parse({ name: ctx.env, engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: "unix:///unused.sock", backend: ctx.backend } }),
+    );
+    const v1 = await release(deps, ctx, { image: images.v1, spec: compose("blue-green"), trigger });
+    expect(v1.status, v1.error).toBe("succeeded");
+    const watch = () => watchEnvironments({ store: deps.store, now: () => Date.now(), contextFor: () => ctx }, () => undefined);
+    const inRouter = async () => (await ctx.router.servers(ctx.backend)).map((s) => s.name).sort();
+    expect(await watch()).toEqual([]); // in step: nothing to do
+
+    const [stopped, other] = v1.instances as [string, string];
+    await docker.getContainer(stopped).stop({ t: 1 });
+    expect(await watch()).toEqual([ctx.env]);
+    expect(await inRouter()).toEqual([other]);
+    for (let i = 0; i < 20; i++) expect((await fetch(url)).status).toBe(200);
+
+    await docker.getContainer(stopped).start();
+    expect(await watch()).toEqual([ctx.env]);
+    expect(await inRouter()).toEqual(v1.instances.slice().sort());
+    const addressOf = async (name: string) => (await ctx.router.servers(ctx.backend)).find((s) => s.name === name)?.address;
+    expect(await addressOf(stopped)).toBe((await host.inspect(stopped))!.address);
+    expect(await watch()).toEqual([]);
+
+    // The router has a container at an address it no longer has (as after a restart on a new IP): its entry is replaced.
+    await ctx.router.removeServer(ctx.backend, other);
+    await ctx.router.addServer(ctx.backend, { name: other, address: "127.0.0.2", port: 9, weight: 100 });
+    expect(await watch()).toEqual([ctx.env]);
+    expect(await addressOf(other)).toBe((await host.inspect(other))!.address);
+    for (let i = 0; i < 20; i++) expect((await fetch(url)).status).toBe(200);
+  });
+});
+
