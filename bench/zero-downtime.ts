@@ -23,7 +23,9 @@
 // raises its priority (nice -10, inherited by HAProxy and the load thread) when it may;
 // --same-priority measures without that.
 //
-//   npx tsx bench/zero-downtime.ts [--rounds 1] [--mode docker|swarm|both] [--same-priority]
+// --trace prints, per release, its slowest requests among its own log lines.
+//
+//   npx tsx bench/zero-downtime.ts [--rounds 1] [--mode docker|swarm|both] [--strategy all|blue-green|rolling|canary] [--same-priority] [--trace]
 import { setPriority } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -47,7 +49,13 @@ import { percentile, startLoad, type Load, type LoadReport } from "../test/suppo
 import { compose, requireSwarmManager } from "../test/support/releases.ts";
 
 const { values } = parseArgs({
-  options: { rounds: { type: "string", default: "1" }, mode: { type: "string", default: "both" }, "same-priority": { type: "boolean", default: false } },
+  options: {
+    rounds: { type: "string", default: "1" },
+    mode: { type: "string", default: "both" },
+    strategy: { type: "string", default: "all" },
+    "same-priority": { type: "boolean", default: false },
+    trace: { type: "boolean", default: false },
+  },
 });
 // First, before any thread or child exists: Linux keeps a nice value per thread, and new ones inherit it.
 let priority = "same as the engine (--same-priority)";
@@ -89,6 +97,11 @@ const STRATEGIES: { row: string; strategy: Strategy }[] = [
   { row: "canary (10,50,100 / 2s)", strategy: "canary" },
 ];
 const NAIVE = "naive stop+start (1 ctr)";
+const chosen = STRATEGIES.filter((s) => values.strategy === "all" || s.strategy === values.strategy);
+if (chosen.length === 0) {
+  console.error(`bench/zero-downtime: --strategy must be all, ${STRATEGIES.map((s) => s.strategy).join(", ")}, got "${values.strategy}"`);
+  process.exit(2);
+}
 
 interface Figures {
   sent: number;
@@ -102,6 +115,10 @@ interface Figures {
   /** From the release start to the first request answered by v2 (NaN: none). */
   firstV2Ms: number;
   failures: string[];
+  /** The slowest requests of the release window: ms after the release start, latency in ms. */
+  slowest: { at: number; latency: number }[];
+  /** Date.now() at the release start, to place the release's own log lines next to them. */
+  releaseStart: number;
   /** Latencies (ms) of the steady window and of the release window, for pooled percentiles. */
   steady: number[];
   during: number[];
@@ -206,6 +223,8 @@ function figures(report: LoadReport, ticks: Ticks["list"], stoppedAt: number, re
     lastV1Ms: v1.ms,
     firstV2Ms: v2.ms,
     failures: report.failures,
+    slowest: report.slowest(8, "release", "after"),
+    releaseStart: ticks[0]!.at,
     steady: report.latencies(undefined, "release"),
     during: report.latencies("release", "after"),
   };
@@ -260,12 +279,16 @@ async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, str
   try {
     return await withHaproxy(async (haproxy) => {
       const log: string[] = [];
+      const timed: { at: number; line: string }[] = [];
       const ctx: ReleaseContext = {
         env,
         backend: haproxy.backend,
         host,
         router: new HaproxyRouter({ socket: haproxy.socket }),
-        log: (line) => log.push(`${new Date().toISOString().slice(11, 23)} ${line}`),
+        log: (line) => {
+          log.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+          timed.push({ at: Date.now(), line });
+        },
         sleep: (ms) => sleep(ms),
       };
       const spec = compose(strategy);
@@ -273,10 +296,21 @@ async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, str
       const failed = (what: string, error?: string) => new Error(`${strategy} on ${mode}: ${what} failed: ${error ?? "?"}\n  ${log.join("\n  ")}`);
       const first = await release(deps, ctx, { image: tag("v1"), spec, trigger });
       if (first.status !== "succeeded") throw failed("release of v1", first.error);
-      return underLoad(`${haproxy.url}/cgi-bin/app`, async () => {
+      timed.length = 0;
+      const f = await underLoad(`${haproxy.url}/cgi-bin/app`, async () => {
         const second = await release(deps, ctx, { image: tag("v2"), spec, trigger });
         if (second.status !== "succeeded") throw failed("release of v2", second.error);
       });
+      if (values.trace) {
+        // Where the slow requests fall among the release's own steps (ms after the release start).
+        const events = [
+          ...f.slowest.map((r) => ({ at: r.at, text: `    request took ${r.latency.toFixed(1)} ms` })),
+          ...timed.map((t) => ({ at: t.at - f.releaseStart, text: `  ${t.line}` })),
+        ].sort((a, b) => a.at - b.at);
+        console.log(`  trace of ${strategy} on ${mode}:`);
+        for (const e of events) console.log(`  ${String(Math.round(e.at)).padStart(6)} ms${e.text}`);
+      }
+      return f;
     });
   } finally {
     await removeContainers();
@@ -328,7 +362,7 @@ const median = (xs: number[]) => {
 const num = (x: number, digits: number) => (Number.isNaN(x) ? "-" : x.toFixed(digits));
 const secs = (ms: number) => num(ms / 1000, 2);
 
-type Row = Omit<Figures, "failures" | "steady" | "during">;
+type Row = Omit<Figures, "failures" | "steady" | "during" | "slowest" | "releaseStart">;
 function line(name: string, f: Row): string {
   return [
     name.padEnd(32),
@@ -381,7 +415,7 @@ async function main(): Promise<void> {
   for (const version of ["v1", "v2"]) await buildApp(docker, tag(version), { version });
 
   if (modes.includes("swarm")) await requireSwarmManager(docker);
-  const rows = modes.flatMap((mode) => STRATEGIES.map((s) => ({ ...s, mode, row: `${s.row} ${mode}` })));
+  const rows = modes.flatMap((mode) => chosen.map((s) => ({ ...s, mode, row: `${s.row} ${mode}` })));
   const results = new Map<string, Figures[]>([...rows.map((r) => [r.row, []] as [string, Figures[]]), [NAIVE, []]]);
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}`);

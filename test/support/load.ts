@@ -18,6 +18,8 @@ export interface LoadReport {
   latencies(fromLabel?: string, toLabel?: string): number[];
   /** How often each 2xx body (trimmed, e.g. "v1") was seen in requests started after the mark. */
   bodies(fromLabel?: string): Map<string, number>;
+  /** The `n` slowest requests started between the marks: when each started (ms after `fromLabel`) and its latency. */
+  slowest(n: number, fromLabel: string, toLabel?: string): { at: number; latency: number }[];
 }
 
 export interface Load {
@@ -93,6 +95,13 @@ function summarize(records: RequestRecord[], marks: Map<string, number>, started
     },
     latencies(fromLabel, toLabel) {
       return between(fromLabel, toLabel).map((r) => r.latency);
+    },
+    slowest(n, fromLabel, toLabel) {
+      const from = at(fromLabel, 0);
+      return between(fromLabel, toLabel)
+        .sort((a, b) => b.latency - a.latency)
+        .slice(0, n)
+        .map((r) => ({ at: r.start - from, latency: r.latency }));
     },
     bodies(fromLabel) {
       const counts = new Map<string, number>();
