@@ -77,6 +77,12 @@ export interface GroupProgress {
   serving: Instance[];
 }
 
+export interface ChangeFeed {
+  /** Resolves once something changed since the last call (at once if it already has), or after `timeoutMs`. */
+  next(timeoutMs: number): Promise<void>;
+  close(): void;
+}
+
 export interface InstanceGroups {
   /** The set an instance belongs to. */
   groupOf(instance: string): string;
@@ -90,4 +96,10 @@ export interface InstanceGroups {
    * when the set does not run that release (the update never began, or is already undone).
    */
   revert(group: string, release: string): Promise<void>;
+  /**
+   * The host's news about `group` (an instance starting, stopping, turning healthy; the update
+   * changing state), so that following an update costs an engine call per change rather than a
+   * poll every few hundred milliseconds. Close it when done.
+   */
+  changes(group: string): Promise<ChangeFeed>;
 }

@@ -1,7 +1,8 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import { dockerHealthcheck, EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
-import type { GroupProgress, GroupUpdate, GroupUpdateState, Instance, InstanceGroups, InstanceHost, InstanceSpec } from "./instances.ts";
+import type { ChangeFeed, GroupProgress, GroupUpdate, GroupUpdateState, Instance, InstanceGroups, InstanceHost, InstanceSpec } from "./instances.ts";
+import { serviceChanges } from "./swarm-events.ts";
 import type { UpdatePolicy } from "../release/compose.ts";
 
 export interface SwarmInstancesOptions {
@@ -163,6 +164,10 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
       UpdateConfig: swarmPolicy(spec.update),
       RollbackConfig: swarmPolicy(spec.rollback),
     }));
+  }
+
+  changes(group: string): Promise<ChangeFeed> {
+    return this.call("follow the engine's events", () => serviceChanges(this.docker, group));
   }
 
   async revert(group: string, release: string): Promise<void> {

@@ -1,11 +1,17 @@
 import type { HealthcheckSpec } from "./compose.ts";
-import type { Instance, InstanceGroups } from "../engine/instances.ts";
+import type { ChangeFeed, Instance, InstanceGroups } from "../engine/instances.ts";
 import { waitHealthy, type HttpHealth } from "./health.ts";
 import { enroll, FULL, instanceSettings, ReleaseError, ReleaseParked, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 import type { ReleaseOutcome } from "./strategies.ts";
 
-/** How often the router is brought in step while the host rolls. */
-const FOLLOW_MS = 250;
+/**
+ * The longest the router goes without a look while the host rolls: between looks Hoist waits for
+ * the engine's news about the set (see InstanceGroups.changes). Polling the set four times a
+ * second instead raised the p99 latency of the traffic during a Swarm rolling update from about
+ * 1.5x to about 2.4x its steady p99 (bench/zero-downtime --mode swarm --strategy rolling): each
+ * look lists the service's tasks, work for the engine on the app's CPUs.
+ */
+const LOOK_EVERY_MS = 1_000;
 /** When a parked rolling update is looked at again. */
 const PARKED_LOOK_MS = 1_000;
 /** An update Swarm neither finishes nor pauses in this long is reported as stuck. */
@@ -33,15 +39,31 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
   const asked = plan.spec.update;
   const update = asked.order === "stop-first" ? { ...asked, delayMs: Math.max(asked.delayMs, MIN_STOP_FIRST_DELAY_MS) } : asked;
   ctx.log(`rolling update of ${group} to ${plan.image}: ${update.parallelism || "all"} at a time, ${update.order}, on failure ${update.failureAction}`);
-  await groups.update(group, {
-    ...instanceSettings(ctx, plan),
-    replicas: plan.spec.replicas,
-    update,
-    rollback: plan.spec.rollback,
-    healthcheck: plan.spec.healthcheck ?? httpHealthcheck(plan),
-  });
-  const began = Date.now();
-  const deadline = (plan.startedAt ?? began) + STUCK_MS;
+  // Listening before the update begins: nothing it does goes unnoticed.
+  const changes = await groups.changes(group);
+  try {
+    await groups.update(group, {
+      ...instanceSettings(ctx, plan),
+      replicas: plan.spec.replicas,
+      update,
+      rollback: plan.spec.rollback,
+      healthcheck: plan.spec.healthcheck ?? httpHealthcheck(plan),
+    });
+    const began = Date.now();
+    return await followUpdate(ctx, plan, groups, group, { began, deadline: (plan.startedAt ?? began) + STUCK_MS, changes });
+  } finally {
+    changes.close();
+  }
+}
+
+/** Looks at the update after each change the engine reports (and at least every LOOK_EVERY_MS) until it ends, or the release parks. */
+async function followUpdate(
+  ctx: ReleaseContext,
+  plan: ReleasePlan,
+  groups: InstanceGroups,
+  group: string,
+  { began, deadline, changes }: { began: number; deadline: number; changes: ChangeFeed },
+): Promise<ReleaseOutcome> {
   for (;;) {
     const progress = await groups.progress(group);
     if (!progress) throw new ReleaseError(`service ${group} is gone while it was being updated: release again to start a new one`);
@@ -69,7 +91,7 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
       await plan.checkpoint?.({ until, waiting });
       throw new ReleaseParked(until, waiting);
     }
-    await ctx.sleep(FOLLOW_MS);
+    await changes.next(LOOK_EVERY_MS);
   }
 }
 

@@ -61,6 +61,20 @@ describe("Swarm services as release sets", () => {
     const v3 = await release(deps, ctx, { image: images.v3, spec, trigger });
     expect(v3.status).toBe("failed");
     expect(await services(ctx.env)).toEqual({ v1: [0], v2: [2] }); // v3 removed
+
+    // Following a set waits on the engine's news about it, not on a timer: scaling v2 down wakes it.
+    const group = host.groupOf(v2.instances[0]!);
+    const changes = await host.changes(group);
+    const giveUp = new AbortController();
+    try {
+      const woken = changes.next(120_000).then(() => "by the engine");
+      await host.stop(v2.instances[0]!);
+      const nothing = sleep(60_000, "by nothing", { signal: giveUp.signal }).catch(() => "aborted");
+      expect(await Promise.race([woken, nothing])).toBe("by the engine");
+    } finally {
+      giveUp.abort();
+      changes.close();
+    }
   });
 
   it("rolling updates the serving service in place with its update_config, Swarm's rollback puts a failing v3 back, a cancel rolls an update back, and a manual rollback switches at once; no failed request", async () => {
