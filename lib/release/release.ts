@@ -32,6 +32,8 @@ export interface ReleaseRequest {
 /** Another release holds the environment; nothing was changed. */
 export class ReleaseBusyError extends ReleaseError {
   override name = "ReleaseBusyError";
+  /** Once the holder lets go, the same call can succeed. */
+  readonly retryable = true;
 }
 
 /**

@@ -137,7 +137,14 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     } else if (effect.type === "stopStage") {
       const logs = await sinkFor(effect.stage, effect.spec, true);
       const context = { run: current.run, stage: effect.stage, job: effect.job, fresh: false, sliceMs: 0, logs };
-      event = (await stopStage(deps, context, effect.spec)).done;
+      const stopped = await stopStage(deps, context, effect.spec).catch(async (err: unknown) => {
+        if (isRetryable(err)) throw err;
+        // Undoing cannot succeed by trying again (the environment is gone, say): say so, and stop trying.
+        const error = deps.redact(`stopped, but could not undo the stage: ${message(err)}`);
+        await logs.write(`\nhoist: ${error}\n`);
+        return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error } satisfies RunEvent };
+      });
+      event = stopped.done;
       log.info({ stage: current.run.stages[effect.stage]?.name, status: current.run.status }, "run stopped from outside; stage undone");
     } else {
       log.info({ status: effect.status }, "run finished");
