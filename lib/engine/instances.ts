@@ -78,9 +78,28 @@ export interface GroupProgress {
 }
 
 export interface ChangeFeed {
-  /** Resolves once something changed since the last call (at once if it already has), or after `timeoutMs`. */
-  next(timeoutMs: number): Promise<void>;
+  /**
+   * Resolves once something changed since the last call (at once if it already has): true; or
+   * after `timeoutMs` with nothing new: false.
+   */
+  next(timeoutMs: number): Promise<boolean>;
   close(): void;
+}
+
+/**
+ * Waits between looks at something the feed reports on: after news, a few quick looks (what the
+ * news is about can settle a moment later, e.g. a Swarm task turns running after its container
+ * starts, with no event of its own), else until the next news or `idleMs`.
+ */
+export function pacer(feed: ChangeFeed, { quickMs, idleMs, quickLooks = 3 }: { quickMs: number; idleMs: number; quickLooks?: number }): () => Promise<void> {
+  let quick = 0;
+  return async () => {
+    if (quick > 0) {
+      quick--;
+      if (!(await feed.next(quickMs))) return;
+    } else if (!(await feed.next(idleMs))) return;
+    quick = quickLooks;
+  };
 }
 
 export interface InstanceGroups {

@@ -39,14 +39,14 @@ export async function serviceChanges(docker: Dockerode, service: string): Promis
     next(timeoutMs) {
       if (changed) {
         changed = false;
-        return Promise.resolve();
+        return Promise.resolve(true);
       }
       return new Promise((resolve) => {
         const done = () => {
           clearTimeout(timer);
           wake = undefined;
+          resolve(changed);
           changed = false;
-          resolve();
         };
         const timer = setTimeout(done, timeoutMs);
         wake = done;

@@ -1,7 +1,6 @@
-import { setTimeout as delay } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import { dockerHealthcheck, EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
-import type { ChangeFeed, GroupProgress, GroupUpdate, GroupUpdateState, Instance, InstanceGroups, InstanceHost, InstanceSpec } from "./instances.ts";
+import { pacer, type ChangeFeed, type GroupProgress, type GroupUpdate, type GroupUpdateState, type Instance, type InstanceGroups, type InstanceHost, type InstanceSpec } from "./instances.ts";
 import { serviceChanges } from "./swarm-events.ts";
 import type { UpdatePolicy } from "../release/compose.ts";
 
@@ -10,8 +9,12 @@ export interface SwarmInstancesOptions {
   startTimeoutMs?: number;
   /** How long `stop` and `remove` wait for the tasks' containers to go. Default 30 s. */
   stopTimeoutMs?: number;
+  /** How soon a task is looked at again after news about its service. Default 200 ms. */
   pollMs?: number;
 }
+
+/** The longest a wait for a service's tasks goes without a look when the engine reports nothing. */
+const IDLE_LOOK_MS = 1_000;
 
 const STOP_GRACE_NS = 10e9;
 const ACTIVE_TASK_STATES = new Set(["new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"]);
@@ -79,23 +82,25 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
 
   async start(spec: InstanceSpec): Promise<Instance> {
     const { service: name, slot } = parseName(spec.name);
-    let service = await this.service(name);
-    if (!service) {
-      const image = await this.pinnedImage(spec.image);
-      try {
-        // The two-argument form: with one argument dockerode also sends the whole spec
-        // (environment included) as the X-Registry-Auth header, which Swarm then stores.
-        await this.docker.createService(NO_AUTH, serviceSpec(name, spec, image, slot));
-      } catch (err) {
-        // 409: a concurrent start of the same name created it first; use that one.
-        if (statusOf(err) !== 409) throw instanceHostError(`create service ${name}`, err);
+    return this.following(name, async (wait) => {
+      let service = await this.service(name);
+      if (!service) {
+        const image = await this.pinnedImage(spec.image);
+        try {
+          // The two-argument form: with one argument dockerode also sends the whole spec
+          // (environment included) as the X-Registry-Auth header, which Swarm then stores.
+          await this.docker.createService(NO_AUTH, serviceSpec(name, spec, image, slot));
+        } catch (err) {
+          // 409: a concurrent start of the same name created it first; use that one.
+          if (statusOf(err) !== 409) throw instanceHostError(`create service ${name}`, err);
+        }
+        service = await this.service(name);
+        if (!service) throw new EngineError(`service ${name} vanished right after it was created: was it removed concurrently?`, { retryable: true });
+      } else if ((replicas(service) ?? 0) < slot) {
+        service = await this.updateSpec(name, `scale service ${name} to ${slot}`, (s) => ({ ...s, Mode: { Replicated: { Replicas: slot } } }));
       }
-      service = await this.service(name);
-      if (!service) throw new EngineError(`service ${name} vanished right after it was created: was it removed concurrently?`, { retryable: true });
-    } else if ((replicas(service) ?? 0) < slot) {
-      service = await this.updateSpec(name, `scale service ${name} to ${slot}`, (s) => ({ ...s, Mode: { Replicated: { Replicas: slot } } }));
-    }
-    return this.waitSlot(service, slot);
+      return this.waitSlot(service, slot, wait);
+    });
   }
 
   async inspect(name: string): Promise<Instance | undefined> {
@@ -121,26 +126,48 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
   }
 
   async stop(name: string): Promise<void> {
-    const service = await this.service(this.groupOf(name));
+    const group = this.groupOf(name);
+    const service = await this.service(group);
     if (!service) return;
-    if (replicas(service) !== 0) {
-      await this.updateSpec(service.Spec?.Name ?? service.ID, `scale service ${name} to 0`, (s) => ({ ...s, Mode: { Replicated: { Replicas: 0 } } })).catch(ignoreGone);
-    }
-    await this.waitGone(service, `stop ${service.Spec?.Name}`, true);
+    await this.following(group, async (wait) => {
+      // One task at a time, like DockerInstances' stops: stopping containers takes the host's
+      // CPU from the instances serving, and two at once delayed them twice as much.
+      for (let left = (replicas(service) ?? 0) - 1; left >= 0; left--) {
+        await this.updateSpec(group, `scale service ${group} to ${left}`, (s) => ({ ...s, Mode: { Replicated: { Replicas: left } } })).catch(ignoreGone);
+        await this.waitGone(service, `stop ${group}`, true, wait, left);
+      }
+      await this.waitGone(service, `stop ${group}`, true, wait);
+    });
   }
 
   async remove(name: string): Promise<void> {
-    const service = await this.service(this.groupOf(name));
+    const group = this.groupOf(name);
+    const service = await this.service(group);
     if (!service) return;
+    await this.following(group, async (wait) => {
+      try {
+        await this.docker.getService(service.ID).remove();
+      } catch (err) {
+        ignoreGone(instanceHostError(`remove service ${group}`, err));
+      }
+      // Swarm deletes the containers after the service, asynchronously. Waiting for them makes
+      // "removed" mean removed, as with DockerInstances; but the service is gone either way, so
+      // a slow engine is no reason to fail a rollback that has already succeeded.
+      await this.waitGone(service, `remove ${group}`, false, wait);
+    });
+  }
+
+  /**
+   * Runs `fn` with a wait between its looks at the service that ends on the engine's news about
+   * it: far fewer task listings than polling (see in-place.ts), as quick to notice a change.
+   */
+  private async following<T>(service: string, fn: (wait: () => Promise<void>) => Promise<T>): Promise<T> {
+    const changes = await this.changes(service);
     try {
-      await this.docker.getService(service.ID).remove();
-    } catch (err) {
-      ignoreGone(instanceHostError(`remove service ${service.Spec?.Name}`, err));
+      return await fn(pacer(changes, { quickMs: this.pollMs, idleMs: IDLE_LOOK_MS }));
+    } finally {
+      changes.close();
     }
-    // Swarm deletes the containers after the service, asynchronously. Waiting for them makes
-    // "removed" mean removed, as with DockerInstances; but the service is gone either way, so
-    // a slow engine is no reason to fail a rollback that has already succeeded.
-    await this.waitGone(service, `remove ${service.Spec?.Name}`, false);
   }
 
   logsCommand(name: string): string {
@@ -246,7 +273,7 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     return tasks.sort((a, b) => (b.CreatedAt ?? "").localeCompare(a.CreatedAt ?? ""));
   }
 
-  private async waitSlot(service: ServiceInfo, slot: number): Promise<Instance> {
+  private async waitSlot(service: ServiceInfo, slot: number, wait: () => Promise<void>): Promise<Instance> {
     const name = service.Spec?.Name ?? service.ID;
     const deadline = Date.now() + this.startTimeoutMs;
     let last = "no task yet";
@@ -262,28 +289,29 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
           `service ${name} has no running task in slot ${slot} after ${Math.round(this.startTimeoutMs / 1000)} s (last: ${last}): see \`docker service ps --no-trunc ${name}\``,
           { retryable: false },
         );
-      await delay(this.pollMs);
+      await wait();
     }
   }
 
   /**
-   * Waits until no task of the service is active, and (for a removal) no container of it is
-   * left. On the deadline, `strict` fails; otherwise it returns: Swarm converges by itself.
+   * Waits until no more than `atMost` tasks of the service are active, and (for a removal) no
+   * container of it is left. On the deadline, `strict` fails; otherwise it returns: Swarm
+   * converges by itself.
    */
-  private async waitGone(service: ServiceInfo, what: string, strict: boolean): Promise<void> {
+  private async waitGone(service: ServiceInfo, what: string, strict: boolean, wait: () => Promise<void>, atMost = 0): Promise<void> {
     const deadline = Date.now() + this.stopTimeoutMs;
     for (;;) {
       const busy = strict
         ? (await this.tasks(service.ID).catch((err: unknown) => (isGone(err) ? [] : Promise.reject(err)))).filter((t) => ACTIVE_TASK_STATES.has(t.Status?.State ?? ""))
         : await this.call("list containers", () => this.docker.listContainers({ all: true, filters: { label: [`com.docker.swarm.service.id=${service.ID}`] } }));
-      if (busy.length === 0) return;
+      if (busy.length <= atMost) return;
       if (Date.now() >= deadline) {
         if (!strict) return;
         throw new EngineError(`${what}: tasks are still active after ${Math.round(this.stopTimeoutMs / 1000)} s: see \`docker service ps --no-trunc ${service.Spec?.Name ?? service.ID}\``, {
           retryable: true,
         });
       }
-      await delay(this.pollMs);
+      await wait();
     }
   }
 
