@@ -89,16 +89,17 @@ export interface ChangeFeed {
 /**
  * Waits between looks at something the feed reports on: after news, a few quick looks (what the
  * news is about can settle a moment later, e.g. a Swarm task turns running after its container
- * starts, with no event of its own), else until the next news or `idleMs`.
+ * starts, with no event of its own), else until the next news or `idleMs`. Looks are at least
+ * `quickMs` apart, however much news comes: a burst of it makes one look.
  */
 export function pacer(feed: ChangeFeed, { quickMs, idleMs, quickLooks = 3 }: { quickMs: number; idleMs: number; quickLooks?: number }): () => Promise<void> {
   let quick = 0;
   return async () => {
-    if (quick > 0) {
-      quick--;
-      if (!(await feed.next(quickMs))) return;
-    } else if (!(await feed.next(idleMs))) return;
-    quick = quickLooks;
+    const began = Date.now();
+    const news = await feed.next(quick > 0 ? quickMs : idleMs);
+    quick = news ? quickLooks : Math.max(0, quick - 1);
+    const soon = quickMs - (Date.now() - began);
+    if (news && soon > 0) await new Promise((resolve) => setTimeout(resolve, soon));
   };
 }
 

@@ -3,8 +3,12 @@ import type { Readable } from "node:stream";
 import type Dockerode from "dockerode";
 import type { ChangeFeed } from "./instances.ts";
 
+/** Container actions (`health_status` matches `health_status: healthy` and the rest) and service ones. */
+const EVENTS = ["start", "die", "stop", "kill", "destroy", "health_status", "create", "update", "remove"];
+
 interface EngineEvent {
   Type?: string;
+  Action?: string;
   Actor?: { Attributes?: Record<string, string> };
 }
 
@@ -14,7 +18,9 @@ interface EngineEvent {
  * has no event; the container's do, a moment before or after it.
  */
 export async function serviceChanges(docker: Dockerode, service: string): Promise<ChangeFeed> {
-  const stream = (await docker.getEvents({ filters: { type: ["container", "service"] } })) as unknown as Readable;
+  // Only what changes which tasks run: a health check's every probe is an exec in the container,
+  // three events each (exec_create, exec_start, exec_die) under the service's name.
+  const stream = (await docker.getEvents({ filters: { type: ["container", "service"], event: EVENTS } })) as unknown as Readable;
   let changed = false;
   let wake: (() => void) | undefined;
   const notice = () => {
@@ -29,6 +35,7 @@ export async function serviceChanges(docker: Dockerode, service: string): Promis
     } catch {
       return;
     }
+    if (event.Action?.startsWith("exec_")) return; // should the engine not filter them
     const attributes = event.Actor?.Attributes ?? {};
     const about = event.Type === "service" ? attributes.name : attributes["com.docker.swarm.service.name"];
     if (about === service) notice();

@@ -75,7 +75,8 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       instances: [],
       ...(current ? { previous: current.id } : {}),
       spec: req.spec,
-      ...(earlier?.checkpoint ? { checkpoint: earlier.checkpoint } : {}),
+      // Not the earlier checkpoint: once this call carries on, the release is no longer where
+      // that says it parked (a cancel after a crash from here on must not undo it from there).
     };
     await deps.store.putRelease(record);
     ctx.log(
@@ -94,7 +95,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
         live: current?.instances ?? [],
         startedAt: record.startedAt,
         checkpoint,
-        ...(record.checkpoint ? { resume: record.checkpoint } : {}),
+        ...(earlier?.checkpoint ? { resume: earlier.checkpoint } : {}),
         ...(req.parkAfterMs !== undefined ? { parkAfterMs: req.parkAfterMs } : {}),
       });
     } catch (err) {

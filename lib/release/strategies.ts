@@ -200,12 +200,13 @@ async function withdrawCanaries(ctx: ReleaseContext, stable: string[], canaries:
  */
 export async function undoParked(ctx: ReleaseContext, plan: ReleasePlan, at: Checkpoint): Promise<string> {
   const groups = ctx.host.groups;
-  if (groups) plan = { ...plan, live: await servingNow(ctx, plan, groups) };
   if (at.canary) {
+    const stable = groups ? await servingNow(ctx, plan, groups) : plan.live;
     const canaries = (await ctx.host.list({ "hoist.env": ctx.env, "hoist.release": plan.id })).map((i) => i.name);
-    await withdrawCanaries(ctx, plan.live, canaries, plan.spec.hoist.drainMs);
+    await withdrawCanaries(ctx, stable, canaries, plan.spec.hoist.drainMs);
     return `canary withdrawn at ${at.canary.step}%`;
   }
+  // The set as the previous release recorded it: mid-update, none of its tasks may serve.
   const group = groups && plan.live[0] !== undefined ? groups.groupOf(plan.live[0]) : undefined;
   if (!groups || !group) return "nothing was under way";
   await groups.revert(group, plan.id);

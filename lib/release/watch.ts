@@ -37,7 +37,9 @@ export async function watchEnvironments(deps: WatchDeps, log: (line: string) => 
       const current = (await deps.store.listReleases(env.name, 20)).find((r) => r.status === "succeeded");
       if (!current) continue;
       const ctx = deps.contextFor(env, (line) => log(`${env.name}: ${line}`));
-      const health = (current.spec as ReleaseSpec).hoist.health;
+      // One probe per instance and look: a release waits out the watch for seconds, not the
+      // health gate's whole patience; one that is not healthy yet is looked at next time.
+      const health = { ...(current.spec as ReleaseSpec).hoist.health, retries: 0 };
       for (const [set, serving, ours] of await sets(ctx, current.instances)) {
         // Nothing running at all is an outage to report, not a router to empty.
         if (serving.length === 0) log(`${env.name}: nothing of ${set} runs`);

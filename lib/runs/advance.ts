@@ -59,6 +59,13 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     }
     return logs;
   };
+  // Renewed while the call is within its budget; a call stuck past it (a hung engine or
+  // provider) lets the lease lapse, so the reconciler hands the run to another worker.
+  const beat = () =>
+    setInterval(() => {
+      if (deps.clock.now() > deadline + deps.leaseMs) return;
+      renew(deps, runId, owner).catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
+    }, deps.leaseMs / 3);
   const done = (result: AdvanceResult): AdvanceResult => {
     for (const job of garbage.splice(0))
       deps.engine.removeJob(job).catch((err: unknown) => log.warn({ err, job }, "could not remove a finished job"));
@@ -83,12 +90,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     } else if (effect.type === "runStage") {
       const stage = current.run.stages[effect.stage];
       const logs = await sinkFor(effect.stage, effect.spec);
-      // Renewed while the call is within its budget; a call stuck past it (a hung engine or
-      // provider) lets the lease lapse, so the reconciler hands the run to another worker.
-      const heartbeat = setInterval(() => {
-        if (deps.clock.now() > deadline + deps.leaseMs) return;
-        renew(deps, runId, owner).catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
-      }, deps.leaseMs / 3);
+      const heartbeat = beat();
       try {
         const outcome = await runStage(
           deps,
@@ -106,7 +108,17 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           // A permanent error (bad image name, missing Dockerfile...) fails the stage with its message.
           return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } };
         });
-        if ("pending" in outcome && outcome.recheckAt !== undefined) {
+        if ("pending" in outcome) {
+          // Between slices, look at the record: a cancel stops the stage here (the next plan
+          // undoes it), before any wait.
+          const fresh = await deps.store.getRun(runId);
+          if (!fresh) return done("missing");
+          current = fresh;
+          if (fresh.leaseOwner !== owner && plan(fresh.run).length > 0) {
+            log.warn("lease lost to another worker; leaving the run to it");
+            return done("busy");
+          }
+          if (TERMINAL.has(fresh.run.status) || outcome.recheckAt === undefined) continue;
           // Nothing to do before recheckAt: past this call's budget, a delayed wake-up takes
           // over (no worker waits through a canary interval); within it, wait here.
           if (outcome.recheckAt > deadline) {
@@ -115,17 +127,6 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
             return done("handed-over");
           }
           await sleep(Math.max(0, outcome.recheckAt - deps.clock.now()));
-        }
-        if ("pending" in outcome) {
-          // Between slices, look at the record: a cancel stops the job here.
-          const fresh = await deps.store.getRun(runId);
-          if (!fresh) return done("missing");
-          current = fresh;
-          if (fresh.leaseOwner !== owner && !TERMINAL.has(fresh.run.status)) {
-            log.warn("lease lost to another worker; leaving the run to it");
-            return done("busy");
-          }
-          // Stopped from outside (a cancel): the next plan is to undo the stage.
           continue;
         }
         event = outcome.done;
@@ -137,14 +138,19 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     } else if (effect.type === "stopStage") {
       const logs = await sinkFor(effect.stage, effect.spec, true);
       const context = { run: current.run, stage: effect.stage, job: effect.job, fresh: false, sliceMs: 0, logs };
-      const stopped = await stopStage(deps, context, effect.spec).catch(async (err: unknown) => {
-        if (isRetryable(err)) throw err;
-        // Undoing cannot succeed by trying again (the environment is gone, say): say so, and stop trying.
-        const error = deps.redact(`stopped, but could not undo the stage: ${message(err)}`);
-        await logs.write(`\nhoist: ${error}\n`);
-        return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error } satisfies RunEvent };
-      });
-      event = stopped.done;
+      const heartbeat = beat();
+      try {
+        const stopped = await stopStage(deps, context, effect.spec).catch(async (err: unknown) => {
+          if (isRetryable(err)) throw err;
+          // Undoing cannot succeed by trying again (the environment is gone, say): say so, and stop trying.
+          const error = deps.redact(`stopped, but could not undo the stage: ${message(err)}`);
+          await logs.write(`\nhoist: ${error}\n`);
+          return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error } satisfies RunEvent };
+        });
+        event = stopped.done;
+      } finally {
+        clearInterval(heartbeat);
+      }
       log.info({ stage: current.run.stages[effect.stage]?.name, status: current.run.status }, "run stopped from outside; stage undone");
     } else {
       log.info({ status: effect.status }, "run finished");
@@ -199,7 +205,7 @@ async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, ow
 
 async function renew(deps: AdvanceDeps, runId: string, owner: string): Promise<void> {
   const stored = await deps.store.getRun(runId);
-  if (!stored || stored.leaseOwner !== owner || TERMINAL.has(stored.run.status)) return;
+  if (!stored || stored.leaseOwner !== owner || plan(stored.run).length === 0) return;
   await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
 }
 

@@ -16,7 +16,11 @@ export async function cancelRun(store: RunStore, queue: Pick<Queue, "send">, clo
   for (;;) {
     const stored = await store.getRun(id);
     if (!stored) return { missing: true };
-    if (TERMINAL.has(stored.run.status)) return { alreadyFinal: stored.run };
+    if (TERMINAL.has(stored.run.status)) {
+      // Cancelled before, with its stage still to undo: wake it again.
+      if (plan(stored.run).length > 0) await queue.send({ runId: id });
+      return { alreadyFinal: stored.run };
+    }
     const { run } = transition(stored.run, { type: "stop", at: clock.now(), status: "cancelled", reason: `cancelled by ${by}` });
     const lease = stored.leaseUntil === undefined ? undefined : { until: stored.leaseUntil, ...(stored.leaseOwner ? { owner: stored.leaseOwner } : {}) };
     if (await store.saveRun(run, stored.version, lease)) {
