@@ -138,12 +138,16 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     } else if (effect.type === "stopStage") {
       const logs = await sinkFor(effect.stage, effect.spec, true);
       const context = { run: current.run, stage: effect.stage, job: effect.job, fresh: false, sliceMs: 0, logs };
+      const stoppedAt = current.run.stopped?.at ?? 0;
       const heartbeat = beat();
       try {
         const stopped = await stopStage(deps, context, effect.spec).catch(async (err: unknown) => {
-          if (isRetryable(err)) throw err;
-          // Undoing cannot succeed by trying again (the environment is gone, say): say so, and stop trying.
-          const error = deps.redact(`stopped, but could not undo the stage: ${message(err)}`);
+          const waited = deps.clock.now() - stoppedAt;
+          if (isRetryable(err) && waited < UNDO_PATIENCE_MS) throw err;
+          // Undoing cannot succeed by trying again (the environment is gone, say), or has been
+          // tried for long enough: say so, and stop trying.
+          const tried = isRetryable(err) ? ` (tried for ${Math.round(waited / 60_000)} min)` : "";
+          const error = deps.redact(`stopped, but could not undo the stage: ${message(err)}${tried}`);
           await logs.write(`\nhoist: ${error}\n`);
           return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error } satisfies RunEvent };
         });
@@ -208,6 +212,9 @@ async function renew(deps: AdvanceDeps, runId: string, owner: string): Promise<v
   if (!stored || stored.leaseOwner !== owner || plan(stored.run).length === 0) return;
   await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
 }
+
+/** How long undoing a stopped stage is retried through an engine's outage before it is given up. */
+const UNDO_PATIENCE_MS = 60 * 60_000;
 
 /** SQS's longest message delay. */
 const MAX_DELAY_SEC = 900;

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StartedServers } from "../../lib/local/servers.mjs";
-import { transition } from "../../lib/pipeline/machine.ts";
+import { EngineError } from "../../lib/engine/docker.ts";
+import type { Engine } from "../../lib/engine/port.ts";
+import { transition, type RunEvent } from "../../lib/pipeline/machine.ts";
+import { advanceRun } from "../../lib/runs/advance.ts";
 import type { StageSpec } from "../../lib/pipeline/run.ts";
 import { reconcile } from "../../lib/runs/reconcile.ts";
 import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
@@ -138,6 +141,34 @@ describe("DynamoRunStore on dynalite", () => {
       { stage: 1, offset: 16384, text: "c" },
     ]);
     expect((await s.store.readLogs("logs")).map((c) => c.stage)).toEqual([0, 1, 1]);
+  });
+});
+
+describe("undoing a cancelled run's stage on dynalite + local-aws-sqs", () => {
+  it("is retried while the engine may come back, then recorded as not undone, and the run leaves the reconciler's list", async () => {
+    let now = 1_000_000;
+    const engine = {
+      removeJob: async () => {
+        throw new EngineError("cannot reach the engine", { retryable: true });
+      },
+    } as unknown as Engine;
+    const fresh = await servicesOn(servers, {}, { clock: { now: () => now }, engine });
+    const events: RunEvent[] = [
+      { type: "stageStarted", stage: 0, at: 10 },
+      { type: "stageFinished", stage: 0, at: 20, ok: true },
+      { type: "stageStarted", stage: 1, at: 30, job: "t1" },
+      { type: "stop", at: now, status: "cancelled", reason: "cancelled by ada" },
+    ];
+    const run = events.reduce((r, e) => transition(r, e).run, makeRun(undefined, { id: "undo" }));
+    await fresh.store.createRun(run, { until: 0 });
+
+    await expect(advanceRun(fresh.advance, "undo")).rejects.toThrow(/cannot reach the engine/); // the message comes back
+    now += 2 * 60 * 60_000;
+    expect(await advanceRun(fresh.advance, "undo")).toBe("finished");
+    const stored = (await fresh.store.getRun("undo"))!.run;
+    expect(stored).toMatchObject({ status: "cancelled", error: "cancelled by ada" });
+    expect(stored.stages[1]?.error).toMatch(/^stopped, but could not undo the stage: cannot reach the engine \(tried for 120 min\)$/);
+    expect(await fresh.store.expiredRuns(now + 10 * 60 * 60_000, 10)).toEqual([]);
   });
 });
 
