@@ -1,5 +1,5 @@
 // Scheduled (every minute on AWS): re-drives runs whose message was lost or whose worker died,
-// and brings Swarm environments' routers in step with the tasks Swarm runs.
+// and brings environments' routers in step with what their engines run.
 import { loadConfig } from "../lib/config.ts";
 import { watchEnvironments } from "../lib/release/watch.ts";
 import { reconcile } from "../lib/runs/reconcile.ts";

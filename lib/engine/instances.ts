@@ -92,7 +92,7 @@ export interface ChangeFeed {
  * starts, with no event of its own), else until the next news or `idleMs`. Looks are at least
  * `quickMs` apart, however much news comes: a burst of it makes one look.
  */
-export function pacer(feed: ChangeFeed, { quickMs, idleMs, quickLooks = 3 }: { quickMs: number; idleMs: number; quickLooks?: number }): () => Promise<void> {
+function pacer(feed: ChangeFeed, { quickMs, idleMs, quickLooks = 3 }: { quickMs: number; idleMs: number; quickLooks?: number }): () => Promise<void> {
   let quick = 0;
   return async () => {
     const began = Date.now();
@@ -101,6 +101,24 @@ export function pacer(feed: ChangeFeed, { quickMs, idleMs, quickLooks = 3 }: { q
     const soon = quickMs - (Date.now() - began);
     if (news && soon > 0) await new Promise((resolve) => setTimeout(resolve, soon));
   };
+}
+
+/**
+ * Runs `fn` on the host's news about `group`, with a wait between its looks paced as `pacer`
+ * says, and closes the feed however `fn` ends.
+ */
+export async function withChanges<T>(
+  groups: Pick<InstanceGroups, "changes">,
+  group: string,
+  pace: { quickMs: number; idleMs: number },
+  fn: (wait: () => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const changes = await groups.changes(group);
+  try {
+    return await fn(pacer(changes, pace));
+  } finally {
+    changes.close();
+  }
 }
 
 export interface InstanceGroups {

@@ -1,6 +1,6 @@
 import type Dockerode from "dockerode";
 import { dockerHealthcheck, EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
-import { pacer, type ChangeFeed, type GroupProgress, type GroupUpdate, type GroupUpdateState, type Instance, type InstanceGroups, type InstanceHost, type InstanceSpec } from "./instances.ts";
+import { withChanges, type ChangeFeed, type GroupProgress, type GroupUpdate, type GroupUpdateState, type Instance, type InstanceGroups, type InstanceHost, type InstanceSpec } from "./instances.ts";
 import { serviceChanges } from "./swarm-events.ts";
 import type { UpdatePolicy } from "../release/compose.ts";
 
@@ -161,13 +161,8 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
    * Runs `fn` with a wait between its looks at the service that ends on the engine's news about
    * it: far fewer task listings than polling (see in-place.ts), as quick to notice a change.
    */
-  private async following<T>(service: string, fn: (wait: () => Promise<void>) => Promise<T>): Promise<T> {
-    const changes = await this.changes(service);
-    try {
-      return await fn(pacer(changes, { quickMs: this.pollMs, idleMs: IDLE_LOOK_MS }));
-    } finally {
-      changes.close();
-    }
+  private following<T>(service: string, fn: (wait: () => Promise<void>) => Promise<T>): Promise<T> {
+    return withChanges(this, service, { quickMs: this.pollMs, idleMs: IDLE_LOOK_MS }, fn);
   }
 
   logsCommand(name: string): string {

@@ -79,7 +79,7 @@ export async function startLocal(
           .then((ids) => ids.length && log.info({ runs: ids }, "reconciler re-drove runs"))
           .catch((err: unknown) => log.warn({ err }, "reconcile failed"));
         watchEnvironments(services.watch, (line) => log.info(line))
-          .then((envs) => envs.length && log.info({ environments: envs }, "routers brought in step with Swarm"))
+          .then((envs) => envs.length && log.info({ environments: envs }, "routers brought in step with the engines"))
           .catch((err: unknown) => log.warn({ err }, "watching environments failed"));
       }, config.HOIST_RECONCILE_EVERY_MS)
     : undefined;

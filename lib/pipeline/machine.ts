@@ -60,6 +60,14 @@ export function plan(run: Run): Effect[] {
 }
 
 /**
+ * Whether the run still has work for a worker, leased and watched by the reconciler: it is
+ * unfinished, or final with a stage that its stop caught in flight still to undo.
+ */
+export function inFlight(run: Run): boolean {
+  return !TERMINAL.has(run.status) || plan(run).length > 0;
+}
+
+/**
  * The engine job that carries out a stage. A build is named by its image tag, not by the
  * run: two runs of one sha share one build, and `<image>:<sha>` is never built twice.
  */

@@ -1,5 +1,5 @@
 import type { HealthcheckSpec } from "./compose.ts";
-import { pacer, type Instance, type InstanceGroups } from "../engine/instances.ts";
+import { withChanges, type Instance, type InstanceGroups } from "../engine/instances.ts";
 import { waitHealthy, type HttpHealth } from "./health.ts";
 import { enroll, FULL, instanceSettings, ReleaseError, ReleaseParked, type ReleaseContext, type ReleasePlan } from "./moves.ts";
 import type { ReleaseOutcome } from "./strategies.ts";
@@ -42,8 +42,7 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
   const update = asked.order === "stop-first" ? { ...asked, delayMs: Math.max(asked.delayMs, MIN_STOP_FIRST_DELAY_MS) } : asked;
   ctx.log(`rolling update of ${group} to ${plan.image}: ${update.parallelism || "all"} at a time, ${update.order}, on failure ${update.failureAction}`);
   // Listening before the update begins: nothing it does goes unnoticed.
-  const changes = await groups.changes(group);
-  try {
+  return withChanges(groups, group, { quickMs: QUICK_LOOK_MS, idleMs: IDLE_LOOK_MS }, async (wait) => {
     await groups.update(group, {
       ...instanceSettings(ctx, plan),
       replicas: plan.spec.replicas,
@@ -52,11 +51,8 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
       healthcheck: plan.spec.healthcheck ?? httpHealthcheck(plan),
     });
     const began = Date.now();
-    const wait = pacer(changes, { quickMs: QUICK_LOOK_MS, idleMs: IDLE_LOOK_MS });
-    return await followUpdate(ctx, plan, groups, group, { began, deadline: (plan.startedAt ?? began) + STUCK_MS, wait });
-  } finally {
-    changes.close();
-  }
+    return followUpdate(ctx, plan, groups, group, { began, deadline: (plan.startedAt ?? began) + STUCK_MS, wait });
+  });
 }
 
 /** Looks at the update as `wait` paces it until it ends, or the release parks. */

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../log.ts";
-import { jobName, plan, transition, type RunEvent } from "../pipeline/machine.ts";
+import { inFlight, jobName, plan, transition, type RunEvent } from "../pipeline/machine.ts";
 import { TERMINAL, type StageSpec } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore, StoredRun } from "../store/port.ts";
@@ -114,7 +114,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           const fresh = await deps.store.getRun(runId);
           if (!fresh) return done("missing");
           current = fresh;
-          if (fresh.leaseOwner !== owner && plan(fresh.run).length > 0) {
+          if (fresh.leaseOwner !== owner && inFlight(fresh.run)) {
             log.warn("lease lost to another worker; leaving the run to it");
             return done("busy");
           }
@@ -167,7 +167,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     }
     current = committed;
     if (finishedJob) garbage.push(finishedJob);
-    if (TERMINAL.has(current.run.status) && plan(current.run).length === 0) {
+    if (!inFlight(current.run)) {
       log.info({ status: current.run.status, error: current.run.error }, "run finished");
       return done("finished");
     }
@@ -180,7 +180,7 @@ async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<S
     const stored = await deps.store.getRun(runId);
     if (!stored) return "missing";
     // A final run is done with, unless a stop left a stage in flight to undo.
-    if (TERMINAL.has(stored.run.status) && plan(stored.run).length === 0) return "already-final";
+    if (!inFlight(stored.run)) return "already-final";
     const now = deps.clock.now();
     if (stored.leaseOwner && (stored.leaseUntil ?? 0) > now) return "busy";
     const saved = await deps.store.saveRun(stored.run, stored.version, { until: now + deps.leaseMs, owner });
@@ -209,7 +209,7 @@ async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, ow
 
 async function renew(deps: AdvanceDeps, runId: string, owner: string): Promise<void> {
   const stored = await deps.store.getRun(runId);
-  if (!stored || stored.leaseOwner !== owner || plan(stored.run).length === 0) return;
+  if (!stored || stored.leaseOwner !== owner || !inFlight(stored.run)) return;
   await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
 }
 

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.ts";
-import { plan, transition } from "../pipeline/machine.ts";
+import { inFlight, transition } from "../pipeline/machine.ts";
 import { TERMINAL, type Run } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore } from "../store/port.ts";
@@ -18,13 +18,13 @@ export async function cancelRun(store: RunStore, queue: Pick<Queue, "send">, clo
     if (!stored) return { missing: true };
     if (TERMINAL.has(stored.run.status)) {
       // Cancelled before, with its stage still to undo: wake it again.
-      if (plan(stored.run).length > 0) await queue.send({ runId: id });
+      if (inFlight(stored.run)) await queue.send({ runId: id });
       return { alreadyFinal: stored.run };
     }
     const { run } = transition(stored.run, { type: "stop", at: clock.now(), status: "cancelled", reason: `cancelled by ${by}` });
     const lease = stored.leaseUntil === undefined ? undefined : { until: stored.leaseUntil, ...(stored.leaseOwner ? { owner: stored.leaseOwner } : {}) };
     if (await store.saveRun(run, stored.version, lease)) {
-      if (plan(run).length > 0) await queue.send({ runId: id });
+      if (inFlight(run)) await queue.send({ runId: id });
       return { cancelled: run };
     }
   }

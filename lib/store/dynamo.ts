@@ -1,5 +1,5 @@
 import type { AttributeValue, QueryCommandInput } from "@aws-sdk/client-dynamodb";
-import { plan } from "../pipeline/machine.ts";
+import { inFlight } from "../pipeline/machine.ts";
 import { Run, TERMINAL } from "../pipeline/run.ts";
 import { isDynamoError, type DynamoApi } from "./dynamo-api.ts";
 import type { Lease, LogChunk, RunFilter, RunStore, StoredRun } from "./port.ts";
@@ -273,6 +273,7 @@ export class DynamoRunStore implements RunStore {
       item.gsi1sk = S(sortKey(run));
       item.gsi2pk = S("RUNS");
     }
+    // A final run with a stage still to undo is in both: listed with the finished, and watched.
     if (inFlight(run)) {
       // An unfinished run saved without a lease is due at once: nothing in flight goes unwatched.
       item.gsi3pk = S("ACTIVE");
@@ -281,14 +282,6 @@ export class DynamoRunStore implements RunStore {
     }
     return item;
   }
-}
-
-/**
- * A run the reconciler watches, leased to the worker moving it: unfinished, or final with a
- * stage that the stop caught in flight still to undo (listed with the finished runs as well).
- */
-function inFlight(run: Run): boolean {
-  return !TERMINAL.has(run.status) || plan(run).length > 0;
 }
 
 /** Newest first across both listings: creation time, then id. */
