@@ -8,7 +8,7 @@ import { githubPush } from "../../lib/demo/payloads.ts";
 import { commitAll, createSampleApp } from "../../lib/demo/sample-app.ts";
 import type { LocalRuntime } from "../../lib/local/runtime.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
-import { requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { removeContainers, requireDocker, uniqueSuffix } from "../support/docker.ts";
 import { startHaproxy } from "../support/haproxy.ts";
 import { API_TOKEN, api, finalRun, logsOf, sendGitHubPush, startRuntime } from "../support/local.ts";
 import { waitFor } from "../support/wait.ts";
@@ -79,10 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await rt?.stop();
   for (const p of proxies) await p.stop();
-  const { default: Dockerode } = await import("dockerode");
-  const docker = new Dockerode();
-  const left = await docker.listContainers({ all: true, filters: { label: ["hoist.env"] } });
-  await Promise.all(left.filter((c) => c.Labels["hoist.env"]?.endsWith(suffix)).map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  await removeContainers(await requireDocker(), "hoist.env", (labels) => labels["hoist.env"]?.endsWith(suffix) ?? false);
 });
 
 async function push(sha: string, ref = "refs/heads/main") {

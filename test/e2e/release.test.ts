@@ -8,7 +8,7 @@ import type { UpdatePolicy } from "../../lib/release/compose.ts";
 import { release, ReleaseBusyError, rollback } from "../../lib/release/release.ts";
 import { Environment } from "../../lib/release/environment.ts";
 import { WATCH_OWNER, watchEnvironments } from "../../lib/release/watch.ts";
-import { requireDocker } from "../support/docker.ts";
+import { removeContainers, requireDocker } from "../support/docker.ts";
 import { waitFor } from "../support/wait.ts";
 import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 
@@ -25,8 +25,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (bench) {
-    const containers = await docker.listContainers({ all: true, filters: { label: ["hoist.env"] } });
-    await Promise.all(containers.filter((c) => c.Labels["hoist.env"]?.endsWith(bench.suffix)).map((c) => docker.getContainer(c.Id).remove({ force: true })));
+    await removeContainers(docker, "hoist.env", (labels) => labels["hoist.env"]?.endsWith(bench.suffix) ?? false);
     const services = await docker.listServices({ filters: { label: ["hoist.env"] } });
     const swarm = new SwarmInstances(docker);
     await Promise.all(services.filter((s) => s.Spec?.Labels?.["hoist.env"]?.endsWith(bench.suffix)).map((s) => swarm.remove(s.Spec!.Name!)));

@@ -3,7 +3,7 @@ import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerEngine, EngineError } from "../../lib/engine/docker.ts";
 import type { JobSpec } from "../../lib/engine/port.ts";
-import { makeContext, REGISTRY_URL, requireDocker, requireRegistry, tarDir, uniqueSuffix } from "../support/docker.ts";
+import { makeContext, REGISTRY_URL, removeContainers, requireDocker, requireRegistry, tarDir, uniqueSuffix } from "../support/docker.ts";
 
 // Against the real engine and registry started by scripts/services.sh.
 const suffix = uniqueSuffix();
@@ -28,8 +28,7 @@ afterAll(async () => {
   // Our registry config enables deletes; elsewhere a 405 just leaves the test repo behind.
   await Promise.all(manifests.map((url) => fetch(url, { method: "DELETE" }).catch(() => undefined)));
   if (!docker) return;
-  const containers = await docker.listContainers({ all: true, filters: { label: [`hoist.test=${suffix}`] } });
-  await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+  await removeContainers(docker, `hoist.test=${suffix}`);
   // By reference, without force: untags what we tagged and never deletes a shared base image.
   for (const ref of images.reverse()) await docker.getImage(ref).remove().catch(() => undefined);
 });

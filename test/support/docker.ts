@@ -4,6 +4,7 @@ import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import Dockerode from "dockerode";
 import { pack } from "tar-fs";
+import { statusOf } from "../../lib/engine/docker.ts";
 
 export const ENGINE_SOCKET = "/var/run/docker.sock";
 export const REGISTRY_URL = "http://127.0.0.1:5000";
@@ -31,6 +32,31 @@ export async function requireRegistry(url = REGISTRY_URL): Promise<void> {
   if (status !== 200) {
     throw new Error(`Docker registry not reachable at ${url} (${status}): ${HOW_TO_START}`);
   }
+}
+
+/**
+ * Force-removes the containers carrying `label` (a `key` or `key=value` filter) whose labels
+ * pass `keep`. A container already being removed (409, e.g. a Swarm task its service is
+ * scaling away) or already gone (404) is no failure: the point is that it ends up gone.
+ */
+export async function removeContainers(
+  docker: Dockerode,
+  label: string,
+  keep: (labels: Record<string, string>) => boolean = () => true,
+): Promise<void> {
+  const containers = await docker.listContainers({ all: true, filters: { label: [label] } });
+  await Promise.all(
+    containers
+      .filter((c) => keep(c.Labels))
+      .map(async (c) => {
+        try {
+          await docker.getContainer(c.Id).remove({ force: true });
+        } catch (err) {
+          const status = statusOf(err);
+          if (status !== 404 && status !== 409) throw err;
+        }
+      }),
+  );
 }
 
 /** Writes `files` (relative path → content) into a new temp directory and returns its path. */
