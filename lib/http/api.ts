@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { RunStatus } from "../pipeline/run.ts";
@@ -36,6 +37,9 @@ const ListQuery = z
 
 const LogsQuery = z.object({ stage: z.coerce.number().int().min(0).optional(), format: z.enum(["json", "text"]).optional() }).strict();
 
+/** Environments and rollback requests are a few hundred bytes. */
+const MAX_BODY_BYTES = 64 * 1024;
+
 /** GET /api/runs, /api/runs/:id, /api/runs/:id/logs, POST /api/runs/:id/cancel, behind a bearer token. */
 export function apiRoutes(opts: ApiOptions): Hono {
   const app = new Hono();
@@ -43,6 +47,13 @@ export function apiRoutes(opts: ApiOptions): Hono {
     if (!opts.token) throw new HTTPException(503, { message: "the API is disabled: set HOIST_API_TOKEN on the server" });
     return bearerAuth({ token: opts.token })(c, next);
   });
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json({ error: `body over ${MAX_BODY_BYTES / 1024} KiB: the API takes small JSON documents` }, 413),
+    }),
+  );
 
   app.get("/api/runs", async (c) => {
     const q = parse(ListQuery, c.req.query());

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
@@ -8,7 +8,13 @@ import { BadPayloadError } from "../scm/errors.ts";
 /** One place maps errors to answers; a body never carries a stack or a secret. */
 export function withErrors(app: Hono, log: Logger): Hono {
   app.onError((err, c) => {
-    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    if (err instanceof HTTPException) {
+      // hono's bearerAuth answers with a bare response of its own; keep its WWW-Authenticate.
+      const res = c.json({ error: err.message || UNAUTHORIZED[err.status] || "request refused" }, err.status);
+      const challenge = err.res?.headers.get("www-authenticate");
+      if (challenge) res.headers.set("www-authenticate", challenge);
+      return res;
+    }
     if (err instanceof BadPayloadError) return c.json({ error: err.message }, 400);
     if (err instanceof SourceUnavailableError) {
       log.warn({ err: err.message }, "webhook could not read the repository");
@@ -19,6 +25,25 @@ export function withErrors(app: Hono, log: Logger): Hono {
   });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   return app;
+}
+
+const UNAUTHORIZED: Partial<Record<number, string>> = {
+  400: "malformed Authorization header: send `Authorization: Bearer <HOIST_API_TOKEN>`",
+  401: "missing or wrong API token: send `Authorization: Bearer <HOIST_API_TOKEN>` (the server's HOIST_API_TOKEN)",
+};
+
+/**
+ * The request's JSON body; an empty one is `{}` when `optional`. Anything else that is not
+ * JSON is a 400: reading a truncated body as "no options" would act on what was not asked.
+ */
+export async function jsonBody(c: Context, optional = false): Promise<unknown> {
+  const text = await c.req.text();
+  if (optional && text.trim() === "") return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new HTTPException(400, { message: "body is not JSON" });
+  }
 }
 
 /** Validates a query or body; a mismatch is a 400 naming each field and what is wrong. */

@@ -6,7 +6,7 @@ import type { ReleaseContext } from "../release/moves.ts";
 import type { ReleaseStore } from "../release/records.ts";
 import { ReleaseBusyError, rollback } from "../release/release.ts";
 import { ReleaseError } from "../release/moves.ts";
-import { parse } from "./app.ts";
+import { jsonBody, parse } from "./app.ts";
 
 export interface EnvironmentApiOptions {
   store: ReleaseStore & EnvironmentStore;
@@ -34,9 +34,7 @@ export function environmentRoutes(opts: EnvironmentApiOptions): Hono {
   app.get("/api/environments/:name", async (c) => c.json(await known(c.req.param("name"))));
 
   app.put("/api/environments/:name", async (c) => {
-    const body: unknown = await c.req.json().catch(() => {
-      throw new HTTPException(400, { message: "body is not JSON" });
-    });
+    const body = await jsonBody(c);
     const env = parse(Environment, { ...(body && typeof body === "object" ? body : {}), name: c.req.param("name") }, "body");
     await opts.store.putEnvironment(env);
     return c.json(env);
@@ -49,7 +47,7 @@ export function environmentRoutes(opts: EnvironmentApiOptions): Hono {
 
   app.post("/api/environments/:name/rollback", async (c) => {
     const env = await known(c.req.param("name"));
-    const body = parse(RollbackBody, await c.req.json().catch(() => ({})), "body");
+    const body = parse(RollbackBody, await jsonBody(c, true), "body");
     const log: string[] = [];
     try {
       const record = await rollback({ store: opts.store, now: opts.now, leaseMs: opts.leaseMs }, opts.contextFor(env, (l) => log.push(l)), "the API", body.to);

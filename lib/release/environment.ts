@@ -8,11 +8,20 @@ import { z } from "zod";
  * where it runs or weaken its protection rules.
  */
 
-const engineEndpoint = z
-  .string()
-  .regex(/^(unix:\/\/\/|tcp:\/\/|ssh:\/\/)\S+$/, "is unix:///path/docker.sock, tcp://host:port or ssh://user@host");
+/** An address of one of the given schemes that URL parsing accepts, with no password in it (GET shows it). */
+const address = (pattern: RegExp, expected: string) =>
+  z
+    .string()
+    .regex(pattern, expected)
+    .refine((a) => URL.canParse(a), { message: `is not a valid address: ${expected}` })
+    .refine((a) => !URL.canParse(a) || new URL(a).password === "", { message: "must not hold a password: give engine.ssh.key (ssh) or engine.tls (tcp) instead" });
 
-const routerAddress = z.string().regex(/^(unix:\/\/\/|tcp:\/\/)\S+$/, "is the HAProxy runtime API: unix:///path/admin.sock or tcp://host:port");
+const engineEndpoint = address(/^(unix:\/\/\/|tcp:\/\/|ssh:\/\/)\S+$/, "is unix:///path/docker.sock, tcp://host:port or ssh://user@host");
+
+const routerAddress = address(/^(unix:\/\/\/\S+|tcp:\/\/\S+:\d+)$/, "is the HAProxy runtime API: unix:///path/admin.sock or tcp://host:port");
+
+/** Loopback engines may speak plain HTTP; any other tcp:// engine hands root on its host to whoever can reach it. */
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 export const Environment = z
   .object({
@@ -35,6 +44,12 @@ export const Environment = z
       .refine((e) => !e.endpoint.startsWith("ssh://") || e.ssh, {
         message: "an ssh:// engine needs ssh: {key, hostKey}: the private key's path and the host key's fingerprint",
         path: ["ssh"],
+      })
+      .refine((e) => !e.tls || e.endpoint.startsWith("tcp://"), { message: "tls applies to a tcp:// engine only", path: ["tls"] })
+      .refine((e) => !e.ssh || e.endpoint.startsWith("ssh://"), { message: "ssh applies to an ssh:// engine only", path: ["ssh"] })
+      .refine((e) => !e.endpoint.startsWith("tcp://") || e.tls || !URL.canParse(e.endpoint) || LOOPBACK.has(new URL(e.endpoint).hostname), {
+        message: "a tcp:// engine on another host needs tls: {ca, cert, key} (dockerd --tlsverify); plain tcp gives anyone on the way root on that host",
+        path: ["tls"],
       }),
     mode: z.enum(["docker", "swarm"]).default("docker"),
     /** Registry the environment's engine pulls from; default the server's HOIST_REGISTRY. */
@@ -44,7 +59,7 @@ export const Environment = z
       .object({
         /** Branch globs allowed to release here; unset: any branch. */
         branches: z.array(z.string().min(1)).min(1).optional(),
-        /** Stored now; enforced by approvals. */
+        /** Until approvals are collected, an environment that requires one refuses every run's release. */
         approval: z.object({ required: z.boolean(), approvers: z.array(z.string().min(1)).default([]) }).strict().optional(),
       })
       .strict()
@@ -61,6 +76,9 @@ export interface EnvironmentStore {
 
 /** Why `branch` may not release to `env`, or undefined when it may. */
 export function protectionDenies(env: Environment, branch: string | undefined): string | undefined {
+  // Fails closed: a rule this server cannot honour yet must not read as no rule at all.
+  if (env.protection.approval?.required)
+    return `environment ${env.name} requires an approval for each release, and this server does not collect approvals yet: to release from runs, register it again without the rule (\`hoist env set\` without --approval)`;
   const allowed = env.protection.branches;
   if (!allowed) return undefined;
   if (branch !== undefined && picomatch.isMatch(branch, allowed, { dot: true })) return undefined;

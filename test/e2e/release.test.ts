@@ -25,10 +25,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (bench) {
-    await removeContainers(docker, "hoist.env", (labels) => labels["hoist.env"]?.endsWith(bench.suffix) ?? false);
+    // Services first: removing a task's container under a live service only makes Swarm start another.
     const services = await docker.listServices({ filters: { label: ["hoist.env"] } });
     const swarm = new SwarmInstances(docker);
     await Promise.all(services.filter((s) => s.Spec?.Labels?.["hoist.env"]?.endsWith(bench.suffix)).map((s) => swarm.remove(s.Spec!.Name!)));
+    await removeContainers(docker, "hoist.env", (labels) => labels["hoist.env"]?.endsWith(bench.suffix) ?? false);
   }
   await bench?.close();
 }, 120_000);

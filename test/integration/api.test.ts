@@ -40,10 +40,32 @@ describe("API", () => {
     ["a bad status filter", () => get("/api/runs?status=done"), 400],
     ["a repo without provider", () => get("/api/runs?repo=acme/shop"), 400],
     ["an unknown query parameter", () => get("/api/runs?colour=red"), 400],
-  ])("answers %s with %s", async (_name, send, status) => {
+  ])("answers %s with %s and says why", async (_name, send, status) => {
     const res = await send();
     expect(res.status).toBe(status);
-    expect(JSON.stringify(await res.json().catch(() => ({ error: "unauthorized" })))).toMatch(/error|Unauthorized/i);
+    const { error } = (await res.json()) as { error: string };
+    expect(error.length).toBeGreaterThan(10);
+    if (status === 401) {
+      expect(error).toMatch(/API token: send `Authorization: Bearer <HOIST_API_TOKEN>`/);
+      expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    }
+  });
+
+  it("refuses an environment or rollback body that is not JSON, or too large, and acts on neither", async () => {
+    const send = (method: string, path: string, body: string) =>
+      app.request(path, { method, body, headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" } });
+    const env = { engine: { endpoint: "tcp://127.0.0.1:1" }, router: { admin: "tcp://127.0.0.1:1", backend: "app" } };
+    expect((await send("PUT", "/api/environments/api-env", JSON.stringify(env))).status).toBe(200);
+    // A truncated rollback body must not read as "no target" and roll back to another release.
+    const truncated = await send("POST", "/api/environments/api-env/rollback", '{"to":"01J');
+    expect(truncated.status).toBe(400);
+    expect(await truncated.json()).toEqual({ error: "body is not JSON" });
+    expect((await send("PUT", "/api/environments/api-env2", "{engine")).status).toBe(400);
+    const huge = await send("PUT", "/api/environments/api-env3", JSON.stringify({ ...env, pad: "x".repeat(100_000) }));
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as { error: string }).error).toMatch(/body over 64 KiB/);
+    expect(await s.releases.listReleases("api-env")).toEqual([]);
+    expect((await s.releases.listEnvironments()).map((e) => e.name)).toEqual(["api-env"]);
   });
 
   it("is closed (503) when no token is configured, never open", async () => {

@@ -69,9 +69,25 @@ describe("environments", () => {
     expect(protectionDenies(Environment.parse(base), "anything")).toBeUndefined();
   });
 
+  it("a required approval refuses every run's release until approvals are collected, whatever the branch", () => {
+    const env = Environment.parse({ ...base, protection: { branches: ["main"], approval: { required: true } } });
+    expect(protectionDenies(env, "main")).toMatch(/^environment production requires an approval for each release, and this server does not collect approvals yet/);
+    expect(protectionDenies(Environment.parse({ ...base, protection: { approval: { required: false } } }), "main")).toBeUndefined();
+  });
+
   it("validate engine and router addresses, and store approval rules with defaults", () => {
     expect(Environment.safeParse({ ...base, engine: { endpoint: "http://x" } }).success).toBe(false);
     expect(Environment.safeParse({ ...base, router: { admin: "haproxy:9999", backend: "web" } }).success).toBe(false);
+    const refused = (engine: object, router = base.router) => {
+      const r = Environment.safeParse({ ...base, engine, router });
+      return r.success ? "accepted" : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    };
+    expect(refused({ endpoint: "tcp://h:99999" })).toMatch(/engine.endpoint: is not a valid address/);
+    expect(refused({ endpoint: "ssh://deploy:hunter2@host", ssh: { key: "/k", hostKey: `SHA256:${"x".repeat(43)}` } })).toMatch(/must not hold a password/);
+    expect(refused({ endpoint: "tcp://10.0.0.5:2375" })).toMatch(/engine.tls: a tcp:\/\/ engine on another host needs tls/);
+    expect(refused({ endpoint: "tcp://127.0.0.1:2375" })).toBe("accepted");
+    expect(refused({ endpoint: "unix:///var/run/docker.sock", tls: { ca: "a", cert: "b", key: "c" } })).toMatch(/engine.tls: tls applies to a tcp:\/\/ engine only/);
+    expect(refused(base.engine, { admin: "tcp://haproxy", backend: "web" })).toMatch(/router.admin: is the HAProxy runtime API/);
     const ssh = { key: "/etc/hoist/deploy_key", hostKey: `SHA256:${"x".repeat(43)}` };
     expect(Environment.safeParse({ ...base, engine: { endpoint: "ssh://deploy@host", ssh: { ...ssh, hostKey: "d4:1f:aa" } } }).success).toBe(false);
     expect(Environment.parse({ ...base, engine: { endpoint: "ssh://deploy@host", ssh }, protection: { approval: { required: true } } })).toMatchObject({
