@@ -133,11 +133,11 @@ export class HaproxyRouter implements Router {
 
   async setWeight(backend: string, name: string, weight: number): Promise<void> {
     checkWeight(weight);
-    await this.silent(backend, name, `set server ${backend}/${name} weight ${weight}`);
+    await this.silent(backend, name, `set server ${backend}/${name} weight ${weight}`, weight === 0);
   }
 
   async setState(backend: string, name: string, state: ServerAdminState): Promise<void> {
-    await this.silent(backend, name, `set server ${backend}/${name} state ${state}`);
+    await this.silent(backend, name, `set server ${backend}/${name} state ${state}`, state !== "ready");
   }
 
   /**
@@ -201,12 +201,16 @@ export class HaproxyRouter implements Router {
       }));
   }
 
-  /** Runs a `set server` command, which answers nothing when it works. */
-  private async silent(backend: string, name: string, command: string): Promise<void> {
+  /**
+   * Runs a `set server` command, which answers nothing when it works. One that only takes the
+   * server out of service (`takesOut`) is done when the server is gone.
+   */
+  private async silent(backend: string, name: string, command: string, takesOut: boolean): Promise<void> {
     checkName("backend", backend);
     checkName("server", name);
     const answer = await this.run(command);
-    if (answer !== "") throw this.refused(command, answer, backend, name);
+    if (answer === "" || (takesOut && answer === NO_SERVER)) return;
+    throw this.refused(command, answer, backend, name);
   }
 
   private async run(command: string): Promise<string> {

@@ -41,6 +41,11 @@ export interface Router {
    * duplicate, and a new container must not get traffic before the caller has checked it.
    */
   addServer(backend: string, server: { name: string; address: string; port: number; weight: number }): Promise<void>;
+  /**
+   * Taking a server out of service (weight 0, drain, maint) is done when it is gone already, so
+   * a release resumed after a crash part-way through letting servers go can let them go again;
+   * giving a gone server traffic is an error.
+   */
   setWeight(backend: string, name: string, weight: number): Promise<void>;
   setState(backend: string, name: string, state: ServerAdminState): Promise<void>;
   /** Puts the server in maint and deletes it; no error if it is already gone, so cleanup can be retried. */

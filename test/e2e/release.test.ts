@@ -7,6 +7,7 @@ import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import type { UpdatePolicy } from "../../lib/release/compose.ts";
 import { release, ReleaseBusyError, rollback } from "../../lib/release/release.ts";
 import { Environment } from "../../lib/release/environment.ts";
+import type { ReleaseContext } from "../../lib/release/moves.ts";
 import { WATCH_OWNER, watchEnvironments } from "../../lib/release/watch.ts";
 import { removeContainers, requireDocker } from "../support/docker.ts";
 import { waitFor } from "../support/wait.ts";
@@ -218,36 +219,46 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect([...run.report.bodies("after").keys()]).toEqual(["v1"]);
   });
 
-  it("a release interrupted mid-switch (its worker died) is finished by running it again under the same id", async () => {
-    const { deps, images } = bench;
-    const { ctx, url } = await bench.environment(`${tag}crash`, host);
-    const spec = compose("blue-green");
-    await release(deps, ctx, { image: images.v1, spec, trigger });
-    // The router fails once, right after the new set got its weight: a crash in the middle of the switch.
+  /** Fails the context's first call that `trips` (once): the worker dies right there. */
+  const crashOnce = <K extends "router" | "host">(ctx: ReleaseContext, part: K, method: keyof ReleaseContext[K] & string, trips: (...args: never[]) => boolean): ReleaseContext => {
     let armed = true;
-    const crashing = {
-      ...ctx,
-      router: Object.assign(Object.create(ctx.router) as typeof ctx.router, {
-        setWeight: async (backend: string, name: string, weight: number) => {
-          if (armed && weight === 0) {
-            armed = false;
-            throw new Error("worker killed");
-          }
-          return ctx.router.setWeight(backend, name, weight);
-        },
-      }),
-    };
+    const real = ctx[part] as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    const wrapped = Object.assign(Object.create(real) as object, {
+      [method]: async (...args: unknown[]) => {
+        if (armed && trips(...(args as never[]))) {
+          armed = false;
+          throw new Error("worker killed");
+        }
+        return real[method]!.apply(real, args);
+      },
+    });
+    return { ...ctx, [part]: wrapped };
+  };
+  const crashes: [string, (ctx: ReleaseContext) => ReleaseContext][] = [
+    // The new set has its weight, the old one has not been taken out yet.
+    ["mid-switch", (ctx) => crashOnce(ctx, "router", "setWeight", (_backend: string, _name: string, weight: number) => weight === 0)],
+    // The old set has left the router but is still running: the resumed release must let it go again.
+    ["mid-retire", (ctx) => crashOnce(ctx, "host", "stop", () => true)],
+  ];
+
+  it.each(crashes)("a release interrupted %s (its worker died) is finished by running it again under the same id", async (point, crashing) => {
+    const { deps, images } = bench;
+    const { ctx, url } = await bench.environment(`${tag}${point}`, host);
+    const spec = compose("blue-green");
+    const v1 = await release(deps, ctx, { image: images.v1, spec, trigger });
+    const id = `crash-${tag}-${point}`;
     const run = await underLoad(url, async () => {
-      const first = await release(deps, crashing, { id: `crash-${tag}`, image: images.v2, spec, trigger }).catch((err: Error) => err);
+      const first = await release(deps, crashing(ctx), { id, image: images.v2, spec, trigger }).catch((err: Error) => err);
       expect(first).toBeInstanceOf(Error);
-      expect((await deps.store.getRelease(ctx.env, `crash-${tag}`))?.status).toBe("running");
-      return release(deps, ctx, { id: `crash-${tag}`, image: images.v2, spec, trigger });
+      expect((await deps.store.getRelease(ctx.env, id))?.status).toBe("running");
+      return release(deps, ctx, { id, image: images.v2, spec, trigger });
     });
     expect(run.result.status, run.result.error).toBe("succeeded");
     expect(run.report.failed, run.report.failures.join("; ")).toBe(0);
     expect([...run.report.bodies("after").keys()]).toEqual(["v2"]);
-    // Nothing doubled: the router holds exactly the release's instances.
+    // Nothing doubled: the router holds exactly the release's instances, and v1 runs no more.
     expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(run.result.instances.slice().sort());
+    expect((await host.list({ "hoist.env": ctx.env, "hoist.release": v1.id })).filter((i) => i.running)).toEqual([]);
   });
 });
 

@@ -159,13 +159,18 @@ describe("HaproxyRouter against HAProxy 2.6", () => {
     expect((await router.stats(backend)).find((s) => s.name === "gone")?.failures).toBeGreaterThan(0);
   });
 
-  it("turns HAProxy's refusals into RouterErrors that say what is wrong", async () => {
+  it("turns HAProxy's refusals into RouterErrors that say what is wrong; taking a gone server out is no error", async () => {
     await expect(router.servers("nope")).rejects.toThrow(RouterError);
     await expect(router.servers("nope")).rejects.toThrow(/no backend "nope"/);
     await expect(router.stats("nope")).rejects.toThrow(/no backend "nope"/);
     await expect(router.addServer("nope", { name: "x", address: "127.0.0.1", port: 1, weight: 1 })).rejects.toThrow(/no backend "nope"/);
     await expect(router.setWeight(backend, "ghost", 1)).rejects.toThrow(/has no server "ghost"/);
     await expect(router.setState(backend, "ghost", "ready")).rejects.toThrow(/has no server "ghost"/);
+    // Taking a gone server out is done already: a resumed release lets its old servers go again.
+    await router.setWeight(backend, "ghost", 0);
+    await router.setState(backend, "ghost", "drain");
+    await router.setState(backend, "ghost", "maint");
+    expect((await router.servers(backend)).map((s) => s.name)).not.toContain("ghost");
     await expect(router.setState("nope", "ghost", "ready")).rejects.toThrow(/no backend "nope"/);
     // Refused before anything is sent: these would change the command line.
     await expect(router.setState(backend, "a; del server app/b", "ready")).rejects.toThrow(/not a valid HAProxy name/);
