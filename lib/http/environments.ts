@@ -6,6 +6,8 @@ import type { ReleaseContext } from "../release/moves.ts";
 import type { ReleaseStore } from "../release/records.ts";
 import { ReleaseBusyError, rollback } from "../release/release.ts";
 import { ReleaseError } from "../release/moves.ts";
+import { EngineError } from "../engine/docker.ts";
+import { RouterError } from "../router/port.ts";
 import { jsonBody, parse } from "./app.ts";
 
 export interface EnvironmentApiOptions {
@@ -55,6 +57,8 @@ export function environmentRoutes(opts: EnvironmentApiOptions): Hono {
     } catch (err) {
       if (err instanceof ReleaseBusyError) throw new HTTPException(409, { message: err.message });
       if (err instanceof ReleaseError) throw new HTTPException(400, { message: err.message });
+      // An outage mid-release: the message says what to check.
+      if (err instanceof RouterError || err instanceof EngineError) throw new HTTPException(502, { message: err.message });
       throw err;
     }
   });

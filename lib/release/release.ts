@@ -53,11 +53,14 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     );
   let parked = false;
   try {
-    const exists = await ctx.host.imageExists(req.image).catch((err: unknown) => {
-      // An environment whose engine does not answer fails the release now, with the
-      // previous release untouched, rather than leaving the run waiting on it.
+    // An environment whose engine or router does not answer (or has no such backend) fails the
+    // release now, with the previous release untouched, rather than leaving the run waiting on
+    // it; past this point an outage is retried, and the release resumes where it stopped.
+    const unusable = (err: unknown): never => {
       throw new ReleaseError(`cannot release to ${ctx.env}: ${(err as Error).message}`, { cause: err });
-    });
+    };
+    await ctx.router.servers(ctx.backend).catch(unusable);
+    const exists = await ctx.host.imageExists(req.image).catch(unusable);
     if (!exists) throw new ReleaseError(`image ${req.image} does not exist on ${ctx.env}'s engine: push it to the environment's registry first`);
     const history = await deps.store.listReleases(ctx.env);
     const current = history.find((r) => r.status === "succeeded" && r.id !== id);
@@ -121,7 +124,13 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
         };
     await deps.store.putRelease(done);
     ctx.log(outcome.ok ? `release ${id} succeeded` : `release ${id} failed: ${outcome.error}`);
-    if (outcome.ok) await prune(ctx, req.spec.service, [id, ...(current ? [current.id] : [])]);
+    if (outcome.ok) {
+      await prune(ctx, req.spec.service, [id, ...(current ? [current.id] : [])]);
+      // Releases that died part-way and were never resumed: what they left is pruned, so their
+      // records end too, rather than read as under way for ever.
+      for (const orphan of history.filter((r) => r.status === "running" && r.id !== id))
+        await deps.store.putRelease({ ...orphan, status: "failed", finishedAt: deps.now(), error: `interrupted, and superseded by release ${id}`, instances: [] });
+    }
     return done;
   } finally {
     if (!parked) await deps.store.unlock(ctx.env, owner);
@@ -203,12 +212,16 @@ export async function rollback(deps: ReleaseDeps, ctx: ReleaseContext, by: strin
 
 /**
  * Removes the instances of every release but `keep` (the new one and the one it replaced,
- * kept stopped for a rollback): old releases must not pile up on the host.
+ * kept stopped for a rollback): old releases must not pile up on the host. A release that
+ * failed part-way (an outage it was not resumed from) may have left some in the router: they
+ * leave it first, so it never sends a request to a removed container.
  */
 async function prune(ctx: ReleaseContext, service: string, keep: string[]): Promise<void> {
   const instances = await ctx.host.list({ "hoist.env": ctx.env, "hoist.service": service });
   const stale = instances.filter((i) => !keep.includes(i.labels["hoist.release"] ?? ""));
   if (stale.length === 0) return;
   ctx.log(`removing ${stale.length} instance(s) of older releases`);
+  const routed = new Set((await ctx.router.servers(ctx.backend)).map((s) => s.name));
+  for (const i of stale) if (routed.has(i.name)) await ctx.router.removeServer(ctx.backend, i.name);
   await Promise.all(stale.map((i) => ctx.host.remove(i.name)));
 }

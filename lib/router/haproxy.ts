@@ -42,7 +42,7 @@ export function runtimeCommand(address: RuntimeAddress, command: string, timeout
     const chunks: Buffer[] = [];
     socket.setTimeout(timeoutMs, () => {
       socket.destroy();
-      reject(new RouterError(`HAProxy's runtime API at ${where} did not answer "${command}" within ${timeoutMs} ms: check that HAProxy is not overloaded or stopped`));
+      reject(new RouterError(`HAProxy's runtime API at ${where} did not answer "${command}" within ${timeoutMs} ms: check that HAProxy is not overloaded or stopped`, { retryable: true }));
     });
     socket.on("connect", () => {
       connected = true;
@@ -52,7 +52,7 @@ export function runtimeCommand(address: RuntimeAddress, command: string, timeout
     socket.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     socket.on("error", (err: NodeJS.ErrnoException) => {
       socket.destroy();
-      reject(connected ? new RouterError(`the connection to HAProxy's runtime API at ${where} broke while it answered "${command}" (${err.code ?? err.message}): retry; if it persists, check HAProxy's log`, { cause: err }) : unreachable(address, err));
+      reject(connected ? new RouterError(`the connection to HAProxy's runtime API at ${where} broke while it answered "${command}" (${err.code ?? err.message}): retry; if it persists, check HAProxy's log`, { cause: err, retryable: true }) : unreachable(address, err));
     });
   });
 }
@@ -61,7 +61,7 @@ function unreachable(address: RuntimeAddress, err: NodeJS.ErrnoException): Route
   const declared = "socket" in address ? address.socket : `ipv4@${address.host}:${address.port}`;
   return new RouterError(
     `cannot reach HAProxy's runtime API at ${describeAddress(address)} (${err.code ?? err.message}): check the environment's router setting and that HAProxy runs with "stats socket ${declared} level admin" in its global section`,
-    { cause: err },
+    { cause: err, retryable: true },
   );
 }
 

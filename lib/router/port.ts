@@ -53,11 +53,17 @@ export interface Router {
   stats(backend: string): Promise<ServerStats[]>;
 }
 
-/** Anything the proxy refused or could not be asked; the message says what to do next. */
+/**
+ * Anything the proxy refused or could not be asked; the message says what to do next.
+ * `retryable` when the proxy could not be asked (down, overloaded, a broken connection): the
+ * same step can succeed later, and a release resumed under its id carries on from where it was.
+ */
 export class RouterError extends Error {
   override readonly name = "RouterError";
+  readonly retryable: boolean;
 
-  constructor(message: string, options?: { cause?: unknown }) {
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
     super(message, options);
+    this.retryable = options?.retryable ?? false;
   }
 }

@@ -60,12 +60,18 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     return logs;
   };
   // Renewed while the call is within its budget; a call stuck past it (a hung engine or
-  // provider) lets the lease lapse, so the reconciler hands the run to another worker.
-  const beat = () =>
-    setInterval(() => {
-      if (deps.clock.now() > deadline + deps.leaseMs) return;
+  // provider) lets the lease lapse, so the reconciler hands the run to another worker. A
+  // release is one call that may outlast the budget (instances started one by one, each
+  // health-gated): its run is held for as long as the release may hold its environment, or a
+  // second worker would run the same release beside it.
+  const beat = (spec: StageSpec) => {
+    const holdFor = spec.kind === "deploy" && deps.releases ? Math.max(deps.leaseMs, deps.releases.leaseMs) : deps.leaseMs;
+    const until = Math.max(deadline, deps.clock.now()) + holdFor;
+    return setInterval(() => {
+      if (deps.clock.now() > until) return;
       renew(deps, runId, owner).catch((err: unknown) => log.warn({ err }, "lease renewal failed"));
     }, deps.leaseMs / 3);
+  };
   const done = (result: AdvanceResult): AdvanceResult => {
     for (const job of garbage.splice(0))
       deps.engine.removeJob(job).catch((err: unknown) => log.warn({ err, job }, "could not remove a finished job"));
@@ -90,7 +96,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     } else if (effect.type === "runStage") {
       const stage = current.run.stages[effect.stage];
       const logs = await sinkFor(effect.stage, effect.spec);
-      const heartbeat = beat();
+      const heartbeat = beat(effect.spec);
       try {
         const outcome = await runStage(
           deps,
@@ -104,9 +110,10 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           },
           effect.spec,
         ).catch((err: unknown): Outcome => {
-          if (isRetryable(err)) throw err;
-          // A permanent error (bad image name, missing Dockerfile...) fails the stage with its message.
-          return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } };
+          // A permanent error (bad image name, missing Dockerfile...) fails the stage with its
+          // message; a retryable one (an engine or registry outage) does once retried for long enough.
+          const tried = giveUp(deps, err, stage?.startedAt ?? deps.clock.now());
+          return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(`${message(err)}${tried}`) } };
         });
         if ("pending" in outcome) {
           // Between slices, look at the record: a cancel stops the stage here (the next plan
@@ -139,14 +146,12 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       const logs = await sinkFor(effect.stage, effect.spec, true);
       const context = { run: current.run, stage: effect.stage, job: effect.job, fresh: false, sliceMs: 0, logs };
       const stoppedAt = current.run.stopped?.at ?? 0;
-      const heartbeat = beat();
+      const heartbeat = beat(effect.spec);
       try {
         const stopped = await stopStage(deps, context, effect.spec).catch(async (err: unknown) => {
-          const waited = deps.clock.now() - stoppedAt;
-          if (isRetryable(err) && waited < UNDO_PATIENCE_MS) throw err;
           // Undoing cannot succeed by trying again (the environment is gone, say), or has been
           // tried for long enough: say so, and stop trying.
-          const tried = isRetryable(err) ? ` (tried for ${Math.round(waited / 60_000)} min)` : "";
+          const tried = giveUp(deps, err, stoppedAt);
           const error = deps.redact(`stopped, but could not undo the stage: ${message(err)}${tried}`);
           await logs.write(`\nhoist: ${error}\n`);
           return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error } satisfies RunEvent };
@@ -213,8 +218,23 @@ async function renew(deps: AdvanceDeps, runId: string, owner: string): Promise<v
   await deps.store.saveRun(stored.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
 }
 
-/** How long undoing a stopped stage is retried through an engine's outage before it is given up. */
-const UNDO_PATIENCE_MS = 60 * 60_000;
+/**
+ * How long a stage, or undoing a stopped one, is retried through an outage (an engine, a
+ * registry, a provider) before it is given up: without a limit a run whose engine is gone
+ * for good would stay running, re-driven by the reconciler forever.
+ */
+const RETRY_PATIENCE_MS = 60 * 60_000;
+
+/**
+ * Rethrows `err` (the message comes back, the work is retried) while it is retryable and
+ * retrying began less than RETRY_PATIENCE_MS after `since`; otherwise says how long it was tried.
+ */
+function giveUp(deps: AdvanceDeps, err: unknown, since: number): string {
+  if (!isRetryable(err)) return "";
+  const waited = deps.clock.now() - since;
+  if (waited < RETRY_PATIENCE_MS) throw err;
+  return ` (tried for ${Math.round(waited / 60_000)} min)`;
+}
 
 /** SQS's longest message delay. */
 const MAX_DELAY_SEC = 900;
@@ -232,8 +252,11 @@ async function handOver(deps: AdvanceDeps, current: StoredRun, wakeAt?: number):
   await deps.queue.send({ runId: current.run.id }, Math.min(MAX_DELAY_SEC, Math.ceil((wake - now) / 1000)));
 }
 
+/** Ours say `retryable: true`; the AWS SDK's (a throttled or failing log write) say `$retryable` or `$fault: "server"`. */
 function isRetryable(err: unknown): boolean {
-  return typeof err === "object" && err !== null && "retryable" in err && (err as { retryable: unknown }).retryable === true;
+  if (typeof err !== "object" || err === null) return false;
+  const e = err as { retryable?: unknown; $retryable?: unknown; $fault?: unknown };
+  return e.retryable === true || e.$retryable !== undefined || e.$fault === "server";
 }
 
 function message(err: unknown): string {

@@ -6,8 +6,9 @@ import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import type { UpdatePolicy } from "../../lib/release/compose.ts";
 import { release, ReleaseBusyError, rollback } from "../../lib/release/release.ts";
+import { HaproxyRouter } from "../../lib/router/haproxy.ts";
 import { Environment } from "../../lib/release/environment.ts";
-import type { ReleaseContext } from "../../lib/release/moves.ts";
+import { ReleaseError, type ReleaseContext } from "../../lib/release/moves.ts";
 import { WATCH_OWNER, watchEnvironments } from "../../lib/release/watch.ts";
 import { removeContainers, requireDocker } from "../support/docker.ts";
 import { waitFor } from "../support/wait.ts";
@@ -207,16 +208,26 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     expect((await release(deps, ctx, { image: images.v2, spec, trigger })).status).toBe("succeeded");
   });
 
-  it("an image that does not exist fails the release with a clear error; the previous release keeps serving", async () => {
+  it("an image that does not exist, or a router that does not answer, fails the release with a clear error before anything changes; the previous release keeps serving", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}missing`, host);
     const spec = compose("blue-green");
     await release(deps, ctx, { image: images.v1, spec, trigger });
-    const run = await underLoad(url, () => release(deps, ctx, { image: `hoist-e2e-app-${bench.suffix}:nope`, spec, trigger }).catch((err: Error) => err));
-    expect(run.result).toBeInstanceOf(Error);
-    expect((run.result as Error).message).toMatch(/does not exist/);
+    const before = await host.list({ "hoist.env": ctx.env });
+    const noRouter = { ...ctx, router: new HaproxyRouter({ socket: "/nonexistent/hoist-admin.sock" }) };
+    const run = await underLoad(url, async () => [
+      await release(deps, ctx, { image: `hoist-e2e-app-${bench.suffix}:nope`, spec, trigger }).catch((err: Error) => err),
+      await release(deps, noRouter, { image: images.v2, spec, trigger }).catch((err: Error) => err),
+    ]);
+    const [missing, unreachable] = run.result;
+    expect(missing).toBeInstanceOf(ReleaseError);
+    expect((missing as Error).message).toMatch(/does not exist/);
+    expect(unreachable).toBeInstanceOf(ReleaseError);
+    expect((unreachable as Error).message).toMatch(new RegExp(`^cannot release to ${ctx.env}: cannot reach HAProxy's runtime API at unix:/nonexistent/hoist-admin.sock`));
     expect(run.report.failed).toBe(0);
     expect([...run.report.bodies("after").keys()]).toEqual(["v1"]);
+    expect((await host.list({ "hoist.env": ctx.env })).map((i) => i.name).sort()).toEqual(before.map((i) => i.name).sort());
+    expect((await deps.store.listReleases(ctx.env)).map((r) => r.status)).toEqual(["succeeded"]);
   });
 
   /** Fails the context's first call that `trips` (once): the worker dies right there. */
@@ -259,6 +270,23 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     // Nothing doubled: the router holds exactly the release's instances, and v1 runs no more.
     expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(run.result.instances.slice().sort());
     expect((await host.list({ "hoist.env": ctx.env, "hoist.release": v1.id })).filter((i) => i.running)).toEqual([]);
+  });
+
+  it("a release that died mid-retire and was never resumed is cleared by the next one: the router ends with only its instances", async () => {
+    const { deps, images } = bench;
+    const { ctx, url } = await bench.environment(`${tag}orphan`, host);
+    const spec = compose("blue-green");
+    await release(deps, ctx, { image: images.v1, spec, trigger });
+    const run = await underLoad(url, async () => {
+      await release(deps, crashes[1]![1](ctx), { id: `orphan-${tag}`, image: images.v2, spec, trigger }).catch((err: Error) => err);
+      return release(deps, ctx, { image: images.v2, spec, trigger });
+    });
+    expect(run.result.status, run.result.error).toBe("succeeded");
+    expect(run.report.failed, run.report.failures.join("; ")).toBe(0);
+    expect([...run.report.bodies("after").keys()]).toEqual(["v2"]);
+    expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(run.result.instances.slice().sort());
+    expect(await host.list({ "hoist.env": ctx.env, "hoist.release": `orphan-${tag}` })).toEqual([]);
+    expect(await deps.store.getRelease(ctx.env, `orphan-${tag}`)).toMatchObject({ status: "failed", error: `interrupted, and superseded by release ${run.result.id}` });
   });
 });
 

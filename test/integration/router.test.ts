@@ -183,6 +183,9 @@ describe("HaproxyRouter against HAProxy 2.6", () => {
     const err = await missing.servers(backend).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RouterError);
     expect((err as Error).message).toMatch(/unix:\/nonexistent\/hoist-haproxy\.sock \(ENOENT\).*router setting.*stats socket .* level admin/);
+    // An outage can pass (a step is retried); a refusal is an answer (it is not).
+    expect((err as RouterError).retryable).toBe(true);
+    expect(((await router.servers("nope").catch((e: unknown) => e)) as RouterError).retryable).toBe(false);
 
     const port = await freePort();
     await expect(new HaproxyRouter({ host: "127.0.0.1", port }).stats(backend)).rejects.toThrow(new RegExp(`127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`));

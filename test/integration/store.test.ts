@@ -11,6 +11,7 @@ import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
 import type { Services } from "../../lib/services.ts";
 import { servicesOn, startAwsServers } from "../support/aws.ts";
 import { makeRun } from "../support/runs.ts";
+import { waitFor } from "../support/wait.ts";
 
 let servers: StartedServers;
 let s: Services;
@@ -169,6 +170,61 @@ describe("undoing a cancelled run's stage on dynalite + local-aws-sqs", () => {
     expect(stored).toMatchObject({ status: "cancelled", error: "cancelled by ada" });
     expect(stored.stages[1]?.error).toMatch(/^stopped, but could not undo the stage: cannot reach the engine \(tried for 120 min\)$/);
     expect(await fresh.store.expiredRuns(now + 10 * 60 * 60_000, 10)).toEqual([]);
+  });
+});
+
+describe("a stage whose engine stays unreachable, on dynalite + local-aws-sqs", () => {
+  it("is retried while the engine may come back, then fails the run with how long it was tried", async () => {
+    let now = 1_000_000;
+    // Every engine call fails as an outage does.
+    const engine = new Proxy({} as Engine, {
+      get: () => async () => {
+        throw new EngineError("cannot reach the engine", { retryable: true });
+      },
+    });
+    const fresh = await servicesOn(servers, {}, { clock: { now: () => now }, engine });
+    const run = transition(makeRun(undefined, { id: "outage" }), { type: "stageStarted", stage: 0, at: now, job: "b0" }).run;
+    await fresh.store.createRun(run, { until: 0 });
+
+    await expect(advanceRun(fresh.advance, "outage")).rejects.toThrow(/cannot reach the engine/); // the message comes back
+    now += 2 * 60 * 60_000;
+    expect(await advanceRun(fresh.advance, "outage")).toBe("finished");
+    const stored = (await fresh.store.getRun("outage"))!.run;
+    expect(stored.status).toBe("failed");
+    expect(stored.stages[0]?.error).toBe("cannot reach the engine (tried for 120 min)");
+    expect(await fresh.store.expiredRuns(now + 10 * 60 * 60_000, 10)).toEqual([]);
+  });
+});
+
+describe("a deploy stage that outlasts the worker's budget, on dynalite + local-aws-sqs", () => {
+  it("keeps its run's lease, so no second worker runs the same release beside it", async () => {
+    const fresh = await servicesOn(servers, { HOIST_LEASE_MS: "300", HOIST_STEP_BUDGET_MS: "100" });
+    const deploy: StageSpec = { kind: "deploy", environment: "slow", compose: "docker-compose.yml" };
+    let letGo!: () => void;
+    const gate = new Promise<void>((resolve) => (letGo = resolve));
+    const entered: string[] = [];
+    const releases = fresh.advance.releases!;
+    // The release's first step hangs until the test lets it go: a release still under way.
+    const store = Object.assign(Object.create(releases.store) as typeof releases.store, {
+      getEnvironment: async (name: string) => {
+        entered.push(name);
+        await gate;
+        return undefined;
+      },
+    });
+    const deps = { ...fresh.advance, releases: { ...releases, store } };
+    await fresh.store.createRun(makeRun([deploy], { id: "slow-deploy", image: "shop:1" }), { until: 0 });
+
+    const claimed = Date.now();
+    const first = advanceRun(deps, "slow-deploy");
+    await waitFor("the release to start", async () => entered.length === 1);
+    // Renewal past the budget (100 ms) and its one lease (300 ms) is what keeps a second worker out.
+    await waitFor("the run's lease renewed four leases past the budget", async () => ((await fresh.store.getRun("slow-deploy"))?.leaseUntil ?? 0) > claimed + 100 + 4 * 300, 20_000);
+    expect(await advanceRun(deps, "slow-deploy")).toBe("busy");
+    expect(entered).toHaveLength(1);
+    letGo();
+    expect(await first).toBe("finished");
+    expect((await fresh.store.getRun("slow-deploy"))!.run.stages[0]?.error).toMatch(/unknown environment "slow"/);
   });
 });
 
