@@ -11,7 +11,7 @@ import { Hono } from "hono";
 import { startLocal } from "../lib/local/runtime.ts";
 import { verifyGitHubSignature } from "../lib/scm/verify.ts";
 
-const [kind, secret = "bench-secret"] = process.argv.slice(2);
+const [kind, secret = "bench-ingest-secret"] = process.argv.slice(2);
 
 if (kind === "bare") {
   const app = new Hono();

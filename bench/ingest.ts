@@ -21,7 +21,7 @@ import { signGitHub } from "../lib/scm/verify.ts";
 const { values } = parseArgs({
   options: { seconds: { type: "string", default: "10" }, connections: { type: "string", default: "16" }, rate: { type: "string", default: "1000" } },
 });
-const secret = "bench-secret";
+const secret = "bench-ingest-secret";
 const root = fileURLToPath(new URL("../", import.meta.url));
 
 interface Figures {

@@ -9,6 +9,8 @@ const list = z
   .string()
   .optional()
   .transform((s) => (s ?? "").split(",").map((x) => x.trim()).filter(Boolean));
+/** Webhook secrets: a short one can be guessed, and is too common a string to redact from logs. */
+const secrets = list.refine((all) => all.every((s) => s.length >= 16), "each secret must be at least 16 characters (e.g. `openssl rand -hex 20`)");
 const flag = z
   .enum(["0", "1", "true", "false", ""])
   .optional()
@@ -25,8 +27,8 @@ export const ConfigSchema = z.object({
   /** Bearer token for /api; the API refuses every request when it is unset. */
   HOIST_API_TOKEN: z.string().min(16, "HOIST_API_TOKEN must be at least 16 characters").optional(),
   /** Comma-separated: several secrets are accepted so they can be rotated. */
-  GITHUB_WEBHOOK_SECRET: list,
-  GITLAB_WEBHOOK_TOKEN: list,
+  GITHUB_WEBHOOK_SECRET: secrets,
+  GITLAB_WEBHOOK_TOKEN: secrets,
   GITHUB_TOKEN: z.string().optional(),
   GITHUB_API_URL: z.string().url().optional(),
   GITLAB_TOKEN: z.string().optional(),

@@ -10,17 +10,17 @@ export function redactor(secrets: readonly string[]): (text: string) => string {
   return (text) => text.replace(pattern, "[redacted]");
 }
 
-/** The process logger. Headers that carry secrets are censored by path as well. */
-export function createLogger(level: string, secrets: readonly string[] = []): Logger {
+/**
+ * The process logger. Every line is redacted as written, whatever field a secret hides in (an
+ * error's message, a nested object); headers that carry secrets are censored by path as well.
+ */
+export function createLogger(level: string, secrets: readonly string[] = [], destination?: pino.DestinationStream): Logger {
   const redact = redactor(secrets);
-  return pino({
+  const options: pino.LoggerOptions = {
     level,
     base: undefined,
     redact: { paths: ["*.authorization", "*.token", "*.secret", "headers.*"], censor: "[redacted]" },
-    hooks: {
-      logMethod(args, method) {
-        method.apply(this, args.map((a) => (typeof a === "string" ? redact(a) : a)) as Parameters<typeof method>);
-      },
-    },
-  });
+    hooks: { streamWrite: redact },
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

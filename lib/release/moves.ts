@@ -12,6 +12,12 @@ export interface ReleaseContext {
   router: Router;
   log: (line: string) => void;
   sleep: (ms: number) => Promise<void>;
+  /**
+   * Why the release is no longer wanted (its run was cancelled), or undefined. Asked before each
+   * move that would give the new release more traffic, so a cancel stops the release at the
+   * next such point with the previous release serving, rather than after it has finished.
+   */
+  stopped?: () => Promise<string | undefined>;
 }
 
 export interface ReleasePlan {

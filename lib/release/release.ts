@@ -115,7 +115,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       ? { ...finished, status: "succeeded", finishedAt: deps.now(), instances: outcome.instances }
       : {
           ...finished,
-          status: "failed",
+          status: outcome.cancelled ? "cancelled" : "failed",
           finishedAt: deps.now(),
           error: outcome.error,
           rolledBack: outcome.rolledBack,

@@ -6,7 +6,7 @@ import { enroll, FULL, launch, restore, retire, waitUntil, type ReleaseContext, 
 
 export type ReleaseOutcome =
   | { ok: true; instances: string[] }
-  | { ok: false; error: string; rolledBack: boolean; instances: string[]; canary?: CanaryVerdict };
+  | { ok: false; error: string; rolledBack: boolean; instances: string[]; canary?: CanaryVerdict; cancelled?: true };
 
 export interface CanaryVerdict {
   step: number;
@@ -28,6 +28,11 @@ export async function runStrategy(ctx: ReleaseContext, plan: ReleasePlan): Promi
   }
 }
 
+/** What a release stopped by its run's cancel ends as: the previous release serves (again). */
+function cancelled(reason: string, serving: string[]): ReleaseOutcome {
+  return { ok: false, cancelled: true, error: reason, rolledBack: true, instances: serving };
+}
+
 /** The whole new set starts and passes its health gate, then the weights switch at once. */
 async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
   let fresh: Instance[];
@@ -35,6 +40,12 @@ async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<Releas
     fresh = await launch(ctx, plan, 0, plan.spec.replicas);
   } catch (err) {
     return { ok: false, error: (err as Error).message, rolledBack: true, instances: plan.live };
+  }
+  const reason = await ctx.stopped?.();
+  if (reason !== undefined) {
+    ctx.log(`stopped before the switch: ${reason}`);
+    await Promise.all(fresh.map((i) => ctx.host.remove(i.name)));
+    return cancelled(reason, plan.live);
   }
   await enroll(ctx, fresh, 0);
   ctx.log(`switching ${ctx.backend} to ${plan.image}`);
@@ -74,7 +85,19 @@ async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseO
   const kept: string[] = [];
   const failures: string[] = [];
   const batch = Math.max(1, parallelism || plan.spec.replicas);
+  /** Back to the previous release: the new instances out, the stopped old ones restored. */
+  const undo = async () => {
+    await retire(ctx, fresh, plan.spec.hoist.drainMs);
+    await Promise.all(fresh.map((n) => ctx.host.remove(n)));
+    await restore(ctx, plan, retired);
+  };
   for (let next = 0; next < plan.spec.replicas; next += batch) {
+    const reason = await ctx.stopped?.();
+    if (reason !== undefined) {
+      ctx.log(`stopped after ${fresh.length} new instance(s): ${reason}`);
+      await undo();
+      return cancelled(reason, [...retired, ...kept, ...old]);
+    }
     const size = Math.min(batch, plan.spec.replicas - next);
     const leaving = old.splice(0, size);
     if (order === "stop-first") {
@@ -95,9 +118,7 @@ async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseO
       }
       if (order === "start-first") old.unshift(...leaving);
       if (failureAction === "pause") return { ok: false, error: `${error}; paused with ${fresh.length} new instance(s) serving`, rolledBack: false, instances: [...fresh, ...old] };
-      await retire(ctx, fresh, plan.spec.hoist.drainMs);
-      await Promise.all(fresh.map((n) => ctx.host.remove(n)));
-      await restore(ctx, plan, retired);
+      await undo();
       return { ok: false, error, rolledBack: true, instances: [...retired, ...old] };
     }
     if (order === "start-first") {
@@ -136,11 +157,21 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
     await withdraw(drainMs);
     return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
   };
+  /** Before each move that gives the canary more traffic: a cancelled run's canary is withdrawn. */
+  const stop = async (): Promise<ReleaseOutcome | undefined> => {
+    const reason = await ctx.stopped?.();
+    if (reason === undefined) return undefined;
+    ctx.log(`canary stopped: ${reason}`);
+    await withdraw(hoist.drainMs);
+    return cancelled(reason, stable);
+  };
   for (const step of hoist.steps.filter((s) => s < 100)) {
     if (stable.length === 0) break; // nothing to compare with: a first release goes straight to full
     // A resumed release skips the steps it passed; the step it parked in has its weights set.
     const resumed = plan.resume?.canary;
     if (resumed && step < resumed.step) continue;
+    const halted = resumed?.step === step ? undefined : await stop();
+    if (halted) return halted;
     try {
       await grow(canarySize(step, replicas));
     } catch (err) {
@@ -181,6 +212,8 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
   } catch (err) {
     return failed(err, hoist.drainMs);
   }
+  const halted = await stop();
+  if (halted) return halted;
   for (const i of canaries) await ctx.router.setWeight(ctx.backend, i.name, FULL);
   await retire(ctx, stable, hoist.drainMs);
   return { ok: true, instances: canaries.map((i) => i.name) };

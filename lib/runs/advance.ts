@@ -107,6 +107,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
             fresh: startedHere.delete(effect.stage),
             sliceMs: Math.max(0, Math.min(SLICE_MS, deadline - deps.clock.now())),
             logs,
+            stopped: async () => (await deps.store.getRun(runId))?.run.stopped?.reason,
           },
           effect.spec,
         ).catch((err: unknown): Outcome => {

@@ -30,10 +30,15 @@ export async function deployStage(
   run: Run,
   stage: number,
   spec: Extract<StageSpec, { kind: "deploy" }>,
-  log: (line: string) => void,
-  /** Waits longer than this (canary intervals) park the release until a later call. */
-  parkAfterMs?: number,
+  how: {
+    log: (line: string) => void;
+    /** Waits longer than this (canary intervals) park the release until a later call. */
+    parkAfterMs?: number;
+    /** Why the run was stopped since, if it was: the release stops at its next safe point. */
+    stopped?: () => Promise<string | undefined>;
+  },
 ): Promise<DeployResult> {
+  const { log, parkAfterMs, stopped } = how;
   const env = await deps.store.getEnvironment(spec.environment);
   if (!env) {
     const known = (await deps.store.listEnvironments()).map((e) => e.name);
@@ -57,7 +62,7 @@ export async function deployStage(
   try {
     const done = await release(
       { store: deps.store, now: deps.now, leaseMs: deps.leaseMs },
-      deps.contextFor(env, log),
+      { ...deps.contextFor(env, log), ...(stopped ? { stopped } : {}) },
       {
         id,
         image,

@@ -33,7 +33,23 @@ export interface StageContext {
   /** Milliseconds this call may wait on a job before handing back "pending". */
   sliceMs: number;
   logs: LogSink;
+  /** Why the run was stopped since this call read it, if it was (a fresh read). */
+  stopped?: () => Promise<string | undefined>;
 }
+
+/**
+ * Runs the rest of its arguments once $1 and $2 (the build context and Dockerfile) turn out to
+ * lie inside the checkout. The schema checks them as text; a symlink committed to the repository
+ * could still lead the build to another job's files in the shared agent, so their real paths
+ * are checked where the build runs.
+ */
+const INSIDE_CHECKOUT = `root=$(pwd -P)
+for p in "$1" "$2"; do
+  real=$(realpath "$p") || { echo "hoist: $p does not exist in the repository" >&2; exit 2; }
+  case "$real/" in "$root"/*) ;; *) echo "hoist: $p leads out of the repository through a symlink: refused" >&2; exit 2;; esac
+done
+shift 2
+exec "$@"`;
 
 type Executors = { [K in StageSpec["kind"]]: (deps: ExecutorDeps, ctx: StageContext, spec: Extract<StageSpec, { kind: K }>) => Promise<Outcome> };
 
@@ -61,7 +77,7 @@ const executors: Executors = {
       image: deps.builderImage,
       agent: true,
       // --force-rm: a failed step's container is removed too, not left on the engine.
-      cmd: ["docker", "build", "--force-rm", "-t", tag, "-f", `${context}/${spec.dockerfile}`, ...args, context],
+      cmd: ["sh", "-c", INSIDE_CHECKOUT, "build", context, `${context}/${spec.dockerfile}`, "docker", "build", "--force-rm", "-t", tag, "-f", `${context}/${spec.dockerfile}`, ...args, context],
       files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
     });
@@ -122,7 +138,7 @@ const executors: Executors = {
   async deploy(deps, ctx, spec) {
     if (!deps.releases) return finish(deps, ctx, false, { error: "this server has no release store configured" });
     const lines = lineWriter(ctx.logs);
-    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, lines.log, ctx.sliceMs);
+    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, { log: lines.log, parkAfterMs: ctx.sliceMs, ...(ctx.stopped ? { stopped: ctx.stopped } : {}) });
     await lines.written();
     if ("waiting" in result && result.until !== undefined) {
       await ctx.logs.write(`${result.waiting}\n`);

@@ -1,9 +1,9 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubPush, gitlabPush } from "../../lib/demo/payloads.ts";
-import { createSampleApp } from "../../lib/demo/sample-app.ts";
+import { commitAll, createSampleApp } from "../../lib/demo/sample-app.ts";
 import type { LocalRuntime } from "../../lib/local/runtime.ts";
 import { REGISTRY_URL, uniqueSuffix } from "../support/docker.ts";
 import { API_TOKEN, api, finalRun, logsOf, sendGitHubPush, sendGitLabPush, startRuntime } from "../support/local.ts";
@@ -99,6 +99,18 @@ describe("push to image, end to end (real engine, registry, dynalite, local-aws-
     expect(run.status).toBe("failed");
     expect(run.stages.map((s) => s.status)).toEqual(["failed", "skipped", "skipped"]);
     expect(await logsOf(rt.url, run.id)).toMatch(/compiling[\s\S]*returned a non-zero code: 7/);
+  });
+
+  it("a build context or Dockerfile that leads out of the repository through a symlink is refused", async () => {
+    const image = `e2e-escape-${suffix}`;
+    const dir = await mkdtemp(join(tmpdir(), "hoist-app-"));
+    await createSampleApp(dir, { image });
+    await symlink("..", join(dir, "escape"));
+    await writeFile(join(dir, ".hoist.yml"), `pipelines:\n  main:\n    on: { push: { branches: [main] } }\n    stages:\n      - build: { image: ${image}, context: escape }\n`);
+    const app = await commitAll(dir, "main", "a context that leaves the checkout");
+    const run = await finalRun(rt.url, (await sendGitHubPush(rt.url, githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main" })))[0]!);
+    expect(run.status).toBe("failed");
+    expect(await logsOf(rt.url, run.id)).toContain("hoist: escape leads out of the repository through a symlink: refused");
   });
 
   it("a cancel stops the test in flight: the run ends cancelled and its container is gone", async () => {

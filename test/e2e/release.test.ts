@@ -188,6 +188,34 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     ]);
   });
 
+  // Where each strategy first asks whether its run was cancelled (the Nth time it asks): blue-green
+  // before its switch, rolling after its first batch, canary after its first step. (Swarm rolls
+  // in place on its own; a cancel there is undone by Swarm's rollback, tested in release-swarm.)
+  const stops: [string, number][] = [
+    ["blue-green", 1],
+    ["rolling", 2],
+    ["canary", 2],
+  ];
+  it.each(stops.filter(([strategy]) => !(mode === "Swarm" && strategy === "rolling")))(
+    "%s: a cancel stops the release at its next safe point, and the previous release serves again with no failed request",
+    async (strategy, at) => {
+      const { deps, images } = bench;
+      const { ctx, url } = await bench.environment(`${tag}stop-${strategy}`, host);
+      const spec = compose(strategy);
+      const v1 = await release(deps, ctx, { image: images.v1, spec, trigger });
+      let asked = 0;
+      const cancelling = { ...ctx, stopped: async () => (++asked >= at ? "cancelled by ada" : undefined) };
+      const run = await underLoad(url, () => release(deps, cancelling, { image: images.v2, spec, trigger }));
+      expect(run.result).toMatchObject({ status: "cancelled", rolledBack: true, error: "cancelled by ada" });
+      expect(run.report.failed, run.report.failures.join("; ")).toBe(0);
+      expect([...run.report.bodies("after").keys()]).toEqual(["v1"]);
+      expect((await ctx.router.servers(ctx.backend)).map((s) => s.name).sort()).toEqual(v1.instances.slice().sort());
+      expect((await host.list({ "hoist.env": ctx.env, "hoist.release": run.result.id })).filter((i) => i.running)).toEqual([]);
+      // The environment is free for the next release.
+      expect((await release(deps, ctx, { image: images.v2, spec, trigger })).status).toBe("succeeded");
+    },
+  );
+
   it("one release at a time: a second concurrent release is refused and changes nothing", async () => {
     const { deps, images } = bench;
     const { ctx } = await bench.environment(`${tag}lock`, host);
