@@ -393,8 +393,9 @@ export function environmentsTable(envs: readonly Environment[], color: boolean):
     e.mode,
     e.engine.endpoint,
     `${e.router.admin} ${e.router.backend}`,
+    e.protection.repos?.join(",") ?? "any",
     e.protection.branches?.join(",") ?? "any",
     e.protection.approval?.required ? `required${e.protection.approval.approvers.length ? ` (${e.protection.approval.approvers.join(",")})` : ""}` : "-",
   ]);
-  return table(["NAME", "MODE", "ENGINE", "ROUTER", "BRANCHES", "APPROVAL"], rows, { headerStyle: (h) => paint("bold", h, color) });
+  return table(["NAME", "MODE", "ENGINE", "ROUTER", "REPOS", "BRANCHES", "APPROVAL"], rows, { headerStyle: (h) => paint("bold", h, color) });
 }

@@ -150,6 +150,7 @@ interface EnvSetOptions {
   tls?: string;
   sshKey?: string;
   sshHostKey?: string;
+  repos?: string;
   branches?: string;
   approval?: boolean;
   approvers?: string;
@@ -167,6 +168,7 @@ envCommand
   .option("--tls <ca,cert,key>", "for tcp:// with TLS: paths (on the server) of the CA, client certificate and key, comma-separated")
   .option("--ssh-key <path>", "for ssh://: path (on the server) of the private key")
   .option("--ssh-host-key <fingerprint>", 'for ssh://: the engine host\'s key fingerprint, "SHA256:..." (ssh-keyscan HOST | ssh-keygen -lf -)')
+  .option("--repos <globs>", "only these repositories may release here (comma-separated provider:owner/name globs, e.g. github:acme/*)")
   .option("--branches <globs>", "only these branches may release here (comma-separated globs)")
   .option("--approval", "releases here need an approval")
   .option("--approvers <names>", "who may approve (comma-separated)")
@@ -184,6 +186,7 @@ envCommand
       router: { admin: opts.router, backend: opts.backend },
       ...(opts.registry ? { registry: opts.registry } : {}),
       protection: {
+        ...(opts.repos ? { repos: split(opts.repos) } : {}),
         ...(opts.branches ? { branches: split(opts.branches) } : {}),
         ...(opts.approval || opts.approvers ? { approval: { required: true, approvers: split(opts.approvers) } } : {}),
       },

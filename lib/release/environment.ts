@@ -57,6 +57,11 @@ export const Environment = z
     router: z.object({ admin: routerAddress, backend: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "is an HAProxy backend name") }).strict(),
     protection: z
       .object({
+        /** Repositories allowed to release here, `provider:owner/name` globs; unset: any repository. */
+        repos: z
+          .array(z.string().regex(/^(github|gitlab):\S+$/, "is provider:owner/name, a glob, e.g. github:acme/shop or gitlab:team/*"))
+          .min(1)
+          .optional(),
         /** Branch globs allowed to release here; unset: any branch. */
         branches: z.array(z.string().min(1)).min(1).optional(),
         /** Until approvals are collected, an environment that requires one refuses every run's release. */
@@ -74,8 +79,12 @@ export interface EnvironmentStore {
   listEnvironments(): Promise<Environment[]>;
 }
 
-/** Why `branch` may not release to `env`, or undefined when it may. */
-export function protectionDenies(env: Environment, branch: string | undefined): string | undefined {
+/** Why a run of `repo` on `branch` may not release to `env`, or undefined when it may. */
+export function protectionDenies(env: Environment, run: { repo: { provider: string; fullName: string }; branch?: string | undefined }): string | undefined {
+  const { branch } = run;
+  const repo = `${run.repo.provider}:${run.repo.fullName}`;
+  const repos = env.protection.repos;
+  if (repos && !picomatch.isMatch(repo, repos)) return `environment ${env.name} accepts releases only from ${repos.join(", ")}; this run is of ${repo}`;
   // Fails closed: a rule this server cannot honour yet must not read as no rule at all.
   if (env.protection.approval?.required)
     return `environment ${env.name} requires an approval for each release, and this server does not collect approvals yet: to release from runs, register it again without the rule (\`hoist env set\` without --approval)`;

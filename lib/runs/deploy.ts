@@ -44,7 +44,7 @@ export async function deployStage(
     const known = (await deps.store.listEnvironments()).map((e) => e.name);
     return { ok: false, error: `unknown environment "${spec.environment}" (registered: ${known.join(", ") || "none"}): register it with \`hoist env set\`` };
   }
-  const denied = protectionDenies(env, run.branch);
+  const denied = protectionDenies(env, run);
   if (denied) return { ok: false, error: denied };
   const text = await deps.source.readFile(run.repo, run.sha, spec.compose);
   if (text === undefined) return { ok: false, error: `${spec.compose} not found in ${run.repo.fullName} at ${run.sha.slice(0, 12)}` };

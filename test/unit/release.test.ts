@@ -60,19 +60,32 @@ describe("deploy stages in .hoist.yml", () => {
 describe("environments", () => {
   const base = { name: "production", engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: "unix:///run/haproxy.sock", backend: "web" } };
 
+  const shop = (branch?: string) => ({ repo: { provider: "github", fullName: "acme/shop" }, branch });
+
   it("protection rules allow only the listed branches, and never a tag when branches are set", () => {
     const env = Environment.parse({ ...base, protection: { branches: ["main", "release/*"] } });
-    expect(protectionDenies(env, "main")).toBeUndefined();
-    expect(protectionDenies(env, "release/1.2")).toBeUndefined();
-    expect(protectionDenies(env, "feature/x")).toBe("environment production accepts releases only from main, release/*; this run is on feature/x");
-    expect(protectionDenies(env, undefined)).toMatch(/this run is on a tag/);
-    expect(protectionDenies(Environment.parse(base), "anything")).toBeUndefined();
+    expect(protectionDenies(env, shop("main"))).toBeUndefined();
+    expect(protectionDenies(env, shop("release/1.2"))).toBeUndefined();
+    expect(protectionDenies(env, shop("feature/x"))).toBe("environment production accepts releases only from main, release/*; this run is on feature/x");
+    expect(protectionDenies(env, shop())).toMatch(/this run is on a tag/);
+    expect(protectionDenies(Environment.parse(base), shop("anything"))).toBeUndefined();
+  });
+
+  it("protection rules allow only the listed repositories: another repository's .hoist.yml cannot release here", () => {
+    const env = Environment.parse({ ...base, protection: { repos: ["github:acme/shop", "gitlab:acme/*"] } });
+    expect(protectionDenies(env, shop("main"))).toBeUndefined();
+    expect(protectionDenies(env, { repo: { provider: "gitlab", fullName: "acme/web" }, branch: "main" })).toBeUndefined();
+    expect(protectionDenies(env, { repo: { provider: "github", fullName: "mallory/shop" }, branch: "main" })).toBe(
+      "environment production accepts releases only from github:acme/shop, gitlab:acme/*; this run is of github:mallory/shop",
+    );
+    expect(protectionDenies(env, { repo: { provider: "gitlab", fullName: "acme/sub/web" }, branch: "main" })).toMatch(/this run is of gitlab:acme\/sub\/web/);
+    expect(Environment.safeParse({ ...base, protection: { repos: ["acme/shop"] } }).success).toBe(false);
   });
 
   it("a required approval refuses every run's release until approvals are collected, whatever the branch", () => {
     const env = Environment.parse({ ...base, protection: { branches: ["main"], approval: { required: true } } });
-    expect(protectionDenies(env, "main")).toMatch(/^environment production requires an approval for each release, and this server does not collect approvals yet/);
-    expect(protectionDenies(Environment.parse({ ...base, protection: { approval: { required: false } } }), "main")).toBeUndefined();
+    expect(protectionDenies(env, shop("main"))).toMatch(/^environment production requires an approval for each release, and this server does not collect approvals yet/);
+    expect(protectionDenies(Environment.parse({ ...base, protection: { approval: { required: false } } }), shop("main"))).toBeUndefined();
   });
 
   it("validate engine and router addresses, and store approval rules with defaults", () => {
