@@ -39,7 +39,14 @@ const MIN_STOP_FIRST_DELAY_MS = 2_000;
 export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups: InstanceGroups): Promise<ReleaseOutcome> {
   const group = groups.groupOf(plan.live[0]!);
   const asked = plan.spec.update;
-  const update = asked.order === "stop-first" ? { ...asked, delayMs: Math.max(asked.delayMs, MIN_STOP_FIRST_DELAY_MS) } : asked;
+  let update = asked.order === "stop-first" ? { ...asked, delayMs: Math.max(asked.delayMs, MIN_STOP_FIRST_DELAY_MS) } : asked;
+  if (update.failureAction === "continue") {
+    // Once an update that went on past failures completes, Swarm restarts each slot whose new
+    // task failed by stopping the old task still serving there (seen here: every old task of a
+    // never-healthy release stopped within seconds, an outage). Pausing keeps them serving.
+    ctx.log("failure_action continue runs as pause on Swarm: its continue ends by stopping the old tasks of failed slots");
+    update = { ...update, failureAction: "pause" };
+  }
   ctx.log(`rolling update of ${group} to ${plan.image}: ${update.parallelism || "all"} at a time, ${update.order}, on failure ${update.failureAction}`);
   // Listening before the update begins: nothing it does goes unnoticed.
   return withChanges(groups, group, { quickMs: QUICK_LOOK_MS, idleMs: IDLE_LOOK_MS }, async (wait) => {
