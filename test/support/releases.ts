@@ -36,7 +36,7 @@ export interface ReleaseBench {
   images: Record<AppName, string>;
   /** A fresh environment with its own HAProxy, releasing onto `host`. */
   environment(name: string, host: InstanceHost): Promise<{ ctx: ReleaseContext; url: string; log: string[] }>;
-  /** Stops the HAProxies and the servers (not the instances: the host's owner removes those). */
+  /** Stops the HAProxies and the servers and untags the images (not the instances: the host's owner removes those first). */
   close(): Promise<void>;
 }
 
@@ -52,8 +52,12 @@ export async function startReleaseBench(docker: Dockerode): Promise<ReleaseBench
     const deps = { store: new DynamoReleaseStore(api, table), now: () => Date.now(), leaseMs: 10 * 60_000 };
     const apps = { v1: { version: "v1" }, v2: { version: "v2" }, v3: { version: "v3", healthy: false }, bad: { version: "bad", failOneIn: 3 } };
     const images = {} as Record<AppName, string>;
-    for (const [name, app] of Object.entries(apps) as [AppName, (typeof apps)[AppName]][])
-      images[name] = await buildApp(docker, `hoist-e2e-app-${suffix}:${name}`, app);
+    for (const [name, app] of Object.entries(apps) as [AppName, (typeof apps)[AppName]][]) {
+      const ref = `hoist-e2e-app-${suffix}:${name}`;
+      images[name] = await buildApp(docker, ref, app);
+      // Untagged last, once the instances are gone (by reference, without force: best effort).
+      cleanups.push(() => docker.getImage(ref).remove());
+    }
 
     return {
       suffix,
