@@ -111,10 +111,11 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           },
           effect.spec,
         ).catch((err: unknown): Outcome => {
-          // A permanent error (bad image name, missing Dockerfile...) fails the stage with its
-          // message; a retryable one (an engine or registry outage) does once retried for long enough.
-          const tried = giveUp(deps, err, stage?.startedAt ?? deps.clock.now());
-          return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(`${message(err)}${tried}`) } };
+          // A retryable error (an engine or registry outage) comes back as a redelivery. No limit
+          // is counted from the stage's start: a long build or canary would then fail at its
+          // first blip. A permanent error (bad image name, missing Dockerfile...) fails the stage.
+          if (isRetryable(err)) throw err;
+          return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } };
         });
         if ("pending" in outcome) {
           // Between slices, look at the record: a cancel stops the stage here (the next plan
@@ -220,20 +221,20 @@ async function renew(deps: AdvanceDeps, runId: string, owner: string): Promise<v
 }
 
 /**
- * How long a stage, or undoing a stopped one, is retried through an outage (an engine, a
- * registry, a provider) before it is given up: without a limit a run whose engine is gone
- * for good would stay running, re-driven by the reconciler forever.
+ * How long undoing a stopped stage is retried through an outage (an engine, a router) before
+ * it is given up: without a limit a cancelled run whose engine is gone for good would stay in
+ * the reconciler's list for ever.
  */
-const RETRY_PATIENCE_MS = 60 * 60_000;
+const UNDO_PATIENCE_MS = 60 * 60_000;
 
 /**
  * Rethrows `err` (the message comes back, the work is retried) while it is retryable and
- * retrying began less than RETRY_PATIENCE_MS after `since`; otherwise says how long it was tried.
+ * less than UNDO_PATIENCE_MS has passed since `since`; otherwise says how long it was tried.
  */
 function giveUp(deps: AdvanceDeps, err: unknown, since: number): string {
   if (!isRetryable(err)) return "";
   const waited = deps.clock.now() - since;
-  if (waited < RETRY_PATIENCE_MS) throw err;
+  if (waited < UNDO_PATIENCE_MS) throw err;
   return ` (tried for ${Math.round(waited / 60_000)} min)`;
 }
 

@@ -173,29 +173,6 @@ describe("undoing a cancelled run's stage on dynalite + local-aws-sqs", () => {
   });
 });
 
-describe("a stage whose engine stays unreachable, on dynalite + local-aws-sqs", () => {
-  it("is retried while the engine may come back, then fails the run with how long it was tried", async () => {
-    let now = 1_000_000;
-    // Every engine call fails as an outage does.
-    const engine = new Proxy({} as Engine, {
-      get: () => async () => {
-        throw new EngineError("cannot reach the engine", { retryable: true });
-      },
-    });
-    const fresh = await servicesOn(servers, {}, { clock: { now: () => now }, engine });
-    const run = transition(makeRun(undefined, { id: "outage" }), { type: "stageStarted", stage: 0, at: now, job: "b0" }).run;
-    await fresh.store.createRun(run, { until: 0 });
-
-    await expect(advanceRun(fresh.advance, "outage")).rejects.toThrow(/cannot reach the engine/); // the message comes back
-    now += 2 * 60 * 60_000;
-    expect(await advanceRun(fresh.advance, "outage")).toBe("finished");
-    const stored = (await fresh.store.getRun("outage"))!.run;
-    expect(stored.status).toBe("failed");
-    expect(stored.stages[0]?.error).toBe("cannot reach the engine (tried for 120 min)");
-    expect(await fresh.store.expiredRuns(now + 10 * 60 * 60_000, 10)).toEqual([]);
-  });
-});
-
 describe("a deploy stage that outlasts the worker's budget, on dynalite + local-aws-sqs", () => {
   it("keeps its run's lease, so no second worker runs the same release beside it", async () => {
     const fresh = await servicesOn(servers, { HOIST_LEASE_MS: "300", HOIST_STEP_BUDGET_MS: "100" });
