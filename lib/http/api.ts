@@ -37,6 +37,14 @@ const ListQuery = z
 
 const LogsQuery = z.object({ stage: z.coerce.number().int().min(0).optional(), format: z.enum(["json", "text"]).optional() }).strict();
 
+/** What a request without the right token is told, as JSON like every other error. */
+const NO_TOKEN = { error: "missing or wrong API token: send `Authorization: Bearer <HOIST_API_TOKEN>` (the server's HOIST_API_TOKEN)" };
+const BEARER_ANSWERS = {
+  noAuthenticationHeader: { message: NO_TOKEN },
+  invalidToken: { message: NO_TOKEN },
+  invalidAuthenticationHeader: { message: { error: "malformed Authorization header: send `Authorization: Bearer <HOIST_API_TOKEN>`" } },
+};
+
 /** Environments and rollback requests are a few hundred bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -45,7 +53,7 @@ export function apiRoutes(opts: ApiOptions): Hono {
   const app = new Hono();
   app.use("/api/*", async (c, next) => {
     if (!opts.token) throw new HTTPException(503, { message: "the API is disabled: set HOIST_API_TOKEN on the server" });
-    return bearerAuth({ token: opts.token })(c, next);
+    return bearerAuth({ token: opts.token, ...BEARER_ANSWERS })(c, next);
   });
   app.use(
     "/api/*",

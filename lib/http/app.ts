@@ -9,11 +9,9 @@ import { BadPayloadError } from "../scm/errors.ts";
 export function withErrors(app: Hono, log: Logger): Hono {
   app.onError((err, c) => {
     if (err instanceof HTTPException) {
-      // hono's bearerAuth answers with a bare response of its own; keep its WWW-Authenticate.
-      const res = c.json({ error: err.message || UNAUTHORIZED[err.status] || "request refused" }, err.status);
-      const challenge = err.res?.headers.get("www-authenticate");
-      if (challenge) res.headers.set("www-authenticate", challenge);
-      return res;
+      // A middleware that prepared its own answer (bearerAuth: its body and WWW-Authenticate) gets it sent.
+      if (err.res) return err.getResponse();
+      return c.json({ error: err.message }, err.status);
     }
     if (err instanceof BadPayloadError) return c.json({ error: err.message }, 400);
     if (err instanceof SourceUnavailableError) {
@@ -26,11 +24,6 @@ export function withErrors(app: Hono, log: Logger): Hono {
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   return app;
 }
-
-const UNAUTHORIZED: Partial<Record<number, string>> = {
-  400: "malformed Authorization header: send `Authorization: Bearer <HOIST_API_TOKEN>`",
-  401: "missing or wrong API token: send `Authorization: Bearer <HOIST_API_TOKEN>` (the server's HOIST_API_TOKEN)",
-};
 
 /**
  * The request's JSON body; an empty one is `{}` when `optional`. Anything else that is not

@@ -28,9 +28,17 @@ export async function runStrategy(ctx: ReleaseContext, plan: ReleasePlan): Promi
   }
 }
 
-/** What a release stopped by its run's cancel ends as: the previous release serves (again). */
-function cancelled(reason: string, serving: string[]): ReleaseOutcome {
-  return { ok: false, cancelled: true, error: reason, rolledBack: true, instances: serving };
+/**
+ * Asks whether the release is still wanted; when its run was cancelled, says so (`where` it
+ * stopped), undoes what the strategy did so far and gives the outcome: `serving`, the previous
+ * release, serves (again).
+ */
+async function unlessStopped(ctx: ReleaseContext, where: string, undo: () => Promise<unknown>, serving: () => string[]): Promise<ReleaseOutcome | undefined> {
+  const reason = await ctx.stopped?.();
+  if (reason === undefined) return undefined;
+  ctx.log(`${where}: ${reason}`);
+  await undo();
+  return { ok: false, cancelled: true, error: reason, rolledBack: true, instances: serving() };
 }
 
 /** The whole new set starts and passes its health gate, then the weights switch at once. */
@@ -41,12 +49,8 @@ async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<Releas
   } catch (err) {
     return { ok: false, error: (err as Error).message, rolledBack: true, instances: plan.live };
   }
-  const reason = await ctx.stopped?.();
-  if (reason !== undefined) {
-    ctx.log(`stopped before the switch: ${reason}`);
-    await Promise.all(fresh.map((i) => ctx.host.remove(i.name)));
-    return cancelled(reason, plan.live);
-  }
+  const halted = await unlessStopped(ctx, "stopped before the switch", () => Promise.all(fresh.map((i) => ctx.host.remove(i.name))), () => plan.live);
+  if (halted) return halted;
   await enroll(ctx, fresh, 0);
   ctx.log(`switching ${ctx.backend} to ${plan.image}`);
   for (const i of fresh) await ctx.router.setWeight(ctx.backend, i.name, FULL);
@@ -92,12 +96,8 @@ async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseO
     await restore(ctx, plan, retired);
   };
   for (let next = 0; next < plan.spec.replicas; next += batch) {
-    const reason = await ctx.stopped?.();
-    if (reason !== undefined) {
-      ctx.log(`stopped after ${fresh.length} new instance(s): ${reason}`);
-      await undo();
-      return cancelled(reason, [...retired, ...kept, ...old]);
-    }
+    const halted = await unlessStopped(ctx, `stopped after ${fresh.length} new instance(s)`, undo, () => [...retired, ...kept, ...old]);
+    if (halted) return halted;
     const size = Math.min(batch, plan.spec.replicas - next);
     const leaving = old.splice(0, size);
     if (order === "stop-first") {
@@ -158,13 +158,7 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
     return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
   };
   /** Before each move that gives the canary more traffic: a cancelled run's canary is withdrawn. */
-  const stop = async (): Promise<ReleaseOutcome | undefined> => {
-    const reason = await ctx.stopped?.();
-    if (reason === undefined) return undefined;
-    ctx.log(`canary stopped: ${reason}`);
-    await withdraw(hoist.drainMs);
-    return cancelled(reason, stable);
-  };
+  const stop = () => unlessStopped(ctx, "canary stopped", () => withdraw(hoist.drainMs), () => stable);
   for (const step of hoist.steps.filter((s) => s < 100)) {
     if (stable.length === 0) break; // nothing to compare with: a first release goes straight to full
     // A resumed release skips the steps it passed; the step it parked in has its weights set.

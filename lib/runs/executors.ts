@@ -71,13 +71,14 @@ const executors: Executors = {
     }
     // Paths are relative: the builder runs in the directory holding the commit's files.
     const context = spec.context.replace(/\/+$/, "") || ".";
+    const dockerfile = `${context}/${spec.dockerfile}`;
     const args = Object.entries(spec.args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
     const build = () => deps.engine.ensureJob({
       name: ctx.job,
       image: deps.builderImage,
       agent: true,
       // --force-rm: a failed step's container is removed too, not left on the engine.
-      cmd: ["sh", "-c", INSIDE_CHECKOUT, "build", context, `${context}/${spec.dockerfile}`, "docker", "build", "--force-rm", "-t", tag, "-f", `${context}/${spec.dockerfile}`, ...args, context],
+      cmd: ["sh", "-c", INSIDE_CHECKOUT, "build", context, dockerfile, "docker", "build", "--force-rm", "-t", tag, "-f", dockerfile, ...args, context],
       files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
     });
