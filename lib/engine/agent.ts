@@ -1,3 +1,4 @@
+import { RetryableError } from "../errors.ts";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
@@ -218,7 +219,7 @@ export class JobAgent {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    throw Object.assign(new Error(`the job agent ${this.name} does not come up: see \`docker logs ${this.name}\``), { retryable: true });
+    throw new RetryableError(`the job agent ${this.name} does not come up: see \`docker logs ${this.name}\``);
   }
 
 

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
+import { HoistError } from "../errors.ts";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
@@ -26,15 +27,17 @@ export interface DockerEngineOptions {
 }
 
 /** A failed engine call; `retryable` says whether trying again later can succeed. */
-export class EngineError extends Error {
+export class EngineError extends HoistError {
   override readonly name = "EngineError";
   readonly retryable: boolean;
+  readonly status: number;
   readonly statusCode: number | undefined;
 
   constructor(message: string, opts: { retryable: boolean; statusCode?: number; cause?: unknown }) {
     super(message, { cause: opts.cause });
     this.retryable = opts.retryable;
     this.statusCode = opts.statusCode;
+    this.status = opts.retryable ? 503 : opts.statusCode === 404 || opts.statusCode === 409 ? opts.statusCode : 422;
   }
 }
 

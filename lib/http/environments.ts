@@ -4,10 +4,7 @@ import { z } from "zod";
 import { Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/moves.ts";
 import type { ReleaseStore } from "../release/records.ts";
-import { ReleaseBusyError, rollback } from "../release/release.ts";
-import { ReleaseError } from "../release/moves.ts";
-import { EngineError } from "../engine/docker.ts";
-import { RouterError } from "../router/port.ts";
+import { rollback } from "../release/release.ts";
 import { jsonBody, parse } from "./app.ts";
 
 export interface EnvironmentApiOptions {
@@ -51,16 +48,9 @@ export function environmentRoutes(opts: EnvironmentApiOptions): Hono {
     const env = await known(c.req.param("name"));
     const body = parse(RollbackBody, await jsonBody(c, true), "body");
     const log: string[] = [];
-    try {
-      const record = await rollback({ store: opts.store, now: opts.now, leaseMs: opts.leaseMs }, opts.contextFor(env, (l) => log.push(l)), "the API", body.to);
-      return c.json({ release: record, log }, record.status === "succeeded" ? 200 : 409);
-    } catch (err) {
-      if (err instanceof ReleaseBusyError) throw new HTTPException(409, { message: err.message });
-      if (err instanceof ReleaseError) throw new HTTPException(400, { message: err.message });
-      // An outage mid-release: the message says what to check.
-      if (err instanceof RouterError || err instanceof EngineError) throw new HTTPException(502, { message: err.message });
-      throw err;
-    }
+    // Busy (409), an unknown target (422) and an outage (503) are answered by the error tree.
+    const record = await rollback({ store: opts.store, now: opts.now, leaseMs: opts.leaseMs }, opts.contextFor(env, (l) => log.push(l)), "the API", body.to);
+    return c.json({ release: record, log }, record.status === "succeeded" ? 200 : 409);
   });
   return app;
 }

@@ -1,3 +1,4 @@
+import { PermanentError } from "../errors.ts";
 import type { Instance, InstanceHost, InstanceSpec } from "../engine/instances.ts";
 import type { Router } from "../router/port.ts";
 import type { ReleaseSpec } from "./compose.ts";
@@ -64,7 +65,7 @@ export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: n
 }
 
 /** A release step that failed; the message says what happened and where to look. */
-export class ReleaseError extends Error {
+export class ReleaseError extends PermanentError {
   override name = "ReleaseError";
 }
 

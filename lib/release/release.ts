@@ -1,3 +1,4 @@
+import { BusyError, classify, messageOf } from "../errors.ts";
 import { ulid } from "ulid";
 import type { ReleaseSpec } from "./compose.ts";
 import { ReleaseError, ReleaseParked, type ReleaseContext } from "./moves.ts";
@@ -30,10 +31,8 @@ export interface ReleaseRequest {
 }
 
 /** Another release holds the environment; nothing was changed. */
-export class ReleaseBusyError extends ReleaseError {
+export class ReleaseBusyError extends BusyError {
   override name = "ReleaseBusyError";
-  /** Once the holder lets go, the same call can succeed. */
-  readonly retryable = true;
 }
 
 /**
@@ -57,7 +56,8 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     // release now, with the previous release untouched, rather than leaving the run waiting on
     // it; past this point an outage is retried, and the release resumes where it stopped.
     const unusable = (err: unknown): never => {
-      throw new ReleaseError(`cannot release to ${ctx.env}: ${(err as Error).message}`, { cause: err });
+      // Permanent for the stage (fail now, untouched), but an outage still answers 503 to a request.
+      throw new ReleaseError(`cannot release to ${ctx.env}: ${messageOf(err)}`, { cause: err, status: classify(err).status });
     };
     await ctx.router.servers(ctx.backend).catch(unusable);
     const exists = await ctx.host.imageExists(req.image).catch(unusable);
@@ -201,6 +201,7 @@ export async function rollback(deps: ReleaseDeps, ctx: ReleaseContext, by: strin
   if (!target)
     throw new ReleaseError(
       to ? `environment ${ctx.env} has no release ${to}: see \`hoist releases ${ctx.env}\`` : `environment ${ctx.env} has no earlier successful release to roll back to`,
+      { status: to ? 404 : 409 },
     );
   const spec = target.spec as ReleaseSpec;
   return release(deps, ctx, {

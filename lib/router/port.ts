@@ -1,3 +1,4 @@
+import { HoistError } from "../errors.ts";
 /**
  * The load balancer in front of an app's containers, as a release needs it: a new container
  * joins the backend, takes traffic, and the old one leaves without failing requests. All
@@ -58,12 +59,14 @@ export interface Router {
  * `retryable` when the proxy could not be asked (down, overloaded, a broken connection): the
  * same step can succeed later, and a release resumed under its id carries on from where it was.
  */
-export class RouterError extends Error {
+export class RouterError extends HoistError {
   override readonly name = "RouterError";
   readonly retryable: boolean;
+  readonly status: number;
 
   constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
     super(message, options);
     this.retryable = options?.retryable ?? false;
+    this.status = this.retryable ? 503 : 422;
   }
 }

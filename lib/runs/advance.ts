@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { isRetryable, messageOf as message } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { inFlight, jobName, plan, transition, type RunEvent } from "../pipeline/machine.ts";
 import { TERMINAL, type StageSpec } from "../pipeline/run.ts";
@@ -254,13 +255,4 @@ async function handOver(deps: AdvanceDeps, current: StoredRun, wakeAt?: number):
   await deps.queue.send({ runId: current.run.id }, Math.min(MAX_DELAY_SEC, Math.ceil((wake - now) / 1000)));
 }
 
-/** Ours say `retryable: true`; the AWS SDK's (a throttled or failing log write) say `$retryable` or `$fault: "server"`. */
-function isRetryable(err: unknown): boolean {
-  if (typeof err !== "object" || err === null) return false;
-  const e = err as { retryable?: unknown; $retryable?: unknown; $fault?: unknown };
-  return e.retryable === true || e.$retryable !== undefined || e.$fault === "server";
-}
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -1,3 +1,4 @@
+import { RetryableError } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import { HOIST_FILE } from "../pipeline/config.ts";
 import { derive } from "../pipeline/machine.ts";
@@ -31,7 +32,7 @@ export interface CreatedRun {
 
 export type IngestResult = { runs: CreatedRun[] } | { ignored: string };
 
-export class SourceUnavailableError extends Error {
+export class SourceUnavailableError extends RetryableError {
   override name = "SourceUnavailableError";
 }
 
