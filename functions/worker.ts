@@ -1,9 +1,9 @@
-// SQS consumer: each message wakes one run; failures are reported per message.
+// SQS consumer: each message wakes one run or resolves one delivery; failures are reported per message.
 import { loadConfig } from "../lib/config.ts";
 import { handleSqsBatch } from "../lib/queue/lambda.ts";
-import { advanceRun } from "../lib/runs/advance.ts";
+import { handleWakeUp } from "../lib/runs/wake.ts";
 import { createServices } from "../lib/services.ts";
 
 const services = await createServices(loadConfig(process.env));
 
-export const handler = (event: unknown) => handleSqsBatch(event, services.log, (w) => advanceRun(services.advance, w.runId));
+export const handler = (event: unknown) => handleSqsBatch(event, services.log, (w) => handleWakeUp(services, w));

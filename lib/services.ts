@@ -13,10 +13,12 @@ import type { AdvanceDeps } from "./runs/advance.ts";
 import { ConfigCache } from "./runs/config-cache.ts";
 import type { IngestDeps } from "./runs/ingest.ts";
 import type { ReconcileDeps } from "./runs/reconcile.ts";
+import type { ResolveDeps } from "./runs/resolve-delivery.ts";
 import type { WatchDeps } from "./release/watch.ts";
 import type { SourceReader } from "./scm/port.ts";
 import { createSourceRouter } from "./scm/source.ts";
 import { releaseContext } from "./release/targets.ts";
+import { DynamoDeliveryStore } from "./store/dynamo-deliveries.ts";
 import { DynamoReleaseStore } from "./store/dynamo-releases.ts";
 import { DynamoRunStore } from "./store/dynamo.ts";
 import { loopbackDynamoApi, sdkDynamoApi } from "./store/dynamo-api.ts";
@@ -27,12 +29,16 @@ export interface Services {
   log: Logger;
   clock: Clock;
   store: DynamoRunStore;
+  /** Push deliveries, from the webhook's record to their runs. */
+  deliveries: DynamoDeliveryStore;
   /** Environments, release history and release leases. */
   releases: DynamoReleaseStore;
   queue: SqsQueue;
   engine: Engine;
   source: SourceReader;
   ingest: IngestDeps;
+  /** Worker dependencies for turning a delivery into runs. */
+  resolve: ResolveDeps;
   reconcile: ReconcileDeps;
   watch: WatchDeps;
   /** Worker dependencies; each worker process gets its own lease identity. */
@@ -71,24 +77,30 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     });
   const redriveAfterMs = config.HOIST_REDRIVE_AFTER_MS;
   const releases = new DynamoReleaseStore(dynamo, config.HOIST_TABLE);
+  const deliveries = new DynamoDeliveryStore(dynamo, config.HOIST_TABLE);
   return {
     config,
     log,
     clock,
     store,
+    deliveries,
     releases,
     queue,
     engine,
     source,
-    ingest: {
+    ingest: { deliveries, queue, clock, redriveAfterMs },
+    resolve: {
+      deliveries,
       store,
       queue,
       clock,
+      log,
       configs: new ConfigCache(source),
       redriveAfterMs,
+      patienceMs: DELIVERY_PATIENCE_MS,
       ...(config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {}),
     },
-    reconcile: { store, queue, clock, redriveAfterMs },
+    reconcile: { store, deliveries, queue, clock, redriveAfterMs },
     watch: { store: releases, now: () => clock.now(), contextFor: releaseContext },
     advance: {
       store,
@@ -107,6 +119,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     },
   };
 }
+
+/** How long a provider that keeps failing is asked for a delivery's `.hoist.yml` before the delivery fails. */
+const DELIVERY_PATIENCE_MS = 60 * 60_000;
 
 /** SDK client options for AWS itself, or an AWS-compatible service at `endpoint`. */
 function awsOptions(config: Config, endpoint: string | undefined) {

@@ -7,7 +7,9 @@ import { RunStatus } from "../pipeline/run.ts";
 import type { Clock } from "../clock.ts";
 import { cancelRun } from "../runs/cancel.ts";
 import { parse } from "./app.ts";
+import { deliveryRoutes } from "./deliveries.ts";
 import { environmentRoutes, type EnvironmentApiOptions } from "./environments.ts";
+import type { DeliveryStore } from "../store/deliveries.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore } from "../store/port.ts";
 
@@ -16,6 +18,8 @@ export interface ApiOptions {
   /** Wakes a cancelled run's worker. */
   queue: Pick<Queue, "send">;
   environments?: EnvironmentApiOptions;
+  /** Push deliveries, for GET /api/deliveries/:id. */
+  deliveries?: DeliveryStore;
   clock: Clock;
   /** Unset: the API answers 503 to everything, never serves data unauthenticated. */
   token?: string;
@@ -95,6 +99,7 @@ export function apiRoutes(opts: ApiOptions): Hono {
   });
 
   if (opts.environments) app.route("/", environmentRoutes(opts.environments));
+  if (opts.deliveries) app.route("/", deliveryRoutes({ deliveries: opts.deliveries, store: opts.store }));
   return app;
 }
 

@@ -29,7 +29,7 @@ export function webhookApp(s: Services): Hono {
 export function apiApp(s: Services): Hono {
   const environments = { store: s.releases, now: () => s.clock.now(), leaseMs: s.config.HOIST_RELEASE_LEASE_MS, contextFor: releaseContext };
   return withErrors(
-    apiRoutes({ store: s.store, queue: s.queue, clock: s.clock, environments, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }),
+    apiRoutes({ store: s.store, queue: s.queue, clock: s.clock, environments, deliveries: s.deliveries, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }),
     s.log,
   );
 }

@@ -1,7 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { ingestPush, type IngestDeps } from "../runs/ingest.ts";
+import { acceptPush, type IngestDeps } from "../runs/ingest.ts";
 import { parseGitHubDelivery } from "../scm/github-events.ts";
 import { parseGitLabDelivery } from "../scm/gitlab-events.ts";
 import type { SourceEvent } from "../scm/port.ts";
@@ -52,7 +52,7 @@ export function webhookRoutes(opts: WebhookOptions): Hono {
 async function accept(opts: WebhookOptions, event: SourceEvent): Promise<object> {
   if (event.kind === "ping") return { ok: true, pong: event.delivery };
   if (event.kind === "ignored") return { ignored: event.reason };
-  return ingestPush(opts.ingest, event.delivery, event.push);
+  return acceptPush(opts.ingest, event.delivery, event.push);
 }
 
 /**

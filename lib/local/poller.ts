@@ -62,7 +62,7 @@ export function startPoller(opts: PollerOptions): { stop: () => Promise<void> } 
             else opts.log.warn("dropped a message that is not a wake-up");
             await opts.consumer.ack(m.receipt);
           } catch (err) {
-            opts.log.warn({ err, run: wake?.runId }, "run could not advance; retrying later");
+            opts.log.warn({ err, ...wake }, "wake-up failed; retrying later");
             // If even this fails, the message reappears when its visibility timeout ends.
             await opts.consumer.retryLater(m.receipt, Math.min(60, 2 ** m.receiveCount)).catch(() => undefined);
           }

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { loadConfig, type Config } from "../config.ts";
 import { parseEnvironmentsFile } from "../release/environment.ts";
 import { httpApp } from "../http/server.ts";
-import { advanceRun } from "../runs/advance.ts";
+import { handleWakeUp } from "../runs/wake.ts";
 import { watchEnvironments } from "../release/watch.ts";
 import { reconcile } from "../runs/reconcile.ts";
 import { createServices, type ServiceOverrides, type Services } from "../services.ts";
@@ -70,13 +70,13 @@ export async function startLocal(
         onSend: (listener) => services.queue.onSend(listener),
         log,
         concurrency: config.HOIST_WORKER_CONCURRENCY,
-        handle: (w) => advanceRun(services.advance, w.runId),
+        handle: (w) => handleWakeUp(services, w),
       })
     : undefined;
   const tick = workers
     ? setInterval(() => {
         reconcile(services.reconcile)
-          .then((ids) => ids.length && log.info({ runs: ids }, "reconciler re-drove runs"))
+          .then((ids) => ids.length && log.info({ redriven: ids }, "reconciler re-drove runs and deliveries"))
           .catch((err: unknown) => log.warn({ err }, "reconcile failed"));
         watchEnvironments(services.watch, (line) => log.info(line))
           .then((envs) => envs.length && log.info({ environments: envs }, "routers brought in step with the engines"))

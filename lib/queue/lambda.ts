@@ -30,7 +30,7 @@ export async function handleSqsBatch(event: unknown, log: Logger, handle: (w: Wa
       try {
         await handle(wake);
       } catch (err) {
-        log.warn({ err, messageId: record.messageId, run: wake.runId }, "run could not advance; the queue will retry");
+        log.warn({ err, messageId: record.messageId, ...wake }, "wake-up failed; the queue will retry");
         failures.push({ itemIdentifier: record.messageId });
       }
     }),

@@ -1,7 +1,13 @@
 import { z } from "zod";
 
-/** The only message Hoist sends: "look at run R". The table holds everything else. */
-export const WakeUp = z.object({ runId: z.string().min(1).max(128) }).strict();
+/**
+ * The only messages Hoist sends: "look at run R" and "resolve delivery D" (read its
+ * `.hoist.yml`, make its runs). The table holds everything else.
+ */
+export const WakeUp = z.union([
+  z.object({ runId: z.string().min(1).max(128) }).strict(),
+  z.object({ deliveryId: z.string().min(1).max(128) }).strict(),
+]);
 export type WakeUp = z.infer<typeof WakeUp>;
 
 export interface Queue {

@@ -10,6 +10,12 @@ export function deliveryRunId(provider: string, delivery: string, pipeline: stri
   return `r${base32(digest.subarray(0, 15))}`;
 }
 
+/** Hoist's id of a provider's delivery: one per (provider, delivery), safe in a key and a URL. */
+export function deliveryId(provider: string, delivery: string): string {
+  const digest = createHash("sha256").update(`${provider}\n${delivery}`).digest();
+  return `d${base32(digest.subarray(0, 15))}`;
+}
+
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford's, lower case: no i l o u
 
 function base32(bytes: Uint8Array): string {

@@ -10,7 +10,8 @@ import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
 import type { StartedServers } from "../../lib/local/servers.mjs";
 import { jobName } from "../../lib/pipeline/machine.ts";
 import { TERMINAL, type Run } from "../../lib/pipeline/run.ts";
-import { ingestPush } from "../../lib/runs/ingest.ts";
+import { acceptPush } from "../../lib/runs/ingest.ts";
+import { resolveDelivery } from "../../lib/runs/resolve-delivery.ts";
 import type { Services } from "../../lib/services.ts";
 import { startAwsServers, servicesOn } from "../support/aws.ts";
 import { requireDocker, requireRegistry, uniqueSuffix } from "../support/docker.ts";
@@ -54,8 +55,9 @@ function sharedEnv(s: Services): Record<string, string> {
   };
 }
 
+/** What the webhook and then a worker do with a push, every message through `queue`. */
 async function push(s: Services, app: { path: string; sha: string }, queue = s.ingest.queue): Promise<string> {
-  const result = await ingestPush({ ...s.ingest, queue }, `delivery-${uniqueSuffix()}`, {
+  const result = await acceptPush({ ...s.ingest, queue }, `delivery-${uniqueSuffix()}`, {
     provider: "github",
     repo: { provider: "github", fullName: "acme/faults", cloneUrl: `file://${app.path}` },
     ref: "refs/heads/main",
@@ -63,8 +65,11 @@ async function push(s: Services, app: { path: string; sha: string }, queue = s.i
     sha: app.sha,
     deleted: false,
   });
-  if (!("runs" in result)) throw new Error(`push was ignored: ${result.ignored}`);
-  return result.runs[0]!.id;
+  if (!("delivery" in result)) throw new Error(`push was ignored: ${result.ignored}`);
+  await resolveDelivery({ ...s.resolve, queue }, result.delivery.id);
+  const run = (await s.deliveries.getDelivery(result.delivery.id))?.delivery.runs?.[0];
+  if (!run) throw new Error(`delivery ${result.delivery.id} made no run`);
+  return run.id;
 }
 
 async function final(s: Services, id: string): Promise<Run> {

@@ -11,6 +11,8 @@ import type { Services } from "../../lib/services.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";
 import { servicesOn, startAwsServers } from "../support/aws.ts";
 import { writeFile } from "node:fs/promises";
+import { resolveDelivery } from "../../lib/runs/resolve-delivery.ts";
+import type { Delivery } from "../../lib/store/deliveries.ts";
 
 const SECRET = "gh-secret-for-tests";
 const GITLAB_TOKEN = "gl-token-for-tests";
@@ -58,36 +60,56 @@ function defined(h: Record<string, string | undefined>): Record<string, string> 
   return Object.fromEntries(Object.entries(h).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
-/** The number of runs in the table and messages in the queue. */
+/** The number of pending deliveries and of runs in the table, and of messages in the queue. */
 async function footprint() {
-  return { runs: (await s.store.listRuns({ limit: 200 })).runs.length, messages: await s.queue.depth() };
+  return {
+    deliveries: (await s.deliveries.dueDeliveries(Number.MAX_SAFE_INTEGER, 1000)).length,
+    runs: (await s.store.listRuns({ limit: 200 })).runs.length,
+    messages: await s.queue.depth(),
+  };
+}
+
+/** What a worker does with the delivery's message: read `.hoist.yml`, make the runs. */
+async function resolved(answer: { body: Record<string, unknown> }): Promise<Delivery> {
+  const id = (answer.body.delivery as { id: string }).id;
+  await resolveDelivery(s.resolve, id);
+  return (await s.deliveries.getDelivery(id))!.delivery;
 }
 
 const push = () => githubPush({ path: repo.path, sha: repo.sha, ref: "refs/heads/main", fullName: "acme/hook" });
 
 describe("POST /hooks/github", () => {
-  it("a matching push creates one queued run per pipeline and enqueues it", async () => {
+  it("a matching push records one delivery and one message; the worker then makes one queued run per pipeline and enqueues it", async () => {
     const before = await footprint();
     const res = await github(push());
     expect(res.status).toBe(202);
-    expect(res.body.runs).toEqual([{ id: expect.stringMatching(/^r[0-9a-z]{24}$/), pipeline: "main", status: "queued", duplicate: false }]);
-    const id = (res.body.runs as { id: string }[])[0]!.id;
-    expect((await s.store.getRun(id))?.run).toMatchObject({ repo: { fullName: "acme/hook" }, sha: repo.sha, branch: "main", stages: [{ name: "build" }, { name: "test" }, { name: "push" }] });
-    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages + 1 });
+    expect(res.body).toEqual({ delivery: { id: expect.stringMatching(/^d[0-9a-z]{24}$/), status: "pending" }, duplicate: false });
+    expect(await footprint()).toEqual({ deliveries: before.deliveries + 1, runs: before.runs, messages: before.messages + 1 });
+    const delivery = await resolved(res);
+    expect(delivery).toMatchObject({ status: "resolved", attempts: 1, runs: [{ id: expect.stringMatching(/^r[0-9a-z]{24}$/), pipeline: "main", status: "queued" }] });
+    expect((await s.store.getRun(delivery.runs![0]!.id))?.run).toMatchObject({ repo: { fullName: "acme/hook" }, sha: repo.sha, branch: "main", stages: [{ name: "build" }, { name: "test" }, { name: "push" }] });
+    expect(await footprint()).toEqual({ deliveries: before.deliveries, runs: before.runs + 1, messages: before.messages + 2 });
+    // A second wake-up for the same delivery (a duplicate message, the reconciler) changes nothing.
+    expect(await resolveDelivery(s.resolve, delivery.id)).toBe("already-done");
+    expect(await footprint()).toEqual({ deliveries: before.deliveries, runs: before.runs + 1, messages: before.messages + 2 });
   });
 
-  it("20 copies of one delivery at once make exactly one run and one message", async () => {
+  it("20 copies of one delivery at once make exactly one delivery, one message, then one run", async () => {
     const before = await footprint();
     const body = push();
     const answers = await Promise.all(Array.from({ length: 20 }, () => github(body, { "x-github-delivery": "same-delivery" })));
     expect(answers.every((a) => a.status === 202)).toBe(true);
-    const ids = new Set(answers.map((a) => (a.body.runs as { id: string }[])[0]!.id));
+    const ids = new Set(answers.map((a) => (a.body.delivery as { id: string }).id));
     expect(ids.size).toBe(1);
-    expect(answers.filter((a) => (a.body.runs as { duplicate: boolean }[])[0]!.duplicate === false)).toHaveLength(1);
-    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages + 1 });
-    // ...and a late redelivery still changes nothing.
-    expect((await github(body, { "x-github-delivery": "same-delivery" })).body.runs).toMatchObject([{ duplicate: true }]);
-    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages + 1 });
+    expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
+    expect(await footprint()).toEqual({ deliveries: before.deliveries + 1, runs: before.runs, messages: before.messages + 1 });
+    // Two workers resolving it at once make one run between them.
+    await Promise.all([resolved(answers[0]!), resolved(answers[1]!)]);
+    expect(await footprint()).toEqual({ deliveries: before.deliveries, runs: before.runs + 1, messages: before.messages + 2 });
+    // ...and a late redelivery answers the runs made, and still changes nothing.
+    const late = await github(body, { "x-github-delivery": "same-delivery" });
+    expect(late.body).toMatchObject({ duplicate: true, delivery: { status: "resolved", runs: [{ pipeline: "main" }] } });
+    expect(await footprint()).toEqual({ deliveries: before.deliveries, runs: before.runs + 1, messages: before.messages + 2 });
   });
 
   it("accepts a secret that is being rotated out", async () => {
@@ -124,7 +146,6 @@ describe("POST /hooks/github", () => {
   it.each([
     ["an unknown event", () => github(JSON.stringify({ action: "opened" }), { "x-github-event": "issues" }), /event issues is not handled/],
     ["a branch deletion", () => github(push().replace('"deleted":false', '"deleted":true').replace(repo.sha, "0".repeat(40))), /deleted/],
-    ["a push to a branch no pipeline runs on", () => github(githubPush({ path: repo.path, sha: repo.sha, ref: "refs/heads/other" })), /no pipeline in \.hoist\.yml runs on refs\/heads\/other/],
   ])("acknowledges and ignores %s", async (_name, send, reason) => {
     const before = await footprint();
     const res = await send();
@@ -133,16 +154,24 @@ describe("POST /hooks/github", () => {
     expect(await footprint()).toEqual(before);
   });
 
+  it("a push to a branch no pipeline runs on is resolved as ignored, with the reason, and makes no run", async () => {
+    const res = await github(githubPush({ path: repo.path, sha: repo.sha, ref: "refs/heads/other" }));
+    expect(res.status).toBe(202);
+    const before = await footprint();
+    expect(await resolved(res)).toMatchObject({ status: "ignored", reason: expect.stringMatching(/no pipeline in \.hoist\.yml runs on refs\/heads\/other/) });
+    expect(await footprint()).toEqual({ deliveries: before.deliveries - 1, runs: before.runs, messages: before.messages });
+  });
+
   it("a .hoist.yml with a type error records one failed run with the line and field, enqueues nothing", async () => {
     await writeFile(join(repo.path, ".hoist.yml"), "pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - build: {}\n      - test: { run: make, timeout: soon }\n");
     const broken = await commitAll(repo.path, "main", "break the pipeline file");
-    const before = await footprint();
     const res = await github(githubPush({ path: broken.path, sha: broken.sha, ref: "refs/heads/main" }));
     expect(res.status).toBe(202);
-    expect(res.body.runs).toEqual([
-      { id: expect.any(String), pipeline: ".hoist.yml", status: "failed", duplicate: false, error: expect.stringMatching(/^\.hoist\.yml:6: pipelines\.main\.stages\[1\]\.test\.timeout: .*number/) },
+    const before = await footprint();
+    expect((await resolved(res)).runs).toEqual([
+      { id: expect.any(String), pipeline: ".hoist.yml", status: "failed", error: expect.stringMatching(/^\.hoist\.yml:6: pipelines\.main\.stages\[1\]\.test\.timeout: .*number/) },
     ]);
-    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages });
+    expect(await footprint()).toEqual({ deliveries: before.deliveries - 1, runs: before.runs + 1, messages: before.messages });
   });
 });
 
@@ -156,16 +185,19 @@ describe("POST /hooks/gitlab", () => {
     const before = await footprint();
     const answers = await Promise.all(Array.from({ length: 20 }, () => gitlab(body, { "idempotency-key": "gl-same" })));
     expect(answers.every((a) => a.status === 202)).toBe(true);
-    expect(new Set(answers.map((a) => (a.body.runs as { id: string }[])[0]!.id)).size).toBe(1);
-    expect(await footprint()).toEqual({ runs: before.runs + 1, messages: before.messages + 1 });
+    expect(new Set(answers.map((a) => (a.body.delivery as { id: string }).id)).size).toBe(1);
+    expect(await footprint()).toEqual({ deliveries: before.deliveries + 1, runs: before.runs, messages: before.messages + 1 });
+    expect((await resolved(answers[0]!)).runs).toMatchObject([{ pipeline: "main", status: "queued" }]);
+    expect(await footprint()).toEqual({ deliveries: before.deliveries, runs: before.runs + 1, messages: before.messages + 2 });
   });
 
   it("falls back to X-Gitlab-Event-UUID for dedupe", async () => {
     const before = await footprint();
     const body = glPush();
-    await gitlab(body, { "idempotency-key": undefined, "x-gitlab-event-uuid": "uuid-1" });
-    await gitlab(body, { "idempotency-key": undefined, "x-gitlab-event-uuid": "uuid-1" });
-    expect((await footprint()).runs).toBe(before.runs + 1);
+    const first = await gitlab(body, { "idempotency-key": undefined, "x-gitlab-event-uuid": "uuid-1" });
+    const second = await gitlab(body, { "idempotency-key": undefined, "x-gitlab-event-uuid": "uuid-1" });
+    expect([first.body.duplicate, second.body.duplicate]).toEqual([false, true]);
+    expect((await footprint()).deliveries).toBe(before.deliveries + 1);
   });
 
   it.each([

@@ -51,10 +51,18 @@ export async function sendGitLabPush(url: string, body: string, delivery = `gl-$
   return runIds(res);
 }
 
+/** The runs a push delivery made: the webhook answers with the delivery, a worker then makes its runs. */
 async function runIds(res: Response): Promise<string[]> {
-  const body = (await res.json()) as { runs?: { id: string }[] };
-  if (res.status !== 202 || !body.runs) throw new Error(`webhook answered ${res.status}: ${JSON.stringify(body)}`);
-  return body.runs.map((r) => r.id);
+  const url = new URL(res.url).origin;
+  const body = (await res.json()) as { delivery?: { id: string } };
+  if (res.status !== 202 || !body.delivery) throw new Error(`webhook answered ${res.status}: ${JSON.stringify(body)}`);
+  const id = body.delivery.id;
+  const done = await waitFor(`delivery ${id} to be resolved`, async () => {
+    const d = await api<{ status: string; runs?: { id: string }[]; reason?: string }>(url, `/api/deliveries/${id}`);
+    return d.status === "pending" ? undefined : d;
+  }, 60_000, 50);
+  if (!done.runs) throw new Error(`delivery ${id} made no run: ${done.status}: ${done.reason}`);
+  return done.runs.map((r) => r.id);
 }
 
 export async function api<T>(url: string, path: string): Promise<T> {
