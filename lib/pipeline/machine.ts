@@ -40,8 +40,9 @@ export function transition(run: Run, event: RunEvent): Transition {
   const next = apply(run, event);
   if (next === run) return { run, effects: [], changed: false };
   const derived = derive(next);
+  // A run that has just become final is reported, then whatever a stop left in flight is undone.
   const effects: Effect[] =
-    TERMINAL.has(derived.status) && !TERMINAL.has(run.status) ? [{ type: "runFinished", status: derived.status }] : plan(derived);
+    TERMINAL.has(derived.status) && !TERMINAL.has(run.status) ? [{ type: "runFinished", status: derived.status }, ...plan(derived)] : plan(derived);
   return { run: derived, effects, changed: true };
 }
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { isRetryable, messageOf as message } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { inFlight, jobName, plan, transition, type RunEvent } from "../pipeline/machine.ts";
+import { inFlight, jobName, plan, transition, type Effect, type RunEvent } from "../pipeline/machine.ts";
 import { TERMINAL, type StageSpec } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore, StoredRun } from "../store/port.ts";
@@ -41,8 +41,9 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
   const owner = `${deps.workerId}/${++calls}`;
   const log = deps.log.child({ run: runId, worker: owner });
   const deadline = deps.clock.now() + deps.budgetMs;
-  let current = await claim(deps, runId, owner);
-  if (typeof current === "string") return current;
+  const claimed = await claim(deps, runId, owner);
+  if (typeof claimed === "string") return claimed;
+  let current: StoredRun = claimed;
   const sinks = new Map<number, LogSink>();
   /** Stages this call started: their first look needs no search for an earlier job. */
   const startedHere = new Set<number>();
@@ -79,22 +80,18 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
     return result;
   };
 
-  while (true) {
-    const [effect] = plan(current.run);
-    if (!effect) return done("finished");
-    if (deps.clock.now() >= deadline) {
-      await handOver(deps, current);
-      log.info("budget used: handed over through the queue");
-      return done("handed-over");
-    }
-    let event: RunEvent | undefined;
-    /** A job whose result this event records: garbage once the event is saved. */
-    let finishedJob: string | undefined;
-    if (effect.type === "startStage") {
-      event = { type: "stageStarted", stage: effect.stage, at: deps.clock.now(), job: jobName(current.run, effect.stage) };
+  /**
+   * One handler per effect of the pure core (a mapped type: an effect without a handler does not
+   * compile). Each does the effect's work and says what follows: an event to record, the run to
+   * look at afresh, or the end of this call.
+   */
+  const handlers: EffectHandlers = {
+    startStage: async (effect) => {
       startedHere.add(effect.stage);
       log.info({ stage: current.run.stages[effect.stage]?.name }, "stage started");
-    } else if (effect.type === "runStage") {
+      return { event: { type: "stageStarted", stage: effect.stage, at: deps.clock.now(), job: jobName(current.run, effect.stage) } };
+    },
+    runStage: async (effect) => {
       const stage = current.run.stages[effect.stage];
       const logs = await sinkFor(effect.stage, effect.spec);
       const heartbeat = beat(effect.spec);
@@ -122,30 +119,30 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           // Between slices, look at the record: a cancel stops the stage here (the next plan
           // undoes it), before any wait.
           const fresh = await deps.store.getRun(runId);
-          if (!fresh) return done("missing");
+          if (!fresh) return { end: "missing" };
           current = fresh;
           if (fresh.leaseOwner !== owner && inFlight(fresh.run)) {
             log.warn("lease lost to another worker; leaving the run to it");
-            return done("busy");
+            return { end: "busy" };
           }
-          if (TERMINAL.has(fresh.run.status) || outcome.recheckAt === undefined) continue;
+          if (TERMINAL.has(fresh.run.status) || outcome.recheckAt === undefined) return { replan: true };
           // Nothing to do before recheckAt: past this call's budget, a delayed wake-up takes
           // over (no worker waits through a canary interval); within it, wait here.
           if (outcome.recheckAt > deadline) {
             await handOver(deps, current, outcome.recheckAt);
             log.info({ until: new Date(outcome.recheckAt).toISOString() }, "stage waits: handed over to a delayed wake-up");
-            return done("handed-over");
+            return { end: "handed-over" };
           }
           await sleep(Math.max(0, outcome.recheckAt - deps.clock.now()));
-          continue;
+          return { replan: true };
         }
-        event = outcome.done;
-        finishedJob = outcome.remove;
+        log.info({ stage: stage?.name, ok: outcome.done.type === "stageFinished" && outcome.done.ok }, "stage finished");
+        return { event: outcome.done, ...(outcome.remove ? { finishedJob: outcome.remove } : {}) };
       } finally {
         clearInterval(heartbeat);
       }
-      log.info({ stage: stage?.name, ok: event.type === "stageFinished" && event.ok }, "stage finished");
-    } else if (effect.type === "stopStage") {
+    },
+    stopStage: async (effect) => {
       const logs = await sinkFor(effect.stage, effect.spec, true);
       const context = { run: current.run, stage: effect.stage, job: effect.job, fresh: false, sliceMs: 0, logs };
       const stoppedAt = current.run.stopped?.at ?? 0;
@@ -159,28 +156,51 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           await logs.write(`\nhoist: ${error}\n`);
           return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error } satisfies RunEvent };
         });
-        event = stopped.done;
+        log.info({ stage: current.run.stages[effect.stage]?.name, status: current.run.status }, "run stopped from outside; stage undone");
+        return { event: stopped.done };
       } finally {
         clearInterval(heartbeat);
       }
-      log.info({ stage: current.run.stages[effect.stage]?.name, status: current.run.status }, "run stopped from outside; stage undone");
-    } else {
-      log.info({ status: effect.status }, "run finished");
-      return done("finished");
+    },
+    // Where commit statuses and chat notifications hook in: the run has just become final.
+    runFinished: async (effect) => {
+      log.info({ status: effect.status, error: current.run.error }, "run finished");
+      return { next: true };
+    },
+  };
+
+  let effects = plan(current.run);
+  for (;;) {
+    const [effect, ...rest] = effects;
+    if (!effect) return done("finished");
+    effects = rest;
+    if (effect.type !== "runFinished" && deps.clock.now() >= deadline) {
+      await handOver(deps, current);
+      log.info("budget used: handed over through the queue");
+      return done("handed-over");
     }
-    const committed = await commit(deps, current, event, owner);
+    const step = await (handlers[effect.type] as (e: Effect) => Promise<Step>)(effect);
+    if ("end" in step) return done(step.end);
+    if ("replan" in step) {
+      effects = plan(current.run);
+      continue;
+    }
+    if ("next" in step) continue;
+    const committed = await commit(deps, current, step.event, owner);
     if (!committed) {
       log.warn("lease lost to another worker; leaving the run to it");
       return done("busy");
     }
-    current = committed;
-    if (finishedJob) garbage.push(finishedJob);
-    if (!inFlight(current.run)) {
-      log.info({ status: current.run.status, error: current.run.error }, "run finished");
-      return done("finished");
-    }
+    current = committed.stored;
+    if (step.finishedJob) garbage.push(step.finishedJob);
+    // What the event led to; an event another worker had recorded already leads to nothing new.
+    effects = committed.effects ?? plan(current.run);
   }
 }
+
+/** What handling one effect came to. */
+type Step = { event: RunEvent; finishedJob?: string } | { replan: true } | { next: true } | { end: AdvanceResult };
+type EffectHandlers = { [K in Effect["type"]]: (effect: Extract<Effect, { type: K }>) => Promise<Step> };
 
 /** Takes the run's lease unless another worker holds a live one. */
 async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<StoredRun | "busy" | "missing" | "already-final"> {
@@ -196,18 +216,20 @@ async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<S
   }
 }
 
-/** Records an event; on a version conflict re-reads and applies it again (events are idempotent). */
 /**
  * Records an event; on a version conflict re-reads and applies it again (events are
- * idempotent). Undefined when another worker holds the run now: this one stops, and the
- * holder finds the same result again through the named job.
+ * idempotent). Gives the saved run and the effects of the event (none when the event added
+ * no fact: another worker recorded it, and handled its effects). Undefined when another
+ * worker holds the run now: this one stops, and the holder finds the same result again
+ * through the named job.
  */
-async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, owner: string): Promise<StoredRun | undefined> {
+async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, owner: string): Promise<{ stored: StoredRun; effects?: Effect[] } | undefined> {
   let stored = current;
   for (;;) {
-    const next = transition(stored.run, event).run;
-    const saved = await deps.store.saveRun(next, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
-    if (saved) return saved;
+    const next = transition(stored.run, event);
+    if (!next.changed) return { stored };
+    const saved = await deps.store.saveRun(next.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
+    if (saved) return { stored: saved, effects: next.effects };
     const fresh = await deps.store.getRun(stored.run.id);
     if (!fresh) throw new Error(`run ${stored.run.id} disappeared while it was being advanced`);
     if (fresh.leaseOwner && fresh.leaseOwner !== owner && (fresh.leaseUntil ?? 0) > deps.clock.now()) return undefined;
