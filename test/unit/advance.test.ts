@@ -1,0 +1,150 @@
+import { Writable } from "node:stream";
+import { beforeEach, describe, expect, it } from "vitest";
+import { createLogger } from "../../lib/log.ts";
+import { derive } from "../../lib/pipeline/machine.ts";
+import type { Run, Stage } from "../../lib/pipeline/run.ts";
+import { advanceRun, type AdvanceDeps } from "../../lib/runs/advance.ts";
+import { cancelRun } from "../../lib/runs/cancel.ts";
+import { FakeEngine, FakeSource, ManualClock, MemoryQueue, MemoryRunStore, type JobScript } from "../support/memory.ts";
+
+/** Unit tests of the worker's loop over the pure core, with in-memory ports (the real ones: test/integration, test/e2e). */
+
+const stages: Stage[] = [
+  { name: "build", status: "pending", spec: { kind: "build", image: "shop", context: ".", dockerfile: "Dockerfile", args: {} } },
+  { name: "test", status: "pending", spec: { kind: "test", run: "make test", timeoutSec: 600, env: {} } },
+  { name: "push", status: "pending", spec: { kind: "push", target: "127.0.0.1:5000/shop" } },
+];
+
+function makeRun(id = "r1"): Run {
+  return derive({
+    id,
+    repo: { provider: "github", fullName: "acme/shop", cloneUrl: "https://github.com/acme/shop.git" },
+    ref: "refs/heads/main",
+    branch: "main",
+    sha: "a".repeat(40),
+    pipeline: "main",
+    trigger: { type: "push", delivery: "d1" },
+    status: "queued",
+    stages,
+    createdAt: 1,
+    updatedAt: 1,
+  });
+}
+
+let clock: ManualClock;
+let store: MemoryRunStore;
+let queue: MemoryQueue;
+let lines: string[];
+
+function deps(engine: FakeEngine, budgetMs = 60_000): AdvanceDeps {
+  const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
+  return {
+    store,
+    queue,
+    clock,
+    engine,
+    source: new FakeSource(),
+    log: createLogger("info", [], sink),
+    redact: (t) => t,
+    workerId: "w-test",
+    builderImage: "hoist/builder:latest",
+    leaseMs: 30_000,
+    budgetMs,
+    redriveAfterMs: 30_000,
+  };
+}
+
+const engineWith = (script: (name: string, cmd: string[]) => JobScript = () => ({ exitCode: 0 })) => new FakeEngine(clock, (spec) => script(spec.name, spec.cmd));
+const finishedLines = () => lines.filter((l) => l.includes('"msg":"run finished"'));
+
+beforeEach(async () => {
+  clock = new ManualClock();
+  store = new MemoryRunStore();
+  queue = new MemoryQueue();
+  lines = [];
+  await store.createRun(makeRun(), { until: 0 });
+});
+
+describe("advanceRun over the machine's effects", () => {
+  it("takes a run through build, test and push, reports it finished once, and removes its finished jobs", async () => {
+    const engine = engineWith();
+    expect(await advanceRun(deps(engine), "r1")).toBe("finished");
+    const { run } = (await store.getRun("r1"))!;
+    expect(run).toMatchObject({ status: "succeeded", image: `shop:${"a".repeat(40)}`, digest: expect.stringMatching(/^sha256:/) });
+    expect(finishedLines()).toHaveLength(1);
+    expect(finishedLines()[0]).toContain('"status":"succeeded"');
+    expect(engine.removed.sort()).toEqual([`hoist-build-shop-${"a".repeat(12)}`, "hoist-test-r1-1"]);
+    // A duplicate wake-up afterwards finds it final and reports nothing again.
+    expect(await advanceRun(deps(engine), "r1")).toBe("already-final");
+    expect(finishedLines()).toHaveLength(1);
+    expect(queue.sent).toEqual([]);
+  });
+
+  it("a failing test fails the run at that stage with the command, keeps its output, and skips the push", async () => {
+    const engine = engineWith((name) => (name.startsWith("hoist-test") ? { exitCode: 1, output: "1 failing\n" } : { exitCode: 0 }));
+    expect(await advanceRun(deps(engine), "r1")).toBe("finished");
+    const { run } = (await store.getRun("r1"))!;
+    expect(run.stages.map((s) => s.status)).toEqual(["succeeded", "failed", "skipped"]);
+    expect(run.error).toBe("test: `make test` exited with 1");
+    expect(await store.logText("r1", 1)).toContain("1 failing");
+    expect(finishedLines()[0]).toContain('"status":"failed"');
+  });
+
+  it("an engine outage sends the wake-up back (the stage is not failed); once the engine answers, a later wake-up finishes", async () => {
+    const engine = engineWith();
+    engine.fail = () => Object.assign(new Error("connect ECONNREFUSED /var/run/docker.sock"), { code: "ECONNREFUSED", syscall: "connect" });
+    await expect(advanceRun(deps(engine), "r1")).rejects.toThrow(/ECONNREFUSED/);
+    const held = (await store.getRun("r1"))!;
+    expect(held.run.status).toBe("running");
+    expect(held.run.stages[0]!.ok).toBeUndefined();
+    engine.fail = undefined;
+    clock.advance(31_000); // the failed call's lease runs out
+    expect(await advanceRun(deps(engine), "r1")).toBe("finished");
+    expect((await store.getRun("r1"))!.run.status).toBe("succeeded");
+  });
+
+  it("a permanent engine error (a bad reference) fails the stage with the engine's words", async () => {
+    const engine = engineWith((name) => (name.startsWith("hoist-build") ? { throws: () => Object.assign(new Error("(HTTP code 400) invalid reference format"), { statusCode: 400 }) } : {}));
+    expect(await advanceRun(deps(engine), "r1")).toBe("finished");
+    expect((await store.getRun("r1"))!.run).toMatchObject({ status: "failed", error: "build: (HTTP code 400) invalid reference format" });
+  });
+
+  it("leaves a run whose lease another worker holds", async () => {
+    const stored = (await store.getRun("r1"))!;
+    await store.saveRun(stored.run, stored.version, { until: clock.now() + 10_000, owner: "someone-else" });
+    expect(await advanceRun(deps(engineWith()), "r1")).toBe("busy");
+    expect((await store.getRun("r1"))!.leaseOwner).toBe("someone-else");
+  });
+
+  it("a cancel while the test runs: the worker sees it between two looks, removes the test's job, and the run ends cancelled", async () => {
+    const engine = engineWith((name) => (name.startsWith("hoist-test") ? { hold: true } : { exitCode: 0 }));
+    engine.onWait = async () => {
+      engine.onWait = undefined;
+      await cancelRun(store, queue, clock, "r1", "a test");
+    };
+    expect(await advanceRun(deps(engine), "r1")).toBe("finished");
+    const { run } = (await store.getRun("r1"))!;
+    expect(run.status).toBe("cancelled");
+    expect(run.stages.map((s) => s.status)).toEqual(["succeeded", "cancelled", "skipped"]);
+    expect(engine.removed).toContain("hoist-test-r1-1");
+    expect(engine.jobs.has("hoist-test-r1-1")).toBe(false);
+  });
+
+  it("a stage that outlasts the budget hands the run over: lease released, one wake-up sent", async () => {
+    const engine = engineWith((name) => (name.startsWith("hoist-test") ? { hold: true } : { exitCode: 0 }));
+    expect(await advanceRun(deps(engine, 10_000), "r1")).toBe("handed-over");
+    const held = (await store.getRun("r1"))!;
+    expect(held.leaseOwner).toBeUndefined();
+    expect(held.run.stages[1]).toMatchObject({ status: "running" });
+    expect(queue.sent).toEqual([{ message: { runId: "r1" }, delaySec: 0 }]);
+    // The job is re-attached by name, never started twice.
+    engine.finish("hoist-test-r1-1");
+    expect(await advanceRun(deps(engine), "r1")).toBe("finished");
+    expect(engine.starts).toBe(2);
+    expect((await store.getRun("r1"))!.run.status).toBe("succeeded");
+  });
+
+  it("a missing run is reported as such", async () => {
+    expect(await advanceRun(deps(engineWith()), "nope")).toBe("missing");
+  });
+});
