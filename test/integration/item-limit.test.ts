@@ -37,7 +37,7 @@ describe("a run whose record would outgrow DynamoDB's item limit, on dynalite", 
   // The stage's error repeats the command, and the run's error repeats the stage's: a 200 KB
   // command that fails made a 600 KB record, refused by every save, retried for ever.
   it.each([
-    ["a 200 KB test command that exits 1", 200 * 1024, /^test: `x{1000,}.* \(\d+ bytes cut; see the stage log\).*` exited with 1$/s],
+    ["a 200 KB test command that exits 1", 200 * 1024, /^test-0: `x{1000,}.* \(\d+ bytes cut; see the stage log\).*` exited with 1$/s],
     ["a 300 KB test command that exits 1", 300 * 1024, /^run record over the item limit: /],
   ])("%s ends failed with a clear reason, its record under the limit", async (_name, size, reason) => {
     const fresh = await servicesOn(servers, {}, { engine: exitingEngine(1) });
