@@ -14,6 +14,9 @@ export const MAX_TEXT_BYTES = 8 * 1024;
 /** The most each string a stage outputs (an image reference, a digest, a release id) keeps. */
 export const MAX_OUTPUT_BYTES = 512;
 
+/** Room kept for a run's own fields beside its stages: repository, ref, trigger, times. */
+export const RUN_FIELDS_BYTES = 16 * 1024;
+
 /** Stages a pipeline may have, and so a run. */
 export const MAX_STAGES = 50;
 
