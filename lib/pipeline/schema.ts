@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ENVIRONMENT_NAME } from "./names.ts";
+import { ENVIRONMENT_NAME, quoted } from "./names.ts";
 import { MAX_STAGES } from "./size.ts";
 
 /**
@@ -18,11 +18,20 @@ export const MAX_PIPELINES = 20;
 const text = (max: number) => z.string().max(max, `at most ${max} characters`);
 const list = <T extends z.ZodType>(item: T, max: number) => z.array(item).max(max, `at most ${max} entries`);
 
+/**
+ * A map from outside: at most `max` entries, each key matching `key`. Checked here rather than
+ * by a key schema, whose message zod replaces with "Invalid key in record".
+ */
+const boundedMap = <T extends z.ZodType>(value: T, max: number, key: RegExp, rule: string) =>
+  z.record(z.string(), value).superRefine((map, ctx) => {
+    const keys = Object.keys(map);
+    if (keys.length > max) ctx.addIssue({ code: "custom", message: `at most ${max} entries` });
+    const bad = keys.find((k) => !key.test(k));
+    if (bad !== undefined) ctx.addIssue({ code: "custom", message: `${rule}: "${quoted(bad)}"` });
+  });
+
 /** Variables (a test's environment, a build's arguments): names and values of bounded size, and few. */
-const variables = <T extends z.ZodType>(value: T) =>
-  z
-    .record(text(256).min(1), value)
-    .refine((vars) => Object.keys(vars).length <= MAX_VARIABLES, `at most ${MAX_VARIABLES} entries`);
+const variables = <T extends z.ZodType>(value: T) => boundedMap(value, MAX_VARIABLES, /^[^=\0]{1,256}$/, "names are 1 to 256 characters, without = or NUL");
 
 const glob = text(256).min(1);
 const globs = z.union([glob, list(glob, 50).min(1)]).transform((g) => (Array.isArray(g) ? g : [g]));
@@ -132,10 +141,10 @@ export const Pipeline = z
 
 export const HoistFile = z
   .object({
-    pipelines: z
-      .record(text(64).regex(/^[A-Za-z0-9_.-]+$/, "pipeline names use letters, digits, . _ -"), Pipeline)
-      .refine((p) => Object.keys(p).length > 0, "declare at least one pipeline")
-      .refine((p) => Object.keys(p).length <= MAX_PIPELINES, `at most ${MAX_PIPELINES} pipelines`),
+    pipelines: boundedMap(Pipeline, MAX_PIPELINES, /^[A-Za-z0-9_.-]{1,64}$/, "pipeline names use letters, digits, . _ - (at most 64)").refine(
+      (p) => Object.keys(p).length > 0,
+      "declare at least one pipeline",
+    ),
   })
   .strict();
 

@@ -50,9 +50,12 @@ export function clipText(text: string, maxBytes = MAX_TEXT_BYTES, where = "see t
   const marker = (cut: number) => ` … (${cut} bytes cut; ${where}) … `;
   // The marker's own size depends on the count it shows: reserve for the largest it can be.
   const room = Math.max(0, maxBytes - textBytes(marker(total)));
-  const chars = Array.from(text);
-  const head = take(chars, Math.ceil(room * 0.75));
-  const tail = take(chars.slice(head.length).reverse(), room - bytesOf(head)).reverse();
+  // A character takes at least one byte: the ends hold all that can be kept (whole pairs only).
+  const headChars = Array.from(text.slice(0, room + 1).replace(/[\ud800-\udbff]$/, ""));
+  const head = take(headChars, Math.ceil(room * 0.75));
+  const rest = text.slice(head.join("").length);
+  const tailChars = Array.from(rest.slice(-(room + 1)).replace(/^[\udc00-\udfff]/, "")).reverse();
+  const tail = take(tailChars, room - bytesOf(head)).reverse();
   const kept = bytesOf(head) + bytesOf(tail);
   return `${head.join("")}${marker(total - kept)}${tail.join("")}`;
 }

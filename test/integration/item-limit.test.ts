@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Engine, JobState } from "../../lib/engine/port.ts";
 import type { StartedServers } from "../../lib/local/servers.mjs";
+import { failOversized } from "../../lib/pipeline/machine.ts";
 import type { StageSpec } from "../../lib/pipeline/run.ts";
 import { advanceRun } from "../../lib/runs/advance.ts";
+import { deliveryRunId } from "../../lib/runs/ids.ts";
+import { RecordTooLargeError } from "../../lib/store/port.ts";
 import { servicesOn, startAwsServers } from "../support/aws.ts";
 import { makeRun } from "../support/runs.ts";
 
@@ -52,5 +55,33 @@ describe("a run whose record would outgrow DynamoDB's item limit, on dynalite", 
     expect(stored.error).toMatch(reason);
     expect(recordBytes(stored)).toBeLessThan(ITEM_LIMIT);
     expect(await fresh.store.expiredRuns(Number.MAX_SAFE_INTEGER, 10)).toEqual([]); // nothing left for the reconciler
+  });
+});
+
+describe("the store refuses what can never be written, on dynalite", () => {
+  it("a run record over the item limit is a RecordTooLargeError, nothing is written, and its failOversized copy saves", async () => {
+    const fresh = await servicesOn(servers);
+    const id = deliveryRunId("github", "oversized", "main");
+    const run = makeRun(undefined, { id });
+    await fresh.store.createRun(run, { until: 0 });
+    // Written past the machine (which would have cut it): the store is the last guard.
+    const big = { ...run, stages: run.stages.map((s, i) => (i === 1 ? { ...s, startedAt: 5, job: "j1", error: "e".repeat(500_000) } : s)) };
+
+    const refused = await fresh.store.saveRun(big, 1, { until: 0 }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(RecordTooLargeError);
+    expect((refused as Error).message).toMatch(new RegExp(`^run ${id} would take \\d+ bytes, over DynamoDB's item limit of 409600$`));
+    expect((await fresh.store.getRun(id))?.version).toBe(1);
+
+    const stopped = failOversized(big, 6, `run record over the item limit: ${(refused as Error).message}`);
+    const saved = await fresh.store.saveRun(stopped, 1, { until: 0 });
+    expect(saved?.run).toMatchObject({ status: "failed", error: expect.stringMatching(/^run record over the item limit: run r\w+ would take/) });
+    expect(recordBytes((await fresh.store.getRun(id))!.run)).toBeLessThan(ITEM_LIMIT / 10);
+  });
+
+  it("a new run over the limit (a webhook's oversized ref, say) is refused before DynamoDB is asked", async () => {
+    const fresh = await servicesOn(servers);
+    const id = deliveryRunId("github", "huge-ref", "main");
+    await expect(fresh.store.createRun(makeRun(undefined, { id, ref: `refs/heads/${"b".repeat(420_000)}` }), { until: 0 })).rejects.toThrow(RecordTooLargeError);
+    expect(await fresh.store.getRun(id)).toBeUndefined();
   });
 });
