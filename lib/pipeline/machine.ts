@@ -182,9 +182,10 @@ const STRIPPED_TEXT_BYTES = 256;
 
 /**
  * A run that can never be saved as it is, stripped to a small record and failed at `at` with
- * `reason` (an earlier stop stands: the first stop wins). Every string is cut short, a test's
- * environment and a build's arguments dropped; ids, names, statuses, times and job names stay,
- * so a stage the stop caught in flight is still undone. Applying it twice changes nothing more.
+ * `reason` (an earlier stop stands, the first stop wins; a run whose stages all ended keeps their
+ * outcome, as after any late stop). Every string is cut short, a test's environment and a build's
+ * arguments dropped; ids, names, statuses, times and job names stay, so a stage the stop caught
+ * in flight is still undone. Applying it twice changes nothing more.
  */
 export function failOversized(run: Run, at: number, reason: string): Run {
   const stages = run.stages.map((s): Stage => {
