@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
+import { EnvironmentName, quoted } from "../pipeline/names.ts";
 import { Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/moves.ts";
 import type { ReleaseStore } from "../release/records.ts";
@@ -24,6 +25,9 @@ const RollbackBody = z.object({ to: z.string().min(1).max(100).optional() }).str
 export function environmentRoutes(opts: EnvironmentApiOptions): Hono {
   const app = new Hono();
   const known = async (name: string) => {
+    // A name no environment can have is answered without asking the table, like an unknown one.
+    if (!EnvironmentName.safeParse(name).success)
+      throw new HTTPException(404, { message: `no environment ${quoted(name)}: names are lower-case letters, digits and -, at most 40` });
     const env = await opts.store.getEnvironment(name);
     if (!env) throw new HTTPException(404, { message: `no environment ${name}: register it with PUT /api/environments/${name}` });
     return env;

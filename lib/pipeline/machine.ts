@@ -1,4 +1,5 @@
 import { TERMINAL, type Run, type RunStatus, type Stage, type StageOutput, type StageSpec, type StageStatus } from "./run.ts";
+import { clipText, jsonBytes, MAX_OUTPUT_BYTES, RUN_BUDGET_BYTES } from "./size.ts";
 
 /**
  * The pipeline core: a pure state machine, `transition(run, event) -> { run, effects }`.
@@ -39,11 +40,14 @@ export interface Transition {
 export function transition(run: Run, event: RunEvent): Transition {
   const next = apply(run, event);
   if (next === run) return { run, effects: [], changed: false };
-  const derived = derive(next);
+  const derived = fitRecord(derive(next), event.at);
+  return { run: derived, effects: effectsBetween(run, derived), changed: true };
+}
+
+/** What a change of the run from `before` to `after` leads to. */
+export function effectsBetween(before: Run, after: Run): Effect[] {
   // A run that has just become final is reported, then whatever a stop left in flight is undone.
-  const effects: Effect[] =
-    TERMINAL.has(derived.status) && !TERMINAL.has(run.status) ? [{ type: "runFinished", status: derived.status }, ...plan(derived)] : plan(derived);
-  return { run: derived, effects, changed: true };
+  return TERMINAL.has(after.status) && !TERMINAL.has(before.status) ? [{ type: "runFinished", status: after.status }, ...plan(after)] : plan(after);
 }
 
 /** What to do next for a run in its current state; once it is final, only undoing what a stop left running. */
@@ -90,7 +94,7 @@ function apply(run: Run, event: RunEvent): Run {
   if (event.type === "stop") {
     if (run.stopped) return run;
     const { at, status, reason } = event;
-    return { ...run, stopped: { at, status, reason }, updatedAt: Math.max(run.updatedAt, at) };
+    return { ...run, stopped: { at, status, reason: clipText(reason) }, updatedAt: Math.max(run.updatedAt, at) };
   }
   const stage = run.stages[event.stage];
   if (!stage) return run;
@@ -102,7 +106,7 @@ function apply(run: Run, event: RunEvent): Run {
       ? { startedAt, job: stage.job ?? event.job }
       : stage.ok !== undefined
         ? {}
-        : { finishedAt: event.at, ok: event.ok, error: event.error, output: event.output, startedAt };
+        : { finishedAt: event.at, ok: event.ok, error: event.error && clipText(event.error), output: event.output && clipOutput(event.output), startedAt };
   const merged = { ...stage, ...withoutUndefined(facts) };
   if (sameFacts(stage, merged)) return run;
   const stages = run.stages.map((s, i) => (i === event.stage ? merged : s));
@@ -156,12 +160,57 @@ export function derive(run: Run): Run {
     ...run,
     stages,
     status,
-    error: failure ? `${failure.name}: ${failure.error ?? "failed"}` : stoppedHere ? run.stopped?.reason : undefined,
+    // A stop recorded without an event (a run created failed) is bounded here too.
+    ...(run.stopped ? { stopped: { ...run.stopped, reason: clipText(run.stopped.reason) } } : {}),
+    error: failure ? `${failure.name}: ${failure.error ?? "failed"}` : stoppedHere ? run.stopped && clipText(run.stopped.reason) : undefined,
     image: build?.output?.image ?? run.image,
     digest: push?.output?.digest ?? run.digest,
     startedAt: stages[0]?.startedAt,
     finishedAt,
   });
+}
+
+/**
+ * The run, or when its record would outgrow RUN_BUDGET_BYTES, the run failed at `at` and
+ * stripped to fit (see failOversized). Events only add bounded facts, and a run is created
+ * with room for them (resolveStages), so this is the last guard, not the usual path.
+ */
+export function fitRecord(run: Run, at: number): Run {
+  const bytes = jsonBytes(run);
+  if (bytes <= RUN_BUDGET_BYTES) return run;
+  return failOversized(run, at, `run record over the item limit: ${bytes} bytes of JSON, at most ${RUN_BUDGET_BYTES} are kept; long fields were cut (see the stage logs)`);
+}
+
+/** Each string of a stripped record keeps at most this much: ids, names, times and statuses survive. */
+const STRIPPED_TEXT_BYTES = 256;
+
+/**
+ * A run that can never be saved as it is, stripped to a small record and failed at `at` with
+ * `reason` (an earlier stop stands, the first stop wins; a run whose stages all ended keeps their
+ * outcome, as after any late stop). Every string is cut short, a test's environment and a build's
+ * arguments dropped; ids, names, statuses, times and job names stay, so a stage the stop caught
+ * in flight is still undone. Applying it twice changes nothing more.
+ */
+export function failOversized(run: Run, at: number, reason: string): Run {
+  const stages = run.stages.map((s): Stage => {
+    const spec: StageSpec = s.spec.kind === "test" ? { ...s.spec, env: {} } : s.spec.kind === "build" ? { ...s.spec, args: {} } : s.spec;
+    return { ...s, spec };
+  });
+  const stripped = clipStrings({ ...run, stages }, STRIPPED_TEXT_BYTES);
+  const stopped = run.stopped ? stripped.stopped : { at, status: "failed" as const, reason: clipText(reason, 1024) };
+  return derive({ ...stripped, ...(stopped ? { stopped } : {}), updatedAt: Math.max(run.updatedAt, at) });
+}
+
+function clipOutput(output: StageOutput): StageOutput {
+  return Object.fromEntries(Object.entries(output).map(([k, v]) => [k, typeof v === "string" ? clipText(v, MAX_OUTPUT_BYTES) : v]));
+}
+
+/** `value` with every string in it clipped to `maxBytes` (keys stay as they are). */
+function clipStrings<T>(value: T, maxBytes: number): T {
+  if (typeof value === "string") return clipText(value, maxBytes, "cut to fit the run record") as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => clipStrings(v, maxBytes)) as T;
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clipStrings(v, maxBytes)])) as T;
+  return value;
 }
 
 function sameFacts(a: Stage, b: Stage): boolean {

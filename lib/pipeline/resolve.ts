@@ -1,5 +1,6 @@
 import type { StageSpec } from "./run.ts";
 import type { Pipeline } from "./schema.ts";
+import { growthRoom, jsonBytes, RUN_BUDGET_BYTES, RUN_FIELDS_BYTES } from "./size.ts";
 
 export interface ResolveContext {
   /** Repository full name; its last segment names the image when the build stage does not. */
@@ -10,7 +11,10 @@ export interface ResolveContext {
 
 export type Resolved = { ok: true; stages: { name: string; spec: StageSpec }[] } | { ok: false; error: string };
 
-/** Turns a pipeline's stage list into fully specified stages, naming each (`test`, `test-2`, ...). */
+/**
+ * Turns a pipeline's stage list into fully specified stages, naming each (`test`, `test-2`, ...).
+ * Refuses stages that, with room for what their results add, would not fit a run record.
+ */
 export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved {
   const seen = new Map<string, number>();
   const stages: { name: string; spec: StageSpec }[] = [];
@@ -36,6 +40,13 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
     seen.set(spec.kind, n);
     stages.push({ name: n === 1 ? spec.kind : `${spec.kind}-${n}`, spec });
   }
+  const needed = jsonBytes(stages) + growthRoom(stages.length);
+  const budget = RUN_BUDGET_BYTES - RUN_FIELDS_BYTES;
+  if (needed > budget)
+    return {
+      ok: false,
+      error: `the pipeline's ${stages.length} stages need ${needed} bytes of the run record with room for their results, at most ${budget}: shorten test commands, env and build args (a long script belongs in a file of the repository)`,
+    };
   return { ok: true, stages };
 }
 

@@ -1,9 +1,40 @@
 import { z } from "zod";
+import { ENVIRONMENT_NAME, quoted } from "./names.ts";
+import { MAX_STAGES } from "./size.ts";
 
-/** Schema of `.hoist.yml`, the pipeline file in the application repository. */
+/**
+ * Schema of `.hoist.yml`, the pipeline file in the application repository. It comes from
+ * outside, and what it says is copied into run records: every text, list and map is bounded,
+ * so a record stays far under DynamoDB's item limit (lib/pipeline/size.ts).
+ */
 
-const glob = z.string().min(1);
-const globs = z.union([glob, z.array(glob).min(1)]).transform((g) => (Array.isArray(g) ? g : [g]));
+/** A test command: long scripts belong in a file of the repository that the command runs. */
+export const MAX_COMMAND_CHARS = 16 * 1024;
+/** Entries of a test's `env` or a build's `args`. */
+export const MAX_VARIABLES = 64;
+/** Pipelines in one file. */
+export const MAX_PIPELINES = 20;
+
+const text = (max: number) => z.string().max(max, `at most ${max} characters`);
+const list = <T extends z.ZodType>(item: T, max: number) => z.array(item).max(max, `at most ${max} entries`);
+
+/**
+ * A map from outside: at most `max` entries, each key matching `key`. Checked here rather than
+ * by a key schema, whose message zod replaces with "Invalid key in record".
+ */
+const boundedMap = <T extends z.ZodType>(value: T, max: number, key: RegExp, rule: string) =>
+  z.record(z.string(), value).superRefine((map, ctx) => {
+    const keys = Object.keys(map);
+    if (keys.length > max) ctx.addIssue({ code: "custom", message: `at most ${max} entries` });
+    const bad = keys.find((k) => !key.test(k));
+    if (bad !== undefined) ctx.addIssue({ code: "custom", message: `${rule}: "${quoted(bad)}"` });
+  });
+
+/** Variables (a test's environment, a build's arguments): names and values of bounded size, and few. */
+const variables = <T extends z.ZodType>(value: T) => boundedMap(value, MAX_VARIABLES, /^[^=\0]{1,256}$/, "names are 1 to 256 characters, without = or NUL");
+
+const glob = text(256).min(1);
+const globs = z.union([glob, list(glob, 50).min(1)]).transform((g) => (Array.isArray(g) ? g : [g]));
 
 export const PushTrigger = z
   .object({
@@ -17,20 +48,18 @@ export const Triggers = z
     push: z.union([PushTrigger, z.literal(true)]).optional(),
     manual: z.boolean().optional(),
     /** Cron expression; parsed and kept now, fired by the scheduler. */
-    schedule: z.string().min(1).optional(),
+    schedule: text(100).min(1).optional(),
   })
   .strict();
 
-const imageName = z
-  .string()
+const imageName = text(255)
   .regex(/^[a-z0-9]+(?:[._\/:-][a-z0-9]+)*$/, "must be a lower-case image name such as registry.example.com/shop")
   .refine((s) => !(s.split("/").at(-1) ?? "").includes(":"), {
     message: "must not carry a tag: Hoist tags every image with the commit sha",
   });
 
 /** A path inside the repository: builds share a host, so none may reach outside its own files. */
-const repoPath = z
-  .string()
+const repoPath = text(1024)
   .min(1)
   .refine((p) => !p.startsWith("/") && !p.split("/").includes("..") && !p.startsWith("-"), "must be a relative path inside the repository");
 
@@ -39,33 +68,33 @@ export const BuildStage = z
     image: imageName.optional(),
     context: repoPath.default("."),
     dockerfile: repoPath.default("Dockerfile"),
-    args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    args: variables(z.union([text(4096), z.number(), z.boolean()]).transform(String)).default({}),
   })
   .strict();
 
 export const TestStage = z
   .object({
-    run: z.string().min(1),
+    run: text(MAX_COMMAND_CHARS).min(1),
     /** Seconds before the test container is killed and the stage fails. */
     timeout: z.number().int().positive().max(6 * 3600).default(600),
-    env: z.record(z.string(), z.string()).default({}),
+    env: variables(text(4096)).default({}),
   })
   .strict();
 
 export const PushStage = z
   .object({
     /** Registry host[:port]; defaults to the server's HOIST_REGISTRY. */
-    registry: z.string().min(1).optional(),
+    registry: text(255).min(1).optional(),
   })
   .strict();
 
 export const DeployStage = z
   .object({
     /** An environment registered on the server (its engine, router and rules live there). */
-    environment: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "is an environment name: lower-case letters, digits and -"),
+    environment: z.string().regex(ENVIRONMENT_NAME, "is an environment name: lower-case letters, digits and -, at most 40"),
     /** The compose file describing the release, and which of its services to release. */
     compose: repoPath.default("docker-compose.yml"),
-    service: z.string().min(1).optional(),
+    service: text(255).min(1).optional(),
     /** Overrides the compose file's `x-hoist.strategy` for this stage. */
     strategy: z.enum(["rolling", "blue-green", "canary"]).optional(),
   })
@@ -97,8 +126,7 @@ export const StageEntry = z
 export const Pipeline = z
   .object({
     on: Triggers,
-    stages: z
-      .array(StageEntry)
+    stages: list(StageEntry, MAX_STAGES)
       .min(1)
       .superRefine((stages, ctx) => {
         // A test runs inside the built image, a push sends it and a deploy releases it: all need a build first.
@@ -113,7 +141,7 @@ export const Pipeline = z
 
 export const HoistFile = z
   .object({
-    pipelines: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "pipeline names use letters, digits, . _ -"), Pipeline).refine(
+    pipelines: boundedMap(Pipeline, MAX_PIPELINES, /^[A-Za-z0-9_.-]{1,64}$/, "pipeline names use letters, digits, . _ - (at most 64)").refine(
       (p) => Object.keys(p).length > 0,
       "declare at least one pipeline",
     ),

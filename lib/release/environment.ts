@@ -1,6 +1,7 @@
 import picomatch from "picomatch";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { EnvironmentName } from "../pipeline/names.ts";
 
 /**
  * An environment as an operator registers it (API, CLI, or the local runtime's file). It
@@ -25,7 +26,7 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 export const Environment = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,39}$/, "is lower-case letters, digits and -, at most 40"),
+    name: EnvironmentName,
     engine: z
       .object({
         endpoint: engineEndpoint,

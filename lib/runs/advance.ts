@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { isRetryable, messageOf as message } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { inFlight, jobName, plan, transition, type Effect, type RunEvent } from "../pipeline/machine.ts";
+import { effectsBetween, failOversized, inFlight, jobName, plan, transition, type Effect, type RunEvent } from "../pipeline/machine.ts";
 import { TERMINAL, type StageSpec } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
-import type { RunStore, StoredRun } from "../store/port.ts";
+import { RecordTooLargeError, type RunStore, type StoredRun } from "../store/port.ts";
 import { runStage, stopStage, type ExecutorDeps, type Outcome } from "./executors.ts";
 import { logSink, type LogSink } from "./logs.ts";
 
@@ -228,8 +228,17 @@ async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, ow
   for (;;) {
     const next = transition(stored.run, event);
     if (!next.changed) return { stored };
-    const saved = await deps.store.saveRun(next.run, stored.version, { until: deps.clock.now() + deps.leaseMs, owner });
-    if (saved) return { stored: saved, effects: next.effects };
+    const lease = { until: deps.clock.now() + deps.leaseMs, owner };
+    // A record the table can never take (the machine's bounds should make this rare) fails the
+    // run, stripped to what fits, rather than being retried for ever.
+    let effects = next.effects;
+    const saved = await deps.store.saveRun(next.run, stored.version, lease).catch((err: unknown) => {
+      if (!(err instanceof RecordTooLargeError)) throw err;
+      const failed = failOversized(next.run, deps.clock.now(), `run record over the item limit: ${err.message}`);
+      effects = effectsBetween(stored.run, failed);
+      return deps.store.saveRun(failed, stored.version, lease);
+    });
+    if (saved) return { stored: saved, effects };
     const fresh = await deps.store.getRun(stored.run.id);
     if (!fresh) throw new Error(`run ${stored.run.id} disappeared while it was being advanced`);
     if (fresh.leaseOwner && fresh.leaseOwner !== owner && (fresh.leaseUntil ?? 0) > deps.clock.now()) return undefined;

@@ -1,4 +1,5 @@
 import {
+  type AttributeValue,
   CreateTableCommand,
   DeleteItemCommand,
   DescribeTableCommand,
@@ -20,6 +21,7 @@ import {
   type QueryCommandOutput,
 } from "@aws-sdk/client-dynamodb";
 import { loopbackJsonApi } from "../aws/loopback.ts";
+import { RecordTooLargeError } from "./port.ts";
 
 type Out<T> = Omit<T, "$metadata">;
 
@@ -64,4 +66,44 @@ export function loopbackDynamoApi(endpoint: string): DynamoApi {
 
 export function isDynamoError(err: unknown, name: string): boolean {
   return err instanceof Error && err.name === name;
+}
+
+/** DynamoDB's item limit: attribute names and values, UTF-8. */
+export const ITEM_LIMIT_BYTES = 400 * 1024;
+
+/**
+ * Writes an item, refusing before the call one that DynamoDB would refuse for its size (so
+ * the caller learns it can never be written, rather than an error to retry), and mapping
+ * DynamoDB's own refusal to the same RecordTooLargeError. `what` names the record in the message.
+ */
+export async function putItemWithin(api: DynamoApi, input: PutItemCommandInput, what: string): Promise<Out<PutItemCommandOutput>> {
+  const bytes = itemBytes(input.Item ?? {});
+  if (bytes > ITEM_LIMIT_BYTES) throw new RecordTooLargeError(`${what} would take ${bytes} bytes, over DynamoDB's item limit of ${ITEM_LIMIT_BYTES}`, { bytes });
+  try {
+    return await api.putItem(input);
+  } catch (err) {
+    if (isDynamoError(err, "ValidationException") && /item size has exceeded/i.test((err as Error).message))
+      throw new RecordTooLargeError(`${what} is over DynamoDB's item limit: ${(err as Error).message}`, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * An item's size as DynamoDB counts it: each attribute's name and value in UTF-8; a number
+ * about one byte per two significant digits, plus one.
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html
+ */
+export function itemBytes(item: Record<string, AttributeValue>): number {
+  return Object.entries(item).reduce((sum, [name, value]) => sum + utf8(name) + valueBytes(value), 0);
+}
+
+function valueBytes(value: AttributeValue): number {
+  if (value.S !== undefined) return utf8(value.S);
+  if (value.N !== undefined) return Math.ceil(value.N.replace(/\D/g, "").length / 2) + 1;
+  // Types the stores do not write: their JSON, never less than DynamoDB counts.
+  return utf8(JSON.stringify(value));
+}
+
+function utf8(s: string): number {
+  return new TextEncoder().encode(s).length;
 }

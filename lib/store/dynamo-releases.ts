@@ -1,7 +1,7 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { Environment, type EnvironmentStore } from "../release/environment.ts";
 import { ReleaseRecord, type ReleaseStore } from "../release/records.ts";
-import { isDynamoError, type DynamoApi } from "./dynamo-api.ts";
+import { isDynamoError, putItemWithin, type DynamoApi } from "./dynamo-api.ts";
 
 const S = (s: string): AttributeValue => ({ S: s });
 const N = (n: number): AttributeValue => ({ N: String(n) });
@@ -19,7 +19,7 @@ export class DynamoReleaseStore implements ReleaseStore, EnvironmentStore {
   ) {}
 
   async putEnvironment(env: Environment): Promise<void> {
-    await this.api.putItem({ TableName: this.table, Item: { pk: S("ENVS"), sk: S(env.name), data: S(JSON.stringify(env)) } });
+    await putItemWithin(this.api, { TableName: this.table, Item: { pk: S("ENVS"), sk: S(env.name), data: S(JSON.stringify(env)) } }, `environment ${env.name}`);
   }
 
   async getEnvironment(name: string): Promise<Environment | undefined> {
@@ -67,7 +67,8 @@ export class DynamoReleaseStore implements ReleaseStore, EnvironmentStore {
   }
 
   async putRelease(record: ReleaseRecord): Promise<void> {
-    await this.api.putItem({ TableName: this.table, Item: { pk: S(`ENV#${record.env}`), sk: S(`REL#${record.id}`), data: S(JSON.stringify(record)) } });
+    const item = { pk: S(`ENV#${record.env}`), sk: S(`REL#${record.id}`), data: S(JSON.stringify(record)) };
+    await putItemWithin(this.api, { TableName: this.table, Item: item }, `release ${record.id} of ${record.env}`);
   }
 
   async getRelease(env: string, id: string): Promise<ReleaseRecord | undefined> {

@@ -1,8 +1,8 @@
 import type { AttributeValue, QueryCommandInput } from "@aws-sdk/client-dynamodb";
 import { inFlight } from "../pipeline/machine.ts";
 import { Run, TERMINAL } from "../pipeline/run.ts";
-import { isDynamoError, type DynamoApi } from "./dynamo-api.ts";
-import type { Lease, LogChunk, RunFilter, RunStore, StoredRun } from "./port.ts";
+import { isDynamoError, putItemWithin, type DynamoApi } from "./dynamo-api.ts";
+import { MAX_PAGE, type Lease, type LogChunk, type RunFilter, type RunStore, type StoredRun } from "./port.ts";
 
 /**
  * RunStore on one DynamoDB table (single-table design, see README "Data model").
@@ -47,11 +47,7 @@ export class DynamoRunStore implements RunStore {
 
   async createRun(run: Run, lease: Lease): Promise<"created" | "exists"> {
     try {
-      await this.api.putItem({
-        TableName: this.table,
-        Item: this.runItem(run, 1, lease),
-        Expected: { pk: { Exists: false } },
-      });
+      await putItemWithin(this.api, { TableName: this.table, Item: this.runItem(run, 1, lease), Expected: { pk: { Exists: false } } }, `run ${run.id}`);
       return "created";
     } catch (err) {
       if (isDynamoError(err, "ConditionalCheckFailedException")) return "exists";
@@ -67,11 +63,7 @@ export class DynamoRunStore implements RunStore {
   async saveRun(run: Run, expected: number, lease: Lease | undefined): Promise<StoredRun | undefined> {
     const version = expected + 1;
     try {
-      await this.api.putItem({
-        TableName: this.table,
-        Item: this.runItem(run, version, lease),
-        Expected: { version: { Value: N(expected) } },
-      });
+      await putItemWithin(this.api, { TableName: this.table, Item: this.runItem(run, version, lease), Expected: { version: { Value: N(expected) } } }, `run ${run.id}`);
     } catch (err) {
       if (isDynamoError(err, "ConditionalCheckFailedException")) return undefined;
       throw err;
@@ -80,7 +72,7 @@ export class DynamoRunStore implements RunStore {
   }
 
   async listRuns(filter: RunFilter): Promise<{ runs: Run[]; cursor?: string }> {
-    const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
+    const limit = Math.min(Math.max(filter.limit ?? 50, 1), MAX_PAGE);
     const before = filter.cursor ? decodeCursor(filter.cursor) : undefined;
     const wantsFinished = filter.status === undefined || TERMINAL.has(filter.status);
     const [active, finished] = await Promise.all([
@@ -186,17 +178,15 @@ export class DynamoRunStore implements RunStore {
   }
 
   async putLog(runId: string, chunk: LogChunk): Promise<void> {
-    await this.api.putItem({
-      TableName: this.table,
-      Item: {
-        pk: S(`RUN#${runId}`),
-        sk: S(logKey(chunk.stage, chunk.offset)),
-        stage: N(chunk.stage),
-        offset: N(chunk.offset),
-        text: S(chunk.text),
-        expiresAt: N(Math.floor(Date.now() / 1000) + this.retentionSec),
-      },
-    });
+    const item = {
+      pk: S(`RUN#${runId}`),
+      sk: S(logKey(chunk.stage, chunk.offset)),
+      stage: N(chunk.stage),
+      offset: N(chunk.offset),
+      text: S(chunk.text),
+      expiresAt: N(Math.floor(Date.now() / 1000) + this.retentionSec),
+    };
+    await putItemWithin(this.api, { TableName: this.table, Item: item }, `log chunk ${chunk.stage}/${chunk.offset} of run ${runId}`);
   }
 
   async readLogs(runId: string, stage?: number): Promise<LogChunk[]> {

@@ -1,4 +1,6 @@
-import type { Run, RunStatus } from "../pipeline/run.ts";
+import { z } from "zod";
+import { PermanentError } from "../errors.ts";
+import { RunStatus, type Run } from "../pipeline/run.ts";
 
 /** A run as stored: the record plus the store's own bookkeeping. */
 export interface StoredRun {
@@ -15,13 +17,40 @@ export interface Lease {
   owner?: string;
 }
 
-export interface RunFilter {
-  repo?: string;
-  branch?: string;
-  status?: RunStatus;
-  limit?: number;
-  /** Opaque cursor from a previous page. */
-  cursor?: string;
+/** Most runs one page lists. */
+export const MAX_PAGE = 200;
+
+/** Which runs to list: the one filter the store, the API's query and the CLI share. */
+export const RunFilter = z
+  .object({
+    /** `<provider>:<full name>`, as runs are keyed by repository. */
+    repo: z
+      .string()
+      .max(300)
+      .regex(/^(github|gitlab):[^\s]+$/, "repo is provider:full/name, e.g. github:acme/shop or gitlab:group/project")
+      .optional(),
+    branch: z.string().min(1).max(300).optional(),
+    status: RunStatus.optional(),
+    /** Runs per page; query strings carry it as text. */
+    limit: z.coerce.number().int().min(1).max(MAX_PAGE).optional(),
+    /** Opaque cursor from a previous page. */
+    cursor: z.string().max(2000).optional(),
+  })
+  .strict();
+export type RunFilter = z.output<typeof RunFilter>;
+
+/**
+ * A record that can never be written: over DynamoDB's item limit. Trying again cannot help;
+ * the caller must write a smaller record (a run: failOversized in lib/pipeline/machine.ts).
+ */
+export class RecordTooLargeError extends PermanentError {
+  override name = "RecordTooLargeError";
+  readonly bytes: number | undefined;
+
+  constructor(message: string, opts: { bytes?: number; cause?: unknown } = {}) {
+    super(message, { status: 413, ...(opts.cause === undefined ? {} : { cause: opts.cause }), context: { bytes: opts.bytes } });
+    this.bytes = opts.bytes;
+  }
 }
 
 export interface LogChunk {
@@ -34,7 +63,10 @@ export interface RunStore {
   /** Writes a new run unless one with that id exists; the run id is the dedupe key. */
   createRun(run: Run, lease: Lease): Promise<"created" | "exists">;
   getRun(id: string): Promise<StoredRun | undefined>;
-  /** Saves `run` only if the stored version is still `expected`; undefined on a conflict. */
+  /**
+   * Saves `run` only if the stored version is still `expected`; undefined on a conflict.
+   * Throws RecordTooLargeError (createRun too) when the record is over the item limit.
+   */
   saveRun(run: Run, expected: number, lease: Lease | undefined): Promise<StoredRun | undefined>;
   listRuns(filter: RunFilter): Promise<{ runs: Run[]; cursor?: string }>;
   /** Unfinished runs whose lease ran out before `now`: the reconciler's work list. */

@@ -6,7 +6,7 @@ import type { RepoRef, Run } from "../../lib/pipeline/run.ts";
 import type { Queue, WakeUp } from "../../lib/queue/port.ts";
 import type { SourceReader } from "../../lib/scm/port.ts";
 import type { Delivery, DeliveryStore, StoredDelivery } from "../../lib/store/deliveries.ts";
-import type { Lease, LogChunk, RunFilter, RunStore, StoredRun } from "../../lib/store/port.ts";
+import { RecordTooLargeError, type Lease, type LogChunk, type RunFilter, type RunStore, type StoredRun } from "../../lib/store/port.ts";
 
 /**
  * In-memory stand-ins for the ports lib/runs drives, for unit tests of its use cases. They keep
@@ -32,6 +32,9 @@ export class MemoryRunStore implements RunStore {
   readonly logs = new Map<string, LogChunk>();
   saves = 0;
 
+  /** `maxBytes`: the item limit, as the table enforces it (refused before anything is written). */
+  constructor(private readonly maxBytes = Infinity) {}
+
   async createRun(run: Run, lease: Lease): Promise<"created" | "exists"> {
     if (this.runs.has(run.id)) return "exists";
     this.runs.set(run.id, this.stored(run, 1, lease));
@@ -42,6 +45,8 @@ export class MemoryRunStore implements RunStore {
     return s && copy(s);
   }
   async saveRun(run: Run, expected: number, lease: Lease | undefined): Promise<StoredRun | undefined> {
+    const bytes = Buffer.byteLength(JSON.stringify(run));
+    if (bytes > this.maxBytes) throw new RecordTooLargeError(`run ${run.id} is ${bytes} bytes, over the table's ${this.maxBytes}`, { bytes });
     const now = this.runs.get(run.id);
     if (!now || now.version !== expected) return undefined;
     this.saves++;

@@ -144,6 +144,19 @@ describe("advanceRun over the machine's effects", () => {
     expect((await store.getRun("r1"))!.run.status).toBe("succeeded");
   });
 
+  it("a save the table can never take fails the run, stripped to what fits, instead of retrying for ever", async () => {
+    store = new MemoryRunStore(4000);
+    await store.createRun(makeRun(), { until: 0 });
+    const huge = "E".repeat(3000);
+    const engine = engineWith((name) => (name.startsWith("hoist-build") ? { throws: () => Object.assign(new Error(huge), { statusCode: 400 }) } : {}));
+    expect(await advanceRun(deps(engine), "r1")).toBe("finished");
+    const { run } = (await store.getRun("r1"))!;
+    expect(run.status).toBe("failed");
+    expect(run.stopped?.reason).toMatch(/^run record over the item limit: run r1 is \d+ bytes, over the table's 4000/);
+    expect(Buffer.byteLength(JSON.stringify(run))).toBeLessThan(4000);
+    expect(finishedLines()).toHaveLength(1);
+  });
+
   it("a missing run is reported as such", async () => {
     expect(await advanceRun(deps(engineWith()), "nope")).toBe("missing");
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { jobName, plan, transition, type RunEvent } from "../../lib/pipeline/machine.ts";
 import type { Run } from "../../lib/pipeline/run.ts";
+import { jsonBytes, RUN_BUDGET_BYTES } from "../../lib/pipeline/size.ts";
 import { defaultSpecs, makeRun } from "../support/runs.ts";
 
 function applyAll(run: Run, events: RunEvent[]): Run {
@@ -170,6 +171,28 @@ describe("property: order and duplication do not matter", () => {
         const replayed = applyAll(once, events.slice(cut % (events.length + 1)));
         expect(replayed).toEqual(once);
       }),
+    );
+  });
+});
+
+describe("property: no event grows a run past its budget", () => {
+  // Errors, reasons and outputs of any size (a failing command repeated in its error, a
+  // runaway tool's message), in any order: the record stays within what DynamoDB can store.
+  const big = fc.integer({ min: 0, max: 120_000 }).map((n) => "é\"\n".repeat(Math.ceil(n / 3)));
+  const event = fc.oneof(
+    fc.record({ stage: fc.integer({ min: 0, max: 2 }), at: fc.nat(10_000) }).map(({ stage, at }): RunEvent => ({ type: "stageStarted", stage, at })),
+    fc.record({ stage: fc.integer({ min: 0, max: 2 }), at: fc.nat(10_000), ok: fc.boolean(), error: big, image: big }).map(
+      ({ stage, at, ok, error, image }): RunEvent => ({ type: "stageFinished", stage, at, ok, error, output: { image, digest: image } }),
+    ),
+    fc.record({ at: fc.nat(10_000), reason: big }).map(({ at, reason }): RunEvent => ({ type: "stop", at, status: "failed", reason })),
+  );
+
+  it("any events keep the run's JSON within RUN_BUDGET_BYTES", () => {
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 8 }), (events) => {
+        expect(jsonBytes(applyAll(makeRun(), events))).toBeLessThanOrEqual(RUN_BUDGET_BYTES);
+      }),
+      { numRuns: 40 },
     );
   });
 });
