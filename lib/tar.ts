@@ -137,6 +137,9 @@ function repack(gzipOrTar: Readable, toRelative: (name: string) => string | unde
       linkname = header.type === "link" && header.linkname ? toRelative(header.linkname) : undefined;
       if (name !== undefined) guard.check(header, name, linkname);
     } catch (err) {
+      // The refusal is reported once, through the pipeline; the entry's own stream fails
+      // with it too when the extract is torn down, and nobody reads that stream.
+      body.on("error", () => undefined);
       return extract.destroy(err as Error);
     }
     if (name === undefined) {
