@@ -71,11 +71,17 @@ const ENTRY_TYPES = new Set(["file", "contiguous-file", "directory", "symlink", 
 export class ArchiveGuard {
   private readonly symlinks = new Set<string>();
 
-  /** Throws BadInputError naming the entry when it must not be unpacked. */
-  check(header: Pick<tar.Header, "name" | "type" | "linkname">, name: string, linkname?: string): void {
-    const parts = pathParts(name, header.name);
-    const path = parts.join("/");
+  /**
+   * Throws BadInputError naming the entry when it must not be unpacked; otherwise returns
+   * its name, and a hard link's target, normalised (`./a//b` → `a/b`, `d` → `d/`, the root `.`), so
+   * that what is written is what was checked.
+   */
+  check(header: Pick<tar.Header, "name" | "type" | "linkname">, name: string, linkname?: string): { name: string; linkname?: string } {
     if (!header.type || !ENTRY_TYPES.has(header.type)) refuse(header.name, `its type ${header.type ?? "unknown"} is not a file, directory or link`);
+    const parts = pathParts(name, header.name);
+    // `.` is the root itself, which archivers such as `tar -C dir .` list first.
+    if (parts.length === 0 && header.type !== "directory") refuse(header.name, "its path is empty");
+    const path = parts.join("/");
     for (let i = 1; i <= parts.length; i++) {
       const prefix = parts.slice(0, i).join("/");
       if (this.symlinks.has(prefix)) refuse(header.name, i < parts.length ? `it lies under the symlink ${prefix}` : "it replaces a symlink");
@@ -83,7 +89,9 @@ export class ArchiveGuard {
     if (header.type === "link") {
       if (linkname === undefined) refuse(header.name, "its hard link target is outside the archive");
       const target = pathParts(linkname, header.name).join("/");
+      if (target === "") refuse(header.name, "its hard link target is the root");
       for (const link of this.symlinks) if (target === link || target.startsWith(`${link}/`)) refuse(header.name, `its hard link target goes through the symlink ${link}`);
+      return { name: path, linkname: target };
     }
     if (header.type === "symlink") {
       const target = header.linkname ?? "";
@@ -95,6 +103,8 @@ export class ArchiveGuard {
       if (climbs > parts.length - 1) refuse(header.name, `its symlink target ${JSON.stringify(target)} points outside the archive`);
       this.symlinks.add(path);
     }
+    // Directories keep tar's trailing slash.
+    return { name: path === "" ? "." : header.type === "directory" ? `${path}/` : path };
   }
 }
 
@@ -103,7 +113,6 @@ function pathParts(path: string, entry: string): string[] {
   if (path.startsWith("/")) refuse(entry, `the path ${JSON.stringify(path)} is absolute`);
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
   if (parts.includes("..")) refuse(entry, `the path ${JSON.stringify(path)} has a .. component`);
-  if (parts.length === 0) refuse(entry, "its path is empty");
   return parts;
 }
 
@@ -126,34 +135,33 @@ function repack(gzipOrTar: Readable, toRelative: (name: string) => string | unde
   extract.on("entry", (header, body, next) => {
     // The reader went away: stop reading the source rather than pack into the void.
     if (out.destroyed) return extract.destroy();
-    let name: string | undefined;
-    let linkname: string | undefined;
+    let checked: { name: string; linkname?: string } | undefined;
     try {
       // The raw names are checked too: stripping must not make `/x` or `../top/x` look safe.
       pathParts(header.name, header.name);
       if (header.type === "link") pathParts(header.linkname ?? "", header.name);
-      name = toRelative(header.name);
+      const name = toRelative(header.name);
       // Hard link targets are archive paths too; symlink targets are relative and stay.
-      linkname = header.type === "link" && header.linkname ? toRelative(header.linkname) : undefined;
-      if (name !== undefined) guard.check(header, name, linkname);
+      const linkname = header.type === "link" && header.linkname ? toRelative(header.linkname) : undefined;
+      checked = name === undefined ? undefined : guard.check(header, name, linkname);
     } catch (err) {
       // The refusal is reported once, through the pipeline; the entry's own stream fails
       // with it too when the extract is torn down, and nobody reads that stream.
       body.on("error", () => undefined);
       return extract.destroy(err as Error);
     }
-    if (name === undefined) {
+    if (checked === undefined) {
       body.on("end", next).resume();
       return;
     }
     const entry = pack.entry(
       {
-        name: prefix + name,
+        name: prefix + checked.name,
         type: header.type,
         mode: header.mode,
         mtime: header.mtime,
         size: header.size,
-        linkname: header.type === "link" ? prefix + linkname : header.linkname,
+        linkname: checked.linkname === undefined ? header.linkname : prefix + checked.linkname,
         uid: header.uid,
         gid: header.gid,
         uname: header.uname,

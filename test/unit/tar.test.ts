@@ -108,6 +108,18 @@ describe("every upload to a job (underDirectory) is checked, whoever made the ar
     expect(err.message).toContain(why);
   });
 
+  it("takes an archive that lists its root as . and names as ./x, as `tar -C dir .` and tar-fs do", async () => {
+    const files = await tarFiles(underDirectory(await tarOf([dir("."), file("./a.txt", "a"), symlink("./l", "a.txt")]), "job/up-1"));
+    expect([...files.keys()]).toEqual(["job/up-1/.", "job/up-1/a.txt", "job/up-1/l"]);
+    const dotted = await tarFiles(underDirectory(await tarOf([file(".//sub/./a.txt", "a")]), "job/up-1"));
+    expect([...dotted.keys()]).toEqual(["job/up-1/sub/a.txt"]);
+  });
+
+  it("refuses a . that is not a directory", async () => {
+    const err = await refusal(underDirectory(await tarOf([symlink(".", "a")]), "job/up-1"));
+    expect(err.message).toContain("its path is empty");
+  });
+
   it("puts a normal archive's entries, and its hard link targets, under the directory", async () => {
     const entries = [file("a.txt", "a"), dir("d/"), symlink("d/up", "../a.txt"), hardlink("h", "a.txt")];
     const out = underDirectory(await tarOf(entries), "job/up-1");
