@@ -68,7 +68,7 @@ const ENTRY_TYPES = new Set(["file", "contiguous-file", "directory", "symlink", 
  * `..` components, and at most to the root: every symlink then points inside the root, so
  * following any chain of them, in any order of the entries, stays inside.
  */
-export class ArchiveGuard {
+class ArchiveGuard {
   private readonly symlinks = new Set<string>();
 
   /**
