@@ -1,6 +1,7 @@
 import type { PushEvent as GitHubPushPayload } from "@octokit/webhooks-types";
 import { z } from "zod";
 import type { SourceEvent } from "./port.ts";
+import { BadPayloadError } from "./errors.ts";
 import { parseOrThrow, splitRef, ZERO_SHA } from "./shape.ts";
 
 export interface DeliveryHeaders {
@@ -44,6 +45,37 @@ function pushFields(body: unknown): UsedFields {
   return parseOrThrow(GitHubPush, body, "invalid GitHub push payload");
 }
 
+const FORM = "application/x-www-form-urlencoded";
+
+/**
+ * The JSON payload of a GitHub webhook body. A webhook's content type is
+ * `application/json` or, GitHub's default, `application/x-www-form-urlencoded` with the
+ * JSON in the `payload` field
+ * (https://docs.github.com/en/webhooks/using-webhooks/creating-webhooks#content-type).
+ * The signature covers the raw bytes, so the caller verifies it before calling this.
+ */
+export function decodeGitHubBody(raw: Uint8Array, contentType: string | null | undefined): unknown {
+  const text = new TextDecoder().decode(raw);
+  const mediaType = (contentType ?? "").split(";")[0]?.trim().toLowerCase();
+  if (mediaType !== FORM) return parseJson(text, "body");
+  const payload = new URLSearchParams(text).get("payload");
+  if (payload === null) throw new BadPayloadError("invalid GitHub webhook body", [`payload: missing from the ${FORM} body`]);
+  return parseJson(payload, "payload");
+}
+
+function parseJson(text: string, field: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new BadPayloadError("invalid GitHub webhook body", [`${field}: not valid JSON (${(err as Error).message})`]);
+  }
+}
+
+/**
+ * A delivery as Hoist understands it: a push, a ping, or any other event (every event
+ * GitHub sends has a name in X-GitHub-Event), acknowledged and ignored. Only a push's
+ * body is read; a push that lacks a field Hoist needs is a BadPayloadError naming it.
+ */
 export function parseGitHubDelivery(headers: DeliveryHeaders, body: unknown): SourceEvent {
   const { event, delivery } = headers;
   if (event === "ping") return { kind: "ping", delivery };

@@ -1,12 +1,43 @@
 import type { Readable } from "node:stream";
-import { type Octokit, RequestError } from "octokit";
+import { Octokit, RequestError } from "octokit";
+import { PermanentError } from "../errors.ts";
 import type { RepoRef } from "../pipeline/run.ts";
-import type { SourceReader } from "./port.ts";
 import { fromWebBody, stripFirstComponent } from "../tar.ts";
+import { DEFAULT_ARCHIVE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, Deadline } from "./deadline.ts";
+import { providerError } from "./errors.ts";
+import type { SourceReader } from "./port.ts";
+
+export interface GitHubClientOptions {
+  token: string;
+  /** GitHub Enterprise Server's API, e.g. https://github.example.com/api/v3; default api.github.com. */
+  baseUrl?: string;
+}
+
+/**
+ * An Octokit for the readers. Its retry and throttling plugins are off: they wait up to
+ * 1 + 4 + 9 s on a 5xx, and until the reset (up to an hour) on a rate limit, inside a
+ * call that must answer within its deadline. The worker retries instead, with the wait
+ * the error carries.
+ */
+export function githubClient(opts: GitHubClientOptions): Octokit {
+  return new Octokit({
+    auth: opts.token,
+    ...(opts.baseUrl ? { baseUrl: opts.baseUrl.replace(/\/+$/, "") } : {}),
+    retry: { enabled: false },
+    throttle: { enabled: false },
+  });
+}
+
+export interface ReaderTimeouts {
+  /** Each API call, from request to the whole answer (an archive: to its first bytes). Default 30 s. */
+  timeoutMs?: number;
+  /** A whole archive download. Default 10 min. */
+  archiveTimeoutMs?: number;
+}
 
 function ownerAndRepo(repo: RepoRef): { owner: string; repo: string } {
   const [owner, name, ...rest] = repo.fullName.split("/");
-  if (!owner || !name || rest.length) throw new Error(`GitHub repository name must be owner/name, got ${repo.fullName}`);
+  if (!owner || !name || rest.length) throw new PermanentError(`GitHub repository name must be owner/name, got ${repo.fullName}`);
   return { owner, repo: name };
 }
 
@@ -24,11 +55,22 @@ function fileText(data: unknown): string | undefined {
   return undefined;
 }
 
-/** Reads repositories through the GitHub REST API. */
+/** Reads repositories through the GitHub REST API; every call has a deadline. */
 export class GitHubReader implements SourceReader {
-  constructor(private readonly octokit: Octokit) {}
+  private readonly timeoutMs: number;
+  private readonly archiveTimeoutMs: number;
+
+  constructor(
+    private readonly octokit: Octokit,
+    timeouts: ReaderTimeouts = {},
+  ) {
+    this.timeoutMs = timeouts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.archiveTimeoutMs = timeouts.archiveTimeoutMs ?? DEFAULT_ARCHIVE_TIMEOUT_MS;
+  }
 
   async readFile(repo: RepoRef, sha: string, path: string): Promise<string | undefined> {
+    const what = `reading ${path} of ${repo.fullName}@${sha}`;
+    const deadline = new Deadline(this.timeoutMs, `GitHub did not answer ${what}`);
     try {
       // The raw media type returns the bytes themselves and works up to 100 MB; the
       // JSON form only carries base64 content for files under 1 MB.
@@ -37,22 +79,38 @@ export class GitHubReader implements SourceReader {
         path: path.replace(/^\/+/, ""),
         ref: sha,
         mediaType: { format: "raw" },
+        request: { signal: deadline.signal },
       });
       return fileText(res.data);
     } catch (err) {
       if (err instanceof RequestError && err.status === 404) return undefined;
-      throw err;
+      throw providerError("GitHub", deadline.error ?? err, what);
+    } finally {
+      deadline.clear();
     }
   }
 
   async archive(repo: RepoRef, sha: string): Promise<Readable> {
-    // The API answers with a redirect to codeload, which fetch follows; the body is
-    // streamed rather than buffered since repositories can be large.
-    const res = await this.octokit.rest.repos.downloadTarballArchive({
-      ...ownerAndRepo(repo),
-      ref: sha,
-      request: { parseSuccessResponseBody: false },
-    });
-    return stripFirstComponent(fromWebBody(res.data, `GitHub tarball of ${repo.fullName}@${sha}`));
+    const what = `the tarball of ${repo.fullName}@${sha}`;
+    // One deadline for the answer to start, a longer one for the whole download.
+    const answer = new Deadline(this.timeoutMs, `GitHub did not start sending ${what}`);
+    const whole = new Deadline(this.archiveTimeoutMs, `GitHub did not send all of ${what}`);
+    try {
+      // The API answers with a redirect to codeload, which fetch follows; the body is
+      // streamed rather than buffered since repositories can be large.
+      const res = await this.octokit.rest.repos.downloadTarballArchive({
+        ...ownerAndRepo(repo),
+        ref: sha,
+        request: { parseSuccessResponseBody: false, signal: AbortSignal.any([answer.signal, whole.signal]) },
+      });
+      const out = stripFirstComponent(fromWebBody(res.data, `GitHub tarball of ${repo.fullName}@${sha}`));
+      out.once("close", () => whole.clear());
+      return out;
+    } catch (err) {
+      whole.clear();
+      throw providerError("GitHub", answer.error ?? whole.error ?? err, `downloading ${what}`);
+    } finally {
+      answer.clear();
+    }
   }
 }

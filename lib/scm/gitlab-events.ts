@@ -34,14 +34,44 @@ const GitLabHook = z.discriminatedUnion("object_kind", [
 export type GitLabHook = z.infer<typeof GitLabHook>;
 
 const HANDLED = new Set(["push", "tag_push"]);
-const Kind = z.object({ object_kind: z.string() });
 
+/**
+ * What names a GitLab hook's kind. Project and group hooks carry `object_kind`; system
+ * hooks, and the member, project and subgroup events of group hooks, carry only
+ * `event_name` (https://docs.gitlab.com/administration/system_hooks/). A body with
+ * neither is not a GitLab hook.
+ */
+const Kind = z
+  .object({ object_kind: z.string().optional(), event_name: z.string().optional() })
+  .refine((k) => k.object_kind !== undefined || k.event_name !== undefined, {
+    message: "expected object_kind (or event_name, for system, member, project and subgroup hooks)",
+    path: ["object_kind"],
+  });
+
+/** X-Gitlab-Event of every system hook, whatever its event. */
+const SYSTEM_HOOK = "System Hook";
+
+/**
+ * A delivery as Hoist understands it: a push (Push Hook, Tag Push Hook) or any other
+ * documented hook, acknowledged and ignored. GitLab disables a hook that keeps answering
+ * 4xx, so only a body that is not a GitLab hook at all, or a push without a field Hoist
+ * needs, is a BadPayloadError.
+ *
+ * System hooks' push and tag_push events are ignored too: they fire for every project of
+ * the instance and name no project id, and a project that also has its own hook would run
+ * twice for one push. Pushes come from project or group webhooks.
+ */
 export function parseGitLabDelivery(headers: GitLabDeliveryHeaders, body: unknown): SourceEvent {
   const { event, delivery } = headers;
-  const { object_kind } = parseOrThrow(Kind, body, "invalid GitLab webhook payload");
-  if (!HANDLED.has(object_kind)) {
-    return { kind: "ignored", delivery, reason: `event ${event || object_kind} is not handled` };
+  const kind = parseOrThrow(Kind, body, "invalid GitLab webhook payload");
+  const name = kind.object_kind ?? kind.event_name ?? "";
+  if (event === SYSTEM_HOOK) {
+    return { kind: "ignored", delivery, reason: `system hook event ${name} is not handled: pushes come from project or group webhooks` };
   }
+  if (kind.object_kind === undefined || !HANDLED.has(kind.object_kind)) {
+    return { kind: "ignored", delivery, reason: `event ${event || name} is not handled` };
+  }
+  const object_kind = kind.object_kind;
 
   const p = parseOrThrow(GitLabHook, body, `invalid GitLab ${object_kind} payload`);
   const deleted = ZERO_SHA.test(p.after);

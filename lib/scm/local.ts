@@ -3,6 +3,7 @@ import { isAbsolute } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { BadInputError, NotFoundError, PermanentError } from "../errors.ts";
 import type { RepoRef } from "../pipeline/run.ts";
 import type { SourceReader } from "./port.ts";
 
@@ -37,7 +38,7 @@ export class LocalGitReader implements SourceReader {
   async readFile(repo: RepoRef, sha: string, path: string): Promise<string | undefined> {
     const dir = this.checked(repo, sha);
     const file = path.replace(/^(\.\/|\/)+/, "");
-    if (!file || file.includes("\0")) throw new Error(`invalid file path ${JSON.stringify(path)}`);
+    if (!file || file.includes("\0")) throw new BadInputError(`invalid file path ${JSON.stringify(path)}`);
     try {
       // cat-file blob, unlike show, fails on a directory instead of printing a listing.
       const { stdout } = await run("git", ["-C", dir, "cat-file", "blob", `${sha}:${file}`], {
@@ -78,14 +79,14 @@ export class LocalGitReader implements SourceReader {
 
   private checked(repo: RepoRef, sha: string): string {
     if (!this.options.allowLocalRepos) {
-      throw new Error(
+      throw new PermanentError(
         "local repositories are disabled: set HOIST_ALLOW_LOCAL_REPOS=1 to let Hoist read repositories from this machine",
       );
     }
     const dir = localRepoPath(repo.cloneUrl);
-    if (!dir) throw new Error(`${repo.cloneUrl} is not an absolute path or file:// URL`);
+    if (!dir) throw new BadInputError(`${repo.cloneUrl} is not an absolute path or file:// URL`);
     // A hex sha cannot be mistaken for a git option or a revision expression.
-    if (!SHA.test(sha)) throw new Error(`invalid commit sha ${JSON.stringify(sha)}`);
+    if (!SHA.test(sha)) throw new BadInputError(`invalid commit sha ${JSON.stringify(sha)}`);
     return dir;
   }
 
@@ -96,7 +97,7 @@ export class LocalGitReader implements SourceReader {
       // A string code is a spawn failure (git missing), not an answer about the commit.
       if (isExecError(err) && typeof err.code === "string") throw err;
       const detail = isExecError(err) && err.stderr ? `: ${String(err.stderr).trim()}` : "";
-      throw new Error(`commit ${sha} not found in ${dir}${detail}`);
+      throw new NotFoundError(`commit ${sha} not found in ${dir}${detail}`);
     }
   }
 }

@@ -1,8 +1,7 @@
-import { Gitlab } from "@gitbeaker/rest";
-import { Octokit } from "octokit";
 import type { Readable } from "node:stream";
+import { PermanentError } from "../errors.ts";
 import type { RepoRef } from "../pipeline/run.ts";
-import { GitHubReader } from "./github.ts";
+import { GitHubReader, githubClient, type ReaderTimeouts } from "./github.ts";
 import { GitLabReader } from "./gitlab.ts";
 import { LocalGitReader, localRepoPath } from "./local.ts";
 import type { SourceReader } from "./port.ts";
@@ -40,13 +39,15 @@ export class SourceRouter implements SourceReader {
     // a "github" or "gitlab" push, but must never be fetched over the network.
     if (localRepoPath(repo.cloneUrl) !== undefined) return this.local;
     const reader = this.readers[repo.provider];
-    if (!reader) throw new Error(MISSING[repo.provider]);
+    if (!reader) throw new PermanentError(MISSING[repo.provider]);
     return reader;
   }
 }
 
-export interface SourceConfig {
+export interface SourceConfig extends ReaderTimeouts {
   githubToken?: string;
+  /** GitHub Enterprise Server's API base URL (GITHUB_API_URL); default https://api.github.com. */
+  githubApiUrl?: string;
   gitlabToken?: string;
   /** GitLab base URL; gitbeaker defaults to https://gitlab.com. */
   gitlabUrl?: string;
@@ -55,15 +56,22 @@ export interface SourceConfig {
 
 /** A router with a reader for each provider that has credentials. */
 export function createSourceRouter(config: SourceConfig): SourceRouter {
+  const timeouts: ReaderTimeouts = {
+    ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
+    ...(config.archiveTimeoutMs !== undefined ? { archiveTimeoutMs: config.archiveTimeoutMs } : {}),
+  };
   return new SourceRouter({
     local: new LocalGitReader({ allowLocalRepos: config.allowLocalRepos ?? false }),
-    ...(config.githubToken ? { github: new GitHubReader(new Octokit({ auth: config.githubToken })) } : {}),
-    ...(config.gitlabToken
+    ...(config.githubToken
       ? {
-          gitlab: new GitLabReader(
-            new Gitlab({ token: config.gitlabToken, ...(config.gitlabUrl ? { host: config.gitlabUrl } : {}) }),
+          github: new GitHubReader(
+            githubClient({ token: config.githubToken, ...(config.githubApiUrl ? { baseUrl: config.githubApiUrl } : {}) }),
+            timeouts,
           ),
         }
+      : {}),
+    ...(config.gitlabToken
+      ? { gitlab: new GitLabReader({ token: config.gitlabToken, ...(config.gitlabUrl ? { host: config.gitlabUrl } : {}), ...timeouts }) }
       : {}),
   });
 }

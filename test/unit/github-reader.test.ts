@@ -4,12 +4,10 @@ import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
-import { Gitlab } from "@gitbeaker/rest";
-import { Octokit } from "octokit";
 import tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RepoRef } from "../../lib/pipeline/run.ts";
-import { GitHubReader } from "../../lib/scm/github.ts";
+import { GitHubReader, githubClient } from "../../lib/scm/github.ts";
 import { GitLabReader } from "../../lib/scm/gitlab.ts";
 import { stripFirstComponent } from "../../lib/tar.ts";
 import { tarFiles } from "../support/tar.ts";
@@ -108,7 +106,7 @@ afterAll(async () => {
 });
 
 function reader(): GitHubReader {
-  return new GitHubReader(new Octokit({ auth: "0000000000000000000000000000000000000001", baseUrl: base }));
+  return new GitHubReader(githubClient({ token: "0000000000000000000000000000000000000001", baseUrl: base }));
 }
 
 const repo = (fullName: string): RepoRef => ({
@@ -207,7 +205,7 @@ describe("GitLabReader against GitLab's documented responses", () => {
   });
 
   const project: RepoRef = { provider: "gitlab", fullName: "mike/diaspora", id: 15, cloneUrl: "http://example.com/mike/diaspora.git" };
-  const gitlab = () => new GitLabReader(new Gitlab({ host: gitlabBase, token: "glpat-test" }));
+  const gitlab = () => new GitLabReader({ host: gitlabBase, token: "glpat-test" });
 
   it("reads a raw file at the sha", async () => {
     expect(await gitlab().readFile(project, PROJECT_SHA, ".hoist.yml")).toBe(HOIST_YML);

@@ -1,0 +1,277 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
+import tar from "tar-stream";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { classify, NotFoundError, PermanentError, RetryableError } from "../../lib/errors.ts";
+import type { RepoRef } from "../../lib/pipeline/run.ts";
+import { GitHubReader, githubClient } from "../../lib/scm/github.ts";
+import { GitLabReader } from "../../lib/scm/gitlab.ts";
+import { createSourceRouter } from "../../lib/scm/source.ts";
+import { tarFiles } from "../support/tar.ts";
+
+/**
+ * The readers against a local server standing in for the provider's API: one that fails,
+ * one that never answers, one that answers late but within the deadline. Each test sets
+ * `handle`; the server records every request it was asked.
+ */
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+let server: Server;
+let base: string;
+let handle: Handler;
+const asked: string[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    asked.push(`${req.method} ${req.url}`);
+    handle(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  // Requests left hanging on purpose must not hold the server open.
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+beforeEach(() => {
+  asked.length = 0;
+});
+
+const SHA = "7fd1a60b01f91b314f59955a4e4d4e80d8edf11d";
+const HOIST_YML = "pipelines: {}\n";
+const github: RepoRef = { provider: "github", fullName: "octo-org/app", id: 1, cloneUrl: "https://github.com/octo-org/app.git" };
+const gitlab: RepoRef = { provider: "gitlab", fullName: "mike/diaspora", id: 15, cloneUrl: "http://example.com/mike/diaspora.git" };
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): Handler => (_req, res) => {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
+  res.end(JSON.stringify(body));
+};
+const never: Handler = () => undefined;
+const after = (ms: number, then: Handler): Handler => (req, res) => {
+  setTimeout(() => then(req, res), ms);
+};
+const rawFile: Handler = (_req, res) => {
+  res.writeHead(200, { "content-type": "text/plain; charset=utf-8" });
+  res.end(HOIST_YML);
+};
+
+async function archiveBytes(): Promise<Buffer> {
+  const pack = tar.pack();
+  pack.entry({ name: "top/", type: "directory" });
+  pack.entry({ name: "top/.hoist.yml" }, HOIST_YML);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  return gzipSync(Buffer.concat(chunks));
+}
+const archiveOf = (bytes: Buffer): Handler => (_req, res) => {
+  res.writeHead(200, { "content-type": "application/x-gzip", "content-length": String(bytes.length) });
+  res.end(bytes);
+};
+
+/** The rejection of `promise`, and how long it took. */
+async function failure(promise: Promise<unknown>): Promise<{ error: unknown; ms: number }> {
+  const started = Date.now();
+  try {
+    await promise;
+  } catch (error) {
+    return { error, ms: Date.now() - started };
+  }
+  throw new Error("expected a failure");
+}
+
+const GitHub = (timeouts = { timeoutMs: 400, archiveTimeoutMs: 800 }) =>
+  new GitHubReader(githubClient({ token: "ghp_test", baseUrl: base }), timeouts);
+const GitLab = (timeouts = { timeoutMs: 400, archiveTimeoutMs: 800 }) => new GitLabReader({ host: base, token: "glpat-test", ...timeouts });
+
+describe("GitHubReader bounds and classifies every call", () => {
+  it("a 500 is retryable and asked once: no hidden retries", async () => {
+    handle = json(500, { message: "Server Error" });
+    const { error } = await failure(GitHub().readFile(github, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(classify(error).retryable).toBe(true);
+    expect((error as Error).message).toMatch(/^GitHub reading \.hoist\.yml of octo-org\/app@/);
+    expect(asked).toHaveLength(1);
+  });
+
+  it("a server that never answers fails within the deadline, retryable", async () => {
+    handle = never;
+    const { error, ms } = await failure(GitHub().readFile(github, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as Error).message).toContain("GitHub did not answer reading .hoist.yml of octo-org/app");
+    expect((error as Error).message).toContain("within 0.4 s");
+    expect(ms).toBeGreaterThanOrEqual(390);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it("an answer that comes late but within the deadline is read", async () => {
+    handle = after(150, rawFile);
+    expect(await GitHub({ timeoutMs: 3000, archiveTimeoutMs: 3000 }).readFile(github, SHA, ".hoist.yml")).toBe(HOIST_YML);
+  });
+
+  it("a missing file is no .hoist.yml (404), as before", async () => {
+    handle = json(404, { message: "Not Found", documentation_url: "https://docs.github.com/rest/repos/contents#get-repository-content" });
+    expect(await GitHub().readFile(github, SHA, ".hoist.yml")).toBeUndefined();
+  });
+
+  it.each([401, 403])("a refused token (%i) is permanent and names GITHUB_TOKEN", async (status) => {
+    handle = json(status, { message: status === 401 ? "Bad credentials" : "Resource not accessible by personal access token" });
+    const { error } = await failure(GitHub().readFile(github, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect(classify(error).retryable).toBe(false);
+    expect((error as Error).message).toContain("GITHUB_TOKEN");
+    expect(asked).toHaveLength(1);
+  });
+
+  it("a rate limit (403, x-ratelimit-remaining: 0) is retryable after its reset, not waited for inside the call", async () => {
+    const reset = Math.floor(Date.now() / 1000) + 120;
+    handle = json(403, { message: "API rate limit exceeded" }, { "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(reset) });
+    const { error, ms } = await failure(GitHub().readFile(github, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as RetryableError).retryAfterMs).toBeGreaterThan(100_000);
+    expect((error as RetryableError).retryAfterMs).toBeLessThanOrEqual(120_000);
+    expect(ms).toBeLessThan(3000);
+    expect(asked).toHaveLength(1);
+  });
+
+  it("a secondary rate limit (retry-after) carries its wait", async () => {
+    handle = json(403, { message: "You have exceeded a secondary rate limit" }, { "retry-after": "30" });
+    const { error } = await failure(GitHub().readFile(github, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as RetryableError).retryAfterMs).toBe(30_000);
+  });
+
+  it("an unreachable API is retryable", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const reader = new GitHubReader(githubClient({ token: "t", baseUrl: `http://127.0.0.1:${port}` }), { timeoutMs: 2000 });
+    const { error } = await failure(reader.readFile(github, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(RetryableError);
+  });
+
+  it("an archive whose answer never starts fails within the answer deadline", async () => {
+    handle = never;
+    const { error, ms } = await failure(GitHub({ timeoutMs: 300, archiveTimeoutMs: 5000 }).archive(github, SHA));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as Error).message).toContain("GitHub did not start sending the tarball of octo-org/app");
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it("an archive whose body stalls fails within the whole-download deadline", async () => {
+    handle = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/x-gzip" });
+      res.write(Buffer.from([0x1f, 0x8b]));
+    };
+    const started = Date.now();
+    const out = await GitHub({ timeoutMs: 300, archiveTimeoutMs: 700 }).archive(github, SHA);
+    const error = await new Promise((resolve) => out.on("error", resolve));
+    expect(classify(error).retryable).toBe(true);
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it("an archive that starts late but within the deadline is read whole", async () => {
+    const bytes = await archiveBytes();
+    handle = after(150, archiveOf(bytes));
+    const files = await tarFiles(await GitHub({ timeoutMs: 3000, archiveTimeoutMs: 5000 }).archive(github, SHA));
+    expect(files.get(".hoist.yml")).toBe(HOIST_YML);
+  });
+
+  it("a 500 for an archive is retryable, asked once", async () => {
+    handle = json(502, { message: "Server Error" });
+    const { error } = await failure(GitHub().archive(github, SHA));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(asked).toHaveLength(1);
+  });
+});
+
+describe("GITHUB_API_URL (GitHub Enterprise Server)", () => {
+  it("createSourceRouter's githubApiUrl is the base URL the reader calls", async () => {
+    handle = rawFile;
+    const router = createSourceRouter({ githubToken: "ghp_test", githubApiUrl: `${base}/api/v3/` });
+    expect(await router.readFile(github, SHA, ".hoist.yml")).toBe(HOIST_YML);
+    expect(asked).toEqual([`GET /api/v3/repos/octo-org/app/contents/.hoist.yml?ref=${SHA}`]);
+  });
+});
+
+describe("GitLabReader bounds and classifies every call", () => {
+  it("a 500 is retryable", async () => {
+    handle = json(500, { message: "500 Internal Server Error" });
+    const { error } = await failure(GitLab().readFile(gitlab, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as Error).message).toMatch(/^GitLab reading \.hoist\.yml of mike\/diaspora@/);
+    expect(asked).toHaveLength(1);
+  });
+
+  it("a server that never answers fails within the deadline (gitbeaker's is 300 s), retryable", async () => {
+    handle = never;
+    const { error, ms } = await failure(GitLab().readFile(gitlab, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(ms).toBeGreaterThanOrEqual(390);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it("an answer that comes late but within the deadline is read", async () => {
+    handle = after(150, rawFile);
+    expect(await GitLab({ timeoutMs: 3000, archiveTimeoutMs: 3000 }).readFile(gitlab, SHA, ".hoist.yml")).toBe(HOIST_YML);
+  });
+
+  it("a missing file is no .hoist.yml (404)", async () => {
+    handle = json(404, { message: "404 File Not Found" });
+    expect(await GitLab().readFile(gitlab, SHA, ".hoist.yml")).toBeUndefined();
+  });
+
+  it.each([401, 403])("a refused token (%i) is permanent and names GITLAB_TOKEN", async (status) => {
+    handle = json(status, { message: status === 401 ? "401 Unauthorized" : "403 Forbidden" });
+    const { error } = await failure(GitLab().readFile(gitlab, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(PermanentError);
+    expect((error as Error).message).toContain("GITLAB_TOKEN");
+  });
+
+  it("a 429 is retryable, after gitbeaker's own retries, which are short and bounded", async () => {
+    // gitbeaker retries a 429 or 502 ten times, 0.25 ms to 128 ms apart (it has no option to
+    // turn this off), then gives up; all of it runs inside the call's deadline.
+    handle = json(429, { message: "Retry later" }, { "retry-after": "7" });
+    const { error, ms } = await failure(GitLab().readFile(gitlab, SHA, ".hoist.yml"));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(asked).toHaveLength(10);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it("an archive whose answer never starts fails within the answer deadline", async () => {
+    handle = never;
+    const { error, ms } = await failure(GitLab({ timeoutMs: 300, archiveTimeoutMs: 5000 }).archive(gitlab, SHA));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect((error as Error).message).toContain("GitLab did not start sending the archive of mike/diaspora");
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it("an archive whose body stalls fails within the whole-download deadline", async () => {
+    handle = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.write(Buffer.from([0x1f, 0x8b]));
+    };
+    const started = Date.now();
+    const out = await GitLab({ timeoutMs: 300, archiveTimeoutMs: 700 }).archive(gitlab, SHA);
+    const error = await new Promise((resolve) => out.on("error", resolve));
+    expect(classify(error).retryable).toBe(true);
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it("an archive that starts late but within the deadline is read whole", async () => {
+    const bytes = await archiveBytes();
+    handle = after(150, archiveOf(bytes));
+    const files = await tarFiles(await GitLab({ timeoutMs: 3000, archiveTimeoutMs: 5000 }).archive(gitlab, SHA));
+    expect(files.get(".hoist.yml")).toBe(HOIST_YML);
+  });
+
+  it("an archive that does not exist is a NotFoundError", async () => {
+    handle = json(404, { message: "404 Project Not Found" });
+    const { error } = await failure(GitLab().archive(gitlab, SHA));
+    expect(error).toBeInstanceOf(NotFoundError);
+  });
+});
