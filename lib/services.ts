@@ -72,6 +72,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     createSourceRouter({
       allowLocalRepos: config.HOIST_ALLOW_LOCAL_REPOS,
       ...(config.GITHUB_TOKEN ? { githubToken: config.GITHUB_TOKEN } : {}),
+      ...(config.GITHUB_API_URL ? { githubApiUrl: config.GITHUB_API_URL } : {}),
+      // Reads happen in workers, off any webhook request: a slow provider is waited on this long.
+      timeoutMs: PROVIDER_TIMEOUT_MS,
       ...(config.GITLAB_TOKEN ? { gitlabToken: config.GITLAB_TOKEN } : {}),
       ...(config.GITLAB_URL ? { gitlabUrl: config.GITLAB_URL } : {}),
     });
@@ -119,6 +122,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     },
   };
 }
+
+/** The longest one call to GitHub's or GitLab's API may take before it counts as an outage. */
+const PROVIDER_TIMEOUT_MS = 60_000;
 
 /** How long a provider that keeps failing is asked for a delivery's `.hoist.yml` before the delivery fails. */
 const DELIVERY_PATIENCE_MS = 60 * 60_000;

@@ -2,7 +2,7 @@ import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { acceptPush, type IngestDeps } from "../runs/ingest.ts";
-import { parseGitHubDelivery } from "../scm/github-events.ts";
+import { decodeGitHubBody, parseGitHubDelivery } from "../scm/github-events.ts";
 import { parseGitLabDelivery } from "../scm/gitlab-events.ts";
 import type { SourceEvent } from "../scm/port.ts";
 import { verifyGitHubSignature, verifyGitLabToken } from "../scm/verify.ts";
@@ -29,7 +29,8 @@ export function webhookRoutes(opts: WebhookOptions): Hono {
     if (!(await verifyGitHubSignature(raw, c.req.header("x-hub-signature-256"), opts.githubSecrets)))
       return c.json({ error: "X-Hub-Signature-256 is missing or does not match any configured secret" }, 401);
     const headers = { event: required(c.req.header("x-github-event"), "X-GitHub-Event"), delivery: required(c.req.header("x-github-delivery"), "X-GitHub-Delivery") };
-    const event = parseGitHubDelivery(headers, json(raw));
+    // GitHub sends form-encoded bodies (payload=...) unless the hook asks for JSON.
+    const event = parseGitHubDelivery(headers, decodeGitHubBody(raw, c.req.header("content-type")));
     if (event.kind === "ping") return c.json({ ok: true, pong: event.delivery }, 200);
     return c.json(await accept(opts, event), 202);
   });

@@ -10,6 +10,7 @@ import type { StartedServers } from "../../lib/local/servers.mjs";
 import type { Services } from "../../lib/services.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";
 import { servicesOn, startAwsServers } from "../support/aws.ts";
+import { eventKindCases, githubFormBody, type EventKindCase } from "../support/event-kinds.ts";
 import { writeFile } from "node:fs/promises";
 import { resolveDelivery } from "../../lib/runs/resolve-delivery.ts";
 import type { Delivery } from "../../lib/store/deliveries.ts";
@@ -215,5 +216,35 @@ describe("POST /hooks/gitlab", () => {
     const res = await gitlab(JSON.stringify({ object_kind: "note" }), { "x-gitlab-event": "Note Hook" });
     expect(res.status).toBe(202);
     expect(res.body.ignored).toBeDefined();
+  });
+});
+
+describe("every real event kind, through the HTTP layer (all @octokit/webhooks-examples, GitLab's documented examples of every hook)", () => {
+  const sign = async (c: EventKindCase, body: string): Promise<Record<string, string>> =>
+    c.provider === "github"
+      ? { "x-hub-signature-256": await signGitHub(body, SECRET), "x-github-delivery": `${c.headers["x-github-delivery"]}-${++seq}` }
+      : { "x-gitlab-token": GITLAB_TOKEN, "idempotency-key": `kinds-${++seq}` };
+
+  it(`answers each of ${eventKindCases.length} cases with a 2xx or a 400 for a reason in the payload, never a 5xx`, async () => {
+    const wrong: string[] = [];
+    for (const c of eventKindCases) {
+      for (const form of c.provider === "github" ? [false, true] : [false]) {
+        const body = form ? githubFormBody(c.body) : JSON.stringify(c.body);
+        const headers = { ...c.headers, ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}), ...(await sign(c, body)) };
+        const res = await app.request(`/hooks/${c.provider}`, { method: "POST", body, headers });
+        const answer = (await res.json()) as { error?: string; ignored?: string; delivery?: unknown; pong?: unknown };
+        const expected = c.expected.kind;
+        const ok =
+          expected === "bad"
+            ? res.status === 400 && String(answer.error).includes((c.expected as { reason: string }).reason)
+            : expected === "ping"
+              ? res.status === 200
+              : expected === "ignored"
+                ? res.status === 202 && typeof answer.ignored === "string"
+                : res.status === 202 && (answer.delivery !== undefined || typeof answer.ignored === "string");
+        if (!ok) wrong.push(`${c.name}${form ? " (form)" : ""}: ${res.status} ${JSON.stringify(answer).slice(0, 200)}`);
+      }
+    }
+    expect(wrong).toEqual([]);
   });
 });
