@@ -2,7 +2,7 @@ import type Dockerode from "dockerode";
 
 /** Whether the Docker engine and the registry a local Hoist drives answer, before it starts. */
 
-export type Check = { ok: true } | { ok: false; problem: string };
+type Check = { ok: true } | { ok: false; problem: string };
 
 /** Loaded on first use: dockerode takes longer to load than most commands take to run. */
 async function dockerClient(host: string | undefined): Promise<{ docker: Dockerode; where: string }> {
