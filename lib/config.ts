@@ -15,8 +15,9 @@ export function processEnv(): Env {
 
 /** The registry `scripts/services.sh` starts, which `hoist demo` pushes to by default. */
 export const LOCAL_REGISTRY = "127.0.0.1:5000";
-/** The URL `hoist start` listens on by default, which the CLI talks to by default. */
-export const LOCAL_URL = "http://127.0.0.1:8080";
+const DEFAULT_PORT = 8080;
+/** Where `hoist start` listens by default, which the CLI talks to by default. */
+export const LOCAL_URL = `http://127.0.0.1:${DEFAULT_PORT}`;
 
 const list = z
   .string()
@@ -34,7 +35,7 @@ const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "si
 const builderImage = z.string().min(1).default("hoist/builder:latest");
 
 export const ConfigSchema = z.object({
-  HOIST_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOIST_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
   HOIST_DATA_DIR: z.string().default(".hoist"),
   HOIST_TABLE: z.string().min(3).max(255).default("hoist"),
   HOIST_QUEUE: z.string().min(1).default("hoist-runs"),
@@ -95,11 +96,11 @@ export const CliConfigSchema = z.object({
   /** A running Hoist to talk to; unset, commands talk to a local `hoist start`. */
   HOIST_URL: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080" }).optional(),
   HOIST_API_TOKEN: z.string().min(1).optional(),
-  /** https://no-color.org: set and not empty turns colour off. */
+  /** https://no-color.org: set (and not empty) turns colour off. */
   NO_COLOR: z
     .string()
     .optional()
-    .transform((s) => Boolean(s)),
+    .transform((s) => s !== undefined),
   TERM: z.string().optional(),
   /** For `hoist demo --url`: one of that server's webhook secrets, to sign the push. */
   GITHUB_WEBHOOK_SECRET: list,
@@ -113,13 +114,15 @@ export const CliConfigSchema = z.object({
 
 export type CliConfig = z.output<typeof CliConfigSchema>;
 
+/** A variable set to "" in a shell counts as unset, as the CLI always treated it. */
 export function loadCliConfig(env: Env = processEnv()): CliConfig {
-  return parse(CliConfigSchema, env);
+  return parse(CliConfigSchema, Object.fromEntries(Object.entries(env).filter(([, v]) => v !== "")));
 }
 
 /**
  * The AWS SDK prints a notice about its future Node versions on a client's first use; in
- * the command line's output it says nothing about the command. The SDK reads only this.
+ * the command line's output it says nothing about the command. The SDK reads the switch
+ * from the environment, so that is where it is set.
  */
 export function quietAwsSdkNotices(): void {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

@@ -112,13 +112,14 @@ describe("lib/config.ts", () => {
     expect(() => loadConfig({ HOIST_PORT: "99999", HOIST_API_TOKEN: "short" })).toThrow(/HOIST_PORT: [\s\S]*HOIST_API_TOKEN: HOIST_API_TOKEN must be at least 16 characters/);
   });
 
-  it("parses the command line's settings: one builder-image default, the local registry, NO_COLOR as set and not empty", () => {
+  it("parses the command line's settings: one builder-image default, the local registry, an empty variable as unset", () => {
     const cli = loadCliConfig({ NO_COLOR: "1", GITHUB_WEBHOOK_SECRET: " first-secret-0123 ,second" });
     expect(cli).toMatchObject({ NO_COLOR: true, HOIST_REGISTRY: LOCAL_REGISTRY, GITHUB_WEBHOOK_SECRET: ["first-secret-0123", "second"] });
     expect(cli.HOIST_BUILDER_IMAGE).toBe(loadConfig({}).HOIST_BUILDER_IMAGE);
     expect(cli.HOIST_URL).toBeUndefined();
     expect(cli.HOIST_LOG_LEVEL).toBeUndefined();
     expect(loadCliConfig({ NO_COLOR: "" }).NO_COLOR).toBe(false);
+    expect(loadCliConfig({ HOIST_URL: "", HOIST_REGISTRY: "" })).toMatchObject({ HOIST_URL: undefined, HOIST_REGISTRY: LOCAL_REGISTRY });
     expect(() => loadCliConfig({ HOIST_URL: "localhost:8080" })).toThrow(ConfigError);
     expect(() => loadCliConfig({ HOIST_URL: "nope" })).toThrow(/HOIST_URL: must be an http:\/\/ or https:\/\/ URL/);
   });
