@@ -1,14 +1,24 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Three projects, run one after the other (sequence.groupOrder). Unit tests use fakes and
+ * run in parallel with vitest's default deadlines, sharing their workers' module cache
+ * (isolate: false: none mocks a module or keeps state in one, and loading zod, hono and the
+ * SDKs once per worker rather than once per file halves the project's time). Integration
+ * and end-to-end tests drive real servers and a real Docker engine on a shared 2-core
+ * machine: one file at a time, waiting on conditions, with generous deadlines. Reporters
+ * belong to the whole run, so the summary line closes it once.
+ */
+const slow = { testTimeout: 120_000, hookTimeout: 120_000, fileParallelism: false } as const;
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    // Integration and end-to-end tests drive real servers and a real Docker engine on a
-    // shared 2-core machine: they wait on conditions, with generous deadlines.
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
     pool: "forks",
-    fileParallelism: false,
     reporters: ["default", "./test/support/summary-reporter.ts"],
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"], isolate: false, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: "integration", include: ["test/integration/**/*.test.ts"], ...slow, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], ...slow, sequence: { groupOrder: 2 } } },
+    ],
   },
 });

@@ -4,6 +4,6 @@ import { loadConfig } from "../lib/config.ts";
 import { apiApp } from "../lib/http/server.ts";
 import { createServices } from "../lib/services.ts";
 
-export const app = apiApp(await createServices(loadConfig(process.env)));
+export const app = apiApp(await createServices(loadConfig()));
 export const handler = handle(app);
 export default { fetch: app.fetch };

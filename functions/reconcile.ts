@@ -5,7 +5,7 @@ import { watchEnvironments } from "../lib/release/watch.ts";
 import { reconcile } from "../lib/runs/reconcile.ts";
 import { createServices } from "../lib/services.ts";
 
-const services = await createServices(loadConfig(process.env));
+const services = await createServices(loadConfig());
 
 export const handler = async () => ({
   redriven: await reconcile(services.reconcile),

@@ -4,6 +4,6 @@ import { handleSqsBatch } from "../lib/queue/lambda.ts";
 import { handleWakeUp } from "../lib/runs/wake.ts";
 import { createServices } from "../lib/services.ts";
 
-const services = await createServices(loadConfig(process.env));
+const services = await createServices(loadConfig());
 
 export const handler = (event: unknown) => handleSqsBatch(event, services.log, (w) => handleWakeUp(services, w));

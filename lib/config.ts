@@ -1,9 +1,23 @@
 import { z } from "zod";
 
 /**
- * Every setting Hoist reads, in one place. Only the edge (functions/, the CLI) calls
- * `loadConfig(process.env)`; lib/ receives the typed object.
+ * Every setting Hoist reads, in one place, and the only file that names `process.env`.
+ * Only the edge (functions/, the CLI's entry) calls `loadConfig()` or `loadCliConfig()`;
+ * lib/ receives the typed object.
  */
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** A copy of this process's environment: the one place Hoist reads it. */
+export function processEnv(): Env {
+  return { ...process.env };
+}
+
+/** The registry `scripts/services.sh` starts, which `hoist demo` pushes to by default. */
+export const LOCAL_REGISTRY = "127.0.0.1:5000";
+const DEFAULT_PORT = 8080;
+/** Where `hoist start` listens by default, which the CLI talks to by default. */
+export const LOCAL_URL = `http://127.0.0.1:${DEFAULT_PORT}`;
 
 const list = z
   .string()
@@ -16,9 +30,12 @@ const flag = z
   .optional()
   .transform((s) => s === "1" || s === "true");
 const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+/** The image build and test stages run their tools in (scripts/images.sh makes it). */
+const builderImage = z.string().min(1).default("hoist/builder:latest");
 
 export const ConfigSchema = z.object({
-  HOIST_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOIST_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
   HOIST_DATA_DIR: z.string().default(".hoist"),
   HOIST_TABLE: z.string().min(3).max(255).default("hoist"),
   HOIST_QUEUE: z.string().min(1).default("hoist-runs"),
@@ -36,7 +53,7 @@ export const ConfigSchema = z.object({
   HOIST_ALLOW_LOCAL_REPOS: flag,
   HOIST_REGISTRY: z.string().optional(),
   DOCKER_HOST: z.string().optional(),
-  HOIST_BUILDER_IMAGE: z.string().default("hoist/builder:latest"),
+  HOIST_BUILDER_IMAGE: builderImage,
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ENDPOINT_URL_DYNAMODB: z.string().url().optional(),
   AWS_ENDPOINT_URL_SQS: z.string().url().optional(),
@@ -53,7 +70,7 @@ export const ConfigSchema = z.object({
   HOIST_ENVIRONMENTS_FILE: z.string().min(1).optional(),
   /** The longest one release may hold its environment. */
   HOIST_RELEASE_LEASE_MS: ms(15 * 60_000),
-  HOIST_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  HOIST_LOG_LEVEL: logLevel.default("info"),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -62,11 +79,53 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-export function loadConfig(env: Record<string, string | undefined>): Config {
-  const result = ConfigSchema.safeParse(env);
+function parse<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
+  const result = schema.safeParse(env);
   if (result.success) return result.data;
   const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
+/** The service's settings; a bad value throws a ConfigError naming each variable. */
+export function loadConfig(env: Env = processEnv()): Config {
+  return parse(ConfigSchema, env);
+}
+
+/** What the `hoist` command line reads besides its flags. */
+export const CliConfigSchema = z.object({
+  /** A running Hoist to talk to; unset, commands talk to a local `hoist start`. */
+  HOIST_URL: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080" }).optional(),
+  HOIST_API_TOKEN: z.string().min(1).optional(),
+  /** https://no-color.org: set (and not empty) turns colour off. */
+  NO_COLOR: z
+    .string()
+    .optional()
+    .transform((s) => s !== undefined),
+  TERM: z.string().optional(),
+  /** For `hoist demo --url`: one of that server's webhook secrets, to sign the push. */
+  GITHUB_WEBHOOK_SECRET: list,
+  /** Where an in-process `hoist demo` pushes. */
+  HOIST_REGISTRY: z.string().min(1).default(LOCAL_REGISTRY),
+  DOCKER_HOST: z.string().optional(),
+  HOIST_BUILDER_IMAGE: builderImage,
+  /** Unset, the in-process runtime of `hoist demo` only speaks up when something is wrong. */
+  HOIST_LOG_LEVEL: logLevel.optional(),
+});
+
+export type CliConfig = z.output<typeof CliConfigSchema>;
+
+/** A variable set to "" in a shell counts as unset, as the CLI always treated it. */
+export function loadCliConfig(env: Env = processEnv()): CliConfig {
+  return parse(CliConfigSchema, Object.fromEntries(Object.entries(env).filter(([, v]) => v !== "")));
+}
+
+/**
+ * The AWS SDK prints a notice about its future Node versions on a client's first use; in
+ * the command line's output it says nothing about the command. The SDK reads the switch
+ * from the environment, so that is where it is set.
+ */
+export function quietAwsSdkNotices(): void {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 }
 
 /** Values that must never reach a log line, a run record or a page. */

@@ -1,6 +1,6 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { readFile } from "node:fs/promises";
-import { loadConfig, type Config } from "../config.ts";
+import { loadConfig, type Config, type Env } from "../config.ts";
 import { parseEnvironmentsFile } from "../release/environment.ts";
 import { httpApp } from "../http/server.ts";
 import { handleWakeUp } from "../runs/wake.ts";
@@ -27,7 +27,7 @@ export interface LocalOptions {
 }
 
 export async function startLocal(
-  env: Record<string, string | undefined>,
+  env: Env,
   overrides: ServiceOverrides = {},
   options: LocalOptions = {},
 ): Promise<LocalRuntime> {

@@ -281,7 +281,7 @@ describe("hoist runs / run / logs against a running Hoist", () => {
     expect(followed.stdout).toMatch(/^=== 0 build ===\n(.*\n)*Successfully built [0-9a-f]+\n(.*\n)*✓ build succeeded in \S+\n$/);
   });
 
-  it("says what to do when the token is wrong, the run unknown or the server down", async () => {
+  it("says what to do when the token is wrong, the run unknown, the server down or HOIST_URL no URL", async () => {
     // A port nobody listens on: taken, then released.
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, "127.0.0.1", () => {
@@ -289,12 +289,13 @@ describe("hoist runs / run / logs against a running Hoist", () => {
         s.close(() => resolve(p));
       });
     });
-    const [badToken, noToken, unknown, badStage, down] = await Promise.all([
+    const [badToken, noToken, unknown, badStage, down, badUrl] = await Promise.all([
       hoist(["runs"], { HOIST_URL: runtime.url, HOIST_API_TOKEN: "not-the-token-at-all" }),
       hoist(["runs"], { HOIST_URL: runtime.url }),
       hoist(["run", "rnope"], api()),
       hoist(["logs", runId, "--stage", "deploy"], api()),
       hoist(["runs", "--url", `http://127.0.0.1:${port}`], { HOIST_API_TOKEN: TOKEN }),
+      hoist(["runs"], { HOIST_URL: runtime.url.replace("http://", "") }),
     ]);
     expect(badToken.code).toBe(1);
     expect(badToken.stderr).toContain("the server refused the API token (401): set HOIST_API_TOKEN to the server's token");
@@ -307,6 +308,8 @@ describe("hoist runs / run / logs against a running Hoist", () => {
     expect(down.code).toBe(1);
     expect(down.stderr).toContain(`is \`hoist start\` running at http://127.0.0.1:${port}?`);
     expect(down.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(badUrl.code, show(badUrl)).toBe(2);
+    expect(badUrl.stderr).toContain("HOIST_URL: must be an http:// or https:// URL");
   });
 });
 

@@ -1,4 +1,8 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { ConfigError, loadCliConfig, loadConfig, LOCAL_REGISTRY } from "../../lib/config.ts";
 import { parseHoistFile } from "../../lib/pipeline/config.ts";
 import { matchPushPipelines } from "../../lib/pipeline/triggers.ts";
 import { resolveStages } from "../../lib/pipeline/resolve.ts";
@@ -97,5 +101,38 @@ describe("resolveStages", () => {
     });
     const r = resolveStages(file.pipelines.main!, { repoName: "acme/shop" });
     expect(r).toEqual({ ok: false, error: expect.stringMatching(/names no registry; set push.registry or HOIST_REGISTRY/) });
+  });
+});
+
+describe("lib/config.ts", () => {
+  it("parses the service's settings with their defaults, and names each bad variable", () => {
+    const config = loadConfig({ HOIST_PORT: "9090", GITHUB_WEBHOOK_SECRET: "0123456789abcdef, fedcba9876543210" });
+    expect(config).toMatchObject({ HOIST_PORT: 9090, HOIST_BUILDER_IMAGE: "hoist/builder:latest", HOIST_LOG_LEVEL: "info" });
+    expect(config.GITHUB_WEBHOOK_SECRET).toEqual(["0123456789abcdef", "fedcba9876543210"]);
+    expect(() => loadConfig({ HOIST_PORT: "99999", HOIST_API_TOKEN: "short" })).toThrow(/HOIST_PORT: [\s\S]*HOIST_API_TOKEN: HOIST_API_TOKEN must be at least 16 characters/);
+  });
+
+  it("parses the command line's settings: one builder-image default, the local registry, an empty variable as unset", () => {
+    const cli = loadCliConfig({ NO_COLOR: "1", GITHUB_WEBHOOK_SECRET: " first-secret-0123 ,second" });
+    expect(cli).toMatchObject({ NO_COLOR: true, HOIST_REGISTRY: LOCAL_REGISTRY, GITHUB_WEBHOOK_SECRET: ["first-secret-0123", "second"] });
+    expect(cli.HOIST_BUILDER_IMAGE).toBe(loadConfig({}).HOIST_BUILDER_IMAGE);
+    expect(cli.HOIST_URL).toBeUndefined();
+    expect(cli.HOIST_LOG_LEVEL).toBeUndefined();
+    expect(loadCliConfig({ NO_COLOR: "" }).NO_COLOR).toBe(false);
+    const blank = loadCliConfig({ HOIST_URL: "", HOIST_REGISTRY: "" });
+    expect([blank.HOIST_URL, blank.HOIST_REGISTRY]).toEqual([undefined, LOCAL_REGISTRY]);
+    expect(() => loadCliConfig({ HOIST_URL: "localhost:8080" })).toThrow(ConfigError);
+    expect(() => loadCliConfig({ HOIST_URL: "nope" })).toThrow(/HOIST_URL: must be an http:\/\/ or https:\/\/ URL/);
+  });
+
+  it("is the only file under lib/, functions/ and scripts/ that names process.env", async () => {
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    const files = (await Promise.all(["lib", "functions", "scripts"].map((dir) => readdir(join(root, dir), { recursive: true })))).flatMap((names, i) =>
+      names.filter((n) => /\.(ts|mts|mjs|js)$/.test(n)).map((n) => join(["lib", "functions", "scripts"][i]!, n)),
+    );
+    const naming = [];
+    for (const file of files) if ((await readFile(join(root, file), "utf8")).includes("process.env")) naming.push(file);
+    expect(files.length).toBeGreaterThan(20);
+    expect(naming).toEqual(["lib/config.ts"]);
   });
 });

@@ -1,0 +1,96 @@
+import { Option, type Command } from "commander";
+import type { CliContext } from "./context.ts";
+import { environmentsTable, releasesTable } from "./format.ts";
+import { CliError } from "./output.ts";
+
+interface EnvSetOptions {
+  engine: string;
+  router: string;
+  backend: string;
+  mode: "docker" | "swarm";
+  registry?: string;
+  tls?: string;
+  sshKey?: string;
+  sshHostKey?: string;
+  repos?: string;
+  branches?: string;
+  approval?: boolean;
+  approvers?: string;
+}
+
+const split = (v: string | undefined) => (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+
+/** `hoist env list|set`, `releases` and `rollback`: where releases go and what went there. */
+export function registerEnvironments(program: Command, ctx: CliContext): void {
+  const { out } = ctx;
+  const envCommand = program.command("env").description("environments releases go to (registered on the server)");
+
+  envCommand
+    .command("list")
+    .description("list registered environments")
+    .option("--json", "print them as JSON")
+    .action(async (opts: { json?: boolean }) => {
+      const envs = await ctx.client().listEnvironments();
+      out.print(opts.json ? JSON.stringify(envs, null, 2) : environmentsTable(envs, out.color));
+    });
+
+  envCommand
+    .command("set")
+    .description("register or replace an environment")
+    .argument("<name>", "environment name, e.g. staging")
+    .requiredOption("--engine <endpoint>", "Docker engine: unix:///var/run/docker.sock, tcp://host:2376, ssh://user@host")
+    .requiredOption("--router <address>", "HAProxy runtime API: unix:///run/haproxy/admin.sock or tcp://host:port")
+    .requiredOption("--backend <name>", "the HAProxy backend that serves this environment")
+    .addOption(new Option("--mode <mode>", "single Docker host or Swarm").choices(["docker", "swarm"]).default("docker"))
+    .option("--registry <host:port>", "registry this environment pulls from")
+    .option("--tls <ca,cert,key>", "for tcp:// with TLS: paths (on the server) of the CA, client certificate and key, comma-separated")
+    .option("--ssh-key <path>", "for ssh://: path (on the server) of the private key")
+    .option("--ssh-host-key <fingerprint>", 'for ssh://: the engine host\'s key fingerprint, "SHA256:..." (ssh-keyscan HOST | ssh-keygen -lf -)')
+    .option("--repos <globs>", "only these repositories may release here (comma-separated provider:owner/name globs, e.g. github:acme/*)")
+    .option("--branches <globs>", "only these branches may release here (comma-separated globs)")
+    .option("--approval", "releases here need an approval")
+    .option("--approvers <names>", "who may approve (comma-separated)")
+    .action(async (name: string, opts: EnvSetOptions) => {
+      const [ca = "", cert = "", key = ""] = split(opts.tls);
+      const env = await ctx.client().putEnvironment({
+        name,
+        engine: {
+          endpoint: opts.engine,
+          ...(opts.tls ? { tls: { ca, cert, key } } : {}),
+          ...(opts.sshKey || opts.sshHostKey ? { ssh: { key: opts.sshKey ?? "", hostKey: opts.sshHostKey ?? "" } } : {}),
+        },
+        mode: opts.mode,
+        router: { admin: opts.router, backend: opts.backend },
+        ...(opts.registry ? { registry: opts.registry } : {}),
+        protection: {
+          ...(opts.repos ? { repos: split(opts.repos) } : {}),
+          ...(opts.branches ? { branches: split(opts.branches) } : {}),
+          ...(opts.approval || opts.approvers ? { approval: { required: true, approvers: split(opts.approvers) } } : {}),
+        },
+      });
+      out.print(environmentsTable([env], out.color));
+    });
+
+  program
+    .command("releases")
+    .description("an environment's release history, newest first")
+    .argument("<env>", "environment name")
+    .option("--json", "print the history as JSON")
+    .action(async (env: string, opts: { json?: boolean }) => {
+      const releases = await ctx.client().listReleases(env);
+      out.print(opts.json ? JSON.stringify(releases, null, 2) : releasesTable(releases, { now: Date.now(), color: out.color }));
+    });
+
+  program
+    .command("rollback")
+    .description("redeploy an earlier release as a new release (default: the one before the current)")
+    .argument("<env>", "environment name")
+    .option("--to <release>", "the release to go back to (see `hoist releases ENV`)")
+    .action(async (env: string, opts: { to?: string }) => {
+      out.print(out.paint("dim", `rolling ${env} back${opts.to ? ` to ${opts.to}` : ""}...`));
+      const { release, log } = await ctx.client().rollback(env, opts.to);
+      for (const line of log) out.print(out.paint("dim", `  ${line}`));
+      out.print(releasesTable([release], { now: Date.now(), color: out.color }));
+      if (release.status !== "succeeded") throw new CliError(`rollback failed: ${release.error ?? "see the log above"}`);
+    });
+}
