@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
+import { processEnv } from "../lib/config.ts";
 import { githubPush } from "../lib/demo/payloads.ts";
 import { createSampleApp } from "../lib/demo/sample-app.ts";
 import { signGitHub } from "../lib/scm/verify.ts";
@@ -49,7 +50,7 @@ async function wrk(url: string, seconds: number, connections: number, env: Recor
   const { stdout } = await promisify(execFile)(
     "wrk",
     [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--timeout", "10s", "-s", join(root, "bench/ingest.lua"), `${url}/hooks/github`],
-    { env: { ...process.env, ...env } },
+    { env: { ...processEnv(), ...env } },
   ).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") throw new Error("wrk is not installed: apt-get install -y wrk (scripts/install.sh does)");
     throw err;

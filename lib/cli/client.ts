@@ -3,6 +3,8 @@ import { Run, RunStatus, StageStatus } from "../pipeline/run.ts";
 import { Environment } from "../release/environment.ts";
 import { ReleaseRecord } from "../release/records.ts";
 import { signGitHub } from "../scm/verify.ts";
+import { Delivery, DeliveryStatus } from "../store/deliveries.ts";
+import type { RunFilter } from "../store/port.ts";
 
 /**
  * A small typed client for Hoist's HTTP API (and its GitHub webhook, for `hoist demo`).
@@ -19,18 +21,10 @@ export type StageLog = z.infer<typeof StageLog>;
 export const RunLogs = z.object({ runId: z.string(), stages: z.array(StageLog) });
 export type RunLogs = z.infer<typeof RunLogs>;
 
-export const CreatedRun = z.object({
-  id: z.string(),
-  pipeline: z.string(),
-  status: RunStatus,
-  duplicate: z.boolean(),
-  error: z.string().optional(),
-});
-export type CreatedRun = z.infer<typeof CreatedRun>;
 
-/** What POST /hooks/github answers: runs created, an ignored event, or a ping's pong. */
+/** What POST /hooks/github answers: the delivery recorded, an ignored event, or a ping's pong. */
 export const WebhookAnswer = z.union([
-  z.object({ runs: z.array(CreatedRun) }),
+  z.object({ delivery: z.object({ id: z.string(), status: DeliveryStatus }), duplicate: z.boolean() }),
   z.object({ ignored: z.string() }),
   z.object({ ok: z.literal(true), pong: z.string() }),
 ]);
@@ -46,13 +40,6 @@ export type RollbackAnswer = z.infer<typeof RollbackAnswer>;
 export const CancelAnswer = z.union([Run, z.object({ error: z.string(), run: Run })]);
 export type CancelAnswer = z.infer<typeof CancelAnswer>;
 
-export interface ListFilter {
-  repo?: string;
-  branch?: string;
-  status?: RunStatus;
-  limit?: number;
-  cursor?: string;
-}
 
 export interface ClientOptions {
   /** Base URL of a running Hoist, e.g. http://127.0.0.1:8080. */
@@ -89,11 +76,16 @@ export class HoistClient {
   }
 
   /** Runs, newest first, one page at a time. */
-  async listRuns(filter: ListFilter = {}): Promise<RunPage> {
+  async listRuns(filter: RunFilter = {}): Promise<RunPage> {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== "") q.set(k, String(v));
     const qs = q.size ? `?${q}` : "";
     return this.api(`/api/runs${qs}`, RunPage);
+  }
+
+  /** A push delivery's progress: pending, then its runs (or why it made none). */
+  async getDelivery(id: string): Promise<Delivery> {
+    return this.api(`/api/deliveries/${encodeURIComponent(id)}`, Delivery, { notFound: `no delivery ${id}` });
   }
 
   async getRun(id: string): Promise<Run> {

@@ -6,7 +6,8 @@ import type { Command } from "commander";
 import { processEnv } from "../config.ts";
 import type { LocalRuntime } from "../local/runtime.ts";
 import { checkServices, withTimeout } from "../cli/checks.ts";
-import { HoistApiError, HoistClient } from "../cli/client.ts";
+import { HoistClient } from "../cli/client.ts";
+import type { Delivery } from "../store/deliveries.ts";
 import { SERVICES_HINT, type CliContext } from "../cli/context.ts";
 import { follow } from "../cli/follow.ts";
 import { formatDuration, formatElapsed, formatStatus, isFinalRun, pullReference, runDuration, runError, stageDuration, statusMark, visibleWidth } from "../cli/format.ts";
@@ -115,19 +116,13 @@ async function demoCommand(opts: DemoOptions, ctx: CliContext): Promise<number> 
     const delivery = randomUUID();
     out.print(`→ POST ${url}/hooks/github  X-GitHub-Event: push  X-GitHub-Delivery: ${delivery}  X-Hub-Signature-256: sha256=…`);
     const t0 = Date.now();
-    let sent;
-    try {
-      sent = await api.sendGitHub(body, { secret: secret!, delivery });
-    } catch (err) {
-      if (err instanceof HoistApiError && err.status === 502 && remote)
-        throw new CliError(`${err.message}\nthe server must run on this machine with HOIST_ALLOW_LOCAL_REPOS=1 to read the sample repository`);
-      throw err;
-    }
+    const sent = await api.sendGitHub(body, { secret: secret!, delivery });
     out.print(`← ${sent.status} ${JSON.stringify(sent.answer)}`);
-    if (!("runs" in sent.answer) || sent.answer.runs.length === 0)
-      throw new CliError(`the push created no run (${"ignored" in sent.answer ? sent.answer.ignored : "no pipeline matched"})`);
-
-    const created = sent.answer.runs[0]!;
+    if (!("delivery" in sent.answer)) throw new CliError(`the push was not taken (${"ignored" in sent.answer ? sent.answer.ignored : "a ping's answer"})`);
+    // The webhook only records the delivery; a worker reads .hoist.yml and makes the runs.
+    const made = await resolvedDelivery(api, sent.answer.delivery.id, t0 + opts.timeout * 1000);
+    if (!made.runs?.length) throw new CliError(`the push created no run (${made.reason ?? made.status})`);
+    const created = made.runs[0]!;
     runId = created.id;
     checkpoint();
     const first = await api.getRun(created.id);
@@ -209,6 +204,16 @@ async function removeJobs(runtime: LocalRuntime, runId: string, warn: (message: 
 }
 
 /** A run error that smells of a missing engine or registry gets the fix appended. */
+/** Waits (by looking every 100 ms) until a worker has read the delivery's `.hoist.yml`. */
+async function resolvedDelivery(api: HoistClient, id: string, deadline: number): Promise<Delivery> {
+  for (;;) {
+    const d = await api.getDelivery(id);
+    if (d.status !== "pending") return d;
+    if (Date.now() > deadline) throw new CliError(`delivery ${id} is still pending: ${d.lastError ?? "no worker has read it yet"}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function servicesHintFor(error: string | undefined): string | undefined {
   if (!error) return undefined;
   if (/docker\.sock|ECONNREFUSED|ENOENT|connect|no such image|not found: hoist\/|registry|manifest unknown/i.test(error)) return SERVICES_HINT;

@@ -13,6 +13,7 @@ import { createSampleApp } from "../../lib/demo/sample-app.ts";
 import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
 import { Run } from "../../lib/pipeline/run.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";
+import { runIds } from "../support/local.ts";
 import { REGISTRY_URL, requireDocker, requireRegistry, uniqueSuffix } from "../support/docker.ts";
 
 // The `hoist` CLI as a user runs it, against the real engine and registry of scripts/services.sh.
@@ -96,7 +97,7 @@ describe("hoist demo", () => {
     const image = `hoist-e2e-demo-${suffix}`;
     const r = await exec("npx", ["tsx", "lib/cli/main.ts", "demo", "--image", image], { HOIST_REGISTRY: REGISTRY });
     expect(r.code, show(r)).toBe(0);
-    expect(r.stdout).toMatch(/^← 202 \{"runs":\[\{"id":"r[0-9a-z]+","pipeline":"main","status":"queued"/m);
+    expect(r.stdout).toMatch(/^← 202 \{"delivery":\{"id":"d[0-9a-z]{24}","status":"pending"\},"duplicate":false\}/m);
     for (const stage of ["build", "test", "push"]) {
       expect(r.stdout, show(r)).toMatch(new RegExp(`▶ ${stage} started`));
       expect(r.stdout, show(r)).toMatch(new RegExp(`✓ ${stage} succeeded in \\S+`));
@@ -158,9 +159,8 @@ describe("hoist runs / run / logs against a running Hoist", () => {
         "x-hub-signature-256": await signGitHub(body, SECRET),
       },
     });
-    const answer = (await res.json()) as { runs: { id: string }[] };
-    expect(res.status, JSON.stringify(answer)).toBe(202);
-    return answer.runs[0]!.id;
+    expect(res.status).toBe(202);
+    return (await runIds(res, TOKEN))[0]!;
   }
 
   afterAll(async () => {

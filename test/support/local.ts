@@ -52,21 +52,21 @@ export async function sendGitLabPush(url: string, body: string, delivery = `gl-$
 }
 
 /** The runs a push delivery made: the webhook answers with the delivery, a worker then makes its runs. */
-async function runIds(res: Response): Promise<string[]> {
+export async function runIds(res: Response, token = API_TOKEN): Promise<string[]> {
   const url = new URL(res.url).origin;
   const body = (await res.json()) as { delivery?: { id: string } };
   if (res.status !== 202 || !body.delivery) throw new Error(`webhook answered ${res.status}: ${JSON.stringify(body)}`);
   const id = body.delivery.id;
   const done = await waitFor(`delivery ${id} to be resolved`, async () => {
-    const d = await api<{ status: string; runs?: { id: string }[]; reason?: string }>(url, `/api/deliveries/${id}`);
+    const d = await api<{ status: string; runs?: { id: string }[]; reason?: string }>(url, `/api/deliveries/${id}`, token);
     return d.status === "pending" ? undefined : d;
   }, 60_000, 50);
   if (!done.runs) throw new Error(`delivery ${id} made no run: ${done.status}: ${done.reason}`);
   return done.runs.map((r) => r.id);
 }
 
-export async function api<T>(url: string, path: string): Promise<T> {
-  const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+export async function api<T>(url: string, path: string, token = API_TOKEN): Promise<T> {
+  const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
   if (!res.ok) throw new Error(`GET ${path} answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as T;
 }
