@@ -39,8 +39,14 @@ export function describeIssues(file: string, lines: LineTree, issues: readonly z
     .slice(0, 5)
     .map((issue) => {
       const path = [...prefix, ...issue.path.filter((p): p is string | number => typeof p !== "symbol")];
-      const message = issue.code === "unrecognized_keys" ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}` : issue.message;
+      const message = issue.code === "unrecognized_keys" ? unknownFields(issue.keys) : issue.message;
       return at(file, lineAt(lines, path), `${formatPath(path)}: ${message}`);
     })
     .join("; ");
+}
+
+/** `unknown field "a", "b"`: the first few (a file may hold thousands), each cut short. */
+function unknownFields(keys: readonly string[]): string {
+  const shown = keys.slice(0, 5).map((k) => `"${k.length > 80 ? `${k.slice(0, 80)}...` : k}"`);
+  return `unknown field ${shown.join(", ")}${keys.length > 5 ? ` and ${keys.length - 5} more` : ""}`;
 }
