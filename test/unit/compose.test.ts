@@ -273,7 +273,7 @@ describe("ports and the routed port", () => {
     ["[::1]:6001:6001", { target: 6001, targetEnd: 6001, protocol: "tcp" }],
     ["6060:6060/udp", { target: 6060, targetEnd: 6060, protocol: "udp" }],
     ["127.0.0.1:80:8080/tcp", { target: 8080, targetEnd: 8080, protocol: "tcp" }],
-  ])("parses the short syntax %s", async (input, expected) => {
+  ])("parses the short syntax %s", (input, expected) => {
     expect(parseShortPort(input)).toEqual(expected);
   });
 
@@ -569,11 +569,11 @@ describe("parseDuration (Go durations, as Compose uses)", () => {
     ["2000000ns", 2],
     ["0", 0],
     ["0s", 0],
-  ])("%s is %d ms", async (input, ms) => {
+  ])("%s is %d ms", (input, ms) => {
     expect(parseDuration(input)).toBe(ms);
   });
 
-  it.each([[""], ["10"], ["1x"], ["-1s"], ["+1s"], ["1m 30s"], ["s"], ["1.5.5s"], ["1d"], ["1S"], ["${DELAY}"]])("rejects %j", async (input) => {
+  it.each([[""], ["10"], ["1x"], ["-1s"], ["+1s"], ["1m 30s"], ["s"], ["1.5.5s"], ["1d"], ["1S"], ["${DELAY}"]])("rejects %j", (input) => {
     expect(parseDuration(input)).toBeUndefined();
   });
 });
@@ -589,11 +589,11 @@ describe("parseBytes (Compose byte values)", () => {
     ["512MiB", 512 * 1024 ** 2],
     ["1.5g", 1.5 * 1024 ** 3],
     ["100", 100],
-  ])("%s is %d bytes", async (input, bytes) => {
+  ])("%s is %d bytes", (input, bytes) => {
     expect(parseBytes(input)).toBe(bytes);
   });
 
-  it.each([[""], ["M"], ["-1m"], ["1x"], ["1 megabyte"], ["1.2.3m"]])("rejects %j", async (input) => {
+  it.each([[""], ["M"], ["-1m"], ["1x"], ["1 megabyte"], ["1.2.3m"]])("rejects %j", (input) => {
     expect(parseBytes(input)).toBeUndefined();
   });
 });
