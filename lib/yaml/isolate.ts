@@ -25,9 +25,9 @@ export interface IsolateOptions {
   resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number; stackSizeMb: number };
 }
 
-/** A 1 MiB compose file reads in well under a second; the rest is headroom for a busy host. */
+/** A 1 MiB compose file reads in about a second on an idle host; the rest is headroom for a busy one. */
 export const DEFAULT_ISOLATE: IsolateOptions = {
-  deadlineMs: 5_000,
+  deadlineMs: 10_000,
   resourceLimits: { maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
 };
 
