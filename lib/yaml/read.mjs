@@ -40,7 +40,7 @@ function convert(text, { limits, merge }) {
   const yamlError = doc.errors[0];
   if (yamlError) {
     const line = yamlError.linePos?.[0].line ?? lineCounter.linePos(yamlError.pos[0]).line;
-    throw new Refusal(line, `invalid YAML: ${yamlError.message.split("\n")[0]}`);
+    throw new Refusal(line, `invalid YAML: ${(yamlError.message.split("\n")[0] ?? "").slice(0, 300)}`);
   }
   /** @param {{ range?: readonly number[] | null } | null | undefined} node */
   const lineOf = (node) => lineCounter.linePos(node?.range?.[0] ?? 0).line;
