@@ -291,7 +291,7 @@ async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, str
         },
         sleep: (ms) => sleep(ms),
       };
-      const spec = compose(strategy);
+      const spec = await compose(strategy);
       const trigger = { type: "manual" as const, by: "bench" };
       const failed = (what: string, error?: string) => new Error(`${strategy} on ${mode}: ${what} failed: ${error ?? "?"}\n  ${log.join("\n  ")}`);
       const first = await release(deps, ctx, { image: tag("v1"), spec, trigger });

@@ -1,12 +1,13 @@
 import { isIP } from "node:net";
 import { z } from "zod";
-import type { HealthcheckSpec, HoistSettings, ReleaseSpec, UpdatePolicy } from "./compose.ts";
+import type { HealthcheckSpec, HoistSettings, ReleaseSpec, UpdatePolicy } from "./spec.ts";
 
 /**
  * Schema of the parts of a Compose service that Hoist reads (Compose Specification: services, deploy,
  * healthcheck; durations and byte values per its "Specifying durations / byte values").
  *
- * Compose mappings are loose: keys Hoist does not read are ignored, whatever they hold. Leaves are parsed
+ * Compose mappings are loose: keys Hoist does not read are ignored, whatever they hold (the loader warns
+ * about each, from `SERVICE_KEYS_READ`). Leaves are parsed
  * by small readers so each mistake is reported at its own path with a plain message. `null` means "not
  * set" throughout, as in Compose (`deploy:` with nothing after it, `command: null`).
  * Variable interpolation is out of scope: strings are kept as written.
@@ -339,18 +340,17 @@ const healthTest = (v: unknown): string[] | Bad => {
 const flag = (v: unknown): boolean | Bad =>
   typeof v === "boolean" ? v : v === "true" ? true : v === "false" ? false : new Bad("expected true or false");
 
+const healthcheckShape = {
+  test: leaf(healthTest),
+  disable: leaf(flag),
+  interval: leaf(duration),
+  timeout: leaf(duration),
+  start_period: leaf(duration),
+  retries: leaf(whole(0)),
+};
+
 const Healthcheck = z
-  .looseObject(
-    {
-      test: leaf(healthTest),
-      disable: leaf(flag),
-      interval: leaf(duration),
-      timeout: leaf(duration),
-      start_period: leaf(duration),
-      retries: leaf(whole(0)),
-    },
-    { error: "expected a mapping" },
-  )
+  .looseObject(healthcheckShape, { error: "expected a mapping" })
   .transform((h, ctx): HealthcheckSpec => {
     if (h.disable && h.test !== undefined) ctx.addIssue({ code: "custom", path: ["disable"], message: "test and disable: true can't both be set", input: h });
     return {
@@ -364,15 +364,17 @@ const Healthcheck = z
 
 // ---- deploy -----------------------------------------------------------------------------------
 
+const updatePolicyShape = (failureActions: readonly UpdatePolicy["failureAction"][]) => ({
+  parallelism: leaf(whole(0)),
+  delay: leaf(duration),
+  failure_action: leaf(oneOf(failureActions)),
+  monitor: leaf(duration),
+  max_failure_ratio: leaf(ratio()),
+  order: leaf(oneOf(["stop-first", "start-first"] as const)),
+});
+
 const updatePolicy = (failureActions: readonly UpdatePolicy["failureAction"][]) =>
-  mapping({
-    parallelism: leaf(whole(0)),
-    delay: leaf(duration),
-    failure_action: leaf(oneOf(failureActions)),
-    monitor: leaf(duration),
-    max_failure_ratio: leaf(ratio()),
-    order: leaf(oneOf(["stop-first", "start-first"] as const)),
-  }).transform(
+  mapping(updatePolicyShape(failureActions)).transform(
     (u): UpdatePolicy => ({
       parallelism: u.parallelism ?? 1,
       delayMs: u.delay ?? 0,
@@ -383,15 +385,17 @@ const updatePolicy = (failureActions: readonly UpdatePolicy["failureAction"][]) 
     }),
   );
 
-const Deploy = mapping({
+const limitsShape = { cpus: leaf(cpus), memory: leaf(memory) };
+
+const deployShape = {
   replicas: leaf(whole(0)),
   update_config: updatePolicy(["continue", "rollback", "pause"]),
   // The spec lists continue and pause only: a failing rollback cannot roll back.
   rollback_config: updatePolicy(["continue", "pause"]),
-  resources: mapping({
-    limits: mapping({ cpus: leaf(cpus), memory: leaf(memory) }),
-  }),
-});
+  resources: mapping({ limits: mapping(limitsShape) }),
+};
+
+const Deploy = mapping(deployShape);
 
 // ---- x-hoist ----------------------------------------------------------------------------------
 
@@ -407,10 +411,6 @@ const steps = (v: unknown): number[] | Bad => {
 
 const healthPath = (v: unknown): string | Bad => (typeof v === "string" && v.startsWith("/") && !/\s/.test(v) ? v : new Bad('expected a URL path starting with "/"'));
 
-// HAProxy names: letters, digits, "-", "_", "." and ":".
-const backendName = (v: unknown): string | Bad =>
-  typeof v === "string" && /^[A-Za-z0-9_.:-]+$/.test(v) ? v : new Bad('expected an HAProxy backend name (letters, digits, "-", "_", ".", ":")');
-
 const XHoist = strictMapping({
   port: leaf(whole(1, 65535, false)),
   strategy: leaf(oneOf(["rolling", "blue-green", "canary"] as const)),
@@ -425,7 +425,6 @@ const XHoist = strictMapping({
   }),
   error_threshold: leaf(ratio(false)),
   drain: leaf(hoistDuration()),
-  route: z.preprocess((v) => v ?? undefined, z.strictObject({ backend: leaf(backendName) }, { error: "expected a mapping" }).optional()),
 }).transform((x): HoistSettings & { port?: number } => ({
   ...(x.port !== undefined ? { port: x.port } : {}),
   strategy: x.strategy ?? "rolling",
@@ -440,25 +439,23 @@ const XHoist = strictMapping({
   },
   errorThreshold: x.error_threshold ?? 0.05,
   drainMs: x.drain ?? 5_000,
-  ...(x.route ? { route: x.route.backend !== undefined ? { backend: x.route.backend } : {} } : {}),
 }));
 
 // ---- service ----------------------------------------------------------------------------------
 
+const serviceShape = {
+  image: leaf(text),
+  command: leaf(command),
+  environment: leaf(environment),
+  ports,
+  healthcheck: z.preprocess((v) => v ?? undefined, Healthcheck.optional()),
+  deploy: Deploy,
+  "x-hoist": XHoist,
+};
+
 /** One Compose service, read into a ReleaseSpec (without its name). */
 export const ComposeService = z
-  .looseObject(
-    {
-      image: leaf(text),
-      command: leaf(command),
-      environment: leaf(environment),
-      ports,
-      healthcheck: z.preprocess((v) => v ?? undefined, Healthcheck.optional()),
-      deploy: Deploy,
-      "x-hoist": XHoist,
-    },
-    { error: "expected a mapping" },
-  )
+  .looseObject(serviceShape, { error: "expected a mapping" })
   .transform((s, ctx): Omit<ReleaseSpec, "service"> => {
     const { port: hoistPort, ...hoist } = s["x-hoist"];
     let port = hoistPort;
@@ -489,3 +486,24 @@ export const ComposeService = z
       hoist,
     };
   });
+
+// ---- what is read -----------------------------------------------------------------------------
+
+/** The keys read under a mapping: `true` for a value read whole, a subtree for a mapping read key by key. */
+export type KeysRead = { readonly [key: string]: true | KeysRead };
+
+const keysOf = (shape: object): KeysRead => Object.fromEntries(Object.keys(shape).map((k) => [k, true as const]));
+
+/** The keys of a service that Hoist reads, from the schema above; every other key is ignored. */
+export const SERVICE_KEYS_READ: KeysRead = {
+  ...keysOf(serviceShape),
+  // The image the pipeline built takes the place of what `build:` describes.
+  build: true,
+  healthcheck: keysOf(healthcheckShape),
+  deploy: {
+    ...keysOf(deployShape),
+    update_config: keysOf(updatePolicyShape([])),
+    rollback_config: keysOf(updatePolicyShape([])),
+    resources: { limits: keysOf(limitsShape) },
+  },
+};

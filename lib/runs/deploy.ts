@@ -48,8 +48,9 @@ export async function deployStage(
   if (denied) return { ok: false, error: denied };
   const text = await deps.source.readFile(run.repo, run.sha, spec.compose);
   if (text === undefined) return { ok: false, error: `${spec.compose} not found in ${run.repo.fullName} at ${run.sha.slice(0, 12)}` };
-  const parsed = readReleaseSpec(text, spec.service, spec.compose);
+  const parsed = await readReleaseSpec(text, spec.service, spec.compose);
   if (!parsed.ok) return { ok: false, error: parsed.error };
+  for (const warning of parsed.warnings) log(`warning: ${warning}`);
   const releaseSpec = spec.strategy ? { ...parsed.spec, hoist: { ...parsed.spec.hoist, strategy: spec.strategy } } : parsed.spec;
   const pushed = run.stages.find((s) => s.spec.kind === "push" && s.status === "succeeded")?.output?.image;
   const image = pushed ?? run.image;

@@ -47,7 +47,7 @@ describe("Swarm services as release sets", () => {
   it("blue-green runs one service per release, keeps the previous one scaled to 0, and runs a local image by its ID", async () => {
     const { deps, images } = bench;
     const { ctx } = await bench.environment("ssvc", host);
-    const spec = compose("blue-green");
+    const spec = await compose("blue-green");
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const v2 = await release(deps, ctx, { image: images.v2, spec, trigger });
     expect(v2.status, v2.error).toBe("succeeded");
@@ -80,7 +80,7 @@ describe("Swarm services as release sets", () => {
   it("rolling updates the serving service in place with its update_config, Swarm's rollback puts a failing v3 back, a cancel rolls an update back, and a manual rollback switches at once; no failed request", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment("sinp", host);
-    const spec = compose("rolling");
+    const spec = await compose("rolling");
     const v1 = await release(deps, ctx, { image: images.v1, spec, trigger });
     const group = host.groupOf(v1.instances[0]!);
     const before = await docker.getService(group).inspect();
@@ -154,7 +154,7 @@ describe("Swarm services as release sets", () => {
     await deps.store.putEnvironment(
       Environment.parse({ name: ctx.env, mode: "swarm", engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: "unix:///unused.sock", backend: ctx.backend } }),
     );
-    const v1 = await release(deps, ctx, { image: images.v1, spec: compose("blue-green"), trigger });
+    const v1 = await release(deps, ctx, { image: images.v1, spec: await compose("blue-green"), trigger });
     expect(v1.status, v1.error).toBe("succeeded");
     const group = host.groupOf(v1.instances[0]!);
     const watch = () => watchEnvironments({ store: deps.store, now: () => Date.now(), contextFor: () => ctx }, () => undefined);

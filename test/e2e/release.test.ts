@@ -57,7 +57,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   it("blue-green: v2 with no failed request, a failing v3 rolls back by itself, then a manual rollback to v1", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}bg`, host);
-    const spec = compose("blue-green");
+    const spec = await compose("blue-green");
     expect((await release(deps, ctx, { image: images.v1, spec, trigger })).status).toBe("succeeded");
 
     const v2 = await underLoad(url, () => release(deps, ctx, { image: images.v2, spec, trigger }));
@@ -93,7 +93,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   it("rolling, start-first, one instance at a time: no failed request", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}roll`, host);
-    const spec = compose("rolling");
+    const spec = await compose("rolling");
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const v2 = await underLoad(url, () => release(deps, ctx, { image: images.v2, spec, trigger }));
     expect(v2.result.status, v2.result.error).toBe("succeeded");
@@ -105,7 +105,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   async function failingV3(name: string, update: Partial<UpdatePolicy>) {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}${name}`, host);
-    const base = compose("rolling");
+    const base = await compose("rolling");
     const spec = { ...base, update: { ...base.update, ...update } };
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const v3 = await underLoad(url, () => release(deps, ctx, { image: images.v3, spec, trigger }));
@@ -141,7 +141,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   it("canary: a good canary goes 10-50-100 with no failed request; a bad one is caught at the first step", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}can`, host);
-    const spec = compose("canary");
+    const spec = await compose("canary");
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const v2 = await underLoad(url, () => release(deps, ctx, { image: images.v2, spec, trigger }));
     expect(v2.result.status, v2.result.error).toBe("succeeded");
@@ -159,7 +159,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   it("canary: the canary set grows with its share; a release parked between steps (no worker waits) carries on from its checkpoint, holding the environment", async () => {
     const { deps, images } = bench;
     const { ctx, url, log } = await bench.environment(`${tag}park`, host);
-    const spec = { ...compose("canary"), replicas: 3 };
+    const spec = { ...(await compose("canary")), replicas: 3 };
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const id = `park-${tag}`;
     const parkedAt: number[] = [];
@@ -202,7 +202,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     async (strategy, at) => {
       const { deps, images } = bench;
       const { ctx, url } = await bench.environment(`${tag}stop-${strategy}`, host);
-      const spec = compose(strategy);
+      const spec = await compose(strategy);
       const v1 = await release(deps, ctx, { image: images.v1, spec, trigger });
       let asked = 0;
       const cancelling = { ...ctx, stopped: async () => (++asked >= at ? "cancelled by ada" : undefined) };
@@ -220,7 +220,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   it("one release at a time: a second concurrent release is refused and changes nothing", async () => {
     const { deps, images } = bench;
     const { ctx } = await bench.environment(`${tag}lock`, host);
-    const spec = compose("blue-green");
+    const spec = await compose("blue-green");
     const results = await Promise.allSettled([
       release(deps, ctx, { image: images.v1, spec, trigger }),
       release(deps, ctx, { image: images.v2, spec, trigger }),
@@ -240,7 +240,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   it("an image that does not exist, or a router that does not answer, fails the release with a clear error before anything changes; the previous release keeps serving", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}missing`, host);
-    const spec = compose("blue-green");
+    const spec = await compose("blue-green");
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const before = await host.list({ "hoist.env": ctx.env });
     const noRouter = { ...ctx, router: new HaproxyRouter({ socket: "/nonexistent/hoist-admin.sock" }) };
@@ -284,7 +284,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   it.each(crashes)("a release interrupted %s (its worker died) is finished by running it again under the same id", async (point, crashing) => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}${point}`, host);
-    const spec = compose("blue-green");
+    const spec = await compose("blue-green");
     const v1 = await release(deps, ctx, { image: images.v1, spec, trigger });
     const id = `crash-${tag}-${point}`;
     const run = await underLoad(url, async () => {
@@ -304,7 +304,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
   it("a release that died mid-retire and was never resumed is cleared by the next one: the router ends with only its instances", async () => {
     const { deps, images } = bench;
     const { ctx, url } = await bench.environment(`${tag}orphan`, host);
-    const spec = compose("blue-green");
+    const spec = await compose("blue-green");
     await release(deps, ctx, { image: images.v1, spec, trigger });
     const run = await underLoad(url, async () => {
       await release(deps, crashes[1]![1](ctx), { id: `orphan-${tag}`, image: images.v2, spec, trigger }).catch((err: Error) => err);
@@ -327,7 +327,7 @@ describe("between releases on a Docker host, the reconciler's watch", () => {
     await deps.store.putEnvironment(
       Environment.parse({ name: ctx.env, engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: "unix:///unused.sock", backend: ctx.backend } }),
     );
-    const v1 = await release(deps, ctx, { image: images.v1, spec: compose("blue-green"), trigger });
+    const v1 = await release(deps, ctx, { image: images.v1, spec: await compose("blue-green"), trigger });
     expect(v1.status, v1.error).toBe("succeeded");
     const watch = () => watchEnvironments({ store: deps.store, now: () => Date.now(), contextFor: () => ctx }, () => undefined);
     const inRouter = async () => (await ctx.router.servers(ctx.backend)).map((s) => s.name).sort();

@@ -91,7 +91,7 @@ async function closeAll(cleanups: (() => Promise<unknown>)[]): Promise<void> {
 }
 
 /** A one-service compose file with `x-hoist`, two replicas, start-first rolling updates (watched 1 s each on Swarm). */
-export function compose(strategy: string, extra = ""): ReleaseSpec {
+export async function compose(strategy: string, extra = ""): Promise<ReleaseSpec> {
   const text = `services:
   web:
     image: placeholder
@@ -105,7 +105,7 @@ export function compose(strategy: string, extra = ""): ReleaseSpec {
       drain: 1s
       interval: 2s
 ${extra}`;
-  const parsed = readReleaseSpec(text, "web");
+  const parsed = await readReleaseSpec(text, "web");
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.spec;
 }

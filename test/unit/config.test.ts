@@ -24,15 +24,15 @@ pipelines:
     stages: [ { build: { image: registry.example.com/team/shop } }, { push: {} } ]
 `;
 
-function parsed(text: string): HoistFile {
-  const r = parseHoistFile(text);
+async function parsed(text: string): Promise<HoistFile> {
+  const r = await parseHoistFile(text);
   if (!r.ok) throw new Error(r.error);
   return r.file;
 }
 
 describe("parseHoistFile", () => {
-  it("reads pipelines, triggers and stages with defaults", () => {
-    const file = parsed(GOOD);
+  it("reads pipelines, triggers and stages with defaults", async () => {
+    const file = await parsed(GOOD);
     expect(Object.keys(file.pipelines)).toEqual(["main", "review", "release"]);
     expect(file.pipelines.main?.on.schedule).toBe("0 3 * * *");
     expect(file.pipelines.main?.stages[0]).toEqual({ build: { image: "shop", context: ".", dockerfile: "Dockerfile", args: { NODE_ENV: "production", LEVEL: "3" } } });
@@ -49,8 +49,8 @@ describe("parseHoistFile", () => {
     ["broken YAML", "pipelines:\n  main:\n    on: [push\n", /^\.hoist\.yml:\d+: invalid YAML/],
     ["an empty file", "", /^\.hoist\.yml:1: \(file\): /],
     ["no pipelines", "pipelines: {}\n", /declare at least one pipeline/],
-  ])("rejects %s with the line and the field", (_name, text, expected) => {
-    const r = parseHoistFile(text);
+  ])("rejects %s with the line and the field", async (_name, text, expected) => {
+    const r = await parseHoistFile(text);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error).toMatch(expected);
   });
@@ -65,12 +65,12 @@ describe("matchPushPipelines", () => {
     [{ branch: "other" }, []],
     [{ tag: "v1.2.3" }, ["release"]],
     [{ tag: "nightly" }, []],
-  ])("%o starts %o", (ref, names) => {
-    expect(matchPushPipelines(file, ref)).toEqual(names);
+  ])("%o starts %o", async (ref, names) => {
+    expect(matchPushPipelines(await file, ref)).toEqual(names);
   });
 
-  it("push: true and push: {} match branches and tags; manual-only never matches a push", () => {
-    const f = parsed("pipelines:\n  a: { on: { push: true }, stages: [ { build: } ] }\n  b: { on: { push: {} }, stages: [ { build: } ] }\n  c: { on: { manual: true }, stages: [ { build: } ] }\n");
+  it("push: true and push: {} match branches and tags; manual-only never matches a push", async () => {
+    const f = await parsed("pipelines:\n  a: { on: { push: true }, stages: [ { build: } ] }\n  b: { on: { push: {} }, stages: [ { build: } ] }\n  c: { on: { manual: true }, stages: [ { build: } ] }\n");
     expect(matchPushPipelines(f, { branch: "x" })).toEqual(["a", "b"]);
     expect(matchPushPipelines(f, { tag: "v1" })).toEqual(["a", "b"]);
   });
@@ -78,8 +78,8 @@ describe("matchPushPipelines", () => {
 
 describe("resolveStages", () => {
   const file = parsed(GOOD);
-  it("names images after the repo and pushes to the server's registry", () => {
-    const r = resolveStages(file.pipelines.review!, { repoName: "acme/Shop_App", registry: "127.0.0.1:5000" });
+  it("names images after the repo and pushes to the server's registry", async () => {
+    const r = resolveStages((await file).pipelines.review!, { repoName: "acme/Shop_App", registry: "127.0.0.1:5000" });
     expect(r).toEqual({
       ok: true,
       stages: [
@@ -89,17 +89,18 @@ describe("resolveStages", () => {
     });
   });
 
-  it("pushes an image that names its registry there", () => {
-    const r = resolveStages(file.pipelines.release!, { repoName: "acme/shop" });
+  it("pushes an image that names its registry there", async () => {
+    const r = resolveStages((await file).pipelines.release!, { repoName: "acme/shop" });
     expect(r.ok && r.stages[1]?.spec).toEqual({ kind: "push", target: "registry.example.com/team/shop" });
   });
 
-  it("uses HOIST_REGISTRY for a bare image and fails clearly without one", () => {
-    expect(resolveStages(file.pipelines.main!, { repoName: "acme/shop", registry: "127.0.0.1:5000" })).toMatchObject({
+  it("uses HOIST_REGISTRY for a bare image and fails clearly without one", async () => {
+    const { pipelines } = await file;
+    expect(resolveStages(pipelines.main!, { repoName: "acme/shop", registry: "127.0.0.1:5000" })).toMatchObject({
       ok: true,
       stages: [{ name: "build" }, { name: "test" }, { name: "push", spec: { target: "127.0.0.1:5000/shop" } }],
     });
-    const r = resolveStages(file.pipelines.main!, { repoName: "acme/shop" });
+    const r = resolveStages(pipelines.main!, { repoName: "acme/shop" });
     expect(r).toEqual({ ok: false, error: expect.stringMatching(/names no registry; set push.registry or HOIST_REGISTRY/) });
   });
 });

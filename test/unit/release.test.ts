@@ -31,8 +31,8 @@ describe("canary weights", () => {
 describe("deploy stages in .hoist.yml", () => {
   const file = (stages: string) => `pipelines:\n  main:\n    on: { push: true }\n    stages:\n${stages}`;
 
-  it("resolve with their defaults and overrides", () => {
-    const parsed = parseHoistFile(file("      - build: { image: shop }\n      - deploy: { environment: staging }\n      - deploy: { environment: production, strategy: canary, service: web, compose: deploy/compose.yml }\n"));
+  it("resolve with their defaults and overrides", async () => {
+    const parsed = await parseHoistFile(file("      - build: { image: shop }\n      - deploy: { environment: staging }\n      - deploy: { environment: production, strategy: canary, service: web, compose: deploy/compose.yml }\n"));
     if (!parsed.ok) throw new Error(parsed.error);
     const resolved = resolveStages(parsed.file.pipelines.main!, { repoName: "acme/shop" });
     expect(resolved).toEqual({
@@ -45,14 +45,14 @@ describe("deploy stages in .hoist.yml", () => {
     });
   });
 
-  it("need a build before them, a valid environment name and a known strategy", () => {
-    const early = parseHoistFile(file("      - deploy: { environment: staging }\n      - build: {}\n"));
+  it("need a build before them, a valid environment name and a known strategy", async () => {
+    const early = await parseHoistFile(file("      - deploy: { environment: staging }\n      - build: {}\n"));
     expect(early.ok ? "" : early.error).toMatch(/\.hoist\.yml:5: pipelines\.main\.stages\[0\]: a deploy stage needs a build stage before it/);
-    const name = parseHoistFile(file("      - build: {}\n      - deploy: { environment: Prod }\n"));
+    const name = await parseHoistFile(file("      - build: {}\n      - deploy: { environment: Prod }\n"));
     expect(name.ok ? "" : name.error).toMatch(/\.hoist\.yml:6: pipelines\.main\.stages\[1\]\.deploy\.environment: is an environment name/);
-    const strategy = parseHoistFile(file("      - build: {}\n      - deploy: { environment: prod, strategy: yolo }\n"));
+    const strategy = await parseHoistFile(file("      - build: {}\n      - deploy: { environment: prod, strategy: yolo }\n"));
     expect(strategy.ok ? "" : strategy.error).toMatch(/stages\[1\]\.deploy\.strategy: Invalid option/);
-    const outside = parseHoistFile(file("      - build: {}\n      - deploy: { environment: prod, compose: ../x.yml }\n"));
+    const outside = await parseHoistFile(file("      - build: {}\n      - deploy: { environment: prod, compose: ../x.yml }\n"));
     expect(outside.ok ? "" : outside.error).toMatch(/compose: must be a relative path inside the repository/);
   });
 });
@@ -118,8 +118,8 @@ describe("environments", () => {
 });
 
 describe("release sets", () => {
-  const spec = (service: string, health = {}) => {
-    const parsed = readReleaseSpec(
+  const spec = async (service: string, health = {}) => {
+    const parsed = await readReleaseSpec(
       `services:\n  ${service}:\n    ports: ["8080"]\n    x-hoist: { health: ${JSON.stringify({ path: "/healthz", ...health })} }\n`,
       service,
     );
@@ -128,20 +128,20 @@ describe("release sets", () => {
   };
   const ctx = (env: string) => ({ env }) as ReleaseContext;
 
-  it("are named hoist-<env>-<service>-<release>, cut to Swarm's 63 characters with the release id whole", () => {
+  it("are named hoist-<env>-<service>-<release>, cut to Swarm's 63 characters with the release id whole", async () => {
     const id = "01m80ss2z1q9wqystdyrkaa7nx";
-    expect(setName(ctx("prod"), { id, image: "x", spec: spec("web"), live: [] })).toBe(`hoist-prod-web-${id}`);
-    const long = setName(ctx("zd-s-blue-green-y87vut8i-r1"), { id, image: "x", spec: spec("Web_API"), live: [] });
+    expect(setName(ctx("prod"), { id, image: "x", spec: await spec("web"), live: [] })).toBe(`hoist-prod-web-${id}`);
+    const long = setName(ctx("zd-s-blue-green-y87vut8i-r1"), { id, image: "x", spec: await spec("Web_API"), live: [] });
     expect(long).toHaveLength(63);
     expect(long).toBe(`hoist-zd-s-blue-green-y87vut8i-r1-we-${id}`);
   });
 
-  it("get the x-hoist HTTP check as a container health check for Swarm's rolling update, at most once a second", () => {
-    const plan = (health: object) => ({ id: "r", image: "x", spec: spec("web", health), live: [] });
-    const fast = httpHealthcheck(plan({ interval: "200ms", retries: 10, timeout: "2s" }));
+  it("get the x-hoist HTTP check as a container health check for Swarm's rolling update, at most once a second", async () => {
+    const plan = async (health: object) => ({ id: "r", image: "x", spec: await spec("web", health), live: [] });
+    const fast = httpHealthcheck(await plan({ interval: "200ms", retries: 10, timeout: "2s" }));
     expect(fast.test).toEqual(["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:8080/healthz || curl -fsS -o /dev/null http://127.0.0.1:8080/healthz"]);
     // The same patience (10 x 200 ms), in fewer execs.
     expect(fast).toMatchObject({ intervalMs: 1_000, retries: 2, timeoutMs: 2_000, startPeriodMs: 0 });
-    expect(httpHealthcheck(plan({ interval: "5s", retries: 3 }))).toMatchObject({ intervalMs: 5_000, retries: 3 });
+    expect(httpHealthcheck(await plan({ interval: "5s", retries: 3 }))).toMatchObject({ intervalMs: 5_000, retries: 3 });
   });
 });

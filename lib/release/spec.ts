@@ -1,0 +1,109 @@
+/**
+ * A release, read from one service of the user's `docker-compose.yml`.
+ *
+ * Compose keys are read as the Compose Specification defines them (services, deploy, healthcheck);
+ * Hoist's own settings live in the service-level extension `services.<name>.x-hoist` (see `hoist`).
+ * Every key Compose allows but Hoist does not act on yet (volumes, networks, labels, ...) is ignored
+ * with a warning naming its line (see `ignoredKeys`); a key Hoist reads with the wrong type or value
+ * is an error naming its line and path.
+ *
+ * Variable interpolation (`${VAR}`, `$VAR`, `$$`) is out of scope: text is kept exactly as written,
+ * and a numeric field holding `${...}` is an error (with a hint) rather than a guess.
+ */
+export interface ReleaseSpec {
+  service: string;
+  /** `image:` as written; the deploy stage replaces it with the image the pipeline built. */
+  image?: string;
+  /**
+   * The container command as argv, overriding the image's CMD. A list is kept as written. A string is
+   * split into words the way Compose does it (Compose does not run a shell either): whitespace separates
+   * words, '...' and "..." quote, backslash escapes. A string using shell syntax that splitting cannot
+   * express (`|`, `&&`, `;`, `<`, `>`, `(`, backticks) is an error asking for `["sh", "-c", "..."]` or the
+   * list form: Compose would silently drop everything from that operator on.
+   * Absent or null: the image's CMD. `""` or `[]`: `[]`, i.e. the image's CMD overridden to nothing.
+   */
+  command?: string[];
+  /**
+   * Map form or `KEY=value` list form. Numbers and booleans become strings. A name without a value
+   * (`USER_INPUT:` or `- USER_INPUT`) asks Compose to take it from the shell environment, which is
+   * interpolation: such names are left out (unset), as Compose does when the shell has no value.
+   */
+  environment: Record<string, string>;
+  /** The container port the router sends traffic to: x-hoist.port, else the first ports entry's target, else error. */
+  port: number;
+  /** `deploy.replicas`, default 1. */
+  replicas: number;
+  /** `deploy.update_config`. */
+  update: UpdatePolicy;
+  /** `deploy.rollback_config` (its failure_action is `continue` or `pause` only, per the spec). */
+  rollback: UpdatePolicy;
+  /** `deploy.resources.limits`; a limit of 0 means "no limit" and is left out. */
+  resources: { cpus?: number; memoryBytes?: number };
+  /**
+   * `healthcheck:` in Docker's terms. A string test becomes `["CMD-SHELL", test]`; `disable: true` becomes
+   * `["NONE"]` (Docker's way of switching off the image's HEALTHCHECK); a healthcheck without `test` gets
+   * `[]` (Docker: keep the image's test). Unset durations and retries take the Dockerfile HEALTHCHECK
+   * defaults: interval 30s, timeout 30s, start period 0s, retries 3. Absent when no `healthcheck:` is set.
+   */
+  healthcheck?: HealthcheckSpec;
+  /** `services.<name>.x-hoist`: Hoist's release settings. */
+  hoist: HoistSettings;
+}
+
+/**
+ * `update_config` / `rollback_config`. Defaults (Docker's `docker service` defaults, which the spec follows
+ * except for monitor, where the spec text says 0s and Docker Swarm uses 5s): parallelism 1 (0 = all at once),
+ * delay 0s, failure_action pause, monitor 5s, max_failure_ratio 0, order stop-first.
+ */
+export interface UpdatePolicy {
+  parallelism: number;
+  delayMs: number;
+  order: "stop-first" | "start-first";
+  failureAction: "rollback" | "pause" | "continue";
+  monitorMs: number;
+  maxFailureRatio: number;
+}
+
+export interface HealthcheckSpec {
+  /** Docker's form: `[]`, `["NONE"]`, `["CMD", ...args]` or `["CMD-SHELL", command]`. */
+  test: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
+
+/**
+ * The `x-hoist` extension, read from the service (`services.<name>.x-hoist`), in Compose's snake_case:
+ *
+ * ```yaml
+ * services:
+ *   web:
+ *     x-hoist:
+ *       port: 8080                  # else the first ports entry's target
+ *       strategy: canary            # rolling (default) | blue-green | canary
+ *       steps: [5, 25, 100]         # canary weights in percent
+ *       interval: 1m                # between canary steps: "1m30s" or seconds (90)
+ *       health: { path: /healthz, status: 204, timeout: 2s, interval: 1s, retries: 30 }
+ *       error_threshold: 0.02
+ *       drain: 10s
+ * ```
+ *
+ * A top-level `x-hoist:` is not read: Compose extensions at the top level are commonly YAML anchors
+ * (`x-hoist: &hoist ...` then `x-hoist: *hoist` in each service), so it is left alone like any `x-*` key.
+ * Durations take Go-style strings ("500ms", "1m30s") or a number of seconds. Unknown keys are errors.
+ */
+export interface HoistSettings {
+  /** Default rolling. */
+  strategy: "rolling" | "blue-green" | "canary";
+  /** Canary weights in percent: strictly increasing, each 1..100, the last 100. Default [10, 50, 100]. */
+  steps: number[];
+  /** Between canary steps; default 30s. */
+  intervalMs: number;
+  /** The HTTP check the router gate uses. Defaults: path "/", status 200, timeout 2s, interval 1s, retries 30. */
+  health: { path: string; status: number; timeoutMs: number; intervalMs: number; retries: number };
+  /** Canary aborts when its 5xx ratio exceeds the stable one's by more than this (0..1); default 0.05. */
+  errorThreshold: number;
+  /** Grace period before old instances stop; default 5s. */
+  drainMs: number;
+}

@@ -1,0 +1,137 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { Run } from "../../lib/pipeline/run.ts";
+import { readReleaseSpec } from "../../lib/release/compose.ts";
+import type { Environment } from "../../lib/release/environment.ts";
+import { deployStage, type DeployDeps } from "../../lib/runs/deploy.ts";
+import { readYamlFile } from "../../lib/yaml/isolate.ts";
+import { COMPOSE_FILE_LIMITS } from "../../lib/yaml/limits.ts";
+
+const lines = (...l: string[]) => l.join("\n") + "\n";
+
+describe("keys Hoist does not act on yet", () => {
+  const text = lines(
+    "name: shop", // 1
+    "x-logging: &logging { driver: syslog }", // 2
+    "services:", // 3
+    "  web:", // 4
+    "    build: .", // 5
+    "    image: shop", // 6
+    "    ports: ['80:8080']", // 7
+    "    volumes: ['data:/data']", // 8
+    "    env_file: .env", // 9
+    "    depends_on: [db]", // 10
+    "    logging: *logging", // 11
+    "    x-vendor: {}", // 12
+    "    healthcheck: { test: [CMD, 'true'], start_interval: 1s }", // 13
+    "    deploy:", // 14
+    "      mode: replicated", // 15
+    "      resources: { limits: { cpus: '1', pids: 10 }, reservations: { memory: 1G } }", // 16
+    "  db:", // 17
+    "    image: postgres", // 18
+    "    volumes: ['db:/var/lib/postgresql/data']", // 19
+    "volumes: { data: {}, db: {} }", // 20
+    "secrets: { key: { file: ./key } }", // 21
+  );
+
+  it("are listed with their lines, for the released service and the file's top level only", async () => {
+    const r = await readReleaseSpec(text, "web");
+    if (!r.ok) throw new Error(r.error);
+    expect(r.warnings).toEqual([
+      "docker-compose.yml:8: services.web.volumes is not released by Hoist yet and is ignored",
+      "docker-compose.yml:9: services.web.env_file is not released by Hoist yet and is ignored",
+      "docker-compose.yml:10: services.web.depends_on is not released by Hoist yet and is ignored",
+      "docker-compose.yml:11: services.web.logging is not released by Hoist yet and is ignored",
+      "docker-compose.yml:13: services.web.healthcheck.start_interval is not released by Hoist yet and is ignored",
+      "docker-compose.yml:15: services.web.deploy.mode is not released by Hoist yet and is ignored",
+      "docker-compose.yml:16: services.web.deploy.resources.limits.pids is not released by Hoist yet and is ignored",
+      "docker-compose.yml:16: services.web.deploy.resources.reservations is not released by Hoist yet and is ignored",
+      "docker-compose.yml:20: volumes is not released by Hoist yet and is ignored",
+      "docker-compose.yml:21: secrets is not released by Hoist yet and is ignored",
+    ]);
+  });
+
+  it("point at the anchor's text when they came through a merge key", async () => {
+    const r = await readReleaseSpec(lines("x-common: &common", "  labels: [a=b]", "services:", "  web:", "    <<: *common", "    ports: ['80']"), "web");
+    expect(r.ok && r.warnings).toEqual(["docker-compose.yml:2: services.web.labels is not released by Hoist yet and is ignored"]);
+  });
+
+  it("are written to the deploy stage's log", async () => {
+    const env = { name: "staging", protection: {} } as Environment;
+    const deps = {
+      store: { getEnvironment: async () => env, listEnvironments: async () => [env] },
+      source: { readFile: async () => text },
+    } as unknown as DeployDeps;
+    const run = { repo: { provider: "github", fullName: "acme/shop" }, sha: "a".repeat(40), stages: [], branch: "main" } as unknown as Run;
+    const log: string[] = [];
+    // No image: the stage stops right after reading the compose file.
+    const result = await deployStage(deps, run, 0, { kind: "deploy", environment: "staging", compose: "docker-compose.yml", service: "web" }, { log: (l) => log.push(l) });
+    expect(result).toEqual({ ok: false, error: "no image to deploy: the run built nothing" });
+    expect(log).toContain("warning: docker-compose.yml:8: services.web.volumes is not released by Hoist yet and is ignored");
+    expect(log.filter((l) => l.startsWith("warning: "))).toHaveLength(10);
+  });
+});
+
+describe("a compose file that merges ~50 x-* anchors (the shape of Sentry's self-hosted one)", () => {
+  // Built here rather than copied: anchors for restart policy, healthcheck defaults, depends_on sets,
+  // environment groups, each merged into a defaults anchor and from there into ~60 services.
+  const anchors = Array.from({ length: 50 }, (_, i) => `x-part-${i}: &part${i}\n  environment:\n    PART_${i}: "${i}"\n  labels: { part: "${i}" }\n`);
+  const defaults = `x-defaults: &defaults\n  <<: [${anchors.map((_, i) => `*part${i}`).join(", ")}]\n  restart: unless-stopped\n  healthcheck: &health\n    interval: 10s\n    timeout: 5s\n    retries: 30\n`;
+  const services = Array.from(
+    { length: 60 },
+    (_, i) => `  svc${i}:\n    <<: *defaults\n    image: "getsentry/svc:${i}"\n    command: run svc${i}\n    healthcheck:\n      <<: *health\n      test: ["CMD", "true"]\n`,
+  );
+  const web = `  web:\n    <<: *defaults\n    image: "getsentry/sentry:nightly"\n    ports: ["9000"]\n    environment: { SENTRY_CONF: /etc/sentry }\n    x-hoist: { strategy: rolling }\n`;
+  const text = `${anchors.join("")}${defaults}services:\n${web}${services.join("")}volumes: { sentry-data: { external: true } }\n`;
+
+  it("parses, with the merged values where Compose puts them", async () => {
+    const r = await readReleaseSpec(text, "web");
+    if (!r.ok) throw new Error(r.error);
+    expect(r.spec.port).toBe(9000);
+    // An explicit environment replaces the merged one (merge keys do not merge deeply).
+    expect(r.spec.environment).toEqual({ SENTRY_CONF: "/etc/sentry" });
+    expect(r.spec.healthcheck).toMatchObject({ intervalMs: 10_000, retries: 30 });
+    expect(r.warnings).toContain("docker-compose.yml:4: services.web.labels is not released by Hoist yet and is ignored");
+    const svc = await readReleaseSpec(text.replace('  svc7:\n', '  svc7:\n    ports: ["80"]\n'), "svc7");
+    if (!svc.ok) throw new Error(svc.error);
+    expect(svc.spec.environment).toEqual({ PART_0: "0" });
+    expect(svc.spec.healthcheck).toMatchObject({ test: ["CMD", "true"], intervalMs: 10_000 });
+  });
+});
+
+describe("the compose corpus (/work/shared/corpus/compose)", () => {
+  const dir = "/work/shared/corpus/compose";
+  if (!existsSync(dir)) throw new Error(`${dir} is missing: it holds the real-world compose files this test reads`);
+  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f));
+
+  it("never crashes; every service is accepted or refused with a reason naming the file", async () => {
+    expect(files.length).toBeGreaterThan(200);
+    let accepted = 0;
+    let refused = 0;
+    const unreadable: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(join(dir, f), "utf8");
+      const read = await readYamlFile(text, { file: f, limits: COMPOSE_FILE_LIMITS, merge: true });
+      const services = read.ok && typeof read.value === "object" && read.value !== null ? (read.value as { services?: unknown }).services : undefined;
+      const names = typeof services === "object" && services !== null ? Object.keys(services) : [undefined];
+      for (const name of names) {
+        const r = await readReleaseSpec(text, name, f);
+        if (r.ok) {
+          accepted++;
+          expect(r.spec.port).toBeGreaterThan(0);
+          for (const w of r.warnings) expect(w).toMatch(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:\\d+: .+ is not released by Hoist yet and is ignored$`));
+        } else {
+          refused++;
+          expect(r.error.startsWith(f)).toBe(true);
+          expect(r.error.length).toBeLessThan(2_000);
+          if (!read.ok) unreadable.push(r.error);
+        }
+      }
+    }
+    // Services without a port (databases, workers, most e2e fixtures) are refused: "no port to route to".
+    expect(accepted).toBeGreaterThan(60);
+    expect(refused).toBeGreaterThan(0);
+    expect(unreadable.length).toBeLessThan(files.length / 10);
+  });
+});
