@@ -131,8 +131,8 @@ describe("fitRecord and failOversized", () => {
 
 describe(".hoist.yml bounds", () => {
   const file = (stage: string, extra = "") => `pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - build: {}\n      - ${stage}\n${extra}`;
-  const error = (text: string) => {
-    const r = parseHoistFile(text);
+  const error = async (text: string) => {
+    const r = await parseHoistFile(text);
     return r.ok ? "" : r.error;
   };
 
@@ -147,29 +147,29 @@ describe(".hoist.yml bounds", () => {
     ["a pipeline name over 64 characters", `pipelines:\n  ${"p".repeat(65)}: { on: { push: true }, stages: [ { build: {} } ] }\n`, /pipelines: pipeline names use letters, digits, \. _ - \(at most 64\): "p{64}…"/],
     ["a test variable name over 256 characters", file(`test: { run: "t", env: { ${"V".repeat(257)}: v } }`), /stages\[1\]\.test\.env: names are 1 to 256 characters, without = or NUL/],
     ["an environment name over 40 characters", file(`deploy: { environment: ${"e".repeat(41)} }`), /stages\[1\]\.deploy\.environment: is an environment name/],
-  ])("refuses %s, naming the field", (_name, text, message) => {
-    expect(error(text)).toMatch(message);
+  ])("refuses %s, naming the field", async (_name, text, message) => {
+    expect(await error(text)).toMatch(message);
   });
 
-  it("accepts a file within every bound", () => {
-    expect(parseHoistFile(file(`test: { run: "${"x".repeat(16_384)}", env: { A: b } }`)).ok).toBe(true);
+  it("accepts a file within every bound", async () => {
+    expect((await parseHoistFile(file(`test: { run: "${"x".repeat(16_384)}", env: { A: b } }`))).ok).toBe(true);
   });
 });
 
 describe("resolveStages", () => {
-  const pipeline = (tests: number, command: string) => {
-    const r = parseHoistFile(`pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - build: {}\n${`      - test: { run: "${command}" }\n`.repeat(tests)}`);
+  const pipeline = async (tests: number, command: string) => {
+    const r = await parseHoistFile(`pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - build: {}\n${`      - test: { run: "${command}" }\n`.repeat(tests)}`);
     if (!r.ok) throw new Error(r.error);
     return r.file.pipelines.main!;
   };
 
-  it("refuses stages that, with room for their results, would not fit a run record", () => {
-    const resolved = resolveStages(pipeline(20, "x".repeat(16_000)), { repoName: "acme/shop" });
+  it("refuses stages that, with room for their results, would not fit a run record", async () => {
+    const resolved = resolveStages(await pipeline(20, "x".repeat(16_000)), { repoName: "acme/shop" });
     expect(resolved).toEqual({ ok: false, error: expect.stringMatching(/^the pipeline's 21 stages need \d+ bytes of the run record with room for their results, at most \d+: shorten test commands/) });
   });
 
-  it("takes many long commands that fit", () => {
-    expect(resolveStages(pipeline(8, "x".repeat(16_000)), { repoName: "acme/shop" }).ok).toBe(true);
+  it("takes many long commands that fit", async () => {
+    expect(resolveStages(await pipeline(8, "x".repeat(16_000)), { repoName: "acme/shop" }).ok).toBe(true);
   });
 });
 
