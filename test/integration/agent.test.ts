@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerEngine } from "../../lib/engine/docker.ts";
 import { requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { waitFor } from "../support/wait.ts";
 
 const BUILDER = "hoist/builder:latest";
 const names: string[] = [];
@@ -72,6 +73,9 @@ describe("jobs in the engine's job agent (real Docker engine)", () => {
     const spec = job("sleep 60");
     await engine.ensureJob(spec);
     expect(await engine.inspectJob(spec.name)).toMatchObject({ state: "running" });
+    // The starter knows at once; the agent's record says so once the runner has begun.
+    const reader = new DockerEngine();
+    await waitFor("the job's record to say it runs", async () => (await reader.inspectJob(spec.name)).state === "running");
     await docker.getContainer("hoist-agent").restart({ t: 0 });
     expect(await new DockerEngine().inspectJob(spec.name)).toMatchObject({ state: "exited", exitCode: 137 });
   });
