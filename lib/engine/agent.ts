@@ -86,7 +86,11 @@ export class JobAgent {
     const up = `up-${randomUUID()}`;
     if (spec.files) await agent.putArchive(underDirectory(await spec.files(), `${spec.name}/${up}`), { path: ROOT });
     const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const exec = await agent.exec({ Cmd: ["setsid", "sh", "-c", RUNNER, "job", spec.name, up, ...spec.cmd], Env: env, AttachStdout: true, AttachStderr: true });
+    // The runner leads a session of its own (remove stops the job as a group), started in the
+    // background of a shell that waits for it. Without that shell setsid would fork (an exec's
+    // process leads its group) and exit at once, and the engine cuts an exec's streams 2 s after
+    // its process ends (measured): a longer job's end would never reach this stream.
+    const exec = await agent.exec({ Cmd: ["sh", "-c", 'setsid "$@" & wait', "sh", "sh", "-c", RUNNER, "job", spec.name, up, ...spec.cmd], Env: env, AttachStdout: true, AttachStderr: true });
     // Attached, so this process learns of the exit at once, and gets the log with it: the
     // runner prints it only after recording the exit, so while the job runs it writes
     // nothing here and goes on unharmed if this process dies and the stream closes.
@@ -102,7 +106,7 @@ export class JobAgent {
     return { state: "running", startedAt };
   }
 
-  /** A job's end from its runner's output: the code comes on stderr (the exec's own is setsid's, which forks). */
+  /** A job's end from its runner's output: the runner prints its log, then the job's exit code on stderr. */
   private async ended(name: string, job: OwnJob, output: Buffer): Promise<JobState> {
     const { stdout, stderr } = demuxStreams(output);
     const code = Number.parseInt(stderr.trim(), 10);
