@@ -19,6 +19,8 @@ import type { JobSpec, JobState } from "./port.ts";
  *   /jobs/<name>/lock    taken by the one exec that runs the job (mkdir is atomic)
  *   /jobs/<name>/status  "running <started> <boot>" or "exited <code> <started> <finished> <boot>"
  *   /jobs/<name>/log     stdout and stderr
+ *   /jobs/<name>/alive   a FIFO the runner holds open for as long as it lives: a reader gets its
+ *                        end of file the moment the runner is gone (exited, killed, agent stopped)
  */
 
 const ROOT = "/jobs";
@@ -28,11 +30,12 @@ const RUNNER = `
 d=${ROOT}/$1; up=$2; shift 2
 mkdir -p "$d" && mkdir "$d/lock" 2>/dev/null || { rm -rf "$d/$up"; exit 0; }
 cat ${ROOT}/.boot > "$d/lock/boot"
+mkfifo "$d/alive" && exec 9<>"$d/alive"
 if [ -d "$d/$up" ]; then mv "$d/$up" "$d/files"; else mkdir -p "$d/files"; fi
 echo $$ > "$d/pid"
 boot=$(cat ${ROOT}/.boot); started=$(date +%s)
 echo "running $started $boot" > "$d/status.tmp" && mv "$d/status.tmp" "$d/status"
-cd "$d/files" && "$@" > "$d/log" 2>&1
+cd "$d/files" && "$@" > "$d/log" 2>&1 9>&-
 code=$?
 rm -f "$d/pid"
 echo "exited $code $started $(date +%s) $boot" > "$d/status.tmp" && mv "$d/status.tmp" "$d/status"
@@ -56,15 +59,12 @@ export class JobAgent {
 
   /** Starts under way in this process, so two callers share one upload and exec. */
   private readonly starting = new Map<string, Promise<JobState>>();
-  /** Exits of jobs this process started, seen on their attached streams: no polling needed. */
-  private readonly exits = new Map<string, Promise<JobState>>();
-  /** Whole logs of those jobs, printed by the runner as it ends. */
-  private readonly finalLogs = new Map<string, string>();
   /**
-   * Jobs this process started whose runner is still attached, by start time: until the runner
-   * has made the job's directory, the record says "missing" for a job that is starting.
+   * Jobs this process started, as their attached exec streams tell: running while the stream
+   * is open, then their exit (and whole log, which the runner prints as it ends). Looks at them
+   * cost no exec, and their end is known the moment it happens.
    */
-  private readonly attached = new Map<string, number>();
+  private readonly own = new Map<string, OwnJob>();
 
   /**
    * Unpacks the files and starts the job. A job of that name that exists already is not run
@@ -86,7 +86,11 @@ export class JobAgent {
     const up = `up-${randomUUID()}`;
     if (spec.files) await agent.putArchive(underDirectory(await spec.files(), `${spec.name}/${up}`), { path: ROOT });
     const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const exec = await agent.exec({ Cmd: ["setsid", "sh", "-c", RUNNER, "job", spec.name, up, ...spec.cmd], Env: env, AttachStdout: true, AttachStderr: true });
+    // The runner leads a session of its own (remove stops the job as a group), started in the
+    // background of a shell that waits for it. Without that shell setsid would fork (an exec's
+    // process leads its group) and exit at once, and the engine cuts an exec's streams 2 s after
+    // its process ends (measured): a longer job's end would never reach this stream.
+    const exec = await agent.exec({ Cmd: ["sh", "-c", 'setsid "$@" & wait', "sh", "sh", "-c", RUNNER, "job", spec.name, up, ...spec.cmd], Env: env, AttachStdout: true, AttachStderr: true });
     // Attached, so this process learns of the exit at once, and gets the log with it: the
     // runner prints it only after recording the exit, so while the job runs it writes
     // nothing here and goes on unharmed if this process dies and the stream closes.
@@ -94,97 +98,80 @@ export class JobAgent {
     // The job does not need this stream: it must not keep a stopping process alive.
     (stream as { unref?: () => void }).unref?.();
     const startedAt = Date.now();
-    this.attached.set(spec.name, startedAt);
-    const output: Buffer[] = [];
-    const exited = new Promise<void>((resolve, reject) => {
-      stream.on("data", (d: Buffer) => output.push(d));
-      const detached = () => this.attached.delete(spec.name);
-      stream.on("end", () => (detached(), resolve()));
-      stream.on("error", (err: Error) => (detached(), reject(err)));
-    }).then(async (): Promise<JobState> => {
-      // The job's exit code comes on stderr: the exec's own code is setsid's, which forks.
-      const { stdout, stderr } = demuxStreams(Buffer.concat(output));
-      const code = Number.parseInt(stderr.trim(), 10);
-      // No code: another exec held the lock, or the runner was cut short. The record tells.
-      if (Number.isNaN(code)) return this.inspect(spec.name);
-      this.finalLogs.set(spec.name, stdout);
-      return { state: "exited", exitCode: code, startedAt, finishedAt: Date.now() };
-    });
-    this.exits.set(spec.name, exited);
+    const job: OwnJob = { startedAt, exit: collect(stream).then((output) => this.ended(spec.name, job, output)) };
+    this.own.set(spec.name, job);
     // Kept a while for the worker's last looks, then forgotten (the job's files still tell).
-    const forget = () => setTimeout(() => (this.exits.delete(spec.name), this.finalLogs.delete(spec.name)), 60_000).unref();
-    exited.then(forget, forget);
+    const forget = () => setTimeout(() => this.own.get(spec.name) === job && this.own.delete(spec.name), 60_000).unref();
+    job.exit.then(forget, forget);
     return { state: "running", startedAt };
+  }
+
+  /** A job's end from its runner's output: the runner prints its log, then the job's exit code on stderr. */
+  private async ended(name: string, job: OwnJob, output: Buffer): Promise<JobState> {
+    const { stdout, stderr } = demuxStreams(output);
+    const code = Number.parseInt(stderr.trim(), 10);
+    if (Number.isNaN(code)) {
+      // No code: another exec held the lock (the job is not this process's to follow), or the
+      // runner was cut short. The record tells, from now on.
+      if (this.own.get(name) === job) this.own.delete(name);
+      return this.record(name);
+    }
+    job.log = stdout;
+    job.settled = { state: "exited", exitCode: code, startedAt: job.startedAt, finishedAt: Date.now() };
+    return job.settled;
   }
 
   async inspect(name: string): Promise<JobState> {
-    const agent = this.opts.docker.getContainer(this.name);
-    const dir = `${ROOT}/${name}`;
-    // One exec answers all: 3 no such job, 4 files but not started, else the status line (or
-    // "locked <boot>" for a runner between its lock and its first status) and the boot id.
-    const script = `test -d ${dir} || exit 3; cat ${dir}/status 2>/dev/null || { test -d ${dir}/lock || exit 4; echo "locked $(cat ${dir}/lock/boot 2>/dev/null)"; }; cat ${ROOT}/.boot`;
-    const out = await run(agent, ["sh", "-c", script]);
-    if (out.code === 3 || out.code === undefined) {
-      const startedAt = this.attached.get(name);
-      return startedAt === undefined ? { state: "missing" } : { state: "running", startedAt };
-    }
-    if (out.code === 4) return { state: "created" };
-    const [statusLine = "", currentBoot = ""] = out.text.split("\n");
-    const [word, ...rest] = statusLine.trim().split(" ");
-    if (word === "locked") {
-      // A runner of an earlier agent start took the lock and died before it began: dead.
-      const [boot] = rest;
-      if (boot && boot !== currentBoot.trim()) return { state: "exited", exitCode: 137, startedAt: Date.now(), finishedAt: Date.now() };
-      return { state: "running", startedAt: Date.now() };
-    }
-    if (word === "exited") {
-      const [code, started, finished] = rest.map(Number);
-      return { state: "exited", exitCode: code ?? 1, startedAt: (started ?? 0) * 1000, finishedAt: (finished ?? 0) * 1000 };
-    }
-    const [started, boot] = rest;
-    const startedAt = Number(started) * 1000;
-    // Its agent restarted since it began: the process is gone and will never report.
-    if (boot !== currentBoot.trim()) return { state: "exited", exitCode: 137, startedAt, finishedAt: startedAt };
-    return { state: "running", startedAt };
+    const job = this.own.get(name);
+    if (job) return job.settled ?? { state: "running", startedAt: job.startedAt };
+    return this.record(name);
+  }
+
+  /** The job's state as its files in the agent tell it. */
+  private async record(name: string): Promise<JobState> {
+    const out = await run(this.container(), ["sh", "-c", inspectScript(name)]);
+    return parseRecord(out);
   }
 
   async wait(name: string, timeoutMs: number): Promise<JobState> {
-    const exit = this.exits.get(name);
-    if (exit) {
+    const deadline = Date.now() + timeoutMs;
+    const job = this.own.get(name);
+    if (job) {
       const stop = new AbortController();
       const timeout = sleep(timeoutMs, undefined, { signal: stop.signal }).catch(() => undefined);
-      const state = await Promise.race([exit, timeout]).finally(() => stop.abort());
-      return state ?? this.inspect(name);
+      const state = await Promise.race([job.exit, timeout]).finally(() => stop.abort());
+      if (!state) return { state: "running", startedAt: job.startedAt };
+      if (state.state === "exited" || state.state === "missing") return state;
     }
-    // Started by a process that is gone: read the job's record until it ends.
-    return (await this.waitFor(name, (s) => s.state === "exited" || s.state === "missing", timeoutMs)) ?? this.inspect(name);
+    // Started by another process (or one that is gone): wait in the agent on the runner's FIFO.
+    for (;;) {
+      const left = Math.max(0, deadline - Date.now());
+      await run(this.container(), ["sh", "-c", waitScript(name, Math.ceil(left / 1000))], left);
+      const state = await this.record(name);
+      if (state.state === "exited" || state.state === "missing" || Date.now() >= deadline) return state;
+      // Running, and the runner was gone before the wait began (it only just ended), or the
+      // runner has not begun yet: look again shortly.
+      await sleep(Math.min(100, Math.max(0, deadline - Date.now())));
+    }
   }
 
   async logs(name: string): Promise<string> {
-    const final = this.finalLogs.get(name);
+    const final = this.own.get(name)?.log;
     if (final !== undefined) return final;
-    const out = await run(this.opts.docker.getContainer(this.name), ["cat", `${ROOT}/${name}/log`]);
+    const out = await run(this.container(), ["cat", `${ROOT}/${name}/log`]);
     return out.code === 0 ? out.text : "";
   }
 
   /** Stops the job's process group if it still runs and deletes its directory. */
   async remove(name: string): Promise<void> {
-    this.attached.delete(name);
-    this.exits.delete(name);
-    this.finalLogs.delete(name);
+    this.own.delete(name);
     const dir = `${ROOT}/${name}`;
     // The pid file exists only while the job runs (the runner deletes it when the command ends).
-    await run(this.opts.docker.getContainer(this.name), ["sh", "-c", `p=$(cat ${dir}/pid 2>/dev/null) && kill -TERM -"$p" 2>/dev/null; rm -rf ${dir}`]);
+    await run(this.container(), ["sh", "-c", `p=$(cat ${dir}/pid 2>/dev/null) && kill -TERM -"$p" 2>/dev/null; rm -rf ${dir}`]);
   }
 
-  private async waitFor(name: string, done: (s: JobState) => boolean, timeoutMs: number): Promise<JobState | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const state = await this.inspect(name);
-      if (done(state)) return state;
-      if (Date.now() >= deadline) return undefined;
-      await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, deadline - Date.now()))));
-    }
+  private container(): Dockerode.Container {
+    return this.opts.docker.getContainer(this.name);
   }
 
   /** Starts the agent from `image` unless it runs (an agent of an older image is kept). */
@@ -225,12 +212,74 @@ export class JobAgent {
 
 }
 
+interface OwnJob {
+  startedAt: number;
+  /** Settles when the attached stream ends: the job's exit, or its record when the stream had none. */
+  exit: Promise<JobState>;
+  settled?: JobState;
+  log?: string;
+}
+
+/**
+ * One exec answers all: 3 no such job, 4 files but not started, else the status line (or
+ * "locked <boot>" for a runner between its lock and its first status) and the boot id.
+ */
+function inspectScript(name: string): string {
+  const dir = `${ROOT}/${name}`;
+  return `test -d ${dir} || exit 3; cat ${dir}/status 2>/dev/null || { test -d ${dir}/lock || exit 4; echo "locked $(cat ${dir}/lock/boot 2>/dev/null)"; }; cat ${ROOT}/.boot`;
+}
+
+/**
+ * Blocks while the job's runner lives (at most `seconds`): reading its FIFO ends when the last
+ * writer, the runner, is gone. Only a runner that says it runs is waited on: a FIFO without
+ * writer would block the open itself.
+ */
+function waitScript(name: string, seconds: number): string {
+  const dir = `${ROOT}/${name}`;
+  return `read -r word rest < ${dir}/status 2>/dev/null && [ "$word" = running ] && [ -p ${dir}/alive ] && timeout -s KILL ${seconds} cat ${dir}/alive > /dev/null 2>&1`;
+}
+
+function parseRecord(out: { code: number | undefined; text: string }): JobState {
+  if (out.code === 3 || out.code === undefined) return { state: "missing" };
+  if (out.code === 4) return { state: "created" };
+  const [statusLine = "", currentBoot = ""] = out.text.split("\n");
+  const [word, ...rest] = statusLine.trim().split(" ");
+  if (word === "locked") {
+    // A runner of an earlier agent start took the lock and died before it began: dead.
+    const [boot] = rest;
+    if (boot && boot !== currentBoot.trim()) return { state: "exited", exitCode: 137, startedAt: Date.now(), finishedAt: Date.now() };
+    return { state: "running", startedAt: Date.now() };
+  }
+  if (word === "exited") {
+    const [code, started, finished] = rest.map(Number);
+    return { state: "exited", exitCode: code ?? 1, startedAt: (started ?? 0) * 1000, finishedAt: (finished ?? 0) * 1000 };
+  }
+  const [started, boot] = rest;
+  const startedAt = Number(started) * 1000;
+  // Its agent restarted since it began: the process is gone and will never report.
+  if (boot !== currentBoot.trim()) return { state: "exited", exitCode: 137, startedAt, finishedAt: startedAt };
+  return { state: "running", startedAt };
+}
+
+/** The whole of an exec's attached output, once it ends. */
+function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  return new Promise((resolve, reject) => {
+    stream.on("data", (d: Buffer) => parts.push(d));
+    stream.on("end", () => resolve(Buffer.concat(parts)));
+    // Destroyed (a wait cut short): what came so far.
+    stream.on("close", () => resolve(Buffer.concat(parts)));
+    stream.on("error", reject);
+  });
+}
+
 /**
  * Runs a short command in the agent and collects its stdout. Exec answers in milliseconds;
  * the archive endpoints are slower (~70 ms) and a HEAD on one never ended (measured).
- * `code` is undefined when the agent itself does not exist.
+ * `code` is undefined when the agent itself does not exist. With `timeoutMs`, a command still
+ * running then is cut loose (it must bound itself in the agent) and its code is not read.
  */
-async function run(agent: Dockerode.Container, cmd: string[]): Promise<{ code: number | undefined; text: string }> {
+async function run(agent: Dockerode.Container, cmd: string[], timeoutMs?: number): Promise<{ code: number | undefined; text: string }> {
   let exec: Dockerode.Exec;
   try {
     exec = await agent.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: false });
@@ -241,11 +290,8 @@ async function run(agent: Dockerode.Container, cmd: string[]): Promise<{ code: n
     throw err;
   }
   const stream = await exec.start({});
-  const parts: Buffer[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.on("data", (d: Buffer) => parts.push(d));
-    stream.on("end", resolve);
-    stream.on("error", reject);
-  });
-  return { code: (await exec.inspect()).ExitCode ?? undefined, text: demux(Buffer.concat(parts)) };
+  let cut = false;
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => ((cut = true), (stream as { destroy?: () => void }).destroy?.()), timeoutMs);
+  const output = await collect(stream).finally(() => clearTimeout(timer));
+  return { code: cut ? undefined : ((await exec.inspect()).ExitCode ?? undefined), text: demux(output) };
 }

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { HoistError } from "../errors.ts";
+import { classify, HoistError } from "../errors.ts";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
@@ -33,11 +33,11 @@ export class EngineError extends HoistError {
   readonly status: number;
   readonly statusCode: number | undefined;
 
-  constructor(message: string, opts: { retryable: boolean; statusCode?: number; cause?: unknown }) {
+  constructor(message: string, opts: { retryable: boolean; statusCode?: number | undefined; status?: number; cause?: unknown }) {
     super(message, { cause: opts.cause });
     this.retryable = opts.retryable;
     this.statusCode = opts.statusCode;
-    this.status = opts.retryable ? 503 : opts.statusCode === 404 || opts.statusCode === 409 ? opts.statusCode : 422;
+    this.status = opts.status ?? (opts.retryable ? 503 : opts.statusCode === 404 || opts.statusCode === 409 ? opts.statusCode : 422);
   }
 }
 
@@ -75,7 +75,8 @@ export class DockerEngine implements Engine {
     if (spec.agent) return this.viaAgent(`start job ${spec.name} in the agent`, () => this.agent.ensure(spec));
     let lostRace = false;
     for (let attempt = 0; attempt < 100; attempt++) {
-      const state = await this.inspectJob(spec.name);
+      // A container job is a container or nothing: no look into the agent for it.
+      const state = (await this.inspectContainer(spec.name)) ?? { state: "missing" };
       // Created but not started: a caller died before starting it. Uploading the same
       // files again is harmless. After losing a race, the winner does it instead.
       if (state.state === "created" && !lostRace) return this.startJob(spec);
@@ -127,7 +128,7 @@ export class DockerEngine implements Engine {
     } catch (err) {
       if (statusOf(err) !== 304) throw this.wrap(err, `start job ${spec.name}`); // 304: already started
     }
-    return this.inspectJob(spec.name);
+    return (await this.inspectContainer(spec.name)) ?? { state: "missing" };
   }
 
   async waitJob(name: string, timeoutMs: number): Promise<JobState> {
@@ -148,11 +149,16 @@ export class DockerEngine implements Engine {
   }
 
   async inspectJob(name: string): Promise<JobState> {
+    return (await this.inspectContainer(name)) ?? this.viaAgent(`inspect job ${name}`, () => this.agent.inspect(name));
+  }
+
+  /** The job container's state; undefined when there is no container of that name. */
+  private async inspectContainer(name: string): Promise<JobState | undefined> {
     let info: Dockerode.ContainerInspectInfo;
     try {
       info = await this.docker.getContainer(name).inspect();
     } catch (err) {
-      if (statusOf(err) === 404) return this.viaAgent(`inspect job ${name}`, () => this.agent.inspect(name));
+      if (statusOf(err) === 404) return undefined;
       throw this.wrap(err, `inspect job ${name}`);
     }
     const s = info.State;
@@ -238,44 +244,26 @@ export class DockerEngine implements Engine {
     return { digest };
   }
 
-  /** Turns a dockerode/socket error into an EngineError whose message says what to do. */
+  /**
+   * Turns a dockerode/socket error into an EngineError whose message says what to do. Whether it
+   * is worth retrying, and its status, are the one error tree's (`classify`): a reset, a timeout
+   * or an engine that is not there (yet) is retryable; the daemon's refusals (4xx), a socket this
+   * user may not use, and errors of our own are not.
+   */
   private wrap(err: unknown, doing: string, hint?: string): EngineError {
     if (err instanceof EngineError) return err;
+    const kind = classify(err);
+    const opts = { retryable: kind.retryable, status: kind.status, statusCode: statusOf(err), cause: err };
     const code = (err as { code?: unknown })?.code;
-    if (typeof code === "string" && CONNECTION_CODES.has(code)) {
-      return new EngineError(
-        `cannot reach the Docker engine at ${this.endpoint} to ${doing}: is dockerd running? (${code})`,
-        { retryable: true, cause: err },
-      );
+    if (typeof code === "string" && opts.statusCode === undefined) {
+      const check = code === "EACCES" ? "may this user use its socket? (the docker group, or DOCKER_HOST)" : "is dockerd running?";
+      return new EngineError(`cannot reach the Docker engine at ${this.endpoint} to ${doing}: ${check} (${code})`, opts);
     }
-    const status = statusOf(err);
     const detail = daemonMessage(err);
-    if (status === undefined || status >= 500) {
-      return new EngineError(`the Docker engine failed to ${doing}: ${detail}; retry later`, {
-        retryable: true,
-        statusCode: status,
-        cause: err,
-      });
-    }
-    return new EngineError(`cannot ${doing}: ${detail}${hint ? ` (${hint})` : ""}`, {
-      retryable: false,
-      statusCode: status,
-      cause: err,
-    });
+    if (kind.retryable) return new EngineError(`the Docker engine failed to ${doing}: ${detail}; retry later`, opts);
+    return new EngineError(`cannot ${doing}: ${detail}${hint ? ` (${hint})` : ""}`, opts);
   }
 }
-
-const CONNECTION_CODES = new Set([
-  "ENOENT", // the socket file does not exist
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-  "EACCES", // the socket exists but this user may not use it
-]);
 
 /** Registry failures worth another try later (network, overload), from the push stream's text. */
 const TRANSIENT = /connection refused|connection reset|timeout|timed out|EOF|no route to host|unavailable|too many requests|5\d\d /i;

@@ -26,9 +26,19 @@ export function startPoller(opts: PollerOptions): { stop: () => Promise<void> } 
   let running = true;
   const inFlight = new Set<Promise<void>>();
   let wake: (() => void) | undefined;
-  const unsubscribe = opts.onSend?.(() => wake?.());
+  // A send seen while no idle wait was on (a receive in flight may have missed its message):
+  // the next idle wait ends at once instead of sleeping over it.
+  let sent = false;
+  const unsubscribe = opts.onSend?.(() => {
+    sent = true;
+    wake?.();
+  });
   const idle = () =>
     new Promise<void>((resolve) => {
+      if (sent || !running) {
+        sent = false;
+        return resolve();
+      }
       const timer = setTimeout(done, opts.idleMs ?? 250);
       function done() {
         clearTimeout(timer);
@@ -45,6 +55,8 @@ export function startPoller(opts: PollerOptions): { stop: () => Promise<void> } 
         continue;
       }
       let messages;
+      // Cleared before the receive: a send from here on may come too late for it.
+      sent = false;
       try {
         messages = await opts.consumer.receive(free, 0);
       } catch (err) {

@@ -83,7 +83,7 @@ const executors: Executors = {
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
     });
     if (state.state === "missing" || state.state === "created") state = await build();
-    state = await follow(deps, ctx, state);
+    state = await waitOnJob(deps, ctx, state);
     // A failed build left behind by an earlier run is not this run's result: build afresh.
     const startedAt = ctx.run.stages[ctx.stage]?.startedAt ?? 0;
     if (state.state === "exited" && state.exitCode !== 0 && state.finishedAt < startedAt) {
@@ -106,7 +106,7 @@ const executors: Executors = {
       env: spec.env,
       labels: { "hoist.run": ctx.run.id, "hoist.kind": "test" },
     });
-    const state = await follow(deps, ctx, state0, spec.timeoutSec * 1000);
+    const state = await waitOnJob(deps, ctx, state0, spec.timeoutSec * 1000);
     if (state.state !== "exited") {
       const started = state.state === "running" ? state.startedAt : deps.clock.now();
       if (deps.clock.now() - started < spec.timeoutSec * 1000) return { pending: true };
@@ -196,7 +196,7 @@ function finish(deps: ExecutorDeps, ctx: StageContext, ok: boolean, details: Fin
  * Waits on a job for at most the slice (and the stage's own deadline), then copies its
  * output to the step log, so the user sees progress while it runs.
  */
-async function follow(deps: ExecutorDeps, ctx: StageContext, state: JobState, deadlineMs = Infinity): Promise<JobState> {
+async function waitOnJob(deps: ExecutorDeps, ctx: StageContext, state: JobState, deadlineMs = Infinity): Promise<JobState> {
   const stageEnd = (state.state === "running" ? state.startedAt : deps.clock.now()) + deadlineMs;
   const wait = Math.min(ctx.sliceMs, stageEnd - deps.clock.now());
   if (state.state !== "exited" && wait > 0) state = await deps.engine.waitJob(ctx.job, wait);

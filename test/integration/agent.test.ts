@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerEngine } from "../../lib/engine/docker.ts";
 import { requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { waitFor } from "../support/wait.ts";
 
 const BUILDER = "hoist/builder:latest";
 const names: string[] = [];
@@ -47,6 +48,17 @@ describe("jobs in the engine's job agent (real Docker engine)", () => {
     expect(await other.jobLogs(spec.name)).toBe("finished\n");
   });
 
+  it("the starter learns the end and output of a job longer than the engine's 2 s stream grace from its own stream", async () => {
+    const docker = await requireDocker();
+    const spec = job("sleep 3; echo done");
+    await engine.ensureJob(spec);
+    expect(await engine.waitJob(spec.name, 60_000)).toMatchObject({ state: "exited", exitCode: 0 });
+    // The record is gone: what the starter answers now can only come from its attached stream.
+    await docker.getContainer("hoist-agent").exec({ Cmd: ["rm", "-rf", `/jobs/${spec.name}`] }).then((e) => e.start({})).then((s) => new Promise((r) => (s.on("end", r), s.resume())));
+    expect(await engine.inspectJob(spec.name)).toMatchObject({ state: "exited", exitCode: 0 });
+    expect(await engine.jobLogs(spec.name)).toBe("done\n");
+  });
+
   it("removing a running job stops it and forgets it", async () => {
     const spec = job("sleep 60");
     await engine.ensureJob(spec);
@@ -72,6 +84,9 @@ describe("jobs in the engine's job agent (real Docker engine)", () => {
     const spec = job("sleep 60");
     await engine.ensureJob(spec);
     expect(await engine.inspectJob(spec.name)).toMatchObject({ state: "running" });
+    // The starter knows at once; the agent's record says so once the runner has begun.
+    const reader = new DockerEngine();
+    await waitFor("the job's record to say it runs", async () => (await reader.inspectJob(spec.name)).state === "running");
     await docker.getContainer("hoist-agent").restart({ t: 0 });
     expect(await new DockerEngine().inspectJob(spec.name)).toMatchObject({ state: "exited", exitCode: 137 });
   });
