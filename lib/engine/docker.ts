@@ -250,8 +250,9 @@ export class DockerEngine implements Engine {
    * or an engine that is not there (yet) is retryable; the daemon's refusals (4xx), a socket this
    * user may not use, and errors of our own are not.
    */
-  private wrap(err: unknown, doing: string, hint?: string): EngineError {
-    if (err instanceof EngineError) return err;
+  private wrap(err: unknown, doing: string, hint?: string): HoistError {
+    // Already classified (an engine error, an archive refused, a provider's refusal): kept as it is.
+    if (err instanceof HoistError) return err;
     const kind = classify(err);
     const opts = { retryable: kind.retryable, status: kind.status, statusCode: statusOf(err), cause: err };
     const code = (err as { code?: unknown })?.code;
