@@ -1,13 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { Octokit } from "octokit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubPush } from "../../lib/demo/payloads.ts";
 import { apiApp, webhookApp } from "../../lib/http/server.ts";
 import type { StartedServers } from "../../lib/local/servers.mjs";
 import { resolveDelivery } from "../../lib/runs/resolve-delivery.ts";
-import { GitHubReader } from "../../lib/scm/github.ts";
-import { SourceRouter } from "../../lib/scm/source.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";
 import type { Services } from "../../lib/services.ts";
 import type { Delivery } from "../../lib/store/deliveries.ts";
@@ -47,8 +44,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => stub.listen(0, "127.0.0.1", r));
   const api = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
   servers = await startAwsServers();
-  const source = new SourceRouter({ github: new GitHubReader(new Octokit({ baseUrl: api, auth: "gh-token" })) });
-  s = await servicesOn(servers, { GITHUB_WEBHOOK_SECRET: SECRET, HOIST_API_TOKEN: TOKEN, HOIST_REGISTRY: "127.0.0.1:5000" }, { source });
+  // The server's own wiring: GITHUB_API_URL (GitHub Enterprise's form) points octokit at the stand-in.
+  s = await servicesOn(servers, { GITHUB_WEBHOOK_SECRET: SECRET, HOIST_API_TOKEN: TOKEN, HOIST_REGISTRY: "127.0.0.1:5000", GITHUB_TOKEN: "gh-token-for-the-stand-in", GITHUB_API_URL: api });
 });
 afterAll(async () => {
   for (const sock of sockets) sock.destroy();
