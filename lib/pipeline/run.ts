@@ -2,7 +2,8 @@ import { z } from "zod";
 
 /** The run record: what the table stores and the API returns. */
 
-export const RUN_STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"] as const;
+// No "waiting" yet: a run parks only with a stage in flight (running) until approvals come (the People issue).
+export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export const RunStatus = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatus>;
 
