@@ -1,7 +1,9 @@
 import { BusyError, classify, messageOf } from "../errors.ts";
 import { ulid } from "ulid";
 import type { ReleaseSpec } from "./compose.ts";
-import { ReleaseError, ReleaseParked, type ReleaseContext } from "./moves.ts";
+import { ReleaseError } from "./moves.ts";
+import { ReleaseParked } from "./plan.ts";
+import type { ReleaseContext } from "./ports.ts";
 import type { Checkpoint, ReleaseRecord, ReleaseStore } from "./records.ts";
 import { WATCH_OWNER } from "./watch.ts";
 import { runStrategy, undoParked } from "./strategies.ts";
@@ -184,7 +186,7 @@ async function takeLease(deps: ReleaseDeps, ctx: ReleaseContext, owner: string):
     const now = deps.now();
     const lease = await deps.store.lock(ctx.env, owner, now + deps.leaseMs, now);
     if (lease.ok || !lease.holder.startsWith(WATCH_OWNER) || now >= giveUp) return lease;
-    await ctx.sleep(50);
+    await ctx.clock.sleep(50);
   }
 }
 

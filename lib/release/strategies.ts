@@ -1,18 +1,11 @@
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import type { ServerStats } from "../router/port.ts";
-import { follow, inSet, rollInPlace, servingBySet } from "./in-place.ts";
+import { rollInPlace } from "./in-place.ts";
+import { enroll, FULL, launch, restore, retire, waitUntil } from "./moves.ts";
+import type { CanaryVerdict, ReleaseOutcome, ReleasePlan } from "./plan.ts";
+import type { ReleaseContext } from "./ports.ts";
 import type { Checkpoint } from "./records.ts";
-import { enroll, FULL, launch, restore, retire, waitUntil, type ReleaseContext, type ReleasePlan } from "./moves.ts";
-
-export type ReleaseOutcome =
-  | { ok: true; instances: string[] }
-  | { ok: false; error: string; rolledBack: boolean; instances: string[]; canary?: CanaryVerdict; cancelled?: true };
-
-export interface CanaryVerdict {
-  step: number;
-  canary: { responses: number; errors: number };
-  stable: { responses: number; errors: number };
-}
+import { inSet, servingBySet, syncRouter } from "./router-sync.ts";
 
 /** Runs the plan's strategy. A failed health gate leaves (or puts back) the previous release serving. */
 export async function runStrategy(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {
@@ -66,7 +59,7 @@ async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<Releas
 async function servingNow(ctx: ReleaseContext, plan: ReleasePlan, groups: InstanceGroups): Promise<string[]> {
   const live: string[] = [];
   for (const [group, serving] of await servingBySet(groups, plan.live)) {
-    await follow(ctx, plan.spec.hoist.health, inSet(group), serving);
+    await syncRouter(ctx, plan.spec.hoist.health, inSet(group), serving);
     live.push(...serving.map((i) => i.name));
   }
   return live;
@@ -125,7 +118,7 @@ async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseO
       await retire(ctx, leaving, plan.spec.hoist.drainMs);
       retired.push(...leaving);
     }
-    if (next + batch < plan.spec.replicas && delayMs > 0) await ctx.sleep(delayMs);
+    if (next + batch < plan.spec.replicas && delayMs > 0) await ctx.clock.sleep(delayMs);
   }
   await retire(ctx, old, plan.spec.hoist.drainMs); // the previous release had more replicas
   if (fresh.length === 0)
@@ -178,7 +171,7 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
       const before = await ctx.router.stats(ctx.backend);
       for (const i of canaries) await ctx.router.setWeight(ctx.backend, i.name, weights.canary);
       for (const name of stable) await ctx.router.setWeight(ctx.backend, name, weights.stable);
-      mark = { until: Date.now() + hoist.intervalMs, before };
+      mark = { until: ctx.clock.now() + hoist.intervalMs, before };
       await plan.checkpoint?.({ until: mark.until, waiting: `canary at ${step}%`, canary: { step, before } });
     }
     await waitUntil(ctx, plan, mark.until, `canary at ${step}%`);
