@@ -1,4 +1,4 @@
-import { PermanentError } from "../errors.ts";
+import { classify, messageOf, PermanentError } from "../errors.ts";
 import type { Instance, InstanceSpec } from "../engine/instances.ts";
 import { waitHealthy } from "./health.ts";
 import { ReleaseParked, type ReleasePlan } from "./plan.ts";
@@ -18,6 +18,17 @@ export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: n
 /** A release step that failed; the message says what happened and where to look. */
 export class ReleaseError extends PermanentError {
   override name = "ReleaseError";
+}
+
+/**
+ * What a failed move means for the release: an instance that failed its health gate, or an
+ * engine refusing for good, fails the release (the message says why); an engine or router that
+ * did not answer is thrown on, so the release is retried and resumes under its id rather than
+ * ending failed because of a blip.
+ */
+export function moveFailure(err: unknown): string {
+  if (classify(err).retryable) throw err;
+  return messageOf(err);
 }
 
 /** Full weight for a serving instance (HAProxy weights run 0-256). */

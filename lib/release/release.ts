@@ -45,6 +45,9 @@ export class ReleaseBusyError extends BusyError {
  */
 export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: ReleaseRequest): Promise<ReleaseRecord> {
   const id = req.id ?? ulid().toLowerCase();
+  // A release that ended (a worker died after recording it) is done: running it again would redo it.
+  const ended = req.id === undefined ? undefined : await deps.store.getRelease(ctx.env, id);
+  if (ended && ended.status !== "running") return ended;
   const owner = `release ${id}`;
   const started = deps.now();
   const lease = await takeLease(deps, ctx, owner);

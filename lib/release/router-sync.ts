@@ -26,8 +26,8 @@ export const inSet = (group: string) => (server: string) => server.startsWith(`$
 
 /**
  * Puts the router in step with the instances that serve (of those `ours` picks out): one that is
- * new, or back at another address, joins at full weight once it passes the HTTP health gate; one
- * no longer serving leaves (no new requests, the ones in flight finish). Resolves true when
+ * new, back at another address, or not enabled yet, joins at full weight once it passes the HTTP
+ * health gate; one no longer serving leaves (no new requests, the ones in flight finish). Resolves true when
  * nothing needed changing.
  */
 export async function syncRouter(ctx: ReleaseContext, health: HttpHealth, ours: (server: string) => boolean, serving: Instance[]): Promise<boolean> {
@@ -35,10 +35,12 @@ export async function syncRouter(ctx: ReleaseContext, health: HttpHealth, ours: 
   let inStep = true;
   for (const instance of serving) {
     const known = servers.find((s) => s.name === instance.name);
-    if (known && known.address === instance.address && known.port === instance.port) continue;
+    const here = known !== undefined && known.address === instance.address && known.port === instance.port;
+    // Not ready where it is: a sync that stopped (a crash) between adding it and enabling it.
+    if (here && known.state === "ready") continue;
     inStep = false;
     // Back at another address (a restart on a new IP): the old one serves nothing.
-    if (known) await ctx.router.removeServer(ctx.backend, known.name);
+    if (known && !here) await ctx.router.removeServer(ctx.backend, known.name);
     const unhealthy = await waitHealthy(ctx, instance, health);
     if (unhealthy) ctx.log(`${instance.name} is running but failed its health check: ${unhealthy}`);
     else await enroll(ctx, [instance], FULL);

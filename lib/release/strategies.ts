@@ -1,7 +1,7 @@
 import type { Instance, InstanceGroups } from "../engine/instances.ts";
 import type { ServerStats } from "../router/port.ts";
 import { rollInPlace } from "./in-place.ts";
-import { enroll, FULL, launch, restore, retire, waitUntil } from "./moves.ts";
+import { enroll, FULL, launch, moveFailure, restore, retire, waitUntil } from "./moves.ts";
 import type { CanaryVerdict, ReleaseOutcome, ReleasePlan } from "./plan.ts";
 import type { ReleaseContext } from "./ports.ts";
 import type { Checkpoint } from "./records.ts";
@@ -40,7 +40,7 @@ async function blueGreen(ctx: ReleaseContext, plan: ReleasePlan): Promise<Releas
   try {
     fresh = await launch(ctx, plan, 0, plan.spec.replicas);
   } catch (err) {
-    return { ok: false, error: (err as Error).message, rolledBack: true, instances: plan.live };
+    return { ok: false, error: moveFailure(err), rolledBack: true, instances: plan.live };
   }
   const halted = await unlessStopped(ctx, "stopped before the switch", () => Promise.all(fresh.map((i) => ctx.host.remove(i.name))), () => plan.live);
   if (halted) return halted;
@@ -102,7 +102,7 @@ async function rolling(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseO
       await enroll(ctx, started, FULL);
       fresh.push(...started.map((i) => i.name));
     } catch (err) {
-      const error = (err as Error).message;
+      const error = moveFailure(err);
       if (failureAction === "continue") {
         ctx.log(`${error}; continuing (failure_action: continue)`);
         failures.push(error);
@@ -147,8 +147,9 @@ async function canary(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOu
   };
   const withdraw = (drainMs: number) => withdrawCanaries(ctx, stable, canaries.map((i) => i.name), drainMs);
   const failed = async (err: unknown, drainMs: number): Promise<ReleaseOutcome> => {
+    const error = moveFailure(err);
     await withdraw(drainMs);
-    return { ok: false, error: (err as Error).message, rolledBack: true, instances: stable };
+    return { ok: false, error, rolledBack: true, instances: stable };
   };
   /** Before each move that gives the canary more traffic: a cancelled run's canary is withdrawn. */
   const stop = () => unlessStopped(ctx, "canary stopped", () => withdraw(hoist.drainMs), () => stable);
