@@ -1,7 +1,7 @@
 import { classify, messageOf, PermanentError } from "../errors.ts";
 import type { Instance, InstanceSpec } from "../engine/instances.ts";
 import { waitHealthy } from "./health.ts";
-import { ReleaseParked, type ReleasePlan } from "./plan.ts";
+import { ReleaseParked, type ReleaseOutcome, type ReleasePlan } from "./plan.ts";
 import type { ReleaseContext } from "./ports.ts";
 
 /** Where callers outside the release core have always found it. */
@@ -138,4 +138,17 @@ export async function restore(ctx: ReleaseContext, plan: ReleasePlan, names: str
     instances.push(instance);
   }
   await enroll(ctx, instances, FULL);
+}
+
+/**
+ * Asks whether the release is still wanted; when its run was cancelled, says so (`where` it
+ * stopped), undoes what the strategy did so far and gives the outcome: `serving`, the previous
+ * release, serves (again).
+ */
+export async function unlessStopped(ctx: ReleaseContext, where: string, undo: () => Promise<unknown>, serving: () => string[]): Promise<ReleaseOutcome | undefined> {
+  const reason = await ctx.stopped?.();
+  if (reason === undefined) return undefined;
+  ctx.log(`${where}: ${reason}`);
+  await undo();
+  return { ok: false, cancelled: true, error: reason, rolledBack: true, instances: serving() };
 }
