@@ -35,8 +35,10 @@ import type { InstanceHost } from "../lib/engine/instances.ts";
 import { SwarmInstances } from "../lib/engine/swarm-instances.ts";
 import { startServers, type StartedServers } from "../lib/local/servers.mjs";
 import { waitHealthy } from "../lib/release/health.ts";
-import type { ReleaseContext } from "../lib/release/moves.ts";
+import { httpProbe } from "../lib/release/http-probe.ts";
+import type { ReleaseContext } from "../lib/release/ports.ts";
 import { release, type ReleaseDeps } from "../lib/release/release.ts";
+import { systemReleaseClock } from "../lib/release/targets.ts";
 import { HaproxyRouter } from "../lib/router/haproxy.ts";
 import { loopbackDynamoApi } from "../lib/store/dynamo-api.ts";
 import { DynamoReleaseStore } from "../lib/store/dynamo-releases.ts";
@@ -289,7 +291,8 @@ async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, str
           log.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
           timed.push({ at: Date.now(), line });
         },
-        sleep: (ms) => sleep(ms),
+        probe: httpProbe,
+        clock: systemReleaseClock,
       };
       const spec = await compose(strategy);
       const trigger = { type: "manual" as const, by: "bench" };
@@ -336,7 +339,7 @@ async function naiveRow(docker: Dockerode, round: number): Promise<Figures> {
   try {
     return await withHaproxy(async (haproxy) => {
       let current = await run("v1");
-      const unhealthy = await waitHealthy("127.0.0.1", port, { path: "/healthz", status: 200, timeoutMs: 2_000, intervalMs: 100, retries: 50 }, (ms) => sleep(ms));
+      const unhealthy = await waitHealthy({ probe: httpProbe, clock: systemReleaseClock }, { address: "127.0.0.1", port }, { path: "/healthz", status: 200, timeoutMs: 2_000, intervalMs: 100, retries: 50 });
       if (unhealthy) throw new Error(`naive: v1 on 127.0.0.1:${port} is not healthy: ${unhealthy}`);
       const router = new HaproxyRouter({ socket: haproxy.socket });
       await router.addServer(haproxy.backend, { name: "naive", address: "127.0.0.1", port, weight: 100 });

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
 import { JobAgent } from "./agent.ts";
 import { demux } from "./frames.ts";
-import type { HealthcheckSpec } from "../release/compose.ts";
+import type { HealthcheckSpec } from "./instances.ts";
 import type { Engine, JobSpec, JobState, PushResult } from "./port.ts";
 
 const DEFAULT_SOCKET = "/var/run/docker.sock";
@@ -349,7 +349,9 @@ export function instanceHostError(what: string, err: unknown): EngineError {
         : notManager
       ? `${what} failed: the engine is not a Swarm manager (${text}): run \`docker swarm init --advertise-addr ADDRESS\` on it (on this machine, bash scripts/services.sh does)`
       : `${what} failed: ${text}`;
-  const retryable = unreachable || (status !== undefined && status >= 500 && !notManager);
+  // Past the cases above, the one error tree decides: a 5xx, or a socket that timed out or was
+  // reset mid-call (a remote engine over a slow link), can succeed later, and a release resumes.
+  const retryable = unreachable || (!notManager && !tls && !ssh && classify(err).retryable);
   return new EngineError(message, { retryable, ...(status ? { statusCode: status } : {}), cause: err });
 }
 

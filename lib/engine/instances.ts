@@ -1,10 +1,31 @@
-import type { HealthcheckSpec, UpdatePolicy } from "../release/compose.ts";
-
 /**
  * Long-lived service instances (the containers a release runs), as opposed to the
  * engine's short jobs. Names are the idempotency keys: starting a name that exists
  * starts that container again instead of making a second one.
  */
+
+/**
+ * How a host replaces a set's instances in place, in Compose's `update_config` terms (parallelism
+ * 0 = all at once). Declared here, where the hosts use it; a release description carries one.
+ */
+export interface UpdatePolicy {
+  parallelism: number;
+  delayMs: number;
+  order: "stop-first" | "start-first";
+  failureAction: "rollback" | "pause" | "continue";
+  monitorMs: number;
+  maxFailureRatio: number;
+}
+
+/** A container's own health check, in Docker's terms. */
+export interface HealthcheckSpec {
+  /** Docker's form: `[]`, `["NONE"]`, `["CMD", ...args]` or `["CMD-SHELL", command]`. */
+  test: string[];
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startPeriodMs: number;
+}
 
 export interface InstanceSpec {
   /** From the host's `instanceName`. */

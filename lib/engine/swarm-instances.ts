@@ -1,8 +1,18 @@
 import type Dockerode from "dockerode";
 import { dockerHealthcheck, EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
-import { withChanges, type ChangeFeed, type GroupProgress, type GroupUpdate, type GroupUpdateState, type Instance, type InstanceGroups, type InstanceHost, type InstanceSpec } from "./instances.ts";
+import {
+  withChanges,
+  type ChangeFeed,
+  type GroupProgress,
+  type GroupUpdate,
+  type GroupUpdateState,
+  type Instance,
+  type InstanceGroups,
+  type InstanceHost,
+  type InstanceSpec,
+  type UpdatePolicy,
+} from "./instances.ts";
 import { serviceChanges } from "./swarm-events.ts";
-import type { UpdatePolicy } from "../release/compose.ts";
 
 export interface SwarmInstancesOptions {
   /** How long `start` waits for a running task. Default 60 s. */

@@ -1,8 +1,8 @@
-import type { HealthcheckSpec } from "./compose.ts";
-import { withChanges, type Instance, type InstanceGroups } from "../engine/instances.ts";
-import { waitHealthy, type HttpHealth } from "./health.ts";
-import { enroll, FULL, instanceSettings, ReleaseError, ReleaseParked, type ReleaseContext, type ReleasePlan } from "./moves.ts";
-import type { ReleaseOutcome } from "./strategies.ts";
+import { withChanges, type HealthcheckSpec, type InstanceGroups } from "../engine/instances.ts";
+import { instanceSettings, ReleaseError } from "./moves.ts";
+import { ReleaseParked, type ReleaseOutcome, type ReleasePlan } from "./plan.ts";
+import type { ReleaseContext } from "./ports.ts";
+import { inSet, syncRouter } from "./router-sync.ts";
 
 /**
  * While the host rolls, Hoist looks at the set after each piece of the engine's news about it
@@ -31,7 +31,7 @@ const MIN_STOP_FIRST_DELAY_MS = 2_000;
  * Rolling on a host that rolls its own sets (Swarm): the serving service is updated in place with
  * the compose file's `update_config` and `rollback_config`, and Swarm replaces its tasks batch by
  * batch, each gated by the container's health check, pausing or rolling back by itself on failure.
- * Hoist follows along, keeping the router in step with the tasks that serve. Swarm stops an old
+ * Hoist tracks the update, keeping the router in step with the tasks that serve. Swarm stops an old
  * task when it decides to, a moment before Hoist sees it go: HAProxy's retries (`retry-on
  * conn-failure empty-response`, `option redispatch`) carry the requests caught in that moment to
  * another server.
@@ -57,13 +57,13 @@ export async function rollInPlace(ctx: ReleaseContext, plan: ReleasePlan, groups
       rollback: plan.spec.rollback,
       healthcheck: plan.spec.healthcheck ?? httpHealthcheck(plan),
     });
-    const began = Date.now();
-    return followUpdate(ctx, plan, groups, group, { began, deadline: (plan.startedAt ?? began) + STUCK_MS, wait });
+    const began = ctx.clock.now();
+    return trackUpdate(ctx, plan, groups, group, { began, deadline: (plan.startedAt ?? began) + STUCK_MS, wait });
   });
 }
 
 /** Looks at the update as `wait` paces it until it ends, or the release parks. */
-async function followUpdate(
+async function trackUpdate(
   ctx: ReleaseContext,
   plan: ReleasePlan,
   groups: InstanceGroups,
@@ -73,7 +73,7 @@ async function followUpdate(
   for (;;) {
     const progress = await groups.progress(group);
     if (!progress) throw new ReleaseError(`service ${group} is gone while it was being updated: release again to start a new one`);
-    const inStep = await follow(ctx, plan.spec.hoist.health, inSet(group), progress.serving);
+    const inStep = await syncRouter(ctx, plan.spec.hoist.health, inSet(group), progress.serving);
     const instances = progress.serving.map((i) => i.name);
     const swarmSays = `${progress.state}${progress.message ? `: ${progress.message}` : ""}`;
     if (progress.state === "paused" || progress.state === "rollback_paused")
@@ -87,59 +87,18 @@ async function followUpdate(
       if (fresh < instances.length) ctx.log(`${instances.length - fresh} previous instance(s) still serve in place of new ones that failed (Swarm: ${swarmSays})`);
       return { ok: true, instances };
     }
-    if (Date.now() >= deadline)
+    if (ctx.clock.now() >= deadline)
       return { ok: false, error: `the update of ${group} did not finish in ${STUCK_MS / 60_000} min (Swarm: ${swarmSays})`, rolledBack: false, instances };
-    // A long update is followed a slice at a time: past the caller's patience the release
+    // A long update is tracked a slice at a time: past the caller's patience the release
     // parks, and a later call (the same update, already under way) looks again.
-    if (Date.now() - began >= (plan.parkAfterMs ?? Number.POSITIVE_INFINITY)) {
-      const until = Date.now() + PARKED_LOOK_MS;
+    if (ctx.clock.now() - began >= (plan.parkAfterMs ?? Number.POSITIVE_INFINITY)) {
+      const until = ctx.clock.now() + PARKED_LOOK_MS;
       const waiting = `Swarm's rolling update of ${group} (${swarmSays})`;
       await plan.checkpoint?.({ until, waiting });
       throw new ReleaseParked(until, waiting);
     }
     await wait();
   }
-}
-
-/**
- * The serving instances of each set that `instances` belong to, as the host runs them now
- * (Swarm replaces crashed tasks and rolls failed updates back without a release); a set the
- * host no longer has serves none.
- */
-export async function servingBySet(groups: InstanceGroups, instances: readonly string[]): Promise<Map<string, Instance[]>> {
-  const sets = new Map<string, Instance[]>();
-  for (const group of new Set(instances.map((name) => groups.groupOf(name)))) sets.set(group, (await groups.progress(group))?.serving ?? []);
-  return sets;
-}
-
-/** The router's servers that belong to a set: its instances are named `<set>.<slot>...`. */
-export const inSet = (group: string) => (server: string) => server.startsWith(`${group}.`);
-
-/**
- * Puts the router in step with the instances that serve (of those `ours` picks out): one that is
- * new, or back at another address, joins at full weight once it passes the HTTP health gate; one
- * no longer serving leaves (no new requests, the ones in flight finish). Resolves true when
- * nothing needed changing.
- */
-export async function follow(ctx: ReleaseContext, health: HttpHealth, ours: (server: string) => boolean, serving: Instance[]): Promise<boolean> {
-  const servers = (await ctx.router.servers(ctx.backend)).filter((s) => ours(s.name));
-  let inStep = true;
-  for (const instance of serving) {
-    const known = servers.find((s) => s.name === instance.name);
-    if (known && known.address === instance.address && known.port === instance.port) continue;
-    inStep = false;
-    // Back at another address (a restart on a new IP): the old one serves nothing.
-    if (known) await ctx.router.removeServer(ctx.backend, known.name);
-    const unhealthy = await waitHealthy(instance.address, instance.port, health, ctx.sleep);
-    if (unhealthy) ctx.log(`${instance.name} is running but failed its health check: ${unhealthy}`);
-    else await enroll(ctx, [instance], FULL);
-  }
-  for (const server of servers) {
-    if (serving.some((i) => i.name === server.name)) continue;
-    inStep = false;
-    await ctx.router.removeServer(ctx.backend, server.name);
-  }
-  return inStep;
 }
 
 /** The shortest interval of a health check Hoist derives: see httpHealthcheck. */

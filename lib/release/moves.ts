@@ -1,72 +1,34 @@
-import { PermanentError } from "../errors.ts";
-import type { Instance, InstanceHost, InstanceSpec } from "../engine/instances.ts";
-import type { Router } from "../router/port.ts";
-import type { ReleaseSpec } from "./compose.ts";
-import type { Checkpoint } from "./records.ts";
+import { classify, messageOf, PermanentError } from "../errors.ts";
+import type { Instance, InstanceSpec } from "../engine/instances.ts";
 import { waitHealthy } from "./health.ts";
+import { ReleaseParked, type ReleaseOutcome, type ReleasePlan } from "./plan.ts";
+import type { ReleaseContext } from "./ports.ts";
 
-/** What a strategy needs: the environment's engine and router, and time. */
-export interface ReleaseContext {
-  env: string;
-  backend: string;
-  host: InstanceHost;
-  router: Router;
-  log: (line: string) => void;
-  sleep: (ms: number) => Promise<void>;
-  /**
-   * Why the release is no longer wanted (its run was cancelled), or undefined. Asked before each
-   * move that would give the new release more traffic, so a cancel stops the release at the
-   * next such point with the previous release serving, rather than after it has finished.
-   */
-  stopped?: () => Promise<string | undefined>;
-}
-
-export interface ReleasePlan {
-  id: string;
-  image: string;
-  spec: ReleaseSpec;
-  /** Instances serving the previous release, in the router now. */
-  live: string[];
-  /** Where an earlier, parked call of this release stopped. */
-  resume?: Checkpoint;
-  /** Records where the release stands before a long wait. */
-  checkpoint?: (at: Checkpoint) => Promise<void>;
-  /**
-   * A wait longer than this parks the release (ReleaseParked) instead of sleeping, and so does
-   * following a host's own update for longer; default: never.
-   */
-  parkAfterMs?: number;
-  /** When the release began (a resumed one began in an earlier call). */
-  startedAt?: number;
-}
-
-/**
- * Thrown, with the release recorded and its environment still leased, when the release must
- * wait longer than its caller may (a canary interval in a worker with a budget): calling the
- * release again with the same id after `until` carries on.
- */
-export class ReleaseParked extends Error {
-  override name = "ReleaseParked";
-
-  constructor(
-    readonly until: number,
-    readonly reason: string,
-  ) {
-    super(`${reason}; resumes at ${new Date(until).toISOString()}`);
-  }
-}
+/** Where callers outside the release core have always found it. */
+export type { ReleaseContext };
 
 /** Sleeps until `until`, or parks the release when that is longer than the plan allows. */
 export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: number, reason: string): Promise<void> {
-  const ms = until - Date.now();
+  const ms = until - ctx.clock.now();
   if (ms <= 0) return;
   if (ms > (plan.parkAfterMs ?? Number.POSITIVE_INFINITY)) throw new ReleaseParked(until, reason);
-  await ctx.sleep(ms);
+  await ctx.clock.sleep(ms);
 }
 
 /** A release step that failed; the message says what happened and where to look. */
 export class ReleaseError extends PermanentError {
   override name = "ReleaseError";
+}
+
+/**
+ * What a failed move means for the release: an instance that failed its health gate, or an
+ * engine refusing for good, fails the release (the message says why); an engine or router that
+ * did not answer is thrown on, so the release is retried and resumes under its id rather than
+ * ending failed because of a blip.
+ */
+export function moveFailure(err: unknown): string {
+  if (classify(err).retryable) throw err;
+  return messageOf(err);
 }
 
 /** Full weight for a serving instance (HAProxy weights run 0-256). */
@@ -117,7 +79,7 @@ export async function launch(ctx: ReleaseContext, plan: ReleasePlan, from: numbe
   try {
     for (const name of names) {
       const instance = await ctx.host.start({ name, ...instanceSettings(ctx, plan) });
-      const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
+      const unhealthy = await waitHealthy(ctx, instance, plan.spec.hoist.health);
       if (unhealthy) throw new ReleaseError(`${name} failed its health check: ${unhealthy}; see \`${ctx.host.logsCommand(name)}\``);
       instances.push(instance);
     }
@@ -149,12 +111,12 @@ export async function retire(ctx: ReleaseContext, names: string[], drainMs: numb
     await ctx.router.setWeight(ctx.backend, name, 0);
     await ctx.router.setState(ctx.backend, name, "drain");
   }
-  const deadline = Date.now() + drainMs;
+  const deadline = ctx.clock.now() + drainMs;
   for (;;) {
     const stats = await ctx.router.stats(ctx.backend);
     const busy = stats.filter((s) => names.includes(s.name) && s.sessions > 0);
-    if (busy.length === 0 || Date.now() >= deadline) break;
-    await ctx.sleep(100);
+    if (busy.length === 0 || ctx.clock.now() >= deadline) break;
+    await ctx.clock.sleep(100);
   }
   for (const name of names) await ctx.router.removeServer(ctx.backend, name);
   // One at a time, like starts: tearing containers down also takes CPU from the serving set.
@@ -171,9 +133,22 @@ export async function restore(ctx: ReleaseContext, plan: ReleasePlan, names: str
     const known = await ctx.host.inspect(name);
     if (!known) throw new ReleaseError(`cannot restore ${name}: the container is gone`);
     const instance = known.running ? known : await ctx.host.start({ name, image: known.image, env: {}, labels: known.labels, port: known.port });
-    const unhealthy = await waitHealthy(instance.address, instance.port, plan.spec.hoist.health, ctx.sleep);
+    const unhealthy = await waitHealthy(ctx, instance, plan.spec.hoist.health);
     if (unhealthy) throw new ReleaseError(`${name} of the previous release is unhealthy after restart: ${unhealthy}`);
     instances.push(instance);
   }
   await enroll(ctx, instances, FULL);
+}
+
+/**
+ * Asks whether the release is still wanted; when its run was cancelled, says so (`where` it
+ * stopped), undoes what the strategy did so far and gives the outcome: `serving`, the previous
+ * release, serves (again).
+ */
+export async function unlessStopped(ctx: ReleaseContext, where: string, undo: () => Promise<unknown>, serving: () => string[]): Promise<ReleaseOutcome | undefined> {
+  const reason = await ctx.stopped?.();
+  if (reason === undefined) return undefined;
+  ctx.log(`${where}: ${reason}`);
+  await undo();
+  return { ok: false, cancelled: true, error: reason, rolledBack: true, instances: serving() };
 }

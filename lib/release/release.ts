@@ -1,7 +1,9 @@
 import { BusyError, classify, messageOf } from "../errors.ts";
 import { ulid } from "ulid";
 import type { ReleaseSpec } from "./compose.ts";
-import { ReleaseError, ReleaseParked, type ReleaseContext } from "./moves.ts";
+import { ReleaseError } from "./moves.ts";
+import { ReleaseParked } from "./plan.ts";
+import type { ReleaseContext } from "./ports.ts";
 import type { Checkpoint, ReleaseRecord, ReleaseStore } from "./records.ts";
 import { WATCH_OWNER } from "./watch.ts";
 import { runStrategy, undoParked } from "./strategies.ts";
@@ -43,6 +45,9 @@ export class ReleaseBusyError extends BusyError {
  */
 export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: ReleaseRequest): Promise<ReleaseRecord> {
   const id = req.id ?? ulid().toLowerCase();
+  // A release that ended (a worker died after recording it) is done: running it again would redo it.
+  const ended = req.id === undefined ? undefined : await deps.store.getRelease(ctx.env, id);
+  if (ended && ended.status !== "running") return ended;
   const owner = `release ${id}`;
   const started = deps.now();
   const lease = await takeLease(deps, ctx, owner);
@@ -184,7 +189,7 @@ async function takeLease(deps: ReleaseDeps, ctx: ReleaseContext, owner: string):
     const now = deps.now();
     const lease = await deps.store.lock(ctx.env, owner, now + deps.leaseMs, now);
     if (lease.ok || !lease.holder.startsWith(WATCH_OWNER) || now >= giveUp) return lease;
-    await ctx.sleep(50);
+    await ctx.clock.sleep(50);
   }
 }
 

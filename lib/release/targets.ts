@@ -5,7 +5,11 @@ import { DockerInstances } from "../engine/docker-instances.ts";
 import { SwarmInstances } from "../engine/swarm-instances.ts";
 import { HaproxyRouter, type RuntimeAddress } from "../router/haproxy.ts";
 import type { Environment } from "./environment.ts";
-import type { ReleaseContext } from "./moves.ts";
+import { httpProbe } from "./http-probe.ts";
+import type { ReleaseClock, ReleaseContext } from "./ports.ts";
+
+/** Real time, for releases on real engines. */
+export const systemReleaseClock: ReleaseClock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
 
 /** The engine and router an environment names, ready for a release. */
 export function releaseContext(env: Environment, log: (line: string) => void): ReleaseContext {
@@ -16,8 +20,9 @@ export function releaseContext(env: Environment, log: (line: string) => void): R
     backend: env.router.backend,
     host: env.mode === "swarm" ? new SwarmInstances(docker) : new DockerInstances(docker),
     router: new HaproxyRouter(routerAddress(env.router.admin)),
+    probe: httpProbe,
+    clock: systemReleaseClock,
     log,
-    sleep: (ms) => sleep(ms),
   };
 }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { Environment, EnvironmentStore } from "./environment.ts";
 import type { Instance } from "../engine/instances.ts";
-import { follow, inSet, servingBySet } from "./in-place.ts";
-import type { ReleaseContext } from "./moves.ts";
+import type { ReleaseContext } from "./ports.ts";
+import { inSet, servingBySet, syncRouter } from "./router-sync.ts";
 import type { ReleaseStore } from "./records.ts";
 import type { ReleaseSpec } from "./compose.ts";
 
@@ -43,7 +43,7 @@ export async function watchEnvironments(deps: WatchDeps, log: (line: string) => 
       for (const [set, serving, ours] of await sets(ctx, current.instances)) {
         // Nothing running at all is an outage to report, not a router to empty.
         if (serving.length === 0) log(`${env.name}: nothing of ${set} runs`);
-        else if (!(await follow(ctx, health, ours, serving))) changed.push(env.name);
+        else if (!(await syncRouter(ctx, health, ours, serving))) changed.push(env.name);
       }
     } catch (err) {
       // One environment's engine or router failing must not keep the others from being watched.

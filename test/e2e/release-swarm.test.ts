@@ -3,7 +3,7 @@ import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import { Environment } from "../../lib/release/environment.ts";
-import { follow, inSet } from "../../lib/release/in-place.ts";
+import { inSet, syncRouter } from "../../lib/release/router-sync.ts";
 import { abandon, release, rollback } from "../../lib/release/release.ts";
 import { watchEnvironments } from "../../lib/release/watch.ts";
 import { requireDocker } from "../support/docker.ts";
@@ -130,7 +130,7 @@ describe("Swarm services as release sets", () => {
       // Between releases the reconciler's watch follows Swarm; here the test does, as often as the release would.
       await waitFor("Swarm to roll the cancelled update back, the router following", async () => {
         const progress = await host.progress(group);
-        const inStep = progress ? await follow(ctx, spec.hoist.health, inSet(group), progress.serving) : false;
+        const inStep = progress ? await syncRouter(ctx, spec.hoist.health, inSet(group), progress.serving) : false;
         return inStep && progress?.state === "rollback_completed";
       }, 90_000, 250);
       return record;

@@ -9,7 +9,7 @@ import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerClientOptions } from "../../lib/engine/docker.ts";
 import { Environment } from "../../lib/release/environment.ts";
-import { probe } from "../../lib/release/health.ts";
+import { httpProbe } from "../../lib/release/http-probe.ts";
 import { releaseContext } from "../../lib/release/targets.ts";
 import { ENGINE_SOCKET, requireDocker, uniqueSuffix } from "../support/docker.ts";
 import { freePort } from "../support/haproxy.ts";
@@ -73,7 +73,7 @@ async function runsAnInstance(env: Environment): Promise<void> {
       labels: { "hoist.env": env.name },
       port: 8080,
     });
-    await waitFor(`${name} to answer`, async () => "status" in (await probe(instance.address, 8080, { path: "/", timeoutMs: 1_000 })), 30_000, 100);
+    await waitFor(`${name} to answer`, async () => "status" in (await httpProbe.get(instance.address, 8080, { path: "/", timeoutMs: 1_000 })), 30_000, 100);
   } finally {
     await ctx.host.remove(name);
   }

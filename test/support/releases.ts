@@ -3,10 +3,12 @@ import type Dockerode from "dockerode";
 import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { startServers, type StartedServers } from "../../lib/local/servers.mjs";
 import { readReleaseSpec, type ReleaseSpec } from "../../lib/release/compose.ts";
-import type { ReleaseContext } from "../../lib/release/moves.ts";
+import { httpProbe } from "../../lib/release/http-probe.ts";
+import type { ReleaseContext } from "../../lib/release/ports.ts";
 import type { EnvironmentStore } from "../../lib/release/environment.ts";
 import type { ReleaseStore } from "../../lib/release/records.ts";
 import type { ReleaseDeps } from "../../lib/release/release.ts";
+import { systemReleaseClock } from "../../lib/release/targets.ts";
 import { HaproxyRouter } from "../../lib/router/haproxy.ts";
 import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
 import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
@@ -72,8 +74,9 @@ export async function startReleaseBench(docker: Dockerode): Promise<ReleaseBench
           backend: haproxy.backend,
           host,
           router: new HaproxyRouter({ socket: haproxy.socket }),
+          probe: httpProbe,
+          clock: systemReleaseClock,
           log: (line) => log.push(line),
-          sleep: (ms) => sleep(ms),
         };
         return { ctx, url: `${haproxy.url}/cgi-bin/app`, log };
       },
