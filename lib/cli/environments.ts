@@ -8,7 +8,6 @@ interface EnvSetOptions {
   router: string;
   backend: string;
   mode: "docker" | "swarm";
-  registry?: string;
   tls?: string;
   sshKey?: string;
   sshHostKey?: string;
@@ -42,7 +41,6 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
     .requiredOption("--router <address>", "HAProxy runtime API: unix:///run/haproxy/admin.sock or tcp://host:port")
     .requiredOption("--backend <name>", "the HAProxy backend that serves this environment")
     .addOption(new Option("--mode <mode>", "single Docker host or Swarm").choices(["docker", "swarm"]).default("docker"))
-    .option("--registry <host:port>", "registry this environment pulls from")
     .option("--tls <ca,cert,key>", "for tcp:// with TLS: paths (on the server) of the CA, client certificate and key, comma-separated")
     .option("--ssh-key <path>", "for ssh://: path (on the server) of the private key")
     .option("--ssh-host-key <fingerprint>", 'for ssh://: the engine host\'s key fingerprint, "SHA256:..." (ssh-keyscan HOST | ssh-keygen -lf -)')
@@ -61,7 +59,6 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
         },
         mode: opts.mode,
         router: { admin: opts.router, backend: opts.backend },
-        ...(opts.registry ? { registry: opts.registry } : {}),
         protection: {
           ...(opts.repos ? { repos: split(opts.repos) } : {}),
           ...(opts.branches ? { branches: split(opts.branches) } : {}),

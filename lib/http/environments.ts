@@ -3,7 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { EnvironmentName, quoted } from "../pipeline/names.ts";
 import { Environment, type EnvironmentStore } from "../release/environment.ts";
-import type { ReleaseContext } from "../release/moves.ts";
+import type { ReleaseContext } from "../release/ports.ts";
 import type { ReleaseStore } from "../release/records.ts";
 import { rollback } from "../release/release.ts";
 import { jsonBody, parse } from "./app.ts";

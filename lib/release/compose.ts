@@ -6,7 +6,6 @@ import { ComposeService } from "./compose-schema.ts";
 import type { ReleaseSpec } from "./spec.ts";
 
 // The release spec's types live in spec.ts; re-exported for the modules that still import them from here.
-export type { HealthcheckSpec, HoistSettings, ReleaseSpec, UpdatePolicy } from "./spec.ts";
 
 /** A release spec, and a warning for each Compose key Hoist does not act on yet (`file:line: ...`). */
 export type ComposeResult = { ok: true; spec: ReleaseSpec; warnings: string[] } | { ok: false; error: string };

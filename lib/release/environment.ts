@@ -53,8 +53,8 @@ export const Environment = z
         path: ["tls"],
       }),
     mode: z.enum(["docker", "swarm"]).default("docker"),
-    /** Registry the environment's engine pulls from; default the server's HOIST_REGISTRY. */
-    registry: z.string().min(1).optional(),
+    // No `registry` yet: engines do not pull, so a registry here would be accepted and ignored
+    // (the next issue, Any host, adds registries with credentials and pulls by digest).
     router: z.object({ admin: routerAddress, backend: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "is an HAProxy backend name") }).strict(),
     protection: z
       .object({

@@ -5,7 +5,6 @@ import { ReleaseParked, type ReleaseOutcome, type ReleasePlan } from "./plan.ts"
 import type { ReleaseContext } from "./ports.ts";
 
 /** Where callers outside the release core have always found it. */
-export type { ReleaseContext };
 
 /** Sleeps until `until`, or parks the release when that is longer than the plan allows. */
 export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: number, reason: string): Promise<void> {

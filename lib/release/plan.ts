@@ -1,4 +1,4 @@
-import type { ReleaseSpec } from "./compose.ts";
+import type { ReleaseSpec } from "./spec.ts";
 import type { Checkpoint } from "./records.ts";
 
 /** One release as its strategy runs it. */

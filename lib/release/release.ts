@@ -1,6 +1,6 @@
 import { BusyError, classify, messageOf } from "../errors.ts";
 import { ulid } from "ulid";
-import type { ReleaseSpec } from "./compose.ts";
+import type { ReleaseSpec } from "./spec.ts";
 import { ReleaseError } from "./moves.ts";
 import { ReleaseParked } from "./plan.ts";
 import type { ReleaseContext } from "./ports.ts";

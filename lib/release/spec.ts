@@ -1,3 +1,4 @@
+import type { HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
 /**
  * A release, read from one service of the user's `docker-compose.yml`.
  *
@@ -50,28 +51,11 @@ export interface ReleaseSpec {
   hoist: HoistSettings;
 }
 
-/**
- * `update_config` / `rollback_config`. Defaults (Docker's `docker service` defaults, which the spec follows
- * except for monitor, where the spec text says 0s and Docker Swarm uses 5s): parallelism 1 (0 = all at once),
- * delay 0s, failure_action pause, monitor 5s, max_failure_ratio 0, order stop-first.
- */
-export interface UpdatePolicy {
-  parallelism: number;
-  delayMs: number;
-  order: "stop-first" | "start-first";
-  failureAction: "rollback" | "pause" | "continue";
-  monitorMs: number;
-  maxFailureRatio: number;
-}
-
-export interface HealthcheckSpec {
-  /** Docker's form: `[]`, `["NONE"]`, `["CMD", ...args]` or `["CMD-SHELL", command]`. */
-  test: string[];
-  intervalMs: number;
-  timeoutMs: number;
-  retries: number;
-  startPeriodMs: number;
-}
+// `update_config` / `rollback_config` (UpdatePolicy; Docker's `docker service` defaults, which the
+// spec follows except for monitor, where the spec text says 0s and Docker Swarm uses 5s: parallelism
+// 1, delay 0s, failure_action pause, monitor 5s, max_failure_ratio 0, order stop-first) and the
+// container health check are the hosts' own terms, declared where the hosts use them.
+export type { HealthcheckSpec, UpdatePolicy };
 
 /**
  * The `x-hoist` extension, read from the service (`services.<name>.x-hoist`), in Compose's snake_case:

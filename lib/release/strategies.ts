@@ -8,7 +8,6 @@ import { rolling } from "./rolling.ts";
 import { inSet, servingBySet, syncRouter } from "./router-sync.ts";
 
 /** Where the canary arithmetic's unit tests have always found it. */
-export { canarySize, canaryWeights } from "./canary.ts";
 
 /** Runs the plan's strategy. A failed health gate leaves (or puts back) the previous release serving. */
 export async function runStrategy(ctx: ReleaseContext, plan: ReleasePlan): Promise<ReleaseOutcome> {

@@ -4,7 +4,7 @@ import type { Instance } from "../engine/instances.ts";
 import type { ReleaseContext } from "./ports.ts";
 import { inSet, servingBySet, syncRouter } from "./router-sync.ts";
 import type { ReleaseStore } from "./records.ts";
-import type { ReleaseSpec } from "./compose.ts";
+import type { ReleaseSpec } from "./spec.ts";
 
 export interface WatchDeps {
   store: ReleaseStore & EnvironmentStore;

@@ -1,6 +1,6 @@
 import { readReleaseSpec } from "../release/compose.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
-import type { ReleaseContext } from "../release/moves.ts";
+import type { ReleaseContext } from "../release/ports.ts";
 import type { ReleaseStore } from "../release/records.ts";
 import { abandon, release, ReleaseBusyError } from "../release/release.ts";
 import type { Run, StageSpec } from "../pipeline/run.ts";

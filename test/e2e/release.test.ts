@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
 import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
-import type { UpdatePolicy } from "../../lib/release/compose.ts";
+import type { UpdatePolicy } from "../../lib/release/spec.ts";
 import { release, ReleaseBusyError, rollback } from "../../lib/release/release.ts";
 import { HaproxyRouter } from "../../lib/router/haproxy.ts";
 import { Environment } from "../../lib/release/environment.ts";

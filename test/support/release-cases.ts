@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import type { ReleaseSpec } from "../../lib/release/compose.ts";
+import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { FULL } from "../../lib/release/moves.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
 import { release } from "../../lib/release/release.ts";

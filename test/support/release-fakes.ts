@@ -1,7 +1,7 @@
 import { instanceHostError } from "../../lib/engine/docker.ts";
 import type { ChangeFeed, GroupProgress, GroupUpdate, Instance, InstanceGroups, InstanceHost, InstanceSpec } from "../../lib/engine/instances.ts";
 import { RetryableError } from "../../lib/errors.ts";
-import type { ReleaseSpec } from "../../lib/release/compose.ts";
+import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import type { HealthProbe, ProbeAnswer, ReleaseClock, ReleaseContext } from "../../lib/release/ports.ts";
 import type { ReleaseRecord, ReleaseStore } from "../../lib/release/records.ts";
 import type { ReleaseDeps } from "../../lib/release/release.ts";

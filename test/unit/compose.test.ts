@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { readReleaseSpec, type ReleaseSpec } from "../../lib/release/compose.ts";
+import { readReleaseSpec } from "../../lib/release/compose.ts";
+import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { parseBytes, parseDuration, parseShortPort, splitCommand } from "../../lib/release/compose-schema.ts";
 
 // Examples follow the shapes of the Compose Specification's own examples (deploy, update_config,

@@ -4,8 +4,9 @@ import { resolveStages } from "../../lib/pipeline/resolve.ts";
 import { Environment, parseEnvironmentsFile, protectionDenies } from "../../lib/release/environment.ts";
 import { readReleaseSpec } from "../../lib/release/compose.ts";
 import { httpHealthcheck } from "../../lib/release/in-place.ts";
-import { setName, type ReleaseContext } from "../../lib/release/moves.ts";
-import { canarySize, canaryWeights } from "../../lib/release/strategies.ts";
+import { setName } from "../../lib/release/moves.ts";
+import type { ReleaseContext } from "../../lib/release/ports.ts";
+import { canarySize, canaryWeights } from "../../lib/release/canary.ts";
 
 describe("canary weights", () => {
   it("give the canary set the step's share of the traffic next to the stable set", () => {
