@@ -1,6 +1,7 @@
 import type { Environment } from "../release/environment.ts";
 import type { ReleaseRecord } from "../release/records.ts";
 import type { Run, RunStatus, Stage, StageStatus } from "../pipeline/run.ts";
+import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 
 /**
  * Pure formatting for the `hoist` CLI: durations, ages, statuses, tables and run views.
@@ -248,13 +249,9 @@ export function pullReference(run: Run): string | undefined {
   return `${withoutTag(image)}@${digest}`;
 }
 
-/** `host:5000/app:tag` → `host:5000/app` (a colon after the last slash is a tag). */
+/** `host:5000/app:tag` → `host:5000/app`. */
 export function withoutTag(image: string): string {
-  const at = image.indexOf("@");
-  if (at >= 0) image = image.slice(0, at);
-  const slash = image.lastIndexOf("/");
-  const colon = image.lastIndexOf(":");
-  return colon > slash ? image.slice(0, colon) : image;
+  return repositoryOf(parseImageRef(image));
 }
 
 /** `hoist run <id>`: the run's facts, then one row per stage. */

@@ -1,5 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { classify, HoistError } from "../errors.ts";
+import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
@@ -214,7 +215,7 @@ export class DockerEngine implements Engine {
   }
 
   async push(source: string, target: string, onProgress?: (line: string) => void): Promise<PushResult> {
-    const { repo, tag } = splitRef(target);
+    const { repo, tag } = pushTarget(target);
     try {
       await this.docker.getImage(source).tag({ repo, tag });
     } catch (err) {
@@ -376,14 +377,11 @@ function daemonMessage(err: unknown): string {
   return err instanceof Error ? err.message.trim() : String(err);
 }
 
-/** Splits `host:port/name:tag` at the tag colon (a colon after the last slash); no tag means latest. */
-export function splitRef(ref: string): { repo: string; tag: string } {
-  if (ref.includes("@")) {
-    throw new EngineError(`cannot push to ${ref}: give a tag, not a digest`, { retryable: false });
-  }
-  const colon = ref.lastIndexOf(":");
-  if (colon > ref.lastIndexOf("/")) return { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) };
-  return { repo: ref, tag: "latest" };
+/** A push target's repository and tag (no tag means latest); a digest cannot be pushed to. */
+export function pushTarget(ref: string): { repo: string; tag: string } {
+  const parsed = parseImageRef(ref);
+  if (parsed.digest !== undefined) throw new EngineError(`cannot push to ${ref}: give a tag, not a digest`, { retryable: false });
+  return { repo: repositoryOf(parsed), tag: parsed.tag ?? "latest" };
 }
 
 /** Parses a newline-delimited JSON progress stream, one object per line. */

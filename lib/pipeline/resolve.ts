@@ -1,3 +1,4 @@
+import { parseImageRef } from "./image-ref.ts";
 import type { StageSpec } from "./run.ts";
 import type { Pipeline } from "./schema.ts";
 import { growthRoom, jsonBytes, RUN_BUDGET_BYTES, RUN_FIELDS_BYTES } from "./size.ts";
@@ -31,10 +32,11 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
       const d = entry.deploy;
       spec = { kind: "deploy", environment: d.environment, compose: d.compose, ...(d.service ? { service: d.service } : {}), ...(d.strategy ? { strategy: d.strategy } : {}) };
     } else {
-      const registry = entry.push.registry ?? (hasRegistryHost(image) ? undefined : ctx.registry);
-      if (!registry && !hasRegistryHost(image))
+      const ref = parseImageRef(image);
+      const registry = entry.push.registry ?? (ref.host !== undefined ? undefined : ctx.registry);
+      if (!registry && ref.host === undefined)
         return { ok: false, error: `push: image "${image}" names no registry; set push.registry or HOIST_REGISTRY on the server` };
-      spec = { kind: "push", target: registry ? `${registry}/${stripHost(image)}` : image };
+      spec = { kind: "push", target: registry ? `${registry}/${ref.path}${ref.tag !== undefined ? `:${ref.tag}` : ""}` : image };
     }
     const n = (seen.get(spec.kind) ?? 0) + 1;
     seen.set(spec.kind, n);
@@ -53,14 +55,4 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
 function defaultImage(repoName: string): string {
   const last = repoName.split("/").at(-1) ?? "app";
   return last.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[._-]+/, "") || "app";
-}
-
-/** Docker's rule: the first path segment is a registry host when it has a dot or a port, or is localhost. */
-function hasRegistryHost(image: string): boolean {
-  const [first, ...rest] = image.split("/");
-  return rest.length > 0 && first !== undefined && (first.includes(".") || first.includes(":") || first === "localhost");
-}
-
-function stripHost(image: string): string {
-  return hasRegistryHost(image) ? image.split("/").slice(1).join("/") : image;
 }

@@ -1,3 +1,4 @@
+import { Strategy } from "./strategy.ts";
 import { z } from "zod";
 
 /** The run record: what the table stores and the API returns. */
@@ -39,7 +40,7 @@ export const StageSpec = z.discriminatedUnion("kind", [
     environment: z.string(),
     compose: z.string(),
     service: z.string().optional(),
-    strategy: z.enum(["rolling", "blue-green", "canary"]).optional(),
+    strategy: Strategy.optional(),
   }),
 ]);
 export type StageSpec = z.infer<typeof StageSpec>;

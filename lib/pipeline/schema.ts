@@ -1,3 +1,4 @@
+import { Strategy } from "./strategy.ts";
 import { z } from "zod";
 import { ENVIRONMENT_NAME, quoted } from "./names.ts";
 import { MAX_STAGES } from "./size.ts";
@@ -96,7 +97,7 @@ export const DeployStage = z
     compose: repoPath.default("docker-compose.yml"),
     service: text(255).min(1).optional(),
     /** Overrides the compose file's `x-hoist.strategy` for this stage. */
-    strategy: z.enum(["rolling", "blue-green", "canary"]).optional(),
+    strategy: Strategy.optional(),
   })
   .strict();
 

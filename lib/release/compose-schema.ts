@@ -1,3 +1,4 @@
+import { STRATEGIES } from "../pipeline/strategy.ts";
 import { isIP } from "node:net";
 import { z } from "zod";
 import type { HealthcheckSpec, HoistSettings, ReleaseSpec, UpdatePolicy } from "./spec.ts";
@@ -413,7 +414,7 @@ const healthPath = (v: unknown): string | Bad => (typeof v === "string" && v.sta
 
 const XHoist = strictMapping({
   port: leaf(whole(1, 65535, false)),
-  strategy: leaf(oneOf(["rolling", "blue-green", "canary"] as const)),
+  strategy: leaf(oneOf(STRATEGIES)),
   steps: leaf(steps),
   interval: leaf(hoistDuration()),
   health: strictMapping({

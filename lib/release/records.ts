@@ -1,3 +1,4 @@
+import { Strategy } from "../pipeline/strategy.ts";
 import { z } from "zod";
 
 /** `cancelled`: its run was cancelled before it ended, and the previous release serves again. */
@@ -23,7 +24,7 @@ export const ReleaseRecord = z.object({
   id: z.string(),
   image: z.string(),
   service: z.string(),
-  strategy: z.enum(["rolling", "blue-green", "canary"]),
+  strategy: Strategy,
   trigger: z.object({ type: z.enum(["run", "rollback", "manual"]), by: z.string(), runId: z.string().optional(), rollbackOf: z.string().optional() }),
   status: ReleaseStatus,
   startedAt: z.number(),

@@ -1,3 +1,4 @@
+import type { Strategy } from "../pipeline/strategy.ts";
 import type { HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
 /**
  * A release, read from one service of the user's `docker-compose.yml`.
@@ -79,7 +80,7 @@ export type { HealthcheckSpec, UpdatePolicy };
  */
 export interface HoistSettings {
   /** Default rolling. */
-  strategy: "rolling" | "blue-green" | "canary";
+  strategy: Strategy;
   /** Canary weights in percent: strictly increasing, each 1..100, the last 100. Default [10, 50, 100]. */
   steps: number[];
   /** Between canary steps; default 30s. */

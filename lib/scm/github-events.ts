@@ -2,7 +2,7 @@ import type { PushEvent as GitHubPushPayload } from "@octokit/webhooks-types";
 import { z } from "zod";
 import type { SourceEvent } from "./port.ts";
 import { BadPayloadError } from "./errors.ts";
-import { parseOrThrow, splitRef, ZERO_SHA } from "./shape.ts";
+import { parseOrThrow, branchOrTag, ZERO_SHA } from "./shape.ts";
 
 export interface DeliveryHeaders {
   /** X-GitHub-Event. */
@@ -90,7 +90,7 @@ export function parseGitHubDelivery(headers: DeliveryHeaders, body: unknown): So
       provider: "github",
       repo: { provider: "github", fullName: p.repository.full_name, id: p.repository.id, cloneUrl: p.repository.clone_url },
       ref: p.ref,
-      ...splitRef(p.ref),
+      ...branchOrTag(p.ref),
       // For an annotated tag `after` names the tag object; head_commit is the commit it points to.
       sha: deleted ? p.after : (p.head_commit?.id ?? p.after),
       deleted,

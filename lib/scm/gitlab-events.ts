@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { SourceEvent } from "./port.ts";
-import { parseOrThrow, splitRef, ZERO_SHA } from "./shape.ts";
+import { parseOrThrow, branchOrTag, ZERO_SHA } from "./shape.ts";
 
 export interface GitLabDeliveryHeaders {
   /** X-Gitlab-Event, e.g. "Push Hook". */
@@ -88,7 +88,7 @@ export function parseGitLabDelivery(headers: GitLabDeliveryHeaders, body: unknow
         cloneUrl: p.project.git_http_url,
       },
       ref: p.ref,
-      ...splitRef(p.ref),
+      ...branchOrTag(p.ref),
       sha: deleted ? p.after : (p.checkout_sha ?? p.after),
       deleted,
       ...(actor ? { actor } : {}),

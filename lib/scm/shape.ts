@@ -15,7 +15,7 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, body: unknown, what
 export const ZERO_SHA = /^0+$/;
 
 /** Branch and tag names from a full ref; other refs (notes, pulls) yield neither. */
-export function splitRef(ref: string): { branch?: string; tag?: string } {
+export function branchOrTag(ref: string): { branch?: string; tag?: string } {
   if (ref.startsWith("refs/heads/")) return { branch: ref.slice("refs/heads/".length) };
   if (ref.startsWith("refs/tags/")) return { tag: ref.slice("refs/tags/".length) };
   return {};
