@@ -154,21 +154,33 @@ describe("GitHubReader bounds and classifies every call", () => {
     expect(error).toBeInstanceOf(RetryableError);
   });
 
+  it("a 500 for an archive is retryable, asked once", async () => {
+    handle = json(502, { message: "Server Error" });
+    const { error } = await failure(GitHub().archive(github, SHA));
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(asked).toHaveLength(1);
+  });
+});
+
+describe.each([
+  { provider: "GitHub", read: (t: { timeoutMs: number; archiveTimeoutMs: number }) => GitHub(t).archive(github, SHA), type: "application/x-gzip", starts: "GitHub did not start sending the tarball of octo-org/app" },
+  { provider: "GitLab", read: (t: { timeoutMs: number; archiveTimeoutMs: number }) => GitLab(t).archive(gitlab, SHA), type: "application/octet-stream", starts: "GitLab did not start sending the archive of mike/diaspora" },
+])("$provider's archive has deadlines of its own", ({ read, type, starts }) => {
   it("an archive whose answer never starts fails within the answer deadline", async () => {
     handle = never;
-    const { error, ms } = await failure(GitHub({ timeoutMs: 300, archiveTimeoutMs: 5000 }).archive(github, SHA));
+    const { error, ms } = await failure(read({ timeoutMs: 300, archiveTimeoutMs: 5000 }));
     expect(error).toBeInstanceOf(RetryableError);
-    expect((error as Error).message).toContain("GitHub did not start sending the tarball of octo-org/app");
+    expect((error as Error).message).toContain(starts);
     expect(ms).toBeLessThan(3000);
   });
 
   it("an archive whose body stalls fails within the whole-download deadline", async () => {
     handle = (_req, res) => {
-      res.writeHead(200, { "content-type": "application/x-gzip" });
+      res.writeHead(200, { "content-type": type });
       res.write(Buffer.from([0x1f, 0x8b]));
     };
     const started = Date.now();
-    const out = await GitHub({ timeoutMs: 300, archiveTimeoutMs: 700 }).archive(github, SHA);
+    const out = await read({ timeoutMs: 300, archiveTimeoutMs: 700 });
     const error = await new Promise((resolve) => out.on("error", resolve));
     expect(classify(error).retryable).toBe(true);
     expect(Date.now() - started).toBeLessThan(4000);
@@ -177,15 +189,8 @@ describe("GitHubReader bounds and classifies every call", () => {
   it("an archive that starts late but within the deadline is read whole", async () => {
     const bytes = await archiveBytes();
     handle = after(150, archiveOf(bytes));
-    const files = await tarFiles(await GitHub({ timeoutMs: 3000, archiveTimeoutMs: 5000 }).archive(github, SHA));
+    const files = await tarFiles(await read({ timeoutMs: 3000, archiveTimeoutMs: 5000 }));
     expect(files.get(".hoist.yml")).toBe(HOIST_YML);
-  });
-
-  it("a 500 for an archive is retryable, asked once", async () => {
-    handle = json(502, { message: "Server Error" });
-    const { error } = await failure(GitHub().archive(github, SHA));
-    expect(error).toBeInstanceOf(RetryableError);
-    expect(asked).toHaveLength(1);
   });
 });
 
@@ -240,33 +245,6 @@ describe("GitLabReader bounds and classifies every call", () => {
     expect(error).toBeInstanceOf(RetryableError);
     expect(asked).toHaveLength(10);
     expect(ms).toBeLessThan(3000);
-  });
-
-  it("an archive whose answer never starts fails within the answer deadline", async () => {
-    handle = never;
-    const { error, ms } = await failure(GitLab({ timeoutMs: 300, archiveTimeoutMs: 5000 }).archive(gitlab, SHA));
-    expect(error).toBeInstanceOf(RetryableError);
-    expect((error as Error).message).toContain("GitLab did not start sending the archive of mike/diaspora");
-    expect(ms).toBeLessThan(3000);
-  });
-
-  it("an archive whose body stalls fails within the whole-download deadline", async () => {
-    handle = (_req, res) => {
-      res.writeHead(200, { "content-type": "application/octet-stream" });
-      res.write(Buffer.from([0x1f, 0x8b]));
-    };
-    const started = Date.now();
-    const out = await GitLab({ timeoutMs: 300, archiveTimeoutMs: 700 }).archive(gitlab, SHA);
-    const error = await new Promise((resolve) => out.on("error", resolve));
-    expect(classify(error).retryable).toBe(true);
-    expect(Date.now() - started).toBeLessThan(4000);
-  });
-
-  it("an archive that starts late but within the deadline is read whole", async () => {
-    const bytes = await archiveBytes();
-    handle = after(150, archiveOf(bytes));
-    const files = await tarFiles(await GitLab({ timeoutMs: 3000, archiveTimeoutMs: 5000 }).archive(gitlab, SHA));
-    expect(files.get(".hoist.yml")).toBe(HOIST_YML);
   });
 
   it("an archive that does not exist is a NotFoundError", async () => {
