@@ -103,7 +103,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       patienceMs: DELIVERY_PATIENCE_MS,
       ...(config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {}),
     },
-    reconcile: { store, deliveries, queue, clock, redriveAfterMs },
+    reconcile: { store, deliveries, releases, queue, clock, redriveAfterMs },
     watch: { store: releases, now: () => clock.now(), contextFor: releaseContext },
     advance: {
       store,

@@ -33,7 +33,7 @@ export type WebhookAnswer = z.infer<typeof WebhookAnswer>;
 const ErrorBody = z.object({ error: z.string() });
 const Environments = z.object({ environments: z.array(Environment) });
 const Releases = z.object({ releases: z.array(ReleaseRecord) });
-export const RollbackAnswer = z.object({ release: ReleaseRecord, log: z.array(z.string()) });
+export const RollbackAnswer = z.object({ release: ReleaseRecord });
 export type RollbackAnswer = z.infer<typeof RollbackAnswer>;
 
 /** A cancel's answer: the run cancelled (202), or as it already ended (409). */
@@ -121,13 +121,12 @@ export class HoistClient {
     return (await this.api(`/api/environments/${encodeURIComponent(env)}/releases`, Releases, { notFound: `no environment ${env}: list them with \`hoist env list\`` })).releases;
   }
 
-  /** Redeploys an earlier release (`to`, else the one before the current) and waits for it. */
+  /** Queues the redeploy of an earlier release (`to`, else the one before the current): the answer is the queued release. */
   async rollback(env: string, to?: string): Promise<RollbackAnswer> {
     return this.api(`/api/environments/${encodeURIComponent(env)}/rollback`, RollbackAnswer, {
       method: "POST",
       body: to ? { to } : {},
       notFound: `no environment ${env}: list them with \`hoist env list\``,
-      accept: [409],
     });
   }
 
@@ -187,6 +186,7 @@ export class HoistClient {
           401,
         );
       case 404:
+        if (/ has no release /.test(message)) throw new HoistApiError(message, 404);
         // A 404 without our JSON error body means --url points at something else.
         if (opts.notFound && /^no (run|environment) /.test(message)) throw new HoistApiError(opts.notFound, 404);
         throw new HoistApiError(`${this.url}${path} answered 404 (${message}): is --url (HOIST_URL) a Hoist server?`, 404);

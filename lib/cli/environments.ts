@@ -84,10 +84,16 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
     .argument("<env>", "environment name")
     .option("--to <release>", "the release to go back to (see `hoist releases ENV`)")
     .action(async (env: string, opts: { to?: string }) => {
-      out.print(out.paint("dim", `rolling ${env} back${opts.to ? ` to ${opts.to}` : ""}...`));
-      const { release, log } = await ctx.client().rollback(env, opts.to);
-      for (const line of log) out.print(out.paint("dim", `  ${line}`));
+      const client = ctx.client();
+      const { release: queued } = await client.rollback(env, opts.to);
+      out.print(out.paint("dim", `rolling ${env} back to ${queued.image} as release ${queued.id} (queued)...`));
+      // The server queues the release; a worker runs it. Look at the history until it ends.
+      let release = queued;
+      while (release.status === "queued" || release.status === "running") {
+        await new Promise((r) => setTimeout(r, 500));
+        release = (await client.listReleases(env)).find((r) => r.id === queued.id) ?? release;
+      }
       out.print(releasesTable([release], { now: Date.now(), color: out.color }));
-      if (release.status !== "succeeded") throw new CliError(`rollback failed: ${release.error ?? "see the log above"}`);
+      if (release.status !== "succeeded") throw new CliError(`rollback failed: ${release.error ?? `see \`hoist releases ${env}\``}`);
     });
 }

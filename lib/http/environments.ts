@@ -3,24 +3,25 @@ import { HTTPException } from "hono/http-exception";
 import { z } from "zod";
 import { EnvironmentName, quoted } from "../pipeline/names.ts";
 import { Environment, type EnvironmentStore } from "../release/environment.ts";
-import type { ReleaseContext } from "../release/ports.ts";
+import type { Clock } from "../clock.ts";
+import type { Queue } from "../queue/port.ts";
 import type { ReleaseStore } from "../release/records.ts";
-import { rollback } from "../release/release.ts";
+import { requestRollback } from "../runs/queued-release.ts";
 import { jsonBody, parse } from "./app.ts";
 
 export interface EnvironmentApiOptions {
   store: ReleaseStore & EnvironmentStore;
-  now: () => number;
-  leaseMs: number;
-  contextFor: (env: Environment, log: (line: string) => void) => ReleaseContext;
+  /** Wakes a worker for a queued rollback. */
+  queue: Pick<Queue, "send">;
+  clock: Clock;
 }
 
 const RollbackBody = z.object({ to: z.string().min(1).max(100).optional() }).strict();
 
 /**
  * GET/PUT /api/environments[/:name], GET /api/environments/:name/releases and
- * POST /api/environments/:name/rollback (redeploys an earlier release's image as a new
- * release and answers once it is done, with the release and its log).
+ * POST /api/environments/:name/rollback (queues an earlier release's image as a new release
+ * and answers 202 with it; a worker runs it).
  */
 export function environmentRoutes(opts: EnvironmentApiOptions): Hono {
   const app = new Hono();
@@ -51,10 +52,10 @@ export function environmentRoutes(opts: EnvironmentApiOptions): Hono {
   app.post("/api/environments/:name/rollback", async (c) => {
     const env = await known(c.req.param("name"));
     const body = parse(RollbackBody, await jsonBody(c, true), "body");
-    const log: string[] = [];
-    // Busy (409), an unknown target (422) and an outage (503) are answered by the error tree.
-    const record = await rollback({ store: opts.store, now: opts.now, leaseMs: opts.leaseMs }, opts.contextFor(env, (l) => log.push(l)), "the API", body.to);
-    return c.json({ release: record, log }, record.status === "succeeded" ? 200 : 409);
+    // A release takes as long as its instances need: the request only queues it (202, its id);
+    // follow it in GET /api/environments/:name/releases. An unknown target is a 404, none a 409.
+    const record = await requestRollback({ store: opts.store, queue: opts.queue, clock: opts.clock }, env.name, "the API", body.to);
+    return c.json({ release: record }, 202);
   });
   return app;
 }

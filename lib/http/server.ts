@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { releaseContext } from "../release/targets.ts";
 import type { Services } from "../services.ts";
 import { apiRoutes } from "./api.ts";
 import { withErrors } from "./app.ts";
@@ -27,7 +26,7 @@ export function webhookApp(s: Services): Hono {
 }
 
 export function apiApp(s: Services): Hono {
-  const environments = { store: s.releases, now: () => s.clock.now(), leaseMs: s.config.HOIST_RELEASE_LEASE_MS, contextFor: releaseContext };
+  const environments = { store: s.releases, queue: s.queue, clock: s.clock };
   return withErrors(
     apiRoutes({ store: s.store, queue: s.queue, clock: s.clock, environments, deliveries: s.deliveries, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }),
     s.log,

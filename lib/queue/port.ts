@@ -1,12 +1,14 @@
 import { z } from "zod";
 
 /**
- * The only messages Hoist sends: "look at run R" and "resolve delivery D" (read its
- * `.hoist.yml`, make its runs). The table holds everything else.
+ * The only messages Hoist sends: "look at run R", "resolve delivery D" (read its `.hoist.yml`,
+ * make its runs) and "run queued release R of environment E" (a rollback asked through the
+ * API). The table holds everything else.
  */
 export const WakeUp = z.union([
   z.object({ runId: z.string().min(1).max(128) }).strict(),
   z.object({ deliveryId: z.string().min(1).max(128) }).strict(),
+  z.object({ env: z.string().min(1).max(128), releaseId: z.string().min(1).max(128) }).strict(),
 ]);
 export type WakeUp = z.infer<typeof WakeUp>;
 

@@ -1,8 +1,11 @@
 import { Strategy } from "../pipeline/strategy.ts";
 import { z } from "zod";
 
-/** `cancelled`: its run was cancelled before it ended, and the previous release serves again. */
-export const ReleaseStatus = z.enum(["running", "succeeded", "failed", "cancelled"]);
+/**
+ * `queued`: asked for (a rollback through the API) and waiting for a worker to run it;
+ * `cancelled`: its run was cancelled before it ended, and the previous release serves again.
+ */
+export const ReleaseStatus = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
 
 const Counters = z.object({ name: z.string(), responses: z.number(), errors5xx: z.number(), failures: z.number(), sessions: z.number() });
 

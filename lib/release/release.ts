@@ -47,7 +47,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
   const id = req.id ?? ulid().toLowerCase();
   // A release that ended (a worker died after recording it) is done: running it again would redo it.
   const ended = req.id === undefined ? undefined : await deps.store.getRelease(ctx.env, id);
-  if (ended && ended.status !== "running") return ended;
+  if (ended && ended.status !== "running" && ended.status !== "queued") return ended;
   const owner = `release ${id}`;
   const started = deps.now();
   const lease = await takeLease(deps, ctx, owner);
@@ -194,26 +194,31 @@ async function takeLease(deps: ReleaseDeps, ctx: ReleaseContext, owner: string):
 }
 
 /**
- * Redeploys an earlier release's image and description as a new release: `to`, or else the
- * succeeded release before the current one. It switches blue-green, whatever strategy that
- * release used: undoing a release takes the seconds its instances need to start and pass the
- * health gate, not a canary's steps or a rolling update's batches.
+ * The release that undoes the current one: an earlier release's image and description, `to`, or
+ * else the succeeded release before the current one. It switches blue-green, whatever strategy
+ * that release used: undoing a release takes the seconds its instances need to start and pass
+ * the health gate, not a canary's steps or a rolling update's batches.
  */
-export async function rollback(deps: ReleaseDeps, ctx: ReleaseContext, by: string, to?: string): Promise<ReleaseRecord> {
-  const history = await deps.store.listReleases(ctx.env);
+export async function rollbackRequest(store: ReleaseStore, env: string, by: string, to?: string): Promise<ReleaseRequest> {
+  const history = await store.listReleases(env);
   const succeeded = history.filter((r) => r.status === "succeeded");
   const target = to ? history.find((r) => r.id === to) : succeeded[1];
   if (!target)
     throw new ReleaseError(
-      to ? `environment ${ctx.env} has no release ${to}: see \`hoist releases ${ctx.env}\`` : `environment ${ctx.env} has no earlier successful release to roll back to`,
+      to ? `environment ${env} has no release ${to}: see \`hoist releases ${env}\`` : `environment ${env} has no earlier successful release to roll back to`,
       { status: to ? 404 : 409 },
     );
   const spec = target.spec as ReleaseSpec;
-  return release(deps, ctx, {
+  return {
     image: target.image,
     spec: { ...spec, hoist: { ...spec.hoist, strategy: "blue-green" } },
     trigger: { type: "rollback", by, rollbackOf: target.id },
-  });
+  };
+}
+
+/** Rolls the context's environment back now (see rollbackRequest). */
+export async function rollback(deps: ReleaseDeps, ctx: ReleaseContext, by: string, to?: string): Promise<ReleaseRecord> {
+  return release(deps, ctx, await rollbackRequest(deps.store, ctx.env, by, to));
 }
 
 /**

@@ -1,11 +1,16 @@
 import type { Clock } from "../clock.ts";
 import type { Queue } from "../queue/port.ts";
+import type { EnvironmentStore } from "../release/environment.ts";
+import type { ReleaseStore } from "../release/records.ts";
 import type { DeliveryStore } from "../store/deliveries.ts";
+import { overdueReleases } from "./queued-release.ts";
 import type { RunStore } from "../store/port.ts";
 
 export interface ReconcileDeps {
   store: RunStore;
   deliveries: DeliveryStore;
+  /** Queued releases (rollbacks asked through the API) whose wake-up was lost. */
+  releases?: ReleaseStore & EnvironmentStore;
   queue: Queue;
   clock: Clock;
   redriveAfterMs: number;
@@ -13,7 +18,7 @@ export interface ReconcileDeps {
 
 /**
  * Re-drives every unfinished run whose lease ran out (its message was lost, or the worker
- * holding it died) and every pending delivery that is overdue. Pushing the due time forward
+ * holding it died), every pending delivery and every queued release that is overdue. Pushing the due time forward
  * first (one conditional write) keeps two reconcilers, or two ticks, from sending the same
  * one twice in a row; a duplicate would be harmless anyway.
  */
@@ -32,6 +37,12 @@ export async function reconcile(deps: ReconcileDeps, limit = 100): Promise<strin
     if (!saved) continue;
     await deps.queue.send({ deliveryId: stored.delivery.id });
     sent.push(stored.delivery.id);
+  }
+  for (const queued of deps.releases ? await overdueReleases(deps.releases, now - deps.redriveAfterMs) : []) {
+    // Asked again now: the next tick leaves it alone for another grace period.
+    await deps.releases!.putRelease({ ...queued, startedAt: now });
+    await deps.queue.send({ env: queued.env, releaseId: queued.id });
+    sent.push(queued.id);
   }
   return sent;
 }

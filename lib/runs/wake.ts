@@ -1,5 +1,6 @@
 import type { WakeUp } from "../queue/port.ts";
 import { advanceRun, type AdvanceDeps } from "./advance.ts";
+import { runQueuedRelease } from "./queued-release.ts";
 import { resolveDelivery, type ResolveDeps } from "./resolve-delivery.ts";
 
 export interface WakeDeps {
@@ -9,10 +10,8 @@ export interface WakeDeps {
 
 /** What every queue consumer (Lambda's SQS batch, the local poller) does with one message. */
 export function handleWakeUp(deps: WakeDeps, wake: WakeUp): Promise<unknown> {
-  return "runId" in wake ? advanceRun(deps.advance, wake.runId) : resolveDelivery(deps.resolve, wake.deliveryId);
-}
-
-/** The message's subject, for log lines. */
-export function subjectOf(wake: WakeUp): { run: string } | { delivery: string } {
-  return "runId" in wake ? { run: wake.runId } : { delivery: wake.deliveryId };
+  if ("runId" in wake) return advanceRun(deps.advance, wake.runId);
+  if ("deliveryId" in wake) return resolveDelivery(deps.resolve, wake.deliveryId);
+  if (!deps.advance.releases) throw new Error("this worker has no release store configured");
+  return runQueuedRelease({ ...deps.advance.releases, log: deps.advance.log }, wake.env, wake.releaseId);
 }

@@ -10,7 +10,7 @@ describe("the worker's SQS batch handler (events/sqs/batch.json, AWS's documente
   it("reports only the failed message, drops a foreign one, and handles the rest", async () => {
     const seen: string[] = [];
     const result = await handleSqsBatch(batch, log, async (wake) => {
-      const id = "runId" in wake ? wake.runId : wake.deliveryId;
+      const id = "runId" in wake ? wake.runId : JSON.stringify(wake);
       seen.push(id);
       if (id.startsWith("r0fails")) throw new Error("engine unreachable");
     });

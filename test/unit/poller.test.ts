@@ -46,7 +46,7 @@ describe("the local poller's wake-ups", () => {
     const q = fakeQueue();
     const handled: string[] = [];
     // An idle pause longer than the test: only the send's wake-up can bring the message in.
-    const poller = startPoller({ consumer: q.consumer, onSend: q.onSend, idleMs: 60_000, log, concurrency: 2, handle: async (w) => void handled.push("runId" in w ? w.runId : w.deliveryId) });
+    const poller = startPoller({ consumer: q.consumer, onSend: q.onSend, idleMs: 60_000, log, concurrency: 2, handle: async (w) => void handled.push("runId" in w ? w.runId : JSON.stringify(w)) });
     await until("the first receive", () => q.receiveCalls === 1);
     q.send("r1"); // lands after the receive looked
     q.answer([]);
@@ -62,7 +62,7 @@ describe("the local poller's wake-ups", () => {
   it("a send during the idle pause ends it", async () => {
     const q = fakeQueue();
     const handled: string[] = [];
-    const poller = startPoller({ consumer: q.consumer, onSend: q.onSend, idleMs: 60_000, log, concurrency: 2, handle: async (w) => void handled.push("runId" in w ? w.runId : w.deliveryId) });
+    const poller = startPoller({ consumer: q.consumer, onSend: q.onSend, idleMs: 60_000, log, concurrency: 2, handle: async (w) => void handled.push("runId" in w ? w.runId : JSON.stringify(w)) });
     await until("the first receive", () => q.receiveCalls === 1);
     q.answer([]); // nothing yet: the poller idles
     await new Promise((r) => setTimeout(r, 10));
