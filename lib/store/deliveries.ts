@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Provider, RepoRef, RunStatus } from "../pipeline/run.ts";
+import { Provider, Run, RunStatus } from "../pipeline/run.ts";
 
 /**
  * A verified push delivery, recorded by the webhook before anything reads the repository: the
@@ -13,13 +13,8 @@ export const DeliveryStatus = z.enum(DELIVERY_STATUSES);
 export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
 
 /** The push as the webhook understood it: everything a worker needs to make its runs. */
-export const DeliveredPush = z.object({
+export const DeliveredPush = Run.pick({ repo: true, ref: true, branch: true, tag: true, sha: true }).extend({
   provider: Provider,
-  repo: RepoRef,
-  ref: z.string(),
-  branch: z.string().optional(),
-  tag: z.string().optional(),
-  sha: z.string().regex(/^[0-9a-f]{7,64}$/),
   deleted: z.boolean(),
   actor: z.string().optional(),
 });
