@@ -4,8 +4,6 @@ import { waitHealthy } from "./health.ts";
 import { ReleaseParked, type ReleaseOutcome, type ReleasePlan } from "./plan.ts";
 import type { ReleaseContext } from "./ports.ts";
 
-/** Where callers outside the release core have always found it. */
-
 /** Sleeps until `until`, or parks the release when that is longer than the plan allows. */
 export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: number, reason: string): Promise<void> {
   const ms = until - ctx.clock.now();

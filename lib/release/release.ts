@@ -32,6 +32,11 @@ export interface ReleaseRequest {
   parkAfterMs?: number;
 }
 
+/** A new release's id: a ULID, lower case (it names containers and Swarm services). */
+export function newReleaseId(): string {
+  return ulid().toLowerCase();
+}
+
 /** Another release holds the environment; nothing was changed. */
 export class ReleaseBusyError extends BusyError {
   override name = "ReleaseBusyError";
@@ -44,7 +49,7 @@ export class ReleaseBusyError extends BusyError {
  * previous release serving.
  */
 export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: ReleaseRequest): Promise<ReleaseRecord> {
-  const id = req.id ?? ulid().toLowerCase();
+  const id = req.id ?? newReleaseId();
   // A release that ended (a worker died after recording it) is done: running it again would redo it.
   const ended = req.id === undefined ? undefined : await deps.store.getRelease(ctx.env, id);
   if (ended && ended.status !== "running" && ended.status !== "queued") return ended;

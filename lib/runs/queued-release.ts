@@ -4,8 +4,8 @@ import type { Logger } from "../log.ts";
 import type { Queue } from "../queue/port.ts";
 import type { EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseRecord } from "../release/records.ts";
-import { release, rollbackRequest } from "../release/release.ts";
-import { ulid } from "ulid";
+import { newReleaseId, release, rollbackRequest } from "../release/release.ts";
+import type { ReleaseSpec } from "../release/spec.ts";
 import type { DeployDeps } from "./deploy.ts";
 
 export interface RequestDeps {
@@ -25,7 +25,7 @@ export async function requestRollback(deps: RequestDeps, env: string, by: string
   const spec = req.spec;
   const record: ReleaseRecord = {
     env,
-    id: ulid().toLowerCase(),
+    id: newReleaseId(),
     image: req.image,
     service: spec.service,
     strategy: spec.hoist.strategy,
@@ -53,7 +53,7 @@ export async function runQueuedRelease(deps: DeployDeps & { log: Logger }, env: 
     const environment = await deps.store.getEnvironment(env);
     if (!environment) throw new NotFoundError(`environment ${env} is gone`);
     const ctx = deps.contextFor(environment, (line) => log.info(line));
-    return await release(deps, ctx, { id, image: queued.image, spec: queued.spec as Parameters<typeof release>[2]["spec"], trigger: queued.trigger });
+    return await release(deps, ctx, { id, image: queued.image, spec: queued.spec as ReleaseSpec, trigger: queued.trigger });
   } catch (err) {
     if (classify(err).retryable) throw err;
     const failed: ReleaseRecord = { ...queued, status: "failed", finishedAt: deps.now(), error: messageOf(err) };
