@@ -1,3 +1,9 @@
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFile, readFile, rename, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import type Dockerode from "dockerode";
 import { makeContext, tarDir } from "./docker.ts";
 
@@ -10,23 +16,41 @@ export interface AppVersion {
   failOneIn?: number;
 }
 
+const SOURCE = new URL("./app-server.c", import.meta.url);
+
+let compiled: Promise<string> | undefined;
+
+/** Builds app-server.c once per test process (keyed by its content, so an edit rebuilds). */
+function appServer(): Promise<string> {
+  compiled ??= (async () => {
+    const source = await readFile(SOURCE);
+    const out = join(tmpdir(), `hoist-app-server-${createHash("sha256").update(source).digest("hex").slice(0, 16)}`);
+    if (!(await stat(out).catch(() => undefined))) {
+      const temp = `${out}.${process.pid}`;
+      await promisify(execFile)("gcc", ["-O2", "-static", "-o", temp, SOURCE.pathname]).catch((err: Error) => {
+        throw new Error(`compiling test/support/app-server.c failed (needs gcc and libc6-dev: bash scripts/install.sh): ${err.message}`);
+      });
+      await rename(temp, out);
+    }
+    return out;
+  })();
+  return compiled;
+}
+
 /**
- * Builds a tiny web app image from the local busybox base: busybox httpd with a CGI that
- * answers the version, and /healthz. Every request runs the CGI, so a version can fail some.
+ * Builds a tiny web app image from the local busybox base: one static server process
+ * (app-server.c) that answers the version on /cgi-bin/app, and /healthz.
  */
 export async function buildApp(docker: Dockerode, tag: string, app: AppVersion): Promise<string> {
-  const fail = app.failOneIn ? `if [ $((RANDOM % ${app.failOneIn})) -eq 0 ]; then printf 'Status: 500 Internal Server Error\\r\\nContent-Type: text/plain\\r\\n\\r\\nboom\\n'; exit 0; fi\n` : "";
   const dir = await makeContext({
     Dockerfile: [
       "FROM hoist/busybox:latest",
-      "COPY www /www",
-      "RUN chmod +x /www/cgi-bin/app",
-      'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]',
+      "COPY app-server /app-server",
+      `CMD ["/app-server", "8080", ${JSON.stringify(app.version)}, "${app.healthy === false ? 0 : 1}", "${app.failOneIn ?? 0}"]`,
       "",
     ].join("\n"),
-    "www/cgi-bin/app": `#!/bin/sh\n${fail}printf 'Content-Type: text/plain\\r\\n\\r\\n${app.version}\\n'\n`,
-    ...(app.healthy === false ? { "www/index.html": "no health here\n" } : { "www/healthz": "ok\n" }),
   });
+  await copyFile(await appServer(), join(dir, "app-server"));
   const stream = await docker.buildImage(tarDir(dir), { t: tag });
   await new Promise<void>((resolve, reject) =>
     docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {
