@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EngineAccess } from "./engine/access.ts";
 
 /**
  * Every setting Hoist reads, in one place, and the only file that names `process.env`.
@@ -52,8 +53,19 @@ export const ConfigSchema = z.object({
   GITLAB_URL: z.string().url().optional(),
   HOIST_ALLOW_LOCAL_REPOS: flag,
   HOIST_REGISTRY: z.string().optional(),
+  /** The engine that builds, tests and pushes: unix:///path, tcp://host:2376 or ssh://user@host. Unset: DOCKER_HOST, else the local socket. */
+  HOIST_BUILD_ENGINE: z.string().optional(),
+  /** For a tcp:// builder: paths of the CA, client certificate and key (dockerd --tlsverify). */
+  HOIST_BUILD_ENGINE_TLS_CA: z.string().min(1).optional(),
+  HOIST_BUILD_ENGINE_TLS_CERT: z.string().min(1).optional(),
+  HOIST_BUILD_ENGINE_TLS_KEY: z.string().min(1).optional(),
+  /** For an ssh:// builder: the private key's path and the host key's fingerprint (SHA256:...). */
+  HOIST_BUILD_ENGINE_SSH_KEY: z.string().min(1).optional(),
+  HOIST_BUILD_ENGINE_SSH_HOST_KEY: z.string().min(1).optional(),
   DOCKER_HOST: z.string().optional(),
   HOIST_BUILDER_IMAGE: builderImage,
+  /** Where the ECR API is asked for registry tokens, when not AWS itself (tests). */
+  AWS_ENDPOINT_URL_ECR: z.string().url().optional(),
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ENDPOINT_URL_DYNAMODB: z.string().url().optional(),
   AWS_ENDPOINT_URL_SQS: z.string().url().optional(),
@@ -88,7 +100,27 @@ function parse<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
 
 /** The service's settings; a bad value throws a ConfigError naming each variable. */
 export function loadConfig(env: Env = processEnv()): Config {
-  return parse(ConfigSchema, env);
+  const config = parse(ConfigSchema, env);
+  buildEngineOf(config);
+  return config;
+}
+
+/**
+ * The builder's engine and its credentials from HOIST_BUILD_ENGINE*, checked as an environment's
+ * engine is (TLS for a remote tcp://, a pinned host key for ssh://). Unset: DOCKER_HOST, else the local socket.
+ */
+export function buildEngineOf(config: Config): EngineAccess {
+  const c = config;
+  const tls = c.HOIST_BUILD_ENGINE_TLS_CA || c.HOIST_BUILD_ENGINE_TLS_CERT || c.HOIST_BUILD_ENGINE_TLS_KEY;
+  const ssh = c.HOIST_BUILD_ENGINE_SSH_KEY || c.HOIST_BUILD_ENGINE_SSH_HOST_KEY;
+  const r = EngineAccess.safeParse({
+    endpoint: c.HOIST_BUILD_ENGINE ?? c.DOCKER_HOST ?? "unix:///var/run/docker.sock",
+    ...(tls ? { tls: { ca: c.HOIST_BUILD_ENGINE_TLS_CA ?? "", cert: c.HOIST_BUILD_ENGINE_TLS_CERT ?? "", key: c.HOIST_BUILD_ENGINE_TLS_KEY ?? "" } } : {}),
+    ...(ssh ? { ssh: { key: c.HOIST_BUILD_ENGINE_SSH_KEY ?? "", hostKey: c.HOIST_BUILD_ENGINE_SSH_HOST_KEY ?? "" } } : {}),
+  });
+  if (r.success) return r.data;
+  const name = (path: PropertyKey[]) => `HOIST_BUILD_ENGINE${path.length ? `_${path.map(String).join("_").replace("hostKey", "HOST_KEY").toUpperCase()}` : ""}`;
+  throw new ConfigError(`invalid configuration:\n${r.error.issues.map((i) => `  ${name(i.path.filter((p) => p !== "endpoint"))}: ${i.message}`).join("\n")}`);
 }
 
 /** What the `hoist` command line reads besides its flags. */

@@ -3,7 +3,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { ulid } from "ulid";
 import { isLoopback } from "./aws/loopback.ts";
 import { systemClock, type Clock } from "./clock.ts";
-import { secretsOf, type Config } from "./config.ts";
+import { buildEngineOf, secretsOf, type Config } from "./config.ts";
 import { DockerEngine } from "./engine/docker.ts";
 import type { Engine } from "./engine/port.ts";
 import { createLogger, redactor, type Logger } from "./log.ts";
@@ -17,8 +17,11 @@ import type { ResolveDeps } from "./runs/resolve-delivery.ts";
 import type { WatchDeps } from "./release/watch.ts";
 import type { SourceReader } from "./scm/port.ts";
 import { createSourceRouter } from "./scm/source.ts";
+import { registryAccess } from "./registry/access.ts";
+import type { Environment } from "./release/environment.ts";
 import { releaseContext } from "./release/targets.ts";
 import { DynamoDeliveryStore } from "./store/dynamo-deliveries.ts";
+import { DynamoRegistryStore } from "./store/dynamo-registries.ts";
 import { DynamoReleaseStore } from "./store/dynamo-releases.ts";
 import { DynamoRunStore } from "./store/dynamo.ts";
 import { loopbackDynamoApi, sdkDynamoApi } from "./store/dynamo-api.ts";
@@ -33,6 +36,8 @@ export interface Services {
   deliveries: DynamoDeliveryStore;
   /** Environments, release history and release leases. */
   releases: DynamoReleaseStore;
+  /** Registries and their credentials. */
+  registries: DynamoRegistryStore;
   queue: SqsQueue;
   engine: Engine;
   source: SourceReader;
@@ -66,7 +71,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   if (config.AWS_ENDPOINT_URL_DYNAMODB) await store.ensureTable();
   const queueUrl = config.HOIST_QUEUE_URL ?? (await ensureQueue(sqs, config.HOIST_QUEUE));
   const queue = new SqsQueue(sqs, queueUrl);
-  const engine = overrides.engine ?? new DockerEngine(config.DOCKER_HOST ? { host: config.DOCKER_HOST } : {});
+  const engine = overrides.engine ?? new DockerEngine({ access: buildEngineOf(config) });
   const source =
     overrides.source ??
     createSourceRouter({
@@ -81,6 +86,9 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const redriveAfterMs = config.HOIST_REDRIVE_AFTER_MS;
   const releases = new DynamoReleaseStore(dynamo, config.HOIST_TABLE);
   const deliveries = new DynamoDeliveryStore(dynamo, config.HOIST_TABLE);
+  const registries = new DynamoRegistryStore(dynamo, config.HOIST_TABLE);
+  const registry = registryAccess(registries, { ecrEndpoint: config.AWS_ENDPOINT_URL_ECR });
+  const contextFor = (env: Environment, log: (line: string) => void) => releaseContext(env, log, registry.login);
   return {
     config,
     log,
@@ -88,6 +96,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     store,
     deliveries,
     releases,
+    registries,
     queue,
     engine,
     source,
@@ -104,7 +113,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       ...(config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {}),
     },
     reconcile: { store, deliveries, releases, queue, clock, redriveAfterMs },
-    watch: { store: releases, now: () => clock.now(), contextFor: releaseContext },
+    watch: { store: releases, now: () => clock.now(), contextFor },
     advance: {
       store,
       queue,
@@ -115,10 +124,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       redact: redactor(secrets),
       workerId: `w-${ulid()}`,
       builderImage: config.HOIST_BUILDER_IMAGE,
+      registry,
       leaseMs: config.HOIST_LEASE_MS,
       budgetMs: config.HOIST_STEP_BUDGET_MS,
       redriveAfterMs,
-      releases: { store: releases, source, now: () => clock.now(), leaseMs: config.HOIST_RELEASE_LEASE_MS, contextFor: releaseContext },
+      releases: { store: releases, source, now: () => clock.now(), leaseMs: config.HOIST_RELEASE_LEASE_MS, contextFor },
     },
   };
 }

@@ -1,31 +1,32 @@
 import type Dockerode from "dockerode";
+import type { EngineAccess } from "../engine/access.ts";
+
+const LOCAL_ENGINE = "unix:///var/run/docker.sock";
 
 /** Whether the Docker engine and the registry a local Hoist drives answer, before it starts. */
 
 type Check = { ok: true } | { ok: false; problem: string };
 
 /** Loaded on first use: dockerode takes longer to load than most commands take to run. */
-async function dockerClient(host: string | undefined): Promise<{ docker: Dockerode; where: string }> {
-  const { default: Dockerode } = await import("dockerode");
-  if (!host) return { docker: new Dockerode({ socketPath: "/var/run/docker.sock" }), where: "/var/run/docker.sock" };
-  const u = new URL(host);
-  if (u.protocol === "unix:") return { docker: new Dockerode({ socketPath: u.pathname }), where: u.pathname };
-  return { docker: new Dockerode({ host: u.hostname, port: u.port || 2375, protocol: "http" }), where: host };
+async function dockerClient(access: EngineAccess): Promise<Dockerode> {
+  const [{ default: Dockerode }, { dockerClientOptions }] = await Promise.all([import("dockerode"), import("../engine/docker.ts")]);
+  const { endpoint, tls, ssh } = access;
+  return new Dockerode(dockerClientOptions(endpoint, { ...(tls ? { tls } : {}), ...(ssh ? { ssh } : {}) }));
 }
 
-export async function checkEngine(host: string | undefined): Promise<Check & { docker?: Dockerode }> {
+/** Whether the engine at `access` (default: the local socket) answers a ping within 5 s. */
+export async function checkEngine(access: EngineAccess = { endpoint: LOCAL_ENGINE }): Promise<Check & { docker?: Dockerode }> {
   let docker: Dockerode;
-  let where: string;
   try {
-    ({ docker, where } = await dockerClient(host));
-  } catch {
-    return { ok: false, problem: `DOCKER_HOST=${host} is not a unix:// or tcp:// address` };
+    docker = await dockerClient(access);
+  } catch (err) {
+    return { ok: false, problem: `the Docker engine ${access.endpoint} cannot be used: ${(err as Error).message}` };
   }
   try {
     await withTimeout(docker.ping(), 5_000);
     return { ok: true, docker };
   } catch (err) {
-    return { ok: false, problem: `the Docker engine is not reachable at ${where} (${(err as Error).message})` };
+    return { ok: false, problem: `the Docker engine is not reachable at ${access.endpoint} (${(err as Error).message})` };
   }
 }
 
@@ -44,7 +45,7 @@ export async function checkRegistry(registry: string): Promise<Check> {
 
 /** Everything a local pipeline needs: engine, base images, registry. */
 export async function checkServices(dockerHost: string | undefined, registry: string, builderImage: string): Promise<string[]> {
-  const [engine, reg] = await Promise.all([checkEngine(dockerHost), checkRegistry(registry)]);
+  const [engine, reg] = await Promise.all([checkEngine(dockerHost ? { endpoint: dockerHost } : undefined), checkRegistry(registry)]);
   const problems: string[] = [];
   if (!engine.ok) problems.push(engine.problem);
   else if (engine.docker) {

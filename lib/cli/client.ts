@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Run, RunStatus, StageStatus } from "../pipeline/run.ts";
 import { Environment } from "../release/environment.ts";
+import { Registry, type RegistryRegistration } from "../registry/registry.ts";
 import { ReleaseRecord } from "../release/records.ts";
 import { signGitHub } from "../scm/verify.ts";
 import { Delivery, DeliveryStatus } from "../store/deliveries.ts";
@@ -33,6 +34,7 @@ export type WebhookAnswer = z.infer<typeof WebhookAnswer>;
 const ErrorBody = z.object({ error: z.string() });
 const Environments = z.object({ environments: z.array(Environment) });
 const Releases = z.object({ releases: z.array(ReleaseRecord) });
+const Registries = z.object({ registries: z.array(Registry) });
 export const RollbackAnswer = z.object({ release: ReleaseRecord });
 export type RollbackAnswer = z.infer<typeof RollbackAnswer>;
 
@@ -130,6 +132,19 @@ export class HoistClient {
     });
   }
 
+  async listRegistries(): Promise<Registry[]> {
+    return (await this.api("/api/registries", Registries)).registries;
+  }
+
+  /** Registers or replaces a registry's credentials; the answer never holds the password. */
+  async putRegistry(host: string, registration: RegistryRegistration): Promise<Registry> {
+    return this.api(`/api/registries/${encodeURIComponent(host)}`, Registry, { method: "PUT", body: registration });
+  }
+
+  async deleteRegistry(host: string): Promise<void> {
+    await this.api(`/api/registries/${encodeURIComponent(host)}`, z.object({ deleted: z.string() }), { method: "DELETE", notFound: `no registry ${host}: list them with \`hoist registry list\`` });
+  }
+
   /** True when something answers /healthz with 200; never throws. */
   async healthy(): Promise<boolean> {
     try {
@@ -188,7 +203,7 @@ export class HoistClient {
       case 404:
         if (/ has no release /.test(message)) throw new HoistApiError(message, 404);
         // A 404 without our JSON error body means --url points at something else.
-        if (opts.notFound && /^no (run|environment) /.test(message)) throw new HoistApiError(opts.notFound, 404);
+        if (opts.notFound && /^no (run|environment|registry) /.test(message)) throw new HoistApiError(opts.notFound, 404);
         throw new HoistApiError(`${this.url}${path} answered 404 (${message}): is --url (HOIST_URL) a Hoist server?`, 404);
       case 503:
         throw new HoistApiError(`the server answered 503: ${message}`, 503);

@@ -366,6 +366,7 @@ export function releasesTable(releases: readonly ReleaseRecord[], { now, color }
   const rows = releases.map((r) => [
     r.id,
     r.image,
+    r.digest ? r.digest.slice(0, 19) : "-",
     r.strategy,
     formatStatus(r.status, color) + (r.rolledBack ? paint("dim", " (rolled back)", color) : ""),
     r.trigger.type === "rollback" ? `rollback to ${r.trigger.rollbackOf ?? "?"}` : r.trigger.runId ? `run ${r.trigger.runId}` : `${r.trigger.type} by ${r.trigger.by}`,
@@ -377,7 +378,7 @@ export function releasesTable(releases: readonly ReleaseRecord[], { now, color }
         ? paint("dim", `waiting: ${excerpt(r.checkpoint.waiting, 40)}, next look ${r.checkpoint.until > now ? `in ${formatDuration(r.checkpoint.until - now)}` : "due"}`, color)
         : "",
   ]);
-  return table(["RELEASE", "IMAGE", "STRATEGY", "STATUS", "TRIGGER", "AGE", "DURATION", "NOTE"], rows, { alignRight: [6], headerStyle: (h) => paint("bold", h, color) });
+  return table(["RELEASE", "IMAGE", "RUNNING", "STRATEGY", "STATUS", "TRIGGER", "AGE", "DURATION", "NOTE"], rows, { alignRight: [7], headerStyle: (h) => paint("bold", h, color) });
 }
 
 /** The `hoist env list` table. */

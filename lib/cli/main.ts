@@ -4,6 +4,7 @@ import { registerDemo } from "../demo/command.ts";
 import { HoistClient } from "./client.ts";
 import type { CliContext, Target } from "./context.ts";
 import { registerEnvironments } from "./environments.ts";
+import { registerRegistries } from "./registries.ts";
 import { createOutput } from "./output.ts";
 import { registerRuns } from "./runs.ts";
 import { registerStart } from "./start.ts";
@@ -52,6 +53,7 @@ const ctx: CliContext = {
 registerStart(program, ctx);
 registerRuns(program, ctx);
 registerEnvironments(program, ctx);
+registerRegistries(program, ctx);
 registerDemo(program, ctx);
 
 // `hoist runs | head` closes the pipe early: that is not an error.

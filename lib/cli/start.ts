@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { ConfigError, loadConfig, processEnv, type Config } from "../config.ts";
+import { buildEngineOf, ConfigError, loadConfig, processEnv, type Config } from "../config.ts";
 import type { LocalRuntime } from "../local/runtime.ts";
 import { checkEngine, checkRegistry } from "./checks.ts";
 import { SERVICES_HINT, type CliContext } from "./context.ts";
@@ -24,7 +24,7 @@ async function startCommand(out: Output): Promise<void> {
     if (err instanceof ConfigError) throw new CliError(`${err.message}\nfix the environment variables above and run \`hoist start\` again`);
     throw err;
   }
-  const engine = await checkEngine(config.DOCKER_HOST);
+  const engine = await checkEngine(buildEngineOf(config));
   if (!engine.ok) out.warn(`${engine.problem}: runs will fail until it answers; ${SERVICES_HINT}`);
   if (config.HOIST_REGISTRY) {
     const reg = await checkRegistry(config.HOIST_REGISTRY);
@@ -87,7 +87,7 @@ function settingsSummary(c: Config, runtime: LocalRuntime, out: Output): string 
     ["GITLAB_TOKEN", set(c.GITLAB_TOKEN)],
     ["HOIST_REGISTRY", c.HOIST_REGISTRY ?? `${out.paint("yellow", "not set")} (push stages must name a registry)`],
     ["HOIST_ALLOW_LOCAL_REPOS", c.HOIST_ALLOW_LOCAL_REPOS ? "yes (file:// repositories accepted)" : "no"],
-    ["DOCKER_HOST", c.DOCKER_HOST ?? "unix:///var/run/docker.sock (default)"],
+    ["HOIST_BUILD_ENGINE", `${buildEngineOf(c).endpoint}${c.HOIST_BUILD_ENGINE ? "" : c.DOCKER_HOST ? " (DOCKER_HOST)" : " (default)"}`],
     ["HOIST_BUILDER_IMAGE", c.HOIST_BUILDER_IMAGE],
     ["worker", `${c.HOIST_WORKER_CONCURRENCY} at a time, lease ${formatDuration(c.HOIST_LEASE_MS)}, step budget ${formatDuration(c.HOIST_STEP_BUDGET_MS)}`],
     ["reconciler", `every ${formatDuration(c.HOIST_RECONCILE_EVERY_MS)}, re-drive after ${formatDuration(c.HOIST_REDRIVE_AFTER_MS)}`],

@@ -1,5 +1,6 @@
 import type Dockerode from "dockerode";
-import { dockerHealthcheck, EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
+import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
+import { anonymous, ensureImage, runningDigest, type RegistryLogins } from "./images.ts";
 import type { Instance, InstanceHost, InstanceSpec } from "./instances.ts";
 
 const STOP_GRACE_SEC = 10;
@@ -10,7 +11,11 @@ const STOP_GRACE_SEC = 10;
  * hosts, and a published host port would collide between old and new instances).
  */
 export class DockerInstances implements InstanceHost {
-  constructor(private readonly docker: Dockerode) {}
+  constructor(
+    private readonly docker: Dockerode,
+    /** Logins for pulling an image this engine does not hold. */
+    private readonly logins: RegistryLogins = anonymous,
+  ) {}
 
   instanceName(set: string, index: number): string {
     return `${set}-${index}`;
@@ -19,8 +24,7 @@ export class DockerInstances implements InstanceHost {
   async start(spec: InstanceSpec): Promise<Instance> {
     let existing = await this.inspect(spec.name);
     if (!existing) {
-      if (!(await this.imageExists(spec.image)))
-        throw new EngineError(`image ${spec.image} does not exist on the engine: build and push it first, or check the name`, { retryable: false });
+      await this.ensureImage(spec.image);
       await this.call(`create ${spec.name}`, () =>
         this.docker.createContainer({
           name: spec.name,
@@ -104,8 +108,12 @@ export class DockerInstances implements InstanceHost {
     return `docker logs ${name}`;
   }
 
-  async imageExists(ref: string): Promise<boolean> {
-    return (await localImage(this.docker, ref)) !== undefined;
+  async ensureImage(ref: string): Promise<void> {
+    await ensureImage(this.docker, ref, this.logins);
+  }
+
+  async runningDigest(name: string, image: string): Promise<string | undefined> {
+    return runningDigest(this.docker, name, image);
   }
 
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {

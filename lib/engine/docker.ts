@@ -4,9 +4,13 @@ import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import Dockerode from "dockerode";
+import type { EngineAccess } from "./access.ts";
 import { JobAgent } from "./agent.ts";
 import { demux } from "./frames.ts";
 import type { HealthcheckSpec } from "./instances.ts";
+import { registryHostOf } from "../registry/access.ts";
+import type { RegistryAuth } from "../registry/auth.ts";
+import { registryFailure } from "./registry-failure.ts";
 import type { Engine, JobSpec, JobState, PushResult } from "./port.ts";
 
 const DEFAULT_SOCKET = "/var/run/docker.sock";
@@ -16,15 +20,13 @@ export interface DockerEngineOptions {
   docker?: Dockerode;
   /** Unix socket of the engine; default /var/run/docker.sock. */
   socketPath?: string;
-  /** DOCKER_HOST-style address, `unix:///path` or `tcp://host:port`; wins over `socketPath`. */
-  host?: string;
+  /** The engine's endpoint and credentials (unix://, tcp:// with TLS, ssh://); wins over `socketPath`. */
+  access?: EngineAccess;
   /**
    * Path of the engine's socket on the engine's own host, bound into jobs that ask for
    * `mountEngineSocket`. Default: the client's socket path, else /var/run/docker.sock.
    */
   hostSocketPath?: string;
-  /** Registry credentials for push; default anonymous (fine for a loopback registry). */
-  registryAuth?: Dockerode.AuthConfig;
 }
 
 /** A failed engine call; `retryable` says whether trying again later can succeed. */
@@ -47,7 +49,6 @@ export class DockerEngine implements Engine {
   readonly docker: Dockerode;
   private readonly endpoint: string;
   private readonly hostSocketPath: string;
-  private readonly registryAuth: Dockerode.AuthConfig;
   private readonly agent: JobAgent;
 
   constructor(opts: DockerEngineOptions = {}) {
@@ -56,9 +57,6 @@ export class DockerEngine implements Engine {
     const socketPath = typeof modem.socketPath === "string" ? modem.socketPath : undefined;
     this.endpoint = socketPath ?? `${modem.host}:${modem.port}`;
     this.hostSocketPath = opts.hostSocketPath ?? socketPath ?? DEFAULT_SOCKET;
-    // The daemon refuses a push without an X-Registry-Auth header ("Bad parameters and
-    // missing X-Registry-Auth: EOF"), even for an anonymous registry: `{}` sends "e30=".
-    this.registryAuth = opts.registryAuth ?? {};
     this.agent = new JobAgent({ docker: this.docker, hostSocketPath: this.hostSocketPath });
   }
 
@@ -214,7 +212,8 @@ export class DockerEngine implements Engine {
     });
   }
 
-  async push(source: string, target: string, onProgress?: (line: string) => void): Promise<PushResult> {
+  async push(source: string, target: string, opts: { auth?: RegistryAuth | undefined; onProgress?: (line: string) => void } = {}): Promise<PushResult> {
+    const { auth, onProgress } = opts;
     const { repo, tag } = pushTarget(target);
     try {
       await this.docker.getImage(source).tag({ repo, tag });
@@ -223,12 +222,15 @@ export class DockerEngine implements Engine {
     }
     let digest: string | undefined;
     try {
-      const stream = await this.docker.getImage(repo).push({ tag, authconfig: this.registryAuth });
+      // The daemon refuses a push without an X-Registry-Auth header ("Bad parameters and
+      // missing X-Registry-Auth: EOF"), even to an anonymous registry: `{}` sends "e30=".
+      const stream = await this.docker.getImage(repo).push({ tag, authconfig: auth ?? {} });
       for await (const line of jsonLines(stream)) {
         const msg = line as PushMessage;
         const failure = msg.errorDetail?.message ?? msg.error;
         if (failure) {
-          throw new EngineError(`push of ${target} failed: ${failure}`, { retryable: TRANSIENT.test(failure) });
+          const { message, retryable } = registryFailure(`push of ${target}`, registryHostOf(target), auth, failure);
+          throw new EngineError(message, { retryable });
         }
         const fromStatus = /digest: (sha256:[0-9a-f]{64})/.exec(msg.status ?? "")?.[1];
         digest = msg.aux?.Digest ?? fromStatus ?? digest;
@@ -267,9 +269,6 @@ export class DockerEngine implements Engine {
   }
 }
 
-/** Registry failures worth another try later (network, overload), from the push stream's text. */
-const TRANSIENT = /connection refused|connection reset|timeout|timed out|EOF|no route to host|unavailable|too many requests|5\d\d /i;
-
 interface PushMessage {
   status?: string;
   id?: string;
@@ -280,7 +279,9 @@ interface PushMessage {
 }
 
 function clientOptions(opts: DockerEngineOptions): Dockerode.DockerOptions {
-  return opts.host ? dockerClientOptions(opts.host) : { socketPath: opts.socketPath ?? DEFAULT_SOCKET };
+  if (!opts.access) return { socketPath: opts.socketPath ?? DEFAULT_SOCKET };
+  const { endpoint, tls, ssh } = opts.access;
+  return dockerClientOptions(endpoint, { ...(tls ? { tls } : {}), ...(ssh ? { ssh } : {}) });
 }
 
 /** How a client proves itself to an engine and checks the engine: TLS files, or an SSH key and the host's key. */

@@ -67,7 +67,13 @@ export interface InstanceHost {
   stop(name: string): Promise<void>;
   /** Removes the instance; no error if it is gone. On a host with `groups`, the whole set. */
   remove(name: string): Promise<void>;
-  imageExists(ref: string): Promise<boolean>;
+  /**
+   * Makes sure the host can run image `ref`: pulls it (with its registry's login) when absent.
+   * A refused login or an image the registry does not hold fails for good; an outage is retryable.
+   */
+  ensureImage(ref: string): Promise<void>;
+  /** The registry digest of the image instance `name` runs, for a release of `image`; undefined when no registry holds it. */
+  runningDigest(name: string, image: string): Promise<string | undefined>;
   /** The command that shows an instance's output, for error messages. */
   logsCommand(name: string): string;
   /**

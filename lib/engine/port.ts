@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { RegistryAuth } from "../registry/auth.ts";
 
 /**
  * The Docker engine as the worker needs it. Long work runs as named "job" containers
@@ -53,6 +54,6 @@ export interface Engine {
   jobLogs(name: string): Promise<string>;
   /** Kills (if running) and removes the job container; no error if it is gone. */
   removeJob(name: string): Promise<void>;
-  /** Tags `source` as `target` and pushes `target`; streams progress lines to `onProgress`. */
-  push(source: string, target: string, onProgress?: (line: string) => void): Promise<PushResult>;
+  /** Tags `source` as `target` and pushes `target` with `auth` (none: anonymous); streams progress lines to `onProgress`. */
+  push(source: string, target: string, opts?: { auth?: RegistryAuth | undefined; onProgress?: (line: string) => void }): Promise<PushResult>;
 }

@@ -1,5 +1,8 @@
 import type Dockerode from "dockerode";
-import { dockerHealthcheck, EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
+import { registryHostOf } from "../registry/access.ts";
+import type { RegistryAuth } from "../registry/auth.ts";
+import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
+import { anonymous, ensureImage, runningDigest, type RegistryLogins } from "./images.ts";
 import {
   withChanges,
   type ChangeFeed,
@@ -76,6 +79,8 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
   constructor(
     private readonly docker: Dockerode,
     opts: SwarmInstancesOptions = {},
+    /** Logins for pulling: the manager's own check, and every node's through the service. */
+    private readonly logins: RegistryLogins = anonymous,
   ) {
     this.startTimeoutMs = opts.startTimeoutMs ?? 60_000;
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 30_000;
@@ -95,11 +100,12 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     return this.following(name, async (wait) => {
       let service = await this.service(name);
       if (!service) {
-        const image = await this.pinnedImage(spec.image);
+        const { image, auth } = await this.pinnedImage(spec.image);
         try {
           // The two-argument form: with one argument dockerode also sends the whole spec
           // (environment included) as the X-Registry-Auth header, which Swarm then stores.
-          await this.docker.createService(NO_AUTH, serviceSpec(name, spec, image, slot));
+          // With a login, Swarm keeps it for the nodes that pull the image.
+          await this.docker.createService(auth ?? NO_AUTH, serviceSpec(name, spec, image, slot));
         } catch (err) {
           // 409: a concurrent start of the same name created it first; use that one.
           if (statusOf(err) !== 409) throw instanceHostError(`create service ${name}`, err);
@@ -180,8 +186,15 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     return `docker service ps --no-trunc ${service}; docker service logs ${service}`;
   }
 
-  async imageExists(ref: string): Promise<boolean> {
-    return (await localImage(this.docker, ref)) !== undefined;
+  async ensureImage(ref: string): Promise<void> {
+    await ensureImage(this.docker, ref, this.logins);
+  }
+
+  async runningDigest(name: string, image: string): Promise<string | undefined> {
+    const service = await this.service(parseName(name).service);
+    const task = service ? (await this.tasks(service.ID)).find(isRunning) : undefined;
+    const container = task?.Status?.ContainerStatus?.ContainerID;
+    return container ? runningDigest(this.docker, container, image) : undefined;
   }
 
   async update(group: string, spec: GroupUpdate): Promise<void> {
@@ -189,13 +202,18 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     if (!current) throw new EngineError(`service ${group} is gone: release again to start a new one`, { retryable: false, statusCode: 404 });
     // A resumed release finds its own update already under way: starting it again would restart it.
     if (current.Spec?.Labels?.["hoist.release"] === spec.labels["hoist.release"]) return;
-    const image = await this.pinnedImage(spec.image);
-    await this.updateSpec(group, `update service ${group}`, (s) => ({
-      ...s,
-      ...serviceSpec(group, spec, image, spec.replicas),
-      UpdateConfig: swarmPolicy(spec.update),
-      RollbackConfig: swarmPolicy(spec.rollback),
-    }));
+    const { image, auth } = await this.pinnedImage(spec.image);
+    await this.updateSpec(
+      group,
+      `update service ${group}`,
+      (s) => ({
+        ...s,
+        ...serviceSpec(group, spec, image, spec.replicas),
+        UpdateConfig: swarmPolicy(spec.update),
+        RollbackConfig: swarmPolicy(spec.rollback),
+      }),
+      auth,
+    );
   }
 
   changes(group: string): Promise<ChangeFeed> {
@@ -229,21 +247,21 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
   }
 
   /**
-   * The reference the service runs `ref` by, so that Swarm uses the image on this engine and
-   * never pulls. With a tag, Swarm's agent first tries a registry pull (for a local-only
+   * The reference the service runs `ref` by, and the login its nodes pull it with. The manager
+   * pulls the image first when it lacks it, so a missing image or a refused login fails before
+   * the service changes. With a tag, Swarm's agent first tries a registry pull (for a local-only
    * name that means Docker Hub, where anyone could publish that name) and only falls back to
    * the local image when the pull fails; it skips the pull for an image ID, and for a
    * repo@digest reference that exists locally. A pushed image runs by its registry digest
-   * (other nodes could pull it); a local-only one by its ID. Either also pins the service:
-   * a tag moved later does not change what a scale back up runs.
+   * (other nodes pull it); a local-only one by its ID. Either also pins the service: a tag
+   * moved later does not change what a scale back up runs.
    */
-  private async pinnedImage(ref: string): Promise<string> {
-    const image = await localImage(this.docker, ref);
-    if (!image)
-      throw new EngineError(`image ${ref} does not exist on the engine: build and push it first, or check the name`, { retryable: false });
-    if (ref.includes("@")) return ref;
+  private async pinnedImage(ref: string): Promise<{ image: string; auth: RegistryAuth | undefined }> {
+    const image = await ensureImage(this.docker, ref, this.logins);
+    const auth = await this.logins(registryHostOf(ref));
+    if (ref.includes("@")) return { image: ref, auth };
     const repo = ref.replace(/:[^/:]*$/, "");
-    return (image.RepoDigests ?? []).find((d) => d.startsWith(`${repo}@`)) ?? image.Id;
+    return { image: (image.RepoDigests ?? []).find((d) => d.startsWith(`${repo}@`)) ?? image.Id, auth };
   }
 
   private async service(name: string): Promise<ServiceInfo | undefined> {
@@ -258,12 +276,14 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
   }
 
   /** Rewrites the service's spec, retrying when another update bumped its version first. */
-  private async updateSpec(name: string, what: string, change: (spec: Dockerode.ServiceSpec) => object): Promise<ServiceInfo> {
+  private async updateSpec(name: string, what: string, change: (spec: Dockerode.ServiceSpec) => object, auth?: RegistryAuth): Promise<ServiceInfo> {
     for (let attempt = 1; ; attempt++) {
       const service = await this.service(name);
       if (!service?.Spec) throw new EngineError(`service ${name} is gone`, { retryable: false, statusCode: 404 });
       try {
-        await this.docker.getService(service.ID).update({ _query: { version: service.Version?.Index }, _body: change(service.Spec) });
+        const update = { _query: { version: service.Version?.Index }, _body: change(service.Spec) };
+        // With a login (X-Registry-Auth), Swarm keeps it for the nodes that pull the image.
+        await this.docker.getService(service.ID).update(auth ? { ...update, authconfig: auth } : update);
         return (await this.service(name)) ?? service;
       } catch (err) {
         const outOfSequence = /out of sequence/i.test((err as Error).message);

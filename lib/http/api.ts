@@ -10,6 +10,7 @@ import { cancelRun } from "../runs/cancel.ts";
 import { parse } from "./app.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import { environmentRoutes, type EnvironmentApiOptions } from "./environments.ts";
+import { registryRoutes, type RegistryApiOptions } from "./registries.ts";
 import type { DeliveryStore } from "../store/deliveries.ts";
 import type { Queue } from "../queue/port.ts";
 import { RunFilter, type RunStore } from "../store/port.ts";
@@ -19,6 +20,7 @@ export interface ApiOptions {
   /** Wakes a cancelled run's worker. */
   queue: Pick<Queue, "send">;
   environments?: EnvironmentApiOptions;
+  registries?: RegistryApiOptions;
   /** Push deliveries, for GET /api/deliveries/:id. */
   deliveries?: DeliveryStore;
   clock: Clock;
@@ -102,6 +104,7 @@ export function apiRoutes(opts: ApiOptions): Hono {
   });
 
   if (opts.environments) app.route("/", environmentRoutes(opts.environments));
+  if (opts.registries) app.route("/", registryRoutes(opts.registries));
   if (opts.deliveries) app.route("/", deliveryRoutes({ deliveries: opts.deliveries, store: opts.store }));
   return app;
 }

@@ -35,6 +35,8 @@ export const ReleaseRecord = z.object({
   error: z.string().optional(),
   /** A failed release whose previous release serves again. */
   rolledBack: z.boolean().optional(),
+  /** The registry digest its instances run, read from the engine once it succeeded (none for an image no registry holds). */
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
   /** Instances serving this release once it succeeded. */
   instances: z.array(z.string()),
   previous: z.string().optional(),

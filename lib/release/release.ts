@@ -3,6 +3,7 @@ import { ulid } from "ulid";
 import type { ReleaseSpec } from "./spec.ts";
 import { ReleaseError } from "./moves.ts";
 import { ReleaseParked } from "./plan.ts";
+import { ensureImage } from "./pull.ts";
 import type { ReleaseContext } from "./ports.ts";
 import type { Checkpoint, ReleaseRecord, ReleaseStore } from "./records.ts";
 import { WATCH_OWNER } from "./watch.ts";
@@ -70,8 +71,9 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       throw new ReleaseError(`cannot release to ${ctx.env}: ${messageOf(err)}`, { cause: err, status: classify(err).status });
     };
     await ctx.router.servers(ctx.backend).catch(unusable);
-    const exists = await ctx.host.imageExists(req.image).catch(unusable);
-    if (!exists) throw new ReleaseError(`image ${req.image} does not exist on ${ctx.env}'s engine: push it to the environment's registry first`);
+    // Pulled here when the engine lacks it (a host that did not build it, a rollback to an
+    // image removed since): a registry that refuses, lacks it or stays down changes nothing.
+    await ensureImage(ctx, req.image).catch(unusable);
     const history = await deps.store.listReleases(ctx.env);
     const current = history.find((r) => r.status === "succeeded" && r.id !== id);
     // A parked (or interrupted) release carries on from its record.
@@ -121,8 +123,9 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       return record;
     }
     const { checkpoint: _done, ...finished } = record;
+    const digest = outcome.ok ? await digestServing(ctx, outcome.instances, req.image) : undefined;
     const done: ReleaseRecord = outcome.ok
-      ? { ...finished, status: "succeeded", finishedAt: deps.now(), instances: outcome.instances }
+      ? { ...finished, status: "succeeded", finishedAt: deps.now(), instances: outcome.instances, ...(digest ? { digest } : {}) }
       : {
           ...finished,
           status: outcome.cancelled ? "cancelled" : "failed",
@@ -133,7 +136,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
           ...(outcome.canary ? { canary: outcome.canary } : {}),
         };
     await deps.store.putRelease(done);
-    ctx.log(outcome.ok ? `release ${id} succeeded` : `release ${id} failed: ${outcome.error}`);
+    ctx.log(outcome.ok ? `release ${id} succeeded${digest ? `, running ${digest}` : ""}` : `release ${id} failed: ${outcome.error}`);
     if (outcome.ok) {
       await prune(ctx, req.spec.service, [id, ...(current ? [current.id] : [])]);
       // Releases that died part-way and were never resumed: what they left is pruned, so their
@@ -240,4 +243,20 @@ async function prune(ctx: ReleaseContext, service: string, keep: string[]): Prom
   const routed = new Set((await ctx.router.servers(ctx.backend)).map((s) => s.name));
   for (const i of stale) if (routed.has(i.name)) await ctx.router.removeServer(ctx.backend, i.name);
   await Promise.all(stale.map((i) => ctx.host.remove(i.name)));
+}
+
+/**
+ * The registry digest the release's instances run, as the engine reports it (not as the release
+ * asked): the record shows what serves. Undefined for an image no registry holds; a failed look
+ * leaves it out rather than failing a release that succeeded.
+ */
+async function digestServing(ctx: ReleaseContext, instances: string[], image: string): Promise<string | undefined> {
+  const first = instances[0];
+  if (!first) return undefined;
+  try {
+    return await ctx.host.runningDigest(first, image);
+  } catch (err) {
+    ctx.log(`could not read the digest ${first} runs: ${messageOf(err)}`);
+    return undefined;
+  }
 }

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Dockerode from "dockerode";
 import { dockerClientOptions } from "../engine/docker.ts";
 import { DockerInstances } from "../engine/docker-instances.ts";
+import { anonymous, type RegistryLogins } from "../engine/images.ts";
 import { SwarmInstances } from "../engine/swarm-instances.ts";
 import { HaproxyRouter, type RuntimeAddress } from "../router/haproxy.ts";
 import type { Environment } from "./environment.ts";
@@ -11,14 +12,14 @@ import type { ReleaseClock, ReleaseContext } from "./ports.ts";
 /** Real time, for releases on real engines. */
 export const systemReleaseClock: ReleaseClock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
 
-/** The engine and router an environment names, ready for a release. */
-export function releaseContext(env: Environment, log: (line: string) => void): ReleaseContext {
+/** The engine and router an environment names, ready for a release; its engine pulls with `logins`. */
+export function releaseContext(env: Environment, log: (line: string) => void, logins: RegistryLogins = anonymous): ReleaseContext {
   const { tls, ssh } = env.engine;
   const docker = new Dockerode(dockerClientOptions(env.engine.endpoint, { ...(tls ? { tls } : {}), ...(ssh ? { ssh } : {}) }));
   return {
     env: env.name,
     backend: env.router.backend,
-    host: env.mode === "swarm" ? new SwarmInstances(docker) : new DockerInstances(docker),
+    host: env.mode === "swarm" ? new SwarmInstances(docker, {}, logins) : new DockerInstances(docker, logins),
     router: new HaproxyRouter(routerAddress(env.router.admin)),
     probe: httpProbe,
     clock: systemReleaseClock,

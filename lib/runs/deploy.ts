@@ -1,3 +1,4 @@
+import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 import { readReleaseSpec } from "../release/compose.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/ports.ts";
@@ -52,8 +53,7 @@ export async function deployStage(
   if (!parsed.ok) return { ok: false, error: parsed.error };
   for (const warning of parsed.warnings) log(`warning: ${warning}`);
   const releaseSpec = spec.strategy ? { ...parsed.spec, hoist: { ...parsed.spec.hoist, strategy: spec.strategy } } : parsed.spec;
-  const pushed = run.stages.find((s) => s.spec.kind === "push" && s.status === "succeeded")?.output?.image;
-  const image = pushed ?? run.image;
+  const image = deployedImage(run);
   if (!image) return { ok: false, error: "no image to deploy: the run built nothing" };
 
   const id = releaseId(run, stage);
@@ -93,6 +93,17 @@ export async function stopDeploy(deps: DeployDeps, run: Run, stage: number, spec
   const record = await abandon({ store: deps.store, now: deps.now, leaseMs: deps.leaseMs }, deps.contextFor(env, log), id, reason);
   if (!record) return "no release was under way";
   return record.status === "cancelled" ? `release ${id} cancelled: ${record.error ?? ""}` : `release ${id} had already ended ${record.status}`;
+}
+
+/**
+ * What a deploy releases: the pushed image by the digest the registry reported for it
+ * (`repository@sha256:...`), so every environment, on any host, pulls the same bytes whatever
+ * the tag points at later; without a push, the image built on the builder's engine.
+ */
+export function deployedImage(run: Run): string | undefined {
+  const pushed = run.stages.find((s) => s.spec.kind === "push" && s.status === "succeeded")?.output;
+  if (pushed?.image && pushed.digest) return `${repositoryOf(parseImageRef(pushed.image))}@${pushed.digest}`;
+  return pushed?.image ?? run.image;
 }
 
 /** Sorts in time like the ULIDs of manual releases, and is the same on every retry. */

@@ -1,5 +1,6 @@
 import type { Clock } from "../clock.ts";
 import type { Engine, JobState } from "../engine/port.ts";
+import { registryHostOf, type RegistryAccess } from "../registry/access.ts";
 import type { RunEvent } from "../pipeline/machine.ts";
 import { imageTag } from "../pipeline/machine.ts";
 import type { Run, StageSpec } from "../pipeline/run.ts";
@@ -12,6 +13,8 @@ export interface ExecutorDeps {
   source: SourceReader;
   clock: Clock;
   builderImage: string;
+  /** Logins for pushes, and the registry's own word on what a push left there. */
+  registry: RegistryAccess;
   /** Environments and releases, for deploy stages. */
   releases?: DeployDeps;
 }
@@ -127,11 +130,17 @@ const executors: Executors = {
     // the push runs); the first failure is raised once the push is over.
     let logFailure: unknown;
     const progress: Promise<void>[] = [];
-    const { digest } = await deps.engine.push(source, target, (line) =>
-      progress.push(ctx.logs.write(`${line}\n`).catch((err: unknown) => void (logFailure ??= err))),
-    );
+    const auth = await deps.registry.login(registryHostOf(target));
+    const pushed = await deps.engine.push(source, target, {
+      auth,
+      onProgress: (line) => progress.push(ctx.logs.write(`${line}\n`).catch((err: unknown) => void (logFailure ??= err))),
+    });
     await Promise.all(progress);
     if (logFailure) throw logFailure;
+    // What deploys get is what the registry holds under the tag, read back from it: the
+    // push's own report is only what the engine said it sent.
+    const digest = await deps.registry.digest(target, auth);
+    if (digest !== pushed.digest) await ctx.logs.write(`hoist: the registry holds ${digest} under ${target}, not the pushed ${pushed.digest} (pushed again since?)\n`);
     await ctx.logs.write(`pushed ${spec.target}@${digest}\n`);
     return finish(deps, ctx, true, { output: { image: target, digest } });
   },

@@ -137,7 +137,7 @@ describe("DockerEngine push", () => {
     images.push(source, target);
     const lines: string[] = [];
 
-    const { digest } = await engine.push(source, target, (line) => lines.push(line));
+    const { digest } = await engine.push(source, target, { onProgress: (line) => lines.push(line) });
 
     expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(lines.join("\n")).toMatch(/Pushed|Layer already exists|Mounted from/);
@@ -183,7 +183,7 @@ describe("DockerEngine push", () => {
 describe("DockerEngine errors", () => {
   it.each([
     ["socketPath", { socketPath: `/tmp/${prefix}-absent.sock` }],
-    ["host", { host: `unix:///tmp/${prefix}-absent.sock` }],
+    ["access", { access: { endpoint: `unix:///tmp/${prefix}-absent.sock` } }],
   ])("reports an unreachable engine (%s) as retryable, saying what to check", async (_, opts) => {
     const absent = new DockerEngine(opts);
 

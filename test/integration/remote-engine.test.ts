@@ -62,7 +62,7 @@ afterAll(async () => {
 /** Starts a test instance through the environment's engine, checks it answers, removes it. */
 async function runsAnInstance(env: Environment): Promise<void> {
   const ctx = releaseContext(env, () => undefined);
-  expect(await ctx.host.imageExists("hoist/busybox:latest")).toBe(true);
+  await expect(ctx.host.ensureImage("hoist/busybox:latest")).resolves.toBeUndefined();
   const name = `hoist-${env.name}-0`;
   try {
     const instance = await ctx.host.start({
@@ -112,7 +112,7 @@ describe("an engine reached over tcp:// with TLS", () => {
   it("refuses a client certificate from another CA, with an error that says what to check", async () => {
     await expect(new Dockerode(dockerClientOptions(`tcp://127.0.0.1:${port}`, { tls: tls("stranger") })).ping()).rejects.toThrow();
     const env = environment("tls-bad", { endpoint: `tcp://127.0.0.1:${port}`, tls: tls("stranger") });
-    await expect(releaseContext(env, () => undefined).host.imageExists("hoist/busybox:latest")).rejects.toThrow(
+    await expect(releaseContext(env, () => undefined).host.ensureImage("hoist/busybox:latest")).rejects.toThrow(
       /the TLS handshake with the Docker engine failed .*check the environment's engine.tls files/,
     );
   });
@@ -162,9 +162,9 @@ describe("an engine reached over ssh://", () => {
 
   it("refuses a host whose key is not the one registered, and a client key the host does not know", async () => {
     const wrongHost = environment("ssh-host", { endpoint: `ssh://${user}@127.0.0.1:${port}`, ssh: { key: join(dir, "client_key"), hostKey: `SHA256:${"A".repeat(43)}` } });
-    await expect(releaseContext(wrongHost, () => undefined).host.imageExists("hoist/busybox:latest")).rejects.toThrow(/SSH connection to the engine host was refused .*engine.ssh.hostKey/);
+    await expect(releaseContext(wrongHost, () => undefined).host.ensureImage("hoist/busybox:latest")).rejects.toThrow(/SSH connection to the engine host was refused .*engine.ssh.hostKey/);
     const wrongKey = environment("ssh-key", { endpoint: `ssh://${user}@127.0.0.1:${port}`, ssh: { key: join(dir, "stranger_key"), hostKey } });
-    await expect(releaseContext(wrongKey, () => undefined).host.imageExists("hoist/busybox:latest")).rejects.toThrow(/SSH connection to the engine host was refused/);
+    await expect(releaseContext(wrongKey, () => undefined).host.ensureImage("hoist/busybox:latest")).rejects.toThrow(/SSH connection to the engine host was refused/);
   });
 
   it("will not register an ssh:// engine without the host key to check", () => {

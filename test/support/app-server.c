@@ -7,8 +7,7 @@
  * the tests put through the router, so requests timed out whatever the release did.
  *
  * Usage: app-server PORT VERSION HEALTHY(1|0) FAIL_ONE_IN(0 = never)
- * SIGTERM stops accepting, finishes the open connections, then exits (as a well-behaved
- * app does; busybox httpd as PID 1 ignored it and waited for the engine's SIGKILL).
+ * SIGTERM stops accepting, finishes the open connections, then exits, as a well-behaved app does.
  */
 #define _GNU_SOURCE /* memmem */
 #include <errno.h>

@@ -21,7 +21,7 @@ const SOURCE = new URL("./app-server.c", import.meta.url);
 let compiled: Promise<string> | undefined;
 
 /** Builds app-server.c once per test process (keyed by its content, so an edit rebuilds). */
-function appServer(): Promise<string> {
+export function appServerBinary(): Promise<string> {
   compiled ??= (async () => {
     const source = await readFile(SOURCE);
     const out = join(tmpdir(), `hoist-app-server-${createHash("sha256").update(source).digest("hex").slice(0, 16)}`);
@@ -50,7 +50,7 @@ export async function buildApp(docker: Dockerode, tag: string, app: AppVersion):
       "",
     ].join("\n"),
   });
-  await copyFile(await appServer(), join(dir, "app-server"));
+  await copyFile(await appServerBinary(), join(dir, "app-server"));
   const stream = await docker.buildImage(tarDir(dir), { t: tag });
   await new Promise<void>((resolve, reject) =>
     docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {

@@ -4,6 +4,9 @@ import type { Engine, JobSpec, JobState, PushResult } from "../../lib/engine/por
 import { inFlight } from "../../lib/pipeline/machine.ts";
 import type { RepoRef, Run } from "../../lib/pipeline/run.ts";
 import type { Queue, WakeUp } from "../../lib/queue/port.ts";
+import { NotFoundError } from "../../lib/errors.ts";
+import type { RegistryAccess } from "../../lib/registry/access.ts";
+import type { RegistryAuth } from "../../lib/registry/auth.ts";
 import type { SourceReader } from "../../lib/scm/port.ts";
 import type { Delivery, DeliveryStore, StoredDelivery } from "../../lib/store/deliveries.ts";
 import { RecordTooLargeError, type Lease, type LogChunk, type RunFilter, type RunStore, type StoredRun } from "../../lib/store/port.ts";
@@ -178,9 +181,13 @@ export class FakeEngine implements Engine {
     this.removed.push(name);
     this.jobs.delete(name);
   }
+  /** What each push target holds: the fake registry answers from it. */
+  readonly pushed = new Map<string, string>();
   async push(_source: string, target: string): Promise<PushResult> {
     this.outage();
-    return { digest: `sha256:${"0".repeat(63)}${target.length % 10}` };
+    const digest = `sha256:${"0".repeat(63)}${target.length % 10}`;
+    this.pushed.set(target, digest);
+    return { digest };
   }
   /** Ends a held job. */
   finish(name: string, exitCode = 0): void {
@@ -204,5 +211,23 @@ export class FakeSource implements SourceReader {
   }
   async archive(): Promise<Readable> {
     return Readable.from([]);
+  }
+}
+
+/** A registry holding what a FakeEngine pushed, with the logins given. */
+export class FakeRegistry implements RegistryAccess {
+  readonly asked: { ref: string; auth: RegistryAuth | undefined }[] = [];
+  constructor(
+    private readonly engine: FakeEngine,
+    private readonly logins: Record<string, RegistryAuth> = {},
+  ) {}
+  async login(host: string): Promise<RegistryAuth | undefined> {
+    return this.logins[host];
+  }
+  async digest(ref: string, auth: RegistryAuth | undefined): Promise<string> {
+    this.asked.push({ ref, auth });
+    const digest = this.engine.pushed.get(ref);
+    if (!digest) throw new NotFoundError(`${ref} is not in the registry`);
+    return digest;
   }
 }

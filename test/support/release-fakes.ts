@@ -1,6 +1,6 @@
 import { instanceHostError } from "../../lib/engine/docker.ts";
 import type { ChangeFeed, GroupProgress, GroupUpdate, Instance, InstanceGroups, InstanceHost, InstanceSpec } from "../../lib/engine/instances.ts";
-import { RetryableError } from "../../lib/errors.ts";
+import { NotFoundError, RetryableError } from "../../lib/errors.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import type { HealthProbe, ProbeAnswer, ReleaseClock, ReleaseContext } from "../../lib/release/ports.ts";
 import type { ReleaseRecord, ReleaseStore } from "../../lib/release/records.ts";
@@ -100,9 +100,19 @@ export class FakeHost implements InstanceHost {
     this.instances.delete(name);
   }
 
-  async imageExists(ref: string): Promise<boolean> {
-    this.faults.hit("host", "imageExists", [ref]);
-    return this.images.has(ref);
+  /** Images a pull finds in their registry; a pull of any other fails for good. */
+  readonly registry = new Set<string>();
+
+  async ensureImage(ref: string): Promise<void> {
+    this.faults.hit("host", "ensureImage", [ref]);
+    if (this.images.has(ref)) return;
+    if (!this.registry.has(ref)) throw new NotFoundError(`pulling ${ref} failed: manifest unknown: the registry does not hold it`);
+    this.images.add(ref);
+  }
+
+  async runningDigest(name: string): Promise<string | undefined> {
+    this.faults.hit("host", "runningDigest", [name]);
+    return this.instances.get(name)?.image.split("@")[1];
   }
 
   logsCommand(name: string): string {

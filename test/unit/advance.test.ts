@@ -5,7 +5,7 @@ import { derive } from "../../lib/pipeline/machine.ts";
 import type { Run, Stage } from "../../lib/pipeline/run.ts";
 import { advanceRun, type AdvanceDeps } from "../../lib/runs/advance.ts";
 import { cancelRun } from "../../lib/runs/cancel.ts";
-import { FakeEngine, FakeSource, ManualClock, MemoryQueue, MemoryRunStore, type JobScript } from "../support/memory.ts";
+import { FakeEngine, FakeRegistry, FakeSource, ManualClock, MemoryQueue, MemoryRunStore, type JobScript } from "../support/memory.ts";
 
 /** Unit tests of the worker's loop over the pure core, with in-memory ports (the real ones: test/integration, test/e2e). */
 
@@ -48,6 +48,7 @@ function deps(engine: FakeEngine, budgetMs = 60_000): AdvanceDeps {
     redact: (t) => t,
     workerId: "w-test",
     builderImage: "hoist/builder:latest",
+    registry: new FakeRegistry(engine),
     leaseMs: 30_000,
     budgetMs,
     redriveAfterMs: 30_000,

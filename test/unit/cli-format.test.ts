@@ -296,9 +296,13 @@ describe("releasesTable", () => {
   it("says what a parked release waits for and when it is looked at next; errors for failed ones", () => {
     const parked = { ...base, checkpoint: { until: now + 30_000, waiting: "canary at 10%", canary: { step: 10, before: [] } } };
     const failed = { ...base, id: "01old", status: "failed" as const, finishedAt: now - 100_000, startedAt: now - 160_000, error: "canary failed at 10%: 7 of 21 responses were 5xx", rolledBack: true };
-    const lines = releasesTable([parked, failed], { now, color: false }).split("\n");
-    expect(lines[0]).toMatch(/^RELEASE +IMAGE +STRATEGY +STATUS +TRIGGER +AGE +DURATION +NOTE$/);
-    expect(lines[1]).toMatch(/01rel +shop:v2 +canary +running +manual by ana .*waiting: canary at 10%, next look in 30s$/);
+    const digest = `sha256:${"ab".repeat(32)}`;
+    const done = { ...base, id: "01new", image: `reg.example/shop@${digest}`, status: "succeeded" as const, finishedAt: now, digest };
+    const lines = releasesTable([parked, failed, done], { now, color: false }).split("\n");
+    expect(lines[0]).toMatch(/^RELEASE +IMAGE +RUNNING +STRATEGY +STATUS +TRIGGER +AGE +DURATION +NOTE$/);
+    expect(lines[1]).toMatch(/01rel +shop:v2 +- +canary +running +manual by ana .*waiting: canary at 10%, next look in 30s$/);
     expect(lines[2]).toMatch(/01old .*failed \(rolled back\) .*canary failed at 10%: 7 of 21 responses were 5xx$/);
+    // What runs, as the engine reported it: the digest's first 12 hex digits.
+    expect(lines[3]).toMatch(/01new +reg\.example\/shop@sha256:abab\S* +sha256:abababababab +canary +succeeded/);
   });
 });
