@@ -59,8 +59,16 @@ async function hoist(i: number): Promise<number> {
     body,
     headers: { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": `bench-${sha}`, "x-hub-signature-256": await signGitHub(body, secret) },
   });
-  const { runs } = (await res.json()) as { runs: { id: string }[] };
-  const id = runs[0]!.id;
+  // The webhook records the delivery and answers; a worker reads .hoist.yml and makes the run.
+  const { delivery } = (await res.json()) as { delivery: { id: string } };
+  let id: string | undefined;
+  while (!id) {
+    const found = (await runtime.services.deliveries.getDelivery(delivery.id))?.delivery;
+    if (found?.status === "failed" || found?.status === "ignored") throw new Error(`delivery ${delivery.id} ${found.status}: ${found.reason}`);
+    id = found?.runs?.[0]?.id;
+    if (performance.now() - t0 > 120_000) throw new Error(`delivery ${delivery.id} made no run in 2 minutes`);
+    if (!id) await new Promise((r) => setTimeout(r, 20));
+  }
   for (;;) {
     const run = (await runtime.services.store.getRun(id))?.run;
     if (run && TERMINAL.has(run.status)) {

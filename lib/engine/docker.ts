@@ -3,6 +3,7 @@ import { classify, HoistError } from "../errors.ts";
 import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { Agent as HttpsAgent } from "node:https";
 import Dockerode from "dockerode";
 import type { EngineAccess } from "./access.ts";
 import { JobAgent } from "./agent.ts";
@@ -316,7 +317,12 @@ export function dockerClientOptions(endpoint: string, credentials: EngineCredent
   if (url.protocol === "tcp:" || url.protocol === "http:") {
     const { tls } = credentials;
     const files = tls ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : undefined;
-    return { protocol: files ? "https" : "http", host: url.hostname, port: Number(url.port || (files ? 2376 : 2375)), ...files };
+    // No TLS session resumption: a TLS front that forks per connection (socat, inetd-style
+    // proxies) fails a resumed session while another connection is open ("tlsv1 alert
+    // internal error"), and a job's attached stream keeps one open. Connections are kept
+    // alive, so this costs one full handshake per new connection.
+    const agent = files ? new HttpsAgent({ ...files, keepAlive: true, maxCachedSessions: 0 }) : undefined;
+    return { protocol: files ? "https" : "http", host: url.hostname, port: Number(url.port || (files ? 2376 : 2375)), ...files, ...(agent ? { agent } : {}) };
   }
   throw new EngineError(`unsupported Docker host ${endpoint}: use unix:///path, tcp://host:port or ssh://user@host`, { retryable: false });
 }

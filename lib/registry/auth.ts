@@ -1,12 +1,14 @@
 /**
- * A login to a registry, as the Engine API takes it (the X-Registry-Auth header) and the
- * registry's own API checks it. It lives in memory only: never in a record, log or answer.
+ * A login to a registry: a user and a password, or a user and a token the registry takes in
+ * its place. It lives in memory only: never in a record, log or answer.
  */
-export interface RegistryAuth {
+export interface RegistryLogin {
   username: string;
-  /** A password, or a token the registry takes in its place. */
   password: string;
-  /** The registry host the login is for. */
+}
+
+/** A login as the Engine API takes it (the X-Registry-Auth header): with the registry it is for. */
+export interface RegistryAuth extends RegistryLogin {
   serveraddress: string;
 }
 

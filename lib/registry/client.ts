@@ -2,6 +2,7 @@ import { z } from "zod";
 import { classify, messageOf, NotFoundError, PermanentError, RetryableError, type ErrorContext, type HoistError, type RetryableOptions } from "../errors.ts";
 import { parseChallenges } from "./challenge.ts";
 import { DIGEST, isLoopbackHost, registryLocation, type RegistryLocation } from "./location.ts";
+import type { RegistryLogin } from "./auth.ts";
 
 /**
  * A client of the Docker Registry HTTP API v2 (https://distribution.github.io/distribution/spec/api/)
@@ -14,12 +15,6 @@ import { DIGEST, isLoopbackHost, registryLocation, type RegistryLocation } from 
  * ask; on 401, answer the challenge (Basic with the credentials, or Bearer with a token from
  * the realm it names) and ask once more.
  */
-
-/** Registry credentials: a user and a password, or a user and an access token. */
-export interface RegistryAuth {
-  username: string;
-  password: string;
-}
 
 export interface RegistryCallOptions {
   /** How long the whole call may take, the token handshake included. Default 15 s. */
@@ -47,7 +42,7 @@ const TokenAnswer = z.object({ token: z.string().min(1).optional(), access_token
  * The digest `ref` (`host/repo:tag` or `host/repo@sha256:...`) names in its registry: the
  * tag's current one, or the reference's own once the registry confirms it has it.
  */
-export async function manifestDigest(ref: string, auth: RegistryAuth | undefined, opts: RegistryCallOptions = {}): Promise<string> {
+export async function manifestDigest(ref: string, auth: RegistryLogin | undefined, opts: RegistryCallOptions = {}): Promise<string> {
   const at = registryLocation(ref);
   const session = new Session(at, auth, opts.timeoutMs ?? REGISTRY_TIMEOUT_MS);
   const res = await session.request(`${at.origin}/v2/${at.repository}/manifests/${at.reference}`, { method: "HEAD", headers: { accept: MANIFEST_TYPES } });
@@ -65,7 +60,7 @@ class Session {
 
   constructor(
     private readonly at: RegistryLocation,
-    private readonly auth: RegistryAuth | undefined,
+    private readonly auth: RegistryLogin | undefined,
     private readonly timeoutMs: number,
   ) {
     this.signal = AbortSignal.timeout(timeoutMs);
@@ -176,7 +171,7 @@ class Session {
   }
 }
 
-function basic(auth: RegistryAuth): string {
+function basic(auth: RegistryLogin): string {
   return `Basic ${Buffer.from(`${auth.username}:${auth.password}`, "utf8").toString("base64")}`;
 }
 

@@ -1,7 +1,7 @@
 import { ECRClient, GetAuthorizationTokenCommand, type AuthorizationData, type ECRClientConfig } from "@aws-sdk/client-ecr";
 import { systemClock, type Clock } from "../clock.ts";
 import { classify, messageOf, PermanentError, RetryableError } from "../errors.ts";
-import type { RegistryAuth } from "./client.ts";
+import type { RegistryLogin } from "./auth.ts";
 
 /** Which ECR registry to get a token for. */
 export interface EcrTarget {
@@ -13,7 +13,7 @@ export interface EcrTarget {
 }
 
 /** Credentials for an ECR registry, as `docker login` takes them, and until when they hold. */
-export interface EcrCredentials extends RegistryAuth {
+export interface EcrCredentials extends RegistryLogin {
   expiresAt: Date;
   /** The registry they are for, e.g. `https://012345678910.dkr.ecr.us-east-1.amazonaws.com`. */
   proxyEndpoint: string;

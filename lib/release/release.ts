@@ -1,4 +1,4 @@
-import { BusyError, classify, messageOf } from "../errors.ts";
+import { BusyError, classify, isRetryable, messageOf } from "../errors.ts";
 import { ulid } from "ulid";
 import type { ReleaseSpec } from "./spec.ts";
 import { ReleaseError } from "./moves.ts";
@@ -247,8 +247,9 @@ async function prune(ctx: ReleaseContext, service: string, keep: string[]): Prom
 
 /**
  * The registry digest the release's instances run, as the engine reports it (not as the release
- * asked): the record shows what serves. Undefined for an image no registry holds; a failed look
- * leaves it out rather than failing a release that succeeded.
+ * asked): the record shows what serves. Undefined for an image no registry holds. An outage is
+ * thrown (the release resumes and looks again); an answer that makes no sense leaves it out
+ * rather than failing a release that succeeded.
  */
 async function digestServing(ctx: ReleaseContext, instances: string[], image: string): Promise<string | undefined> {
   const first = instances[0];
@@ -256,6 +257,7 @@ async function digestServing(ctx: ReleaseContext, instances: string[], image: st
   try {
     return await ctx.host.runningDigest(first, image);
   } catch (err) {
+    if (isRetryable(err)) throw err;
     ctx.log(`could not read the digest ${first} runs: ${messageOf(err)}`);
     return undefined;
   }

@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
 import { copyFile, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubPush } from "../../lib/demo/payloads.ts";
@@ -31,6 +33,7 @@ import { waitFor } from "../support/wait.ts";
  * it with the registered login. The registry's password appears nowhere Hoist writes.
  */
 
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const suffix = uniqueSuffix();
 const IMAGE = `anyhost-${suffix}`;
 const REPO = `${AUTH_REGISTRY}/${IMAGE}`;
@@ -83,6 +86,21 @@ async function registerLogin(password: string): Promise<void> {
   expect(put.text).not.toContain(password);
 }
 
+/** Runs the `hoist` command line against the runtime, `stdin` piped in. */
+function hoist(args: string[], stdin = ""): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, "scripts", "hoist.mjs"), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, HOIST_URL: rt.url, HOIST_API_TOKEN: API_TOKEN, NO_COLOR: "1" },
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (out += d));
+    child.on("close", (code) => resolve({ code, out }));
+    child.stdin.end(stdin);
+  });
+}
+
 async function commitVersion(version: string): Promise<string> {
   await writeFile(join(app.path, "version"), `${version}\n`);
   app = await commitAll(app.path, "main", version);
@@ -126,7 +144,12 @@ beforeAll(async () => {
   );
   const sink = new Writable({ write: (chunk, _enc, done) => (logged.push(String(chunk)), done()) });
   rt = await startRuntime({ HOIST_ENVIRONMENTS_FILE: environments, HOIST_REGISTRY: AUTH_REGISTRY }, { log: createLogger("debug", [], sink) });
-  await registerLogin(login.password);
+  // As the README says: the password piped in, never on the command line.
+  const set = await hoist(["registry", "set", AUTH_REGISTRY, "--username", login.username, "--password-stdin"], `${login.password}\n`);
+  expect(set.code, set.out).toBe(0);
+  const list = await hoist(["registry", "list"]);
+  expect(list.out).toMatch(new RegExp(`${AUTH_REGISTRY.replaceAll(".", "\\.")} +basic +${login.username}`));
+  for (const { out } of [set, list]) expect(out).not.toContain(login.password);
 
   app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-anyhost-app-")), { image: IMAGE, hoistYml });
   await writeFile(
@@ -266,6 +289,7 @@ describe("build on one engine, release by digest on another, with a registry log
 
   it("the password is in no log line, run, release, API answer or container's inspect", async () => {
     const secret = login.password;
+    expect(logged.length).toBeGreaterThan(20);
     const seen: [string, string][] = [["log", logged.join("")]];
     const runs = JSON.parse((await call("/api/runs")).text) as { runs: Run[] };
     expect(runs.runs.length).toBeGreaterThan(0);

@@ -99,13 +99,15 @@ describe("deploy stages: staging then production, one image", () => {
       ["deploy-2", "succeeded"],
     ]);
     const [, , pushed, staging, production] = run.stages;
-    expect(staging?.output?.image).toBe(pushed?.output?.image);
-    expect(production?.output?.image).toBe(pushed?.output?.image);
+    // Released by the pushed digest, not the tag: the same bytes wherever the tag points later.
+    const byDigest = `${pushed?.output?.image?.replace(/:[^:/]+$/, "")}@${run.digest}`;
+    expect(staging?.output?.image).toBe(byDigest);
+    expect(production?.output?.image).toBe(byDigest);
     expect(staging?.output?.digest).toBe(run.digest);
     expect(production?.output?.digest).toBe(run.digest);
     for (const p of proxies) expect(await page(`${p.url}/`)).toContain("hello from hoist");
     const history = await api<{ releases: ReleaseRecord[] }>(rt.url, `/api/environments/production-${suffix}/releases`);
-    expect(history.releases.map((r) => [r.image, r.status, r.trigger.runId])).toEqual([[pushed?.output?.image, "succeeded", run.id]]);
+    expect(history.releases.map((r) => [r.image, r.status, r.trigger.runId, r.digest])).toEqual([[byDigest, "succeeded", run.id, run.digest]]);
   });
 
   it("a second push replaces it; the CLI and the API roll production back to the first", async () => {

@@ -2,7 +2,8 @@ import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerEngine } from "../../lib/engine/docker.ts";
 import { NotFoundError, PermanentError } from "../../lib/errors.ts";
-import { manifestDigest, type RegistryAuth } from "../../lib/registry/client.ts";
+import type { RegistryLogin } from "../../lib/registry/auth.ts";
+import { manifestDigest } from "../../lib/registry/client.ts";
 import { requireDocker, uniqueSuffix } from "../support/docker.ts";
 import { AUTH_REGISTRY, authRegistryCredentials, requireAuthRegistry, requireEngine2 } from "../support/hosts.ts";
 
@@ -13,7 +14,7 @@ import { AUTH_REGISTRY, authRegistryCredentials, requireAuthRegistry, requireEng
  */
 const repo = `${AUTH_REGISTRY}/hoist-test/registry-auth-${uniqueSuffix()}`;
 const tagged = `${repo}:v1`;
-let auth: RegistryAuth;
+let auth: RegistryLogin;
 let engine2: Dockerode;
 let pushed: string;
 
@@ -22,8 +23,8 @@ beforeAll(async () => {
   await requireAuthRegistry();
   engine2 = await requireEngine2();
   auth = await authRegistryCredentials();
-  const engine = new DockerEngine({ docker, registryAuth: { ...auth, serveraddress: AUTH_REGISTRY } });
-  pushed = (await engine.push("hoist/busybox:latest", tagged)).digest;
+  const engine = new DockerEngine({ docker });
+  pushed = (await engine.push("hoist/busybox:latest", tagged, { auth: { ...auth, serveraddress: AUTH_REGISTRY } })).digest;
   await docker.getImage(tagged).remove();
 }, 120_000);
 

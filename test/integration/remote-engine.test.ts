@@ -11,7 +11,12 @@ import { dockerClientOptions } from "../../lib/engine/docker.ts";
 import { Environment } from "../../lib/release/environment.ts";
 import { httpProbe } from "../../lib/release/http-probe.ts";
 import { releaseContext } from "../../lib/release/targets.ts";
+import { githubPush } from "../../lib/demo/payloads.ts";
+import { createSampleApp } from "../../lib/demo/sample-app.ts";
+import { manifestDigest } from "../../lib/registry/client.ts";
 import { ENGINE_SOCKET, requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { AUTH_REGISTRY, authRegistryCredentials } from "../support/hosts.ts";
+import { API_TOKEN, finalRun, sendGitHubPush, startRuntime } from "../support/local.ts";
 import { freePort } from "../support/haproxy.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -108,6 +113,36 @@ describe("an engine reached over tcp:// with TLS", () => {
   it("runs a release instance with the environment's client certificate", async () => {
     await runsAnInstance(environment("tls", { endpoint: `tcp://127.0.0.1:${port}`, tls: tls("client") }));
   });
+
+  it("is a builder: a push builds, tests and pushes there, with the registry's login (HOIST_BUILD_ENGINE)", async () => {
+    const login = await authRegistryCredentials();
+    const image = `remote-builder-${suffix}`;
+    const rt = await startRuntime({
+      HOIST_BUILD_ENGINE: `tcp://127.0.0.1:${port}`,
+      HOIST_BUILD_ENGINE_TLS_CA: tls("client").ca,
+      HOIST_BUILD_ENGINE_TLS_CERT: tls("client").cert,
+      HOIST_BUILD_ENGINE_TLS_KEY: tls("client").key,
+      HOIST_REGISTRY: AUTH_REGISTRY,
+    });
+    try {
+      const put = await fetch(`${rt.url}/api/registries/${AUTH_REGISTRY}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${API_TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(login),
+      });
+      expect(put.status).toBe(200);
+      const app = await createSampleApp(await mkdtemp(join(tmpdir(), "hoist-builder-app-")), { image });
+      const [id] = await sendGitHubPush(rt.url, githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main", fullName: "acme/remote-builder" }));
+      const run = await finalRun(rt.url, id!, 180_000);
+      expect(run.status, run.error).toBe("succeeded");
+      expect(run.stages.map((s) => s.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+      const pushed = run.stages[2]?.output;
+      expect(pushed?.image).toBe(`${AUTH_REGISTRY}/${image}:${app.sha}`);
+      expect(await manifestDigest(pushed?.image ?? "", login)).toBe(pushed?.digest);
+    } finally {
+      await rt.stop();
+    }
+  }, 240_000);
 
   it("refuses a client certificate from another CA, with an error that says what to check", async () => {
     await expect(new Dockerode(dockerClientOptions(`tcp://127.0.0.1:${port}`, { tls: tls("stranger") })).ping()).rejects.toThrow();

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type Dockerode from "dockerode";
-import type { RegistryAuth } from "../../lib/registry/client.ts";
+import type { RegistryLogin } from "../../lib/registry/auth.ts";
 import { requireDocker } from "./docker.ts";
 
 /** The second Docker engine `scripts/services.sh` starts, standing in for another host. */
@@ -13,7 +13,7 @@ const AUTH_REGISTRY_PASSWORD_FILE = "/var/lib/hoist-registry-auth/password";
 const HOW_TO_START = "run `bash scripts/services.sh`";
 
 /** The login of the registry at AUTH_REGISTRY; fails (never skips) with how to make it when it is missing. */
-export async function authRegistryCredentials(): Promise<RegistryAuth> {
+export async function authRegistryCredentials(): Promise<RegistryLogin> {
   let password = "";
   try {
     password = (await readFile(AUTH_REGISTRY_PASSWORD_FILE, "utf8")).trim();

@@ -48,7 +48,13 @@ export async function crashEverywhere(spec: ReleaseSpec, opts: Parameters<typeof
     const { env } = await withV1(spec, opts);
     env.faults.fail = Faults.crashAt(at);
     const first = await releaseV2(env, spec).catch((err: unknown) => err);
-    expect(first, `crash at call ${at}: ${env.faults.log[at]}`).toBeInstanceOf(Error);
+    const call = env.faults.log.at(at - env.faults.calls) ?? "";
+    // The image check tries an outage again in place (see pull.ts): there the release goes on.
+    if (/host\.ensureImage/.test(call)) {
+      expect(first, `crash at ${call}`).toMatchObject({ status: "succeeded" });
+      continue;
+    }
+    expect(first, `crash at call ${at}: ${call}`).toBeInstanceOf(Error);
     // Running, or not begun; or succeeded when the worker died tidying up after it.
     expect(["running", undefined, "succeeded"]).toContain((await env.store.getRelease("prod", NEW))?.status);
     env.faults.fail = undefined;

@@ -3,7 +3,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { BadInputError, classify, NotFoundError, PermanentError, RetryableError } from "../../lib/errors.ts";
 import { parseChallenges } from "../../lib/registry/challenge.ts";
-import { manifestDigest, MAX_TOKEN_BYTES, type RegistryAuth } from "../../lib/registry/client.ts";
+import type { RegistryLogin } from "../../lib/registry/auth.ts";
+import { manifestDigest, MAX_TOKEN_BYTES } from "../../lib/registry/client.ts";
 import { registryLocation } from "../../lib/registry/location.ts";
 
 /**
@@ -37,7 +38,7 @@ beforeEach(() => {
 
 const PASSWORD = "s3cr3t-Password-0f-the-test";
 const TOKEN = "tok-Secret-Bearer-0f-the-test";
-const auth: RegistryAuth = { username: "hoist", password: PASSWORD };
+const auth: RegistryLogin = { username: "hoist", password: PASSWORD };
 const BASIC = `Basic ${Buffer.from(`hoist:${PASSWORD}`).toString("base64")}`;
 const DIGEST = `sha256:${"a1".repeat(32)}`;
 const OTHER_DIGEST = `sha256:${"b2".repeat(32)}`;
