@@ -23,7 +23,7 @@ import { removeContainers, requireDocker, uniqueSuffix } from "../support/docker
 import { startHaproxy, freePort, type Haproxy } from "../support/haproxy.ts";
 import { AUTH_REGISTRY, authRegistryCredentials, ENGINE2_SOCKET, requireAuthRegistry, requireEngine2 } from "../support/hosts.ts";
 import { API_TOKEN, finalRun, sendGitHubPush, startRuntime } from "../support/local.ts";
-import { compose, underLoad } from "../support/releases.ts";
+import { compose, requireSwarmManager, underLoad } from "../support/releases.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -286,6 +286,41 @@ describe("build on one engine, release by digest on another, with a registry log
       }
     }, 240_000);
   });
+
+  it("on Swarm, the manager pulls with the login and creates the service with it, so its nodes can pull", async () => {
+    await requireSwarmManager(engine1);
+    const router = await startHaproxy();
+    const env = Environment.parse({ name: `swarm-${suffix}`, mode: "swarm", engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: `unix://${router.socket}`, backend: router.backend } });
+    try {
+      // An image only the registry holds: built and pushed from engine 1, then removed from it.
+      const local = `${IMAGE}-swarm:v5`;
+      await buildApp(engine1, local, { version: "v5" });
+      const { digest } = await new DockerEngine().push(local, `${REPO}-swarm:v5`, { auth: { ...login, serveraddress: AUTH_REGISTRY } });
+      for (const tag of [local, `${REPO}-swarm:v5`]) await engine1.getImage(tag).remove();
+      const image = `${REPO}-swarm@${digest}`;
+      await expect(engine1.getImage(image).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      const spec = await compose("blue-green");
+      const deps = { store: new DynamoReleaseStore(rt.services.releases["api"], rt.services.config.HOIST_TABLE), now: () => Date.now(), leaseMs: 60_000 };
+
+      const refused = await release(deps, releaseContext(env, () => undefined), { image, spec, trigger: { type: "manual", by: "e2e" } }).catch((e: unknown) => e);
+      expect((refused as Error).message).toMatch(/needs a login/);
+
+      const done = await release(deps, releaseContext(env, () => undefined, async (host) => (host === AUTH_REGISTRY ? { ...login, serveraddress: host } : undefined)), {
+        image,
+        spec,
+        trigger: { type: "manual", by: "e2e" },
+      });
+      expect(done).toMatchObject({ status: "succeeded", digest });
+      expect(await page(`${router.url}/cgi-bin/app`)).toBe("v5");
+      const [service] = await engine1.listServices({ filters: { label: [`hoist.env=${env.name}`] } });
+      expect((service?.Spec?.TaskTemplate as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec?.Image).toBe(image);
+      // Swarm keeps the login for its nodes, and shows it to no one.
+      expect(JSON.stringify(await engine1.getService(service!.ID).inspect())).not.toContain(login.password);
+    } finally {
+      for (const service of await engine1.listServices({ filters: { label: [`hoist.env=${env.name}`] } })) await engine1.getService(service.ID).remove();
+      await router.stop();
+    }
+  }, 180_000);
 
   it("the password is in no log line, run, release, API answer or container's inspect", async () => {
     const secret = login.password;

@@ -75,11 +75,11 @@ describe("a rollback through the API", () => {
     expect(await runQueuedRelease(worker, "prod", queued.id)).toMatchObject({ status: "succeeded" });
   });
 
-  it("a release that cannot be made (its image is gone) ends failed with the reason", async () => {
+  it("a release that cannot be made (its image is gone from the engine and the registry) ends failed with the reason", async () => {
     const { env, store, queue, clock, worker } = await setUp();
     const queued = await requestRollback({ store, queue, clock }, "prod", "the API");
     env.host.images.delete("app:v1");
-    expect(await runQueuedRelease(worker, "prod", queued.id)).toMatchObject({ status: "failed", error: expect.stringMatching(/image app:v1 does not exist/) });
+    expect(await runQueuedRelease(worker, "prod", queued.id)).toMatchObject({ status: "failed", error: expect.stringMatching(/pulling app:v1 failed: manifest unknown/) });
     expect((await store.getRelease("prod", queued.id))?.status).toBe("failed");
   });
 
