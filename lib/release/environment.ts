@@ -17,8 +17,8 @@ export const Environment = z
     name: EnvironmentName,
     engine: EngineAccess,
     mode: z.enum(["docker", "swarm"]).default("docker"),
-    // No `registry` yet: engines do not pull, so a registry here would be accepted and ignored
-    // (the next issue, Any host, adds registries with credentials and pulls by digest).
+    // No `registry`: the engine pulls an image with the login registered for its registry's
+    // host (lib/registry), whichever environment releases it.
     router: z.object({ admin: routerAddress, backend: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "is an HAProxy backend name") }).strict(),
     protection: z
       .object({

@@ -2,7 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadCliConfig, loadConfig, LOCAL_REGISTRY } from "../../lib/config.ts";
+import { buildEngineOf, ConfigError, loadCliConfig, loadConfig, LOCAL_REGISTRY } from "../../lib/config.ts";
 import { parseHoistFile } from "../../lib/pipeline/config.ts";
 import { matchPushPipelines } from "../../lib/pipeline/triggers.ts";
 import { resolveStages } from "../../lib/pipeline/resolve.ts";
@@ -124,6 +124,24 @@ describe("lib/config.ts", () => {
     expect([blank.HOIST_URL, blank.HOIST_REGISTRY]).toEqual([undefined, LOCAL_REGISTRY]);
     expect(() => loadCliConfig({ HOIST_URL: "localhost:8080" })).toThrow(ConfigError);
     expect(() => loadCliConfig({ HOIST_URL: "nope" })).toThrow(/HOIST_URL: must be an http:\/\/ or https:\/\/ URL/);
+  });
+
+  it("takes the builder's engine with the same forms and checks as an environment's (HOIST_BUILD_ENGINE*)", () => {
+    expect(buildEngineOf(loadConfig({}))).toEqual({ endpoint: "unix:///var/run/docker.sock" });
+    expect(buildEngineOf(loadConfig({ DOCKER_HOST: "tcp://127.0.0.1:2375" }))).toEqual({ endpoint: "tcp://127.0.0.1:2375" });
+    const tls = { HOIST_BUILD_ENGINE_TLS_CA: "/ca.pem", HOIST_BUILD_ENGINE_TLS_CERT: "/cert.pem", HOIST_BUILD_ENGINE_TLS_KEY: "/key.pem" };
+    expect(buildEngineOf(loadConfig({ HOIST_BUILD_ENGINE: "tcp://builder.example.com:2376", DOCKER_HOST: "unix:///other.sock", ...tls }))).toEqual({
+      endpoint: "tcp://builder.example.com:2376",
+      tls: { ca: "/ca.pem", cert: "/cert.pem", key: "/key.pem" },
+    });
+    const fingerprint = `SHA256:${"A".repeat(43)}`;
+    expect(buildEngineOf(loadConfig({ HOIST_BUILD_ENGINE: "ssh://deploy@builder", HOIST_BUILD_ENGINE_SSH_KEY: "/id", HOIST_BUILD_ENGINE_SSH_HOST_KEY: fingerprint })).ssh).toEqual({ key: "/id", hostKey: fingerprint });
+    // Refused at start, naming the variable: what would hand the builder to anyone on the way.
+    expect(() => loadConfig({ HOIST_BUILD_ENGINE: "tcp://builder.example.com:2375" })).toThrow(/HOIST_BUILD_ENGINE_TLS: a tcp:\/\/ engine on another host needs tls/);
+    expect(() => loadConfig({ HOIST_BUILD_ENGINE: "ssh://deploy@builder" })).toThrow(/HOIST_BUILD_ENGINE_SSH: an ssh:\/\/ engine needs ssh/);
+    expect(() => loadConfig({ HOIST_BUILD_ENGINE: "ssh://deploy@builder", HOIST_BUILD_ENGINE_SSH_KEY: "/id", HOIST_BUILD_ENGINE_SSH_HOST_KEY: "md5:xx" })).toThrow(/HOIST_BUILD_ENGINE_SSH_HOST_KEY: is the host key's fingerprint/);
+    expect(() => loadConfig({ HOIST_BUILD_ENGINE: "http://builder" })).toThrow(/HOIST_BUILD_ENGINE: is unix:\/\/\/path\/docker.sock, tcp:\/\/host:port or ssh:\/\/user@host/);
+    expect(() => loadConfig({ HOIST_BUILD_ENGINE: "unix:///x.sock", ...tls })).toThrow(/HOIST_BUILD_ENGINE_TLS: tls applies to a tcp:\/\/ engine only/);
   });
 
   it("is the only file under lib/, functions/ and scripts/ that names process.env", async () => {
