@@ -10,8 +10,7 @@ type Check = { ok: true } | { ok: false; problem: string };
 /** Loaded on first use: dockerode takes longer to load than most commands take to run. */
 async function dockerClient(access: EngineAccess): Promise<Dockerode> {
   const [{ default: Dockerode }, { dockerClientOptions }] = await Promise.all([import("dockerode"), import("../engine/docker.ts")]);
-  const { endpoint, tls, ssh } = access;
-  return new Dockerode(dockerClientOptions(endpoint, { ...(tls ? { tls } : {}), ...(ssh ? { ssh } : {}) }));
+  return new Dockerode(dockerClientOptions(access));
 }
 
 /** Whether the engine at `access` (default: the local socket) answers a ping within 5 s. */

@@ -17,7 +17,7 @@ import type { Engine, JobSpec, JobState, PushResult } from "./port.ts";
 const DEFAULT_SOCKET = "/var/run/docker.sock";
 
 export interface DockerEngineOptions {
-  /** A ready-made client; when given, `host` and `socketPath` are ignored. */
+  /** A ready-made client; when given, `access` and `socketPath` are ignored. */
   docker?: Dockerode;
   /** Unix socket of the engine; default /var/run/docker.sock. */
   socketPath?: string;
@@ -230,7 +230,7 @@ export class DockerEngine implements Engine {
         const msg = line as PushMessage;
         const failure = msg.errorDetail?.message ?? msg.error;
         if (failure) {
-          const { message, retryable } = registryFailure(`push of ${target}`, registryHostOf(target), auth, failure);
+          const { message, retryable } = registryFailure("push", target, registryHostOf(target), auth, failure);
           throw new EngineError(message, { retryable });
         }
         const fromStatus = /digest: (sha256:[0-9a-f]{64})/.exec(msg.status ?? "")?.[1];
@@ -261,7 +261,7 @@ export class DockerEngine implements Engine {
     const opts = { retryable: kind.retryable, status: kind.status, statusCode: statusOf(err), cause: err };
     const code = (err as { code?: unknown })?.code;
     if (typeof code === "string" && opts.statusCode === undefined) {
-      const check = code === "EACCES" ? "may this user use its socket? (the docker group, or DOCKER_HOST)" : "is dockerd running?";
+      const check = code === "EACCES" ? "may this user use its socket? (the docker group, or HOIST_BUILD_ENGINE)" : "is dockerd running?";
       return new EngineError(`cannot reach the Docker engine at ${this.endpoint} to ${doing}: ${check} (${code})`, opts);
     }
     const detail = daemonMessage(err);
@@ -280,17 +280,7 @@ interface PushMessage {
 }
 
 function clientOptions(opts: DockerEngineOptions): Dockerode.DockerOptions {
-  if (!opts.access) return { socketPath: opts.socketPath ?? DEFAULT_SOCKET };
-  const { endpoint, tls, ssh } = opts.access;
-  return dockerClientOptions(endpoint, { ...(tls ? { tls } : {}), ...(ssh ? { ssh } : {}) });
-}
-
-/** How a client proves itself to an engine and checks the engine: TLS files, or an SSH key and the host's key. */
-export interface EngineCredentials {
-  /** Paths of the CA, client certificate and key, for tcp:// with TLS. */
-  tls?: { ca: string; cert: string; key: string };
-  /** For ssh://: the path of the private key, and the engine host's key fingerprint (`SHA256:...`). */
-  ssh?: { key: string; hostKey: string };
+  return opts.access ? dockerClientOptions(opts.access) : { socketPath: opts.socketPath ?? DEFAULT_SOCKET };
 }
 
 /**
@@ -299,11 +289,12 @@ export interface EngineCredentials {
  * must match the fingerprint given: a client that trusts any host key hands its engine to whoever
  * answers on the way.
  */
-export function dockerClientOptions(endpoint: string, credentials: EngineCredentials = {}): Dockerode.DockerOptions {
+export function dockerClientOptions(access: Pick<EngineAccess, "endpoint" | "tls" | "ssh">): Dockerode.DockerOptions {
+  const { endpoint } = access;
   const url = new URL(endpoint);
   if (url.protocol === "unix:") return { socketPath: url.pathname };
   if (url.protocol === "ssh:") {
-    const { ssh } = credentials;
+    const { ssh } = access;
     if (!ssh) throw new EngineError(`${endpoint} needs engine.ssh: {key: PRIVATE_KEY_FILE, hostKey: "SHA256:..."} (ssh-keyscan HOST | ssh-keygen -lf -)`, { retryable: false });
     const expected = ssh.hostKey;
     return {
@@ -315,7 +306,7 @@ export function dockerClientOptions(endpoint: string, credentials: EngineCredent
     } as Dockerode.DockerOptions;
   }
   if (url.protocol === "tcp:" || url.protocol === "http:") {
-    const { tls } = credentials;
+    const { tls } = access;
     const files = tls ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : undefined;
     // No TLS session resumption: a TLS front that forks per connection (socat, inetd-style
     // proxies) fails a resumed session while another connection is open ("tlsv1 alert

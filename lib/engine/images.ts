@@ -18,9 +18,12 @@ export const anonymous: RegistryLogins = async () => undefined;
 export async function ensureImage(docker: Dockerode, ref: string, logins: RegistryLogins): Promise<Dockerode.ImageInspectInfo> {
   const held = await localImage(docker, ref);
   if (held) return held;
+  // Only a reference by digest is pulled: a tag may name other bytes by now, and a name without
+  // a registry is Docker Hub's, where anyone may publish it.
+  if (parseImageRef(ref).digest === undefined)
+    throw new EngineError(`image ${ref} is not on the engine, and only images released by digest are pulled: add a push stage before the deploy (a pushed image is released by its digest), or build on this engine`, { retryable: false });
   const host = registryHostOf(ref);
   const auth = await logins(host);
-  const doing = `pulling ${ref}`;
   try {
     const stream = (await docker.pull(ref, auth ? { authconfig: auth } : {})) as NodeJS.ReadableStream;
     // The daemon reports a failed pull inside the stream, as a line with `error`.
@@ -33,13 +36,13 @@ export async function ensureImage(docker: Dockerode, ref: string, logins: Regist
     if (failure) throw Object.assign(new Error(failure), { fromStream: true });
   } catch (err) {
     const text = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
-    const { message, retryable } = registryFailure(doing, host, auth, text.trim());
     // An engine that does not answer at all is the engine's outage, said as such.
-    if (!(err as { fromStream?: boolean }).fromStream && (err as { statusCode?: number }).statusCode === undefined) throw instanceHostError(doing, err);
+    if (!(err as { fromStream?: boolean }).fromStream && (err as { statusCode?: number }).statusCode === undefined) throw instanceHostError(`pull ${ref}`, err);
+    const { message, retryable } = registryFailure("pull", ref, host, auth, text.trim());
     throw new EngineError(message, { retryable, cause: err });
   }
   const pulled = await localImage(docker, ref);
-  if (!pulled) throw new EngineError(`${doing} ended, yet the engine has no ${ref}: retrying later`, { retryable: true });
+  if (!pulled) throw new EngineError(`pulling ${ref} ended, yet the engine has no ${ref}: retrying later`, { retryable: true });
   return pulled;
 }
 

@@ -2,7 +2,7 @@ import type Dockerode from "dockerode";
 import { registryHostOf } from "../registry/access.ts";
 import type { RegistryAuth } from "../registry/auth.ts";
 import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
-import { anonymous, ensureImage, runningDigest, type RegistryLogins } from "./images.ts";
+import { anonymous, ensureImage, type RegistryLogins } from "./images.ts";
 import {
   withChanges,
   type ChangeFeed,
@@ -190,11 +190,13 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     await ensureImage(this.docker, ref, this.logins);
   }
 
-  async runningDigest(name: string, image: string): Promise<string | undefined> {
+  async runningDigest(name: string): Promise<string | undefined> {
+    // What a running task runs, as Swarm pinned it (`repo@sha256:...`): read from the task, not
+    // its container, which on a cluster is on another node than the manager.
     const service = await this.service(parseName(name).service);
     const task = service ? (await this.tasks(service.ID)).find(isRunning) : undefined;
-    const container = task?.Status?.ContainerStatus?.ContainerID;
-    return container ? runningDigest(this.docker, container, image) : undefined;
+    const pinned = (task?.Spec as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec?.Image ?? "";
+    return /@(sha256:[0-9a-f]{64})$/.exec(pinned)?.[1];
   }
 
   async update(group: string, spec: GroupUpdate): Promise<void> {

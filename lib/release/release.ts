@@ -3,7 +3,7 @@ import { ulid } from "ulid";
 import type { ReleaseSpec } from "./spec.ts";
 import { ReleaseError } from "./moves.ts";
 import { ReleaseParked } from "./plan.ts";
-import { ensureImage } from "./pull.ts";
+import { pullFirst } from "./pull-first.ts";
 import type { ReleaseContext } from "./ports.ts";
 import type { Checkpoint, ReleaseRecord, ReleaseStore } from "./records.ts";
 import { WATCH_OWNER } from "./watch.ts";
@@ -56,6 +56,17 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
   if (ended && ended.status !== "running" && ended.status !== "queued") return ended;
   const owner = `release ${id}`;
   const started = deps.now();
+  // An environment whose engine or router does not answer (or has no such backend) fails the
+  // release now, with the previous release untouched, rather than leaving the run waiting on
+  // it; past this point an outage is retried, and the release resumes where it stopped.
+  const unusable = (err: unknown): never => {
+    // Permanent for the stage (fail now, untouched), but an outage still answers 503 to a request.
+    throw new ReleaseError(`cannot release to ${ctx.env}: ${messageOf(err)}`, { cause: err, status: classify(err).status });
+  };
+  // Pulled first when the engine lacks it (a host that did not build it, a rollback to an image
+  // removed since), before the lease: a pull changes nothing, and a long one must not use up the
+  // time the lease gives the release. A registry that refuses, lacks it or stays down fails it here.
+  await pullFirst(ctx, req.image).catch(unusable);
   const lease = await takeLease(deps, ctx, owner);
   if (!lease.ok)
     throw new ReleaseBusyError(
@@ -63,17 +74,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     );
   let parked = false;
   try {
-    // An environment whose engine or router does not answer (or has no such backend) fails the
-    // release now, with the previous release untouched, rather than leaving the run waiting on
-    // it; past this point an outage is retried, and the release resumes where it stopped.
-    const unusable = (err: unknown): never => {
-      // Permanent for the stage (fail now, untouched), but an outage still answers 503 to a request.
-      throw new ReleaseError(`cannot release to ${ctx.env}: ${messageOf(err)}`, { cause: err, status: classify(err).status });
-    };
     await ctx.router.servers(ctx.backend).catch(unusable);
-    // Pulled here when the engine lacks it (a host that did not build it, a rollback to an
-    // image removed since): a registry that refuses, lacks it or stays down changes nothing.
-    await ensureImage(ctx, req.image).catch(unusable);
     const history = await deps.store.listReleases(ctx.env);
     const current = history.find((r) => r.status === "succeeded" && r.id !== id);
     // A parked (or interrupted) release carries on from its record.

@@ -14,8 +14,7 @@ export const systemReleaseClock: ReleaseClock = { now: () => Date.now(), sleep: 
 
 /** The engine and router an environment names, ready for a release; its engine pulls with `logins`. */
 export function releaseContext(env: Environment, log: (line: string) => void, logins: RegistryLogins = anonymous): ReleaseContext {
-  const { tls, ssh } = env.engine;
-  const docker = new Dockerode(dockerClientOptions(env.engine.endpoint, { ...(tls ? { tls } : {}), ...(ssh ? { ssh } : {}) }));
+  const docker = new Dockerode(dockerClientOptions(env.engine));
   return {
     env: env.name,
     backend: env.router.backend,

@@ -16,7 +16,7 @@ export interface DeployDeps {
 }
 
 export type DeployResult =
-  | { ok: true; release: string; image: string }
+  | { ok: true; release: string; image: string; /** What its instances run, as the engine reported it. */ digest?: string }
   | { ok: false; error: string; release?: string }
   | { waiting: string; until?: number };
 
@@ -59,7 +59,7 @@ export async function deployStage(
   const id = releaseId(run, stage);
   const earlier = await deps.store.getRelease(env.name, id);
   if (earlier && earlier.status !== "running")
-    return earlier.status === "succeeded" ? { ok: true, release: id, image } : { ok: false, error: earlier.error ?? "release failed", release: id };
+    return earlier.status === "succeeded" ? { ok: true, release: id, image, ...(earlier.digest ? { digest: earlier.digest } : {}) } : { ok: false, error: earlier.error ?? "release failed", release: id };
   try {
     const done = await release(
       { store: deps.store, now: deps.now, leaseMs: deps.leaseMs },
@@ -74,7 +74,7 @@ export async function deployStage(
     );
     const wake = done.checkpoint;
     if (done.status === "running" && wake) return { waiting: `${wake.waiting}: next look at ${new Date(wake.until).toISOString()}`, until: wake.until };
-    return done.status === "succeeded" ? { ok: true, release: id, image } : { ok: false, error: done.error ?? "release failed", release: id };
+    return done.status === "succeeded" ? { ok: true, release: id, image, ...(done.digest ? { digest: done.digest } : {}) } : { ok: false, error: done.error ?? "release failed", release: id };
   } catch (err) {
     if (err instanceof ReleaseBusyError) return { waiting: err.message };
     throw err;

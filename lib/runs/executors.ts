@@ -1,5 +1,7 @@
 import type { Clock } from "../clock.ts";
 import type { Engine, JobState } from "../engine/port.ts";
+import { NotFoundError, RetryableError } from "../errors.ts";
+import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 import { registryHostOf, type RegistryAccess } from "../registry/access.ts";
 import type { RunEvent } from "../pipeline/machine.ts";
 import { imageTag } from "../pipeline/machine.ts";
@@ -137,10 +139,13 @@ const executors: Executors = {
     });
     await Promise.all(progress);
     if (logFailure) throw logFailure;
-    // What deploys get is what the registry holds under the tag, read back from it: the
-    // push's own report is only what the engine said it sent.
-    const digest = await deps.registry.digest(target, auth);
-    if (digest !== pushed.digest) await ctx.logs.write(`hoist: the registry holds ${digest} under ${target}, not the pushed ${pushed.digest} (pushed again since?)\n`);
+    // What deploys get is confirmed by the registry itself, by digest (the tag may be moved
+    // by another push meanwhile): the push's own report is only what the engine said it sent.
+    const byDigest = `${repositoryOf(parseImageRef(target))}@${pushed.digest}`;
+    const digest = await deps.registry.digest(byDigest, auth).catch((err: unknown) => {
+      // Just pushed, so a registry that does not show it yet is behind, not missing it.
+      throw err instanceof NotFoundError ? new RetryableError(`the registry does not show ${byDigest} yet: trying again`, { cause: err }) : err;
+    });
     await ctx.logs.write(`pushed ${spec.target}@${digest}\n`);
     return finish(deps, ctx, true, { output: { image: target, digest } });
   },
@@ -160,7 +165,8 @@ const executors: Executors = {
       return { pending: true };
     }
     if (!result.ok) return finish(deps, ctx, false, { error: result.error, ...(result.release ? { output: { release: result.release } } : {}) });
-    return finish(deps, ctx, true, { output: { image: result.image, release: result.release, ...(ctx.run.digest ? { digest: ctx.run.digest } : {}) } });
+    // The digest its instances run, read from the engine: not the run's, copied.
+    return finish(deps, ctx, true, { output: { image: result.image, release: result.release, ...(result.digest ? { digest: result.digest } : {}) } });
   },
 };
 

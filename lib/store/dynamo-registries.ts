@@ -1,6 +1,6 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { Registry, type RegistryStore } from "../registry/registry.ts";
-import { putItemWithin, type DynamoApi } from "./dynamo-api.ts";
+import { isDynamoError, putItemWithin, type DynamoApi } from "./dynamo-api.ts";
 
 const S = (s: string): AttributeValue => ({ S: s });
 
@@ -31,19 +31,33 @@ export class DynamoRegistryStore implements RegistryStore {
   }
 
   async listRegistries(): Promise<Registry[]> {
-    const out = await this.api.query({
-      TableName: this.table,
-      KeyConditionExpression: "pk = :p",
-      ExpressionAttributeValues: { ":p": S("REGISTRIES") },
-      ProjectionExpression: "#d",
-      ExpressionAttributeNames: { "#d": "data" },
-    });
-    return (out.Items ?? []).map((item) => Registry.parse(JSON.parse(item.data?.S ?? "null")));
+    const registries: Registry[] = [];
+    // A query reads at most 1 MB of whole items (secrets included) per page.
+    let from: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await this.api.query({
+        TableName: this.table,
+        KeyConditionExpression: "pk = :p",
+        ExpressionAttributeValues: { ":p": S("REGISTRIES") },
+        ProjectionExpression: "#d",
+        ExpressionAttributeNames: { "#d": "data" },
+        ...(from ? { ExclusiveStartKey: from } : {}),
+      });
+      for (const item of out.Items ?? []) registries.push(Registry.parse(JSON.parse(item.data?.S ?? "null")));
+      from = out.LastEvaluatedKey;
+    } while (from);
+    return registries;
   }
 
   async deleteRegistry(host: string): Promise<boolean> {
-    const out = await this.api.deleteItem({ TableName: this.table, Key: { pk: S("REGISTRIES"), sk: S(host) }, ReturnValues: "ALL_OLD" });
-    return out.Attributes !== undefined;
+    try {
+      // Conditional rather than ALL_OLD: the answer need not carry the secret back.
+      await this.api.deleteItem({ TableName: this.table, Key: { pk: S("REGISTRIES"), sk: S(host) }, ConditionExpression: "attribute_exists(sk)" });
+      return true;
+    } catch (err) {
+      if (isDynamoError(err, "ConditionalCheckFailedException")) return false;
+      throw err;
+    }
   }
 
   private async item(host: string, projection: string): Promise<Record<string, AttributeValue> | undefined> {

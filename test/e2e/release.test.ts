@@ -251,7 +251,7 @@ describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mod
     ]);
     const [missing, unreachable] = run.result;
     expect(missing).toBeInstanceOf(ReleaseError);
-    expect((missing as Error).message).toMatch(/does not exist/);
+    expect((missing as Error).message).toMatch(/image hoist-e2e-app-\S+:nope is not on the engine, and only images released by digest are pulled: add a push stage/);
     expect(unreachable).toBeInstanceOf(ReleaseError);
     expect((unreachable as Error).message).toMatch(new RegExp(`^cannot release to ${ctx.env}: cannot reach HAProxy's runtime API at unix:/nonexistent/hoist-admin.sock`));
     expect(run.report.failed).toBe(0);

@@ -74,6 +74,8 @@ describe("/api/registries", () => {
     ["a body that is not JSON", "PUT", "/api/registries/ghcr.io", "{", 400, /not JSON/],
     ["ecr on a host that is not ECR's", "PUT", "/api/registries/ghcr.io", { ecr: { region: "eu-west-1" } }, 400, /ecr applies to an Amazon ECR host/],
     ["ecr in another region than its host's", "PUT", "/api/registries/123456789012.dkr.ecr.us-east-1.amazonaws.com", { ecr: { region: "eu-west-1" } }, 400, /is in region us-east-1/],
+    ["one of Docker Hub's other names", "PUT", "/api/registries/index.docker.io", { username: "u", password: "p" }, 400, /register Docker Hub as "docker\.io"/],
+    ["a port out of range", "PUT", "/api/registries/reg.example.com:70000", { username: "u", password: "p" }, 400, /port outside 1-65535/],
     ["a host no registry can have", "GET", `/api/registries/${"a".repeat(2_000)}`, undefined, 404, /no registry a+…/],
     ["an unknown registry", "GET", "/api/registries/nothing.example.com", undefined, 404, /no registry nothing\.example\.com/],
   ])("answers %s with a clear error and stores nothing", async (_what, method, path, body, status, message) => {

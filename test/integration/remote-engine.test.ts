@@ -145,7 +145,7 @@ describe("an engine reached over tcp:// with TLS", () => {
   }, 240_000);
 
   it("refuses a client certificate from another CA, with an error that says what to check", async () => {
-    await expect(new Dockerode(dockerClientOptions(`tcp://127.0.0.1:${port}`, { tls: tls("stranger") })).ping()).rejects.toThrow();
+    await expect(new Dockerode(dockerClientOptions({ endpoint: `tcp://127.0.0.1:${port}`, tls: tls("stranger") })).ping()).rejects.toThrow();
     const env = environment("tls-bad", { endpoint: `tcp://127.0.0.1:${port}`, tls: tls("stranger") });
     await expect(releaseContext(env, () => undefined).host.ensureImage("hoist/busybox:latest")).rejects.toThrow(
       /the TLS handshake with the Docker engine failed .*check the environment's engine.tls files/,

@@ -226,7 +226,8 @@ export class FakeRegistry implements RegistryAccess {
   }
   async digest(ref: string, auth: RegistryAuth | undefined): Promise<string> {
     this.asked.push({ ref, auth });
-    const digest = this.engine.pushed.get(ref);
+    const [name, byDigest] = ref.split("@");
+    const digest = byDigest ? [...this.engine.pushed].find(([target, d]) => d === byDigest && target.startsWith(`${name}:`))?.[1] : this.engine.pushed.get(ref);
     if (!digest) throw new NotFoundError(`${ref} is not in the registry`);
     return digest;
   }

@@ -9,7 +9,7 @@ const RETRY_DELAYS_MS = [1_000, 2_000, 4_000, 8_000];
  * does not. An outage is tried again a few times, saying so in the release's log; what is still
  * failing after that (or fails for good: a refused login, an image the registry lacks) is thrown.
  */
-export async function ensureImage(ctx: Pick<ReleaseContext, "host" | "clock" | "log">, image: string): Promise<void> {
+export async function pullFirst(ctx: Pick<ReleaseContext, "host" | "clock" | "log">, image: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await ctx.host.ensureImage(image);
