@@ -11,7 +11,7 @@ import type { HealthcheckSpec, HoistSettings, ReleaseSpec, UpdatePolicy } from "
  * about each, from `SERVICE_KEYS_READ`). Leaves are parsed
  * by small readers so each mistake is reported at its own path with a plain message. `null` means "not
  * set" throughout, as in Compose (`deploy:` with nothing after it, `command: null`).
- * Variable interpolation is out of scope: strings are kept as written.
+ * Values arrive interpolated (lib/compose/interpolate.ts): `replicas: ${N:-2}` is read as "2".
  */
 
 type Path = readonly (string | number)[];
@@ -54,17 +54,13 @@ function numberFrom(v: unknown): number | undefined {
   return undefined;
 }
 
-function interpolationHint(v: unknown): string {
-  return typeof v === "string" && v.includes("$") ? " (variable interpolation is not supported)" : "";
-}
-
 const whole =
   (min: number, max?: number, composeStrings = true) =>
   (v: unknown): number | Bad => {
     const n = composeStrings ? numberFrom(v) : typeof v === "number" ? v : undefined;
     if (n !== undefined && Number.isSafeInteger(n) && n >= min && (max === undefined || n <= max)) return n;
     const range = max === undefined ? `≥ ${min}` : `from ${min} to ${max}`;
-    return new Bad(`expected a whole number ${range}${interpolationHint(v)}`);
+    return new Bad(`expected a whole number ${range}`);
   };
 
 const ratio =
@@ -72,7 +68,7 @@ const ratio =
   (v: unknown): number | Bad => {
     const n = composeStrings ? numberFrom(v) : typeof v === "number" ? v : undefined;
     if (n !== undefined && n >= 0 && n <= 1) return n;
-    return new Bad(`expected a ratio from 0 to 1${interpolationHint(v)}`);
+    return new Bad("expected a ratio from 0 to 1");
   };
 
 const oneOf =
@@ -105,7 +101,7 @@ export function parseDuration(s: string): number | undefined {
 /** A Compose duration field: a string only (the spec's schema types them as strings). */
 const duration = (v: unknown): number | Bad => {
   const ms = typeof v === "string" ? parseDuration(v) : undefined;
-  return ms ?? new Bad(`expected a duration such as "10s" or "1m30s"${interpolationHint(v)}`);
+  return ms ?? new Bad(`expected a duration such as "10s" or "1m30s"`);
 };
 
 /** An x-hoist duration: a Go-style string or a number of seconds. */
@@ -132,12 +128,12 @@ export function parseBytes(s: string): number | undefined {
 
 const memory = (v: unknown): number | Bad => {
   const n = typeof v === "number" ? (Number.isSafeInteger(v) && v >= 0 ? v : undefined) : typeof v === "string" ? parseBytes(v) : undefined;
-  return n ?? new Bad(`expected a byte value such as "512M" or "1G"${interpolationHint(v)}`);
+  return n ?? new Bad(`expected a byte value such as "512M" or "1G"`);
 };
 
 const cpus = (v: unknown): number | Bad => {
   const n = numberFrom(v);
-  return n !== undefined && Number.isFinite(n) && n >= 0 ? n : new Bad(`expected a number of CPUs such as 0.5 or "1.5"${interpolationHint(v)}`);
+  return n !== undefined && Number.isFinite(n) && n >= 0 ? n : new Bad(`expected a number of CPUs such as 0.5 or "1.5"`);
 };
 
 // ---- command ----------------------------------------------------------------------------------
@@ -246,7 +242,7 @@ export function parseShortPort(s: string): PortEntry | Bad {
   const rest = slash < 0 ? s : s.slice(0, slash);
   const colon = rest.lastIndexOf(":");
   const target = portRange(rest.slice(colon + 1));
-  if (!target) return new Bad(SHORT_PORT + interpolationHint(s));
+  if (!target) return new Bad(SHORT_PORT);
   if (colon >= 0) {
     const host = rest.slice(0, colon);
     const c = host.lastIndexOf(":");
@@ -256,7 +252,7 @@ export function parseShortPort(s: string): PortEntry | Bad {
     if (hostPort === "" && ip === undefined) return new Bad(SHORT_PORT);
     if (hostPort !== "") {
       const published = portRange(hostPort);
-      if (!published) return new Bad(SHORT_PORT + interpolationHint(s));
+      if (!published) return new Bad(SHORT_PORT);
       const [hs, he] = published;
       if (target[1] !== target[0] && he - hs !== target[1] - target[0])
         return new Bad(`the host range ${hostPort} and the container range ${target[0]}-${target[1]} differ in size`);
@@ -267,11 +263,11 @@ export function parseShortPort(s: string): PortEntry | Bad {
 
 const portNumber = (v: unknown): number | Bad => {
   const range = typeof v === "number" ? (Number.isInteger(v) ? portRange(String(v)) : undefined) : typeof v === "string" ? portRange(v) : undefined;
-  return range && range[0] === range[1] ? range[0] : new Bad(`expected a port number from 1 to 65535${interpolationHint(v)}`);
+  return range && range[0] === range[1] ? range[0] : new Bad("expected a port number from 1 to 65535");
 };
 
 const publishedPort = (v: unknown): string | Bad =>
-  (typeof v === "number" || typeof v === "string") && portRange(String(v)) ? String(v) : new Bad(`expected a port number or range such as "8080" or "8000-8010"${interpolationHint(v)}`);
+  (typeof v === "number" || typeof v === "string") && portRange(String(v)) ? String(v) : new Bad(`expected a port number or range such as "8080" or "8000-8010"`);
 
 const hostIp = (v: unknown): string | Bad => (typeof v === "string" && isIP(v) ? v : new Bad("expected an IP address"));
 

@@ -1,3 +1,4 @@
+import { interpolate } from "../compose/interpolate.ts";
 import { readYamlFile } from "../yaml/isolate.ts";
 import { COMPOSE_FILE_LIMITS } from "../yaml/limits.ts";
 import { at, describeIssues, lineAt } from "../yaml/locate.ts";
@@ -7,7 +8,10 @@ import type { ReleaseSpec } from "./spec.ts";
 
 // The release spec's types live in spec.ts; re-exported for the modules that still import them from here.
 
-/** A release spec, and a warning for each Compose key Hoist does not act on yet (`file:line: ...`). */
+/**
+ * A release spec, and warnings (`file:line: ...`): each variable used without a value, then each
+ * Compose key Hoist does not act on yet.
+ */
 export type ComposeResult = { ok: true; spec: ReleaseSpec; warnings: string[] } | { ok: false; error: string };
 
 /** The Compose file's conventional name, used in messages unless the caller names the file. */
@@ -21,11 +25,27 @@ export const COMPOSE_FILE = "docker-compose.yml";
  *
  * YAML 1.2 (as Compose reads it: `80:8080` is a string, `yes` too) plus `<<` merge keys, which
  * Compose files use with `x-*` anchors. Duplicate keys are an error, as in Compose.
+ *
+ * Every value is interpolated with `variables` before anything is read, as Compose does
+ * (`${TAG:-latest}`); a variable without a value becomes "" and a warning.
  */
-export async function readReleaseSpec(composeText: string, service: string | undefined, file: string = COMPOSE_FILE): Promise<ComposeResult> {
+export async function readReleaseSpec(
+  composeText: string,
+  service: string | undefined,
+  file: string = COMPOSE_FILE,
+  variables: Readonly<Record<string, string>> = {},
+): Promise<ComposeResult> {
   const read = await readYamlFile(composeText, { file, limits: COMPOSE_FILE_LIMITS, merge: true });
   if (!read.ok) return read;
-  const { value: root, lines } = read;
+  const { lines } = read;
+  // hasOwn: a variable named "constructor" is not set unless it is.
+  const interpolated = interpolate(read.value, (name) => (Object.hasOwn(variables, name) ? variables[name] : undefined));
+  if (!interpolated.ok) return { ok: false, error: at(file, lineAt(lines, interpolated.path), interpolated.error) };
+  const root = interpolated.value;
+  const unset = interpolated.unset
+    .map(({ name, path }) => ({ line: lineAt(lines, path), name }))
+    .sort((a, b) => a.line - b.line)
+    .map(({ line, name }) => at(file, line, `the "${name}" variable is not set: defaulting to a blank string`));
 
   if (root !== null && !isPlainObject(root)) return { ok: false, error: at(file, lineAt(lines, []), '(file): expected a mapping with a "services" key') };
   const services = isPlainObject(root) ? root.services : undefined;
@@ -41,7 +61,7 @@ export async function readReleaseSpec(composeText: string, service: string | und
 
   const result = ComposeService.safeParse(services[service]);
   if (!result.success) return { ok: false, error: describeIssues(file, lines, result.error.issues, ["services", service]) };
-  return { ok: true, spec: { service, ...result.data }, warnings: ignoredKeys(root, service, lines, file) };
+  return { ok: true, spec: { service, ...result.data }, warnings: [...unset, ...ignoredKeys(root, service, lines, file)] };
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

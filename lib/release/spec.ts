@@ -9,8 +9,8 @@ import type { HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
  * with a warning naming its line (see `ignoredKeys`); a key Hoist reads with the wrong type or value
  * is an error naming its line and path.
  *
- * Variable interpolation (`${VAR}`, `$VAR`, `$$`) is out of scope: text is kept exactly as written,
- * and a numeric field holding `${...}` is an error (with a hint) rather than a guess.
+ * Values are read after variable interpolation, as Compose reads them (`${VAR:-default}`, `$$` for a
+ * literal `$`; see lib/compose/interpolate.ts): `replicas: ${N:-2}` is 2.
  */
 export interface ReleaseSpec {
   service: string;

@@ -194,11 +194,11 @@ services:
     expect(spec.hoist.drainMs).toBe(1000);
   });
 
-  it("leaves ${VAR} text as written (interpolation is out of scope)", async () => {
-    const spec = await read(lines("services:", "  web:", '    image: "registry.example.com/shop:${TAG}"', "    ports: ['8080']", "    environment:", "      TAG: ${TAG:-latest}", "    command: echo ${HOME}"));
-    expect(spec.image).toBe("registry.example.com/shop:${TAG}");
-    expect(spec.environment).toEqual({ TAG: "${TAG:-latest}" });
-    expect(spec.command).toEqual(["echo", "${HOME}"]);
+  it("reads values after interpolation (the rules: interpolate.test.ts)", async () => {
+    const text = lines("services:", "  web:", '    image: "registry.example.com/shop:${TAG}"', "    ports: ['${PORT:-8080}']", "    environment:", "      TAG: ${TAG:-latest}", "    command: echo $${HOME}");
+    const r = await readReleaseSpec(text, "web", undefined, { TAG: "v2" });
+    if (!r.ok) throw new Error(r.error);
+    expect(r.spec).toMatchObject({ image: "registry.example.com/shop:v2", port: 8080, environment: { TAG: "v2" }, command: ["echo", "${HOME}"] });
   });
 });
 
@@ -226,14 +226,15 @@ describe("environment", () => {
 describe("command", () => {
   it.each([
     ["bundle exec thin -p 3000", ["bundle", "exec", "thin", "-p", "3000"]],
-    [`/bin/sh -c 'echo "hello $$HOSTNAME"'`, ["/bin/sh", "-c", 'echo "hello $$HOSTNAME"']],
+    [`/bin/sh -c 'echo "hello $HOSTNAME"'`, ["/bin/sh", "-c", 'echo "hello $HOSTNAME"']],
     [`node "server main.js" --name=a\\ b`, ["node", "server main.js", "--name=a b"]],
     [`printf "%s\\n" "say \\"hi\\"" ''`, ["printf", "%s\\n", 'say "hi"', ""]],
     ["  spaced \t out  ", ["spaced", "out"]],
     ["", []],
   ])("splits %j like Compose does", async (input, expected) => {
     expect(splitCommand(input)).toEqual(expected);
-    expect((await read(service(`command: ${JSON.stringify(input)}`))).command).toEqual(expected);
+    // In the file a literal $ is written $$ (Compose interpolates before it splits).
+    expect((await read(service(`command: ${JSON.stringify(input.replaceAll("$", () => "$$"))}`))).command).toEqual(expected);
   });
 
   it("keeps the list form as written, and [] overrides the image's command with nothing", async () => {
@@ -408,7 +409,6 @@ describe("deploy", () => {
   it.each([
     ["replicas in words", "  replicas: three", /^docker-compose\.yml:6: services\.web\.deploy\.replicas: expected a whole number ≥ 0$/],
     ["fractional replicas", "  replicas: 1.5", /deploy\.replicas: expected a whole number ≥ 0$/],
-    ["interpolated replicas", "  replicas: ${REPLICAS:-2}", /deploy\.replicas: expected a whole number ≥ 0 \(variable interpolation is not supported\)$/],
     ["an unknown failure_action", "  update_config: { failure_action: retry }", /^docker-compose\.yml:6: services\.web\.deploy\.update_config\.failure_action: expected one of continue, rollback, pause$/],
     ["rollback as the rollback's failure_action", "  rollback_config: { failure_action: rollback }", /deploy\.rollback_config\.failure_action: expected one of continue, pause$/],
     ["an unknown order", "  update_config: { order: random }", /deploy\.update_config\.order: expected one of stop-first, start-first$/],
