@@ -1,3 +1,4 @@
+import { readDotEnv } from "../compose/dotenv.ts";
 import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 import { readReleaseSpec } from "../release/compose.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
@@ -49,7 +50,12 @@ export async function deployStage(
   if (denied) return { ok: false, error: denied };
   const text = await deps.source.readFile(run.repo, run.sha, spec.compose);
   if (text === undefined) return { ok: false, error: `${spec.compose} not found in ${run.repo.fullName} at ${run.sha.slice(0, 12)}` };
-  const parsed = await readReleaseSpec(text, spec.service, spec.compose);
+  // Compose's `.env`, beside the compose file: the values its `${VAR}`s take.
+  const dotEnvPath = spec.compose.includes("/") ? `${spec.compose.slice(0, spec.compose.lastIndexOf("/"))}/.env` : ".env";
+  const dotEnvText = await deps.source.readFile(run.repo, run.sha, dotEnvPath);
+  const dotEnv = dotEnvText === undefined ? { ok: true as const, variables: {} } : readDotEnv(dotEnvText, dotEnvPath);
+  if (!dotEnv.ok) return { ok: false, error: dotEnv.error };
+  const parsed = await readReleaseSpec(text, spec.service, spec.compose, dotEnv.variables);
   if (!parsed.ok) return { ok: false, error: parsed.error };
   for (const warning of parsed.warnings) log(`warning: ${warning}`);
   const releaseSpec = spec.strategy ? { ...parsed.spec, hoist: { ...parsed.spec.hoist, strategy: spec.strategy } } : parsed.spec;

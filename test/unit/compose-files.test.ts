@@ -61,7 +61,7 @@ describe("keys Hoist does not act on yet", () => {
     const env = { name: "staging", protection: {} } as Environment;
     const deps = {
       store: { getEnvironment: async () => env, listEnvironments: async () => [env] },
-      source: { readFile: async () => text },
+      source: { readFile: async (_repo: unknown, _sha: string, path: string) => (path === "docker-compose.yml" ? text : undefined) },
     } as unknown as DeployDeps;
     const run = { repo: { provider: "github", fullName: "acme/shop" }, sha: "a".repeat(40), stages: [], branch: "main" } as unknown as Run;
     const log: string[] = [];
