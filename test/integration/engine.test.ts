@@ -176,7 +176,7 @@ describe("DockerEngine push", () => {
 
     expect(err).toBeInstanceOf(EngineError);
     expect(err).toMatchObject({ retryable: true });
-    expect((err as Error).message).toMatch(/push of .* failed: .*connection refused/);
+    expect((err as Error).message).toMatch(/pushing .* failed: .*connection refused/);
   });
 });
 
