@@ -25,6 +25,9 @@ import type { JobSpec, JobState } from "./port.ts";
 
 const ROOT = "/jobs";
 
+/** What the exec's shell says on standard error when the job's files could not be unpacked. */
+const UNPACK_FAILED = "hoist-unpack-failed";
+
 /** The job's shell, run by busybox sh: $1 is the job name, the rest its command. */
 const RUNNER = `
 d=${ROOT}/$1; up=$2; shift 2
@@ -84,17 +87,42 @@ export class JobAgent {
     // Uploads go to a folder of their own (the upload creates it: every entry is put under
     // that path), so a second start never rewrites the files a running job reads.
     const up = `up-${randomUUID()}`;
-    if (spec.files) await agent.putArchive(underDirectory(await spec.files(), `${spec.name}/${up}`), { path: ROOT });
+    const upload = spec.files ? underDirectory(await spec.files(), `${spec.name}/${up}`) : undefined;
     const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
     // The runner leads a session of its own (remove stops the job as a group), started in the
     // background of a shell that waits for it. Without that shell setsid would fork (an exec's
     // process leads its group) and exit at once, and the engine cuts an exec's streams 2 s after
     // its process ends (measured): a longer job's end would never reach this stream.
-    const exec = await agent.exec({ Cmd: ["sh", "-c", 'setsid "$@" & wait', "sh", "sh", "-c", RUNNER, "job", spec.name, up, ...spec.cmd], Env: env, AttachStdout: true, AttachStderr: true });
+    // The files come in on the exec's standard input, unpacked before the runner starts: the
+    // engine's archive upload takes ~150 ms more (measured), a sixth of a small build.
+    const shell = upload ? `tar -x -C ${ROOT} || { echo ${UNPACK_FAILED} >&2; exit 1; }; setsid "$@" </dev/null & wait` : 'setsid "$@" & wait';
+    const exec = await agent.exec({
+      Cmd: ["sh", "-c", shell, "sh", "sh", "-c", RUNNER, "job", spec.name, up, ...spec.cmd],
+      Env: env,
+      AttachStdin: upload !== undefined,
+      AttachStdout: true,
+      AttachStderr: true,
+    });
     // Attached, so this process learns of the exit at once, and gets the log with it: the
     // runner prints it only after recording the exit, so while the job runs it writes
     // nothing here and goes on unharmed if this process dies and the stream closes.
-    const stream = await exec.start({});
+    const stream = (await exec.start(upload ? { hijack: true, stdin: true } : {})) as NodeJS.ReadWriteStream & { destroy?: () => void };
+    if (upload) {
+      const send = async (chunk: Buffer) => {
+        if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve));
+      };
+      try {
+        for await (const chunk of upload) await send(chunk as Buffer);
+        // The engine keeps an exec's stream open until its input ends, even past the process's
+        // own end: the input is closed here, the output still comes (a TLS front that closes
+        // both ways on a half-close only loses that news: the job's record still tells).
+        stream.end();
+      } catch (err) {
+        // A refused archive (or a source that failed): the exec loses its input, and tar with it.
+        stream.destroy?.();
+        throw err;
+      }
+    }
     // The job does not need this stream: it must not keep a stopping process alive.
     (stream as { unref?: () => void }).unref?.();
     const startedAt = Date.now();
@@ -109,6 +137,11 @@ export class JobAgent {
   /** A job's end from its runner's output: the runner prints its log, then the job's exit code on stderr. */
   private async ended(name: string, job: OwnJob, output: Buffer): Promise<JobState> {
     const { stdout, stderr } = demuxStreams(output);
+    if (stderr.includes(UNPACK_FAILED)) {
+      job.log = `hoist: unpacking the job's files failed: ${stderr.replace(UNPACK_FAILED, "").trim()}\n`;
+      job.settled = { state: "exited", exitCode: 1, startedAt: job.startedAt, finishedAt: Date.now() };
+      return job.settled;
+    }
     const code = Number.parseInt(stderr.trim(), 10);
     if (Number.isNaN(code)) {
       // No code: another exec held the lock (the job is not this process's to follow), or the
