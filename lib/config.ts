@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EngineAccess } from "./engine/access.ts";
+import { EngineAccess, LOCAL_ENGINE } from "./engine/access.ts";
 
 /**
  * Every setting Hoist reads, in one place, and the only file that names `process.env`.
@@ -114,7 +114,7 @@ export function buildEngineOf(config: Config): EngineAccess {
   const tls = c.HOIST_BUILD_ENGINE_TLS_CA || c.HOIST_BUILD_ENGINE_TLS_CERT || c.HOIST_BUILD_ENGINE_TLS_KEY;
   const ssh = c.HOIST_BUILD_ENGINE_SSH_KEY || c.HOIST_BUILD_ENGINE_SSH_HOST_KEY;
   const r = EngineAccess.safeParse({
-    endpoint: c.HOIST_BUILD_ENGINE ?? c.DOCKER_HOST ?? "unix:///var/run/docker.sock",
+    endpoint: c.HOIST_BUILD_ENGINE ?? c.DOCKER_HOST ?? LOCAL_ENGINE,
     ...(tls ? { tls: { ca: c.HOIST_BUILD_ENGINE_TLS_CA ?? "", cert: c.HOIST_BUILD_ENGINE_TLS_CERT ?? "", key: c.HOIST_BUILD_ENGINE_TLS_KEY ?? "" } } : {}),
     ...(ssh ? { ssh: { key: c.HOIST_BUILD_ENGINE_SSH_KEY ?? "", hostKey: c.HOIST_BUILD_ENGINE_SSH_HOST_KEY ?? "" } } : {}),
   });

@@ -1,7 +1,5 @@
 import type Dockerode from "dockerode";
-import type { EngineAccess } from "../engine/access.ts";
-
-const LOCAL_ENGINE = "unix:///var/run/docker.sock";
+import { LOCAL_ENGINE, type EngineAccess } from "../engine/access.ts";
 
 /** Whether the Docker engine and the registry a local Hoist drives answer, before it starts. */
 

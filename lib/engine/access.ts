@@ -6,6 +6,9 @@ import { z } from "zod";
  * takes exactly the forms and checks an environment does.
  */
 
+/** The engine on this machine, where Hoist builds and releases when told of no other. */
+export const LOCAL_ENGINE = "unix:///var/run/docker.sock";
+
 /** An address of one of the given schemes that URL parsing accepts, with no password in it (GET shows it). */
 export const address = (pattern: RegExp, expected: string) =>
   z

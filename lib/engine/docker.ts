@@ -9,7 +9,7 @@ import type { EngineAccess } from "./access.ts";
 import { JobAgent } from "./agent.ts";
 import { demux } from "./frames.ts";
 import type { HealthcheckSpec } from "./instances.ts";
-import { registryHostOf } from "../registry/access.ts";
+import { registryHostOf } from "../registry/host.ts";
 import type { RegistryAuth } from "../registry/auth.ts";
 import { registryFailure } from "./registry-failure.ts";
 import type { Engine, JobSpec, JobState, PushResult } from "./port.ts";

@@ -1,8 +1,8 @@
 import type Dockerode from "dockerode";
 import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
-import { registryHostOf } from "../registry/access.ts";
+import { registryHostOf } from "../registry/host.ts";
 import type { RegistryAuth } from "../registry/auth.ts";
-import { EngineError, instanceHostError, localImage } from "./docker.ts";
+import { EngineError, instanceHostError, localImage, statusOf } from "./docker.ts";
 import { registryFailure } from "./registry-failure.ts";
 
 /** The login for a registry host, or undefined for none (anonymous). */
@@ -24,22 +24,24 @@ export async function ensureImage(docker: Dockerode, ref: string, logins: Regist
     throw new EngineError(`image ${ref} is not on the engine, and only images released by digest are pulled: add a push stage before the deploy (a pushed image is released by its digest), or build on this engine`, { retryable: false });
   const host = registryHostOf(ref);
   const auth = await logins(host);
+  let failure: string | undefined;
   try {
     const stream = (await docker.pull(ref, auth ? { authconfig: auth } : {})) as NodeJS.ReadableStream;
     // The daemon reports a failed pull inside the stream, as a line with `error`.
-    const failure = await new Promise<string | undefined>((resolve, reject) =>
+    failure = await new Promise<string | undefined>((resolve, reject) =>
       docker.modem.followProgress(stream, (err: Error | null, out: { error?: string; errorDetail?: { message?: string } }[]) => {
         if (err) reject(err);
         else resolve(out.map((o) => o.errorDetail?.message ?? o.error).find(Boolean));
       }),
     );
-    if (failure) throw Object.assign(new Error(failure), { fromStream: true });
   } catch (err) {
-    const text = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
     // An engine that does not answer at all is the engine's outage, said as such.
-    if (!(err as { fromStream?: boolean }).fromStream && (err as { statusCode?: number }).statusCode === undefined) throw instanceHostError(`pull ${ref}`, err);
-    const { message, retryable } = registryFailure("pull", ref, host, auth, text.trim());
-    throw new EngineError(message, { retryable, cause: err });
+    if (statusOf(err) === undefined) throw instanceHostError(`pull ${ref}`, err);
+    failure = (err as { json?: { message?: string } }).json?.message ?? (err as Error).message;
+  }
+  if (failure) {
+    const { message, retryable } = registryFailure("pull", ref, host, auth, failure.trim());
+    throw new EngineError(message, { retryable });
   }
   const pulled = await localImage(docker, ref);
   if (!pulled) throw new EngineError(`pulling ${ref} ended, yet the engine has no ${ref}: retrying later`, { retryable: true });

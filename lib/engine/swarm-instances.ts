@@ -1,5 +1,5 @@
 import type Dockerode from "dockerode";
-import { registryHostOf } from "../registry/access.ts";
+import { registryHostOf } from "../registry/host.ts";
 import type { RegistryAuth } from "../registry/auth.ts";
 import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
 import { anonymous, ensureImage, type RegistryLogins } from "./images.ts";
@@ -259,8 +259,8 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
    * moved later does not change what a scale back up runs.
    */
   private async pinnedImage(ref: string): Promise<{ image: string; auth: RegistryAuth | undefined }> {
-    const image = await ensureImage(this.docker, ref, this.logins);
     const auth = await this.logins(registryHostOf(ref));
+    const image = await ensureImage(this.docker, ref, async () => auth);
     if (ref.includes("@")) return { image: ref, auth };
     const repo = ref.replace(/:[^/:]*$/, "");
     return { image: (image.RepoDigests ?? []).find((d) => d.startsWith(`${repo}@`)) ?? image.Id, auth };

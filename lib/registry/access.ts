@@ -1,5 +1,4 @@
-import { parseImageRef } from "../pipeline/image-ref.ts";
-import { DOCKER_HUB, type RegistryAuth } from "./auth.ts";
+import type { RegistryAuth } from "./auth.ts";
 import { manifestDigest } from "./client.ts";
 import { ecrCredentials } from "./ecr.ts";
 import type { RegistryStore } from "./registry.ts";
@@ -10,11 +9,6 @@ export interface RegistryAccess {
   login(host: string): Promise<RegistryAuth | undefined>;
   /** The manifest digest the registry holds for `ref` (a tag, or a digest it confirms). */
   digest(ref: string, auth: RegistryAuth | undefined): Promise<string>;
-}
-
-/** The registry host an image reference names (Docker Hub when it names none). */
-export function registryHostOf(ref: string): string {
-  return parseImageRef(ref).host ?? DOCKER_HUB;
 }
 
 /** Short-lived logins (ECR tokens last 12 hours) for a registry of `region` and account `registryId`. */

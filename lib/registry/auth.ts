@@ -11,6 +11,3 @@ export interface RegistryLogin {
 export interface RegistryAuth extends RegistryLogin {
   serveraddress: string;
 }
-
-/** The host that holds images without a registry in their name, as Docker names it. */
-export const DOCKER_HUB = "docker.io";

@@ -1,5 +1,6 @@
 import { BadInputError } from "../errors.ts";
 import { parseImageRef } from "../pipeline/image-ref.ts";
+import { DOCKER_HUB, registryHostOf } from "./host.ts";
 
 /** Where a reference's manifest lives, in the terms of the registry API. */
 export interface RegistryLocation {
@@ -17,8 +18,7 @@ export interface RegistryLocation {
   display: string;
 }
 
-/** Docker Hub's names in references, and the host its API answers on. */
-const DOCKER_HUB_NAMES = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+/** The host Docker Hub's API answers on. */
 const DOCKER_HUB_API = "registry-1.docker.io";
 
 // The reference grammar of distribution/reference: checked before any part goes into a URL.
@@ -31,8 +31,8 @@ export const DIGEST = /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9
 /** The registry, repository and tag or digest of an image reference; Docker Hub's short names included. */
 export function registryLocation(ref: string): RegistryLocation {
   const parsed = parseImageRef(ref);
-  const hub = parsed.host === undefined || DOCKER_HUB_NAMES.has(parsed.host);
-  const host = hub ? "docker.io" : (parsed.host as string);
+  const host = registryHostOf(ref);
+  const hub = host === DOCKER_HUB;
   // Docker Hub keeps its official images under `library/`: `nginx` is `library/nginx`.
   const repository = hub && !parsed.path.includes("/") ? `library/${parsed.path}` : parsed.path;
   const bad = (what: string) => new BadInputError(`image reference ${JSON.stringify(ref)}: ${what}`);

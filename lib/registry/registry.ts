@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isDockerHubAlias } from "./host.ts";
 
 /**
  * A registry as an operator registers it (API or CLI), by host: the credentials that push
@@ -12,16 +13,15 @@ export const RegistryHost = z
   .max(261)
   .regex(/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/, 'is a registry host as image names give it, in lower case, e.g. ghcr.io, registry.example.com:5000 or 127.0.0.1:5001 (no "https://")')
   .refine(portInRange, { message: "has a port outside 1-65535" })
-  // Image names without a registry are Docker Hub's, looked up as docker.io: a login registered
-  // under one of Hub's other names would be accepted and never used.
-  .refine((h) => !HUB_ALIASES.has(h), { message: 'is one of Docker Hub\'s names: register Docker Hub as "docker.io"' });
+  // Every reference to Docker Hub is looked up as docker.io (host.ts): a login registered under
+  // one of Hub's other names would be accepted and never used.
+  .refine((h) => !isDockerHubAlias(h), { message: 'is one of Docker Hub\'s names: register Docker Hub as "docker.io"' });
 
 function portInRange(host: string): boolean {
   const port = /:(\d+)$/.exec(host)?.[1];
   return port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
 }
 
-const HUB_ALIASES = new Set(["index.docker.io", "registry-1.docker.io", "registry.hub.docker.com", "hub.docker.com"]);
 
 /** Amazon ECR's registry for an account and region: the login comes from GetAuthorizationToken. */
 const ECR_HOST = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/;

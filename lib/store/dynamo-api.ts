@@ -64,6 +64,18 @@ export function loopbackDynamoApi(endpoint: string): DynamoApi {
   };
 }
 
+/** Every item a query matches, page after page (DynamoDB answers at most 1 MB of items a page). */
+export async function queryAll(api: DynamoApi, input: QueryCommandInput): Promise<Record<string, AttributeValue>[]> {
+  const items: Record<string, AttributeValue>[] = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const out = await api.query({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) });
+    items.push(...(out.Items ?? []));
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
 export function isDynamoError(err: unknown, name: string): boolean {
   return err instanceof Error && err.name === name;
 }

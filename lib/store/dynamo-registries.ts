@@ -1,6 +1,6 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { Registry, type RegistryStore } from "../registry/registry.ts";
-import { isDynamoError, putItemWithin, type DynamoApi } from "./dynamo-api.ts";
+import { isDynamoError, putItemWithin, queryAll, type DynamoApi } from "./dynamo-api.ts";
 
 const S = (s: string): AttributeValue => ({ S: s });
 
@@ -22,31 +22,24 @@ export class DynamoRegistryStore implements RegistryStore {
   }
 
   async getRegistry(host: string): Promise<Registry | undefined> {
-    const item = await this.item(host, "pk, sk, #d");
-    return item ? Registry.parse(JSON.parse(item.data?.S ?? "null")) : undefined;
+    const data = await this.attribute(host, "data");
+    return data === undefined ? undefined : Registry.parse(JSON.parse(data));
   }
 
   async registrySecret(host: string): Promise<string | undefined> {
-    return (await this.item(host, "secret"))?.secret?.S;
+    return this.attribute(host, "secret");
   }
 
   async listRegistries(): Promise<Registry[]> {
-    const registries: Registry[] = [];
-    // A query reads at most 1 MB of whole items (secrets included) per page.
-    let from: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await this.api.query({
-        TableName: this.table,
-        KeyConditionExpression: "pk = :p",
-        ExpressionAttributeValues: { ":p": S("REGISTRIES") },
-        ProjectionExpression: "#d",
-        ExpressionAttributeNames: { "#d": "data" },
-        ...(from ? { ExclusiveStartKey: from } : {}),
-      });
-      for (const item of out.Items ?? []) registries.push(Registry.parse(JSON.parse(item.data?.S ?? "null")));
-      from = out.LastEvaluatedKey;
-    } while (from);
-    return registries;
+    // Pages are counted in whole items, secrets included: a long list takes several.
+    const items = await queryAll(this.api, {
+      TableName: this.table,
+      KeyConditionExpression: "pk = :p",
+      ExpressionAttributeValues: { ":p": S("REGISTRIES") },
+      ProjectionExpression: "#d",
+      ExpressionAttributeNames: { "#d": "data" },
+    });
+    return items.map((item) => Registry.parse(JSON.parse(item.data?.S ?? "null")));
   }
 
   async deleteRegistry(host: string): Promise<boolean> {
@@ -60,14 +53,15 @@ export class DynamoRegistryStore implements RegistryStore {
     }
   }
 
-  private async item(host: string, projection: string): Promise<Record<string, AttributeValue> | undefined> {
+  /** One attribute of the registry's item, read alone: a read of the registration never carries the secret. */
+  private async attribute(host: string, name: "data" | "secret"): Promise<string | undefined> {
     const out = await this.api.getItem({
       TableName: this.table,
       Key: { pk: S("REGISTRIES"), sk: S(host) },
       ConsistentRead: true,
-      ProjectionExpression: projection,
-      ...(projection.includes("#d") ? { ExpressionAttributeNames: { "#d": "data" } } : {}),
+      ProjectionExpression: "#a",
+      ExpressionAttributeNames: { "#a": name },
     });
-    return out.Item;
+    return out.Item?.[name]?.S;
   }
 }

@@ -1,7 +1,7 @@
 import type { AttributeValue, QueryCommandInput } from "@aws-sdk/client-dynamodb";
 import { inFlight } from "../pipeline/machine.ts";
 import { Run, TERMINAL } from "../pipeline/run.ts";
-import { isDynamoError, putItemWithin, type DynamoApi } from "./dynamo-api.ts";
+import { isDynamoError, putItemWithin, queryAll, type DynamoApi } from "./dynamo-api.ts";
 import { MAX_PAGE, type Lease, type LogChunk, type RunFilter, type RunStore, type StoredRun } from "./port.ts";
 
 /**
@@ -102,24 +102,14 @@ export class DynamoRunStore implements RunStore {
       values[":r"] = S(filter.repo);
       filters.push("#r = :r");
     }
-    const runs: Run[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await this.api.query({
-        TableName: this.table,
-        IndexName: "active",
-        KeyConditionExpression: "gsi3pk = :a",
-        ExpressionAttributeValues: values,
-        ExclusiveStartKey: start,
-        ...(filters.length ? { FilterExpression: filters.join(" AND "), ExpressionAttributeNames: names } : {}),
-      });
-      for (const item of out.Items ?? []) {
-        const { run } = toStored(item);
-        if (before === undefined || sortKey(run) < before) runs.push(run);
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return runs;
+    const items = await queryAll(this.api, {
+      TableName: this.table,
+      IndexName: "active",
+      KeyConditionExpression: "gsi3pk = :a",
+      ExpressionAttributeValues: values,
+      ...(filters.length ? { FilterExpression: filters.join(" AND "), ExpressionAttributeNames: names } : {}),
+    });
+    return items.map((item) => toStored(item).run).filter((run) => before === undefined || sortKey(run) < before);
   }
 
   /** Finished runs matching `filter`, newest first, older than `before`: up to `limit`. */

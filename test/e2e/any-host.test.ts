@@ -1,9 +1,7 @@
-import { spawn } from "node:child_process";
 import { copyFile, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubPush } from "../../lib/demo/payloads.ts";
@@ -22,7 +20,7 @@ import { appServerBinary, buildApp } from "../support/apps.ts";
 import { removeContainers, requireDocker, uniqueSuffix } from "../support/docker.ts";
 import { startHaproxy, freePort, type Haproxy } from "../support/haproxy.ts";
 import { AUTH_REGISTRY, authRegistryCredentials, ENGINE2_SOCKET, requireAuthRegistry, requireEngine2 } from "../support/hosts.ts";
-import { API_TOKEN, finalRun, sendGitHubPush, startRuntime } from "../support/local.ts";
+import { API_TOKEN, finalRun, hoistCli, sendGitHubPush, startRuntime } from "../support/local.ts";
 import { compose, requireSwarmManager, underLoad } from "../support/releases.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -33,7 +31,6 @@ import { waitFor } from "../support/wait.ts";
  * it with the registered login. The registry's password appears nowhere Hoist writes.
  */
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const suffix = uniqueSuffix();
 const IMAGE = `anyhost-${suffix}`;
 const REPO = `${AUTH_REGISTRY}/${IMAGE}`;
@@ -86,20 +83,7 @@ async function registerLogin(password: string): Promise<void> {
   expect(put.text).not.toContain(password);
 }
 
-/** Runs the `hoist` command line against the runtime, `stdin` piped in. */
-function hoist(args: string[], stdin = ""): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, "scripts", "hoist.mjs"), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, HOIST_URL: rt.url, HOIST_API_TOKEN: API_TOKEN, NO_COLOR: "1" },
-    });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d));
-    child.stderr.on("data", (d: Buffer) => (out += d));
-    child.on("close", (code) => resolve({ code, out }));
-    child.stdin.end(stdin);
-  });
-}
+const hoist = (args: string[], stdin?: string) => hoistCli(rt.url, args, stdin);
 
 async function commitVersion(version: string): Promise<string> {
   await writeFile(join(app.path, "version"), `${version}\n`);

@@ -1,8 +1,6 @@
-import { spawn } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubPush } from "../../lib/demo/payloads.ts";
 import { commitAll, createSampleApp } from "../../lib/demo/sample-app.ts";
@@ -10,13 +8,12 @@ import type { LocalRuntime } from "../../lib/local/runtime.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
 import { removeContainers, requireDocker, uniqueSuffix } from "../support/docker.ts";
 import { startHaproxy } from "../support/haproxy.ts";
-import { API_TOKEN, api, finalRun, logsOf, sendGitHubPush, startRuntime } from "../support/local.ts";
+import { API_TOKEN, api, finalRun, hoistCli, logsOf, sendGitHubPush, startRuntime } from "../support/local.ts";
 import { waitFor } from "../support/wait.ts";
 
 // A push builds, tests and pushes the image, then releases that very image (by the pushed
 // digest) to staging and to production, each behind its own HAProxy, through the pipeline.
 const suffix = uniqueSuffix();
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 let rt: LocalRuntime;
 const proxies: Awaited<ReturnType<typeof startHaproxy>>[] = [];
 let app: { path: string; sha: string };
@@ -118,16 +115,7 @@ describe("deploy stages: staging then production, one image", () => {
     const production = proxies[1]!;
     expect(await page(`${production.url}/`)).toContain("hello again");
 
-    const cli = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, [join(ROOT, "scripts", "hoist.mjs"), "rollback", `production-${suffix}`], {
-        cwd: ROOT,
-        env: { ...process.env, HOIST_URL: rt.url, HOIST_API_TOKEN: API_TOKEN, NO_COLOR: "1" },
-      });
-      let out = "";
-      child.stdout.on("data", (d: Buffer) => (out += d));
-      child.stderr.on("data", (d: Buffer) => (out += d));
-      child.on("close", (code) => resolve({ code, out }));
-    });
+    const cli = await hoistCli(rt.url, ["rollback", `production-${suffix}`]);
     expect(cli.code, cli.out).toBe(0);
     expect(await page(`${production.url}/`)).not.toContain("again");
 

@@ -1,6 +1,8 @@
+import { spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
 import type { Run } from "../../lib/pipeline/run.ts";
 import { TERMINAL } from "../../lib/pipeline/run.ts";
@@ -82,4 +84,21 @@ export function finalRun(url: string, id: string, timeoutMs = 120_000): Promise<
 export async function logsOf(url: string, id: string): Promise<string> {
   const res = await fetch(`${url}/api/runs/${id}/logs?format=text`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
   return res.text();
+}
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Runs the `hoist` command line (scripts/hoist.mjs) against the runtime at `url`, `stdin` piped in; its output, stdout and stderr together. */
+export function hoistCli(url: string, args: string[], stdin = ""): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, "scripts", "hoist.mjs"), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, HOIST_URL: url, HOIST_API_TOKEN: API_TOKEN, NO_COLOR: "1" },
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    child.stderr.on("data", (d: Buffer) => (out += d));
+    child.on("close", (code) => resolve({ code, out }));
+    child.stdin.end(stdin);
+  });
 }
