@@ -115,7 +115,7 @@ export class HoistClient {
   }
 
   /** Registers or replaces an environment; the server validates it. */
-  async putEnvironment(env: Omit<Environment, "protection" | "mode"> & Partial<Pick<Environment, "protection" | "mode">>): Promise<Environment> {
+  async putEnvironment(env: Omit<Environment, "protection" | "mode" | "allow"> & Partial<Pick<Environment, "protection" | "mode" | "allow">>): Promise<Environment> {
     return this.api(`/api/environments/${encodeURIComponent(env.name)}`, Environment, { method: "PUT", body: env });
   }
 

@@ -15,6 +15,8 @@ interface EnvSetOptions {
   branches?: string;
   approval?: boolean;
   approvers?: string;
+  allowHostPaths?: boolean;
+  allowPrivileged?: boolean;
 }
 
 const split = (v: string | undefined) => (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
@@ -48,6 +50,8 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
     .option("--branches <globs>", "only these branches may release here (comma-separated globs)")
     .option("--approval", "releases here need an approval")
     .option("--approvers <names>", "who may approve (comma-separated)")
+    .option("--allow-host-paths", "let compose files bind-mount host paths and devices, and mount external volumes")
+    .option("--allow-privileged", "let compose files run privileged containers and add capabilities")
     .action(async (name: string, opts: EnvSetOptions) => {
       const [ca = "", cert = "", key = ""] = split(opts.tls);
       const env = await ctx.client().putEnvironment({
@@ -64,6 +68,7 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
           ...(opts.branches ? { branches: split(opts.branches) } : {}),
           ...(opts.approval || opts.approvers ? { approval: { required: true, approvers: split(opts.approvers) } } : {}),
         },
+        allow: { hostPaths: opts.allowHostPaths === true, privileged: opts.allowPrivileged === true },
       });
       out.print(environmentsTable([env], out.color));
     });

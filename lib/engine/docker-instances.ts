@@ -1,7 +1,7 @@
 import type Dockerode from "dockerode";
 import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
 import { anonymous, ensureImage, runningDigest, type RegistryLogins } from "./images.ts";
-import type { Instance, InstanceHost, InstanceSpec } from "./instances.ts";
+import type { ContainerRuntime, Instance, InstanceHost, InstanceSpec } from "./instances.ts";
 
 const STOP_GRACE_SEC = 10;
 
@@ -25,25 +25,43 @@ export class DockerInstances implements InstanceHost {
     let existing = await this.inspect(spec.name);
     if (!existing) {
       await this.ensureImage(spec.image);
+      const [first, ...more] = spec.networks ?? [];
+      const runtime = spec.runtime;
       await this.call(`create ${spec.name}`, () =>
         this.docker.createContainer({
           name: spec.name,
           Image: spec.image,
           Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
           ...(spec.command ? { Cmd: spec.command } : {}),
-          Labels: { ...spec.labels, "hoist.port": String(spec.port) },
-          ExposedPorts: { [`${spec.port}/tcp`]: {} },
+          ...(runtime?.entrypoint ? { Entrypoint: runtime.entrypoint } : {}),
+          ...(runtime?.user !== undefined ? { User: runtime.user } : {}),
+          ...(runtime?.workingDir !== undefined ? { WorkingDir: runtime.workingDir } : {}),
+          ...(runtime?.stopSignal !== undefined ? { StopSignal: runtime.stopSignal } : {}),
+          ...(runtime?.stopGraceMs !== undefined ? { StopTimeout: Math.ceil(runtime.stopGraceMs / 1000) } : {}),
+          Labels: { ...spec.labels, "hoist.port": String(spec.port), ...(first ? { "hoist.network": first.name } : {}) },
+          ...(spec.port ? { ExposedPorts: { [`${spec.port}/tcp`]: {} } } : {}),
           ...(spec.healthcheck ? { Healthcheck: dockerHealthcheck(spec.healthcheck) } : {}),
           HostConfig: {
             // An init as PID 1 passes SIGTERM on: an app that installs no handler (busybox
             // httpd, many shells) would otherwise ignore it and take the whole stop grace.
             Init: true,
-            RestartPolicy: { Name: "unless-stopped" },
+            RestartPolicy: { Name: runtime?.restart ?? "unless-stopped" },
             ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
             ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
+            ...(first ? { NetworkMode: first.name } : {}),
+            ...(runtime ? hostConfigOf(runtime) : {}),
           },
+          ...(first ? { NetworkingConfig: { EndpointsConfig: { [first.name]: { Aliases: first.aliases } } } } : {}),
         }),
       );
+      for (const n of more)
+        await this.call(`connect ${spec.name} to ${n.name}`, async () => {
+          try {
+            await this.docker.getNetwork(n.name).connect({ Container: spec.name, EndpointConfig: { Aliases: n.aliases } });
+          } catch (err) {
+            if (statusOf(err) !== 403) throw err; // already connected (a create resumed after a crash)
+          }
+        });
       existing = await this.inspect(spec.name);
     }
     if (!existing?.running) {
@@ -64,13 +82,19 @@ export class DockerInstances implements InstanceHost {
     try {
       const info = await this.docker.getContainer(name).inspect();
       const labels = info.Config.Labels ?? {};
+      const networks = info.NetworkSettings.Networks;
+      const routed = labels["hoist.network"];
+      const health = info.State.Health?.Status;
       return {
         name: info.Name.replace(/^\//, ""),
         image: info.Config.Image,
-        address: Object.values(info.NetworkSettings.Networks)[0]?.IPAddress ?? "",
+        // The router reaches it on its first app network; else on the only one it has.
+        address: (routed ? networks[routed] : Object.values(networks)[0])?.IPAddress ?? "",
         port: Number(labels["hoist.port"] ?? 0),
         running: info.State.Running,
         labels,
+        ...(health === "starting" || health === "healthy" || health === "unhealthy" ? { health } : {}),
+        ...(!info.State.Running && info.State.FinishedAt && !info.State.FinishedAt.startsWith("0001") ? { exitCode: info.State.ExitCode } : {}),
       };
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
@@ -108,6 +132,27 @@ export class DockerInstances implements InstanceHost {
     return `docker logs ${name}`;
   }
 
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    await this.call(`create network ${name}`, async () => {
+      try {
+        await this.docker.getNetwork(name).inspect();
+        return;
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
+      try {
+        await this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: labels });
+      } catch (err) {
+        if (statusOf(err) !== 409) throw err; // made meanwhile by a release resumed elsewhere
+      }
+    });
+  }
+
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    // Creating a volume that exists is a no-op for the engine: its data is kept.
+    await this.call(`create volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: labels }));
+  }
+
   async ensureImage(ref: string): Promise<void> {
     await ensureImage(this.docker, ref, this.logins);
   }
@@ -123,4 +168,25 @@ export class DockerInstances implements InstanceHost {
       throw instanceHostError(what, err);
     }
   }
+}
+
+/** The compose settings that live in a container's HostConfig. */
+function hostConfigOf(r: ContainerRuntime): Record<string, unknown> {
+  const mounts = r.mounts.filter((m) => m.type !== "tmpfs");
+  const tmpfs = r.mounts.filter((m) => m.type === "tmpfs");
+  return {
+    ...(mounts.length
+      ? {
+          Mounts: mounts.map((m) =>
+            m.type === "anonymous" ? { Type: "volume", Target: m.target } : { Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly },
+          ),
+        }
+      : {}),
+    ...(tmpfs.length ? { Tmpfs: Object.fromEntries(tmpfs.map((m) => [m.target, m.sizeBytes ? `size=${m.sizeBytes}` : ""])) } : {}),
+    ...(r.readOnly ? { ReadonlyRootfs: true } : {}),
+    ...(r.extraHosts.length ? { ExtraHosts: r.extraHosts } : {}),
+    ...(r.privileged ? { Privileged: true } : {}),
+    ...(r.capAdd.length ? { CapAdd: r.capAdd } : {}),
+    ...(r.capDrop.length ? { CapDrop: r.capDrop } : {}),
+  };
 }

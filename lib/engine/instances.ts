@@ -40,6 +40,34 @@ export interface InstanceSpec {
   memoryBytes?: number;
   /** The container's own health check (compose `healthcheck:`), when the user gave one. */
   healthcheck?: HealthcheckSpec;
+  /**
+   * The app's networks it joins (host-scoped names, see `scopedName`) with the names it is reached
+   * by there; the router reaches it on the first. Absent: the host's default network.
+   */
+  networks?: { name: string; aliases: string[] }[];
+  /** Container settings beyond the above, from the compose service; volume mounts by their host-scoped names. */
+  runtime?: ContainerRuntime;
+}
+
+/** How a container runs, in the engine's terms (compose's, with volumes already scoped to the environment). */
+export interface ContainerRuntime {
+  mounts: (
+    | { type: "volume"; source: string; target: string; readOnly: boolean }
+    | { type: "anonymous"; target: string }
+    | { type: "bind"; source: string; target: string; readOnly: boolean }
+    | { type: "tmpfs"; target: string; sizeBytes?: number }
+  )[];
+  entrypoint?: string[];
+  user?: string;
+  workingDir?: string;
+  stopSignal?: string;
+  stopGraceMs?: number;
+  readOnly?: boolean;
+  extraHosts: string[];
+  restart: "no" | "always" | "on-failure" | "unless-stopped";
+  privileged?: boolean;
+  capAdd: string[];
+  capDrop: string[];
 }
 
 export interface Instance {
@@ -50,6 +78,10 @@ export interface Instance {
   port: number;
   running: boolean;
   labels: Record<string, string>;
+  /** The container's own health check's verdict, when it has one. */
+  health?: "starting" | "healthy" | "unhealthy";
+  /** How it exited, once it has (a one-off job that dependents wait for). */
+  exitCode?: number;
 }
 
 export interface InstanceHost {
@@ -74,6 +106,10 @@ export interface InstanceHost {
   ensureImage(ref: string): Promise<void>;
   /** The registry digest of the image instance `name` runs, for a release of `image`; undefined when no registry holds it. */
   runningDigest(name: string, image: string): Promise<string | undefined>;
+  /** Makes the app network `name` (a bridge on a Docker host, an attachable overlay on Swarm) unless it exists. */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /** Makes the named volume unless it exists; a release never removes one. */
+  ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
   /** The command that shows an instance's output, for error messages. */
   logsCommand(name: string): string;
   /**

@@ -181,6 +181,25 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     return withChanges(this, service, { quickMs: this.pollMs, idleMs: IDLE_LOOK_MS }, fn);
   }
 
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).inspect();
+      return;
+    } catch (err) {
+      if (statusOf(err) !== 404) throw instanceHostError(`inspect network ${name}`, err);
+    }
+    try {
+      // Attachable, so a one-off container (and the router's checks) can join it too.
+      await this.docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: labels });
+    } catch (err) {
+      if (statusOf(err) !== 409) throw instanceHostError(`create network ${name}`, err);
+    }
+  }
+
+  async ensureVolume(name: string): Promise<void> {
+    throw new EngineError(`volume ${name}: named volumes are not released on Swarm yet (a Swarm volume lives on one node): release this app to a Docker host`, { retryable: false });
+  }
+
   logsCommand(name: string): string {
     const service = this.groupOf(name);
     return `docker service ps --no-trunc ${service}; docker service logs ${service}`;

@@ -30,7 +30,11 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
       spec = { kind: "test", run: entry.test.run, timeoutSec: entry.test.timeout, env: entry.test.env };
     } else if ("deploy" in entry) {
       const d = entry.deploy;
-      spec = { kind: "deploy", environment: d.environment, compose: d.compose, ...(d.service ? { service: d.service } : {}), ...(d.strategy ? { strategy: d.strategy } : {}) };
+      spec = { kind: "deploy", environment: d.environment, compose: d.compose, ...(d.service ? { service: d.service } : {}),
+        ...(d.services ? { services: d.services } : {}),
+        ...(d.profiles ? { profiles: d.profiles } : {}),
+        ...(d.strategy ? { strategy: d.strategy } : {}),
+      };
     } else {
       const ref = parseImageRef(image);
       const registry = entry.push.registry ?? (ref.host !== undefined ? undefined : ctx.registry);

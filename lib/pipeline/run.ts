@@ -40,6 +40,8 @@ export const StageSpec = z.discriminatedUnion("kind", [
     environment: z.string(),
     compose: z.string(),
     service: z.string().optional(),
+    services: z.array(z.string()).optional(),
+    profiles: z.array(z.string()).optional(),
     strategy: Strategy.optional(),
   }),
 ]);

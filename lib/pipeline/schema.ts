@@ -93,9 +93,14 @@ export const DeployStage = z
   .object({
     /** An environment registered on the server (its engine, router and rules live there). */
     environment: z.string().regex(ENVIRONMENT_NAME, "is an environment name: lower-case letters, digits and -, at most 40"),
-    /** The compose file describing the release, and which of its services to release. */
+    /** The compose file describing the release. */
     compose: repoPath.default("docker-compose.yml"),
+    /** The service that takes the environment's traffic; default: the one that can (see lib/compose/app.ts). */
     service: text(255).min(1).optional(),
+    /** Release only these services and what they depend on; default: every service. */
+    services: list(text(255).min(1), 64).optional(),
+    /** Compose profiles whose services are released too. */
+    profiles: list(text(255).min(1), 64).optional(),
     /** Overrides the compose file's `x-hoist.strategy` for this stage. */
     strategy: Strategy.optional(),
   })

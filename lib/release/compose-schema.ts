@@ -25,7 +25,7 @@ export class Bad {
 }
 
 /** A leaf read by `read`; null and absent give undefined. */
-function leaf<T>(read: (v: unknown) => T | Bad) {
+export function leaf<T>(read: (v: unknown) => T | Bad) {
   return z.unknown().transform((v, ctx): T | undefined => {
     if (v === undefined || v === null) return undefined;
     const r = read(v);
@@ -38,7 +38,7 @@ function leaf<T>(read: (v: unknown) => T | Bad) {
 }
 
 /** A Compose mapping where null or absent means "all defaults". */
-const mapping = <S extends z.core.$ZodLooseShape>(shape: S) =>
+export const mapping = <S extends z.core.$ZodLooseShape>(shape: S) =>
   z.preprocess((v) => v ?? {}, z.looseObject(shape, { error: "expected a mapping" }));
 
 /** A Hoist mapping (inside x-hoist): unknown keys are mistakes. */
@@ -48,13 +48,13 @@ const strictMapping = <S extends z.core.$ZodLooseShape>(shape: S) =>
 // ---- scalars ----------------------------------------------------------------------------------
 
 /** Compose's numeric fields also take strings (for interpolation): "3" is read as 3. */
-function numberFrom(v: unknown): number | undefined {
+export function numberFrom(v: unknown): number | undefined {
   if (typeof v === "number") return v;
   if (typeof v === "string" && /^\s*\d+(\.\d+)?\s*$/.test(v)) return Number(v);
   return undefined;
 }
 
-const whole =
+export const whole =
   (min: number, max?: number, composeStrings = true) =>
   (v: unknown): number | Bad => {
     const n = composeStrings ? numberFrom(v) : typeof v === "number" ? v : undefined;
@@ -71,12 +71,12 @@ const ratio =
     return new Bad("expected a ratio from 0 to 1");
   };
 
-const oneOf =
+export const oneOf =
   <const T extends readonly string[]>(values: T) =>
   (v: unknown): T[number] | Bad =>
     typeof v === "string" && values.includes(v) ? (v as T[number]) : new Bad(`expected one of ${values.join(", ")}`);
 
-const text = (v: unknown): string | Bad => (typeof v === "string" ? v : new Bad("expected a string"));
+export const text = (v: unknown): string | Bad => (typeof v === "string" ? v : new Bad("expected a string"));
 
 const GO_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -99,7 +99,7 @@ export function parseDuration(s: string): number | undefined {
 }
 
 /** A Compose duration field: a string only (the spec's schema types them as strings). */
-const duration = (v: unknown): number | Bad => {
+export const duration = (v: unknown): number | Bad => {
   const ms = typeof v === "string" ? parseDuration(v) : undefined;
   return ms ?? new Bad(`expected a duration such as "10s" or "1m30s"`);
 };
@@ -186,7 +186,7 @@ export function splitCommand(s: string): string[] | Bad {
   return words;
 }
 
-const command = (v: unknown): string[] | Bad => {
+export const command = (v: unknown): string[] | Bad => {
   if (typeof v === "string") return splitCommand(v);
   if (!Array.isArray(v)) return new Bad("expected a string or a list of strings");
   const bad = v.findIndex((w) => typeof w !== "string");
@@ -196,7 +196,7 @@ const command = (v: unknown): string[] | Bad => {
 // ---- environment ------------------------------------------------------------------------------
 
 /** Map form (`KEY: value`, scalars become strings) or list form (`- KEY=value`); names without a value are left out. */
-const environment = (v: unknown): Record<string, string> | Bad => {
+export const environment = (v: unknown): Record<string, string> | Bad => {
   const entries: [string, string][] = [];
   if (Array.isArray(v)) {
     for (const [i, item] of v.entries()) {
@@ -226,7 +226,7 @@ export interface PortEntry {
 const PROTOCOLS = ["tcp", "udp", "sctp"] as const;
 const SHORT_PORT = 'expected a port such as "8080", "80:8080" or "127.0.0.1:80:8080/tcp"';
 
-function portRange(s: string): [number, number] | undefined {
+export function portRange(s: string): [number, number] | undefined {
   const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(s);
   if (!m) return undefined;
   const start = Number(m[1]);
@@ -313,7 +313,7 @@ const portItem = z.unknown().transform((v, ctx): PortEntry => {
   return z.NEVER;
 });
 
-const ports = z.preprocess((v) => v ?? [], z.array(portItem, { error: "expected a list of ports" }));
+export const ports = z.preprocess((v) => v ?? [], z.array(portItem, { error: "expected a list of ports" }));
 
 // ---- healthcheck ------------------------------------------------------------------------------
 
@@ -334,7 +334,7 @@ const healthTest = (v: unknown): string[] | Bad => {
   return new Bad(HEALTH_TEST);
 };
 
-const flag = (v: unknown): boolean | Bad =>
+export const flag = (v: unknown): boolean | Bad =>
   typeof v === "boolean" ? v : v === "true" ? true : v === "false" ? false : new Bad("expected true or false");
 
 const healthcheckShape = {
@@ -440,7 +440,7 @@ const XHoist = strictMapping({
 
 // ---- service ----------------------------------------------------------------------------------
 
-const serviceShape = {
+export const serviceShape = {
   image: leaf(text),
   command: leaf(command),
   environment: leaf(environment),

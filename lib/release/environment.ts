@@ -34,6 +34,12 @@ export const Environment = z
       })
       .strict()
       .default({}),
+    /**
+     * What a repository's compose file may reach on the engine's host: bind mounts of host paths,
+     * devices and external volumes (`hostPaths`); privileged containers and added capabilities
+     * (`privileged`). Both off unless the operator turns them on.
+     */
+    allow: z.object({ hostPaths: z.boolean().default(false), privileged: z.boolean().default(false) }).strict().default({ hostPaths: false, privileged: false }),
   })
   .strict();
 export type Environment = z.output<typeof Environment>;

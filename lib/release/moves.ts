@@ -3,6 +3,7 @@ import type { Instance, InstanceSpec } from "../engine/instances.ts";
 import { waitHealthy } from "./health.ts";
 import { ReleaseParked, type ReleaseOutcome, type ReleasePlan } from "./plan.ts";
 import type { ReleaseContext } from "./ports.ts";
+import { attachments, engineRuntime } from "./app-host.ts";
 
 /** Sleeps until `until`, or parks the release when that is longer than the plan allows. */
 export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: number, reason: string): Promise<void> {
@@ -52,11 +53,15 @@ export function instanceSettings(ctx: ReleaseContext, plan: ReleasePlan): Omit<I
     image: plan.image,
     env: spec.environment,
     ...(spec.command ? { command: spec.command } : {}),
-    labels: { "hoist.env": ctx.env, "hoist.service": spec.service, "hoist.release": plan.id },
+    labels: { ...spec.runtime?.labels, "hoist.env": ctx.env, "hoist.service": spec.service, "hoist.release": plan.id },
     port: spec.port,
     ...(spec.resources.cpus ? { cpus: spec.resources.cpus } : {}),
     ...(spec.resources.memoryBytes ? { memoryBytes: spec.resources.memoryBytes } : {}),
     ...(spec.healthcheck ? { healthcheck: spec.healthcheck } : {}),
+    // On a Docker host, an app's service joins the app's networks; Swarm releases refuse what
+    // they would drop (swarmRefusal) and run on the host's own network.
+    ...(spec.app && !ctx.host.groups ? { networks: attachments(ctx, spec.service, spec.networks) } : {}),
+    ...(spec.runtime && !ctx.host.groups ? { runtime: engineRuntime(ctx, spec.runtime) } : {}),
   };
 }
 

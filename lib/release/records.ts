@@ -39,6 +39,8 @@ export const ReleaseRecord = z.object({
   digest: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
   /** Instances serving this release once it succeeded. */
   instances: z.array(z.string()),
+  /** The instances each of the app's other services runs once it succeeded (an unchanged one keeps the previous release's). */
+  companions: z.record(z.string(), z.array(z.string())).optional(),
   previous: z.string().optional(),
   /** The release description it ran with, so a rollback can run it again. */
   spec: z.unknown(),

@@ -1,7 +1,9 @@
 import { BusyError, classify, isRetryable, messageOf } from "../errors.ts";
 import { ulid } from "ulid";
 import type { ReleaseSpec } from "./spec.ts";
-import { ReleaseError } from "./moves.ts";
+import { moveFailure, ReleaseError, restore, retire } from "./moves.ts";
+import { prepareApp } from "./app-host.ts";
+import { pruneCompanions, releaseCompanions, splitAround, swarmRefusal, undoCompanions, waitRoutedDependencies, type CompanionInstances } from "./app-release.ts";
 import { ReleaseParked } from "./plan.ts";
 import { pullFirst } from "./pull-first.ts";
 import type { ReleaseContext } from "./ports.ts";
@@ -66,7 +68,9 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
   // Pulled first when the engine lacks it (a host that did not build it, a rollback to an image
   // removed since), before the lease: a pull changes nothing, and a long one must not use up the
   // time the lease gives the release. A registry that refuses, lacks it or stays down fails it here.
-  await pullFirst(ctx, req.image).catch(unusable);
+  const swarm = ctx.host.groups ? swarmRefusal(req.spec) : undefined;
+  if (swarm) throw new ReleaseError(`cannot release to ${ctx.env}: ${swarm}`);
+  for (const image of new Set([req.image, ...(req.spec.app?.services.map((s) => s.image) ?? [])])) await pullFirst(ctx, image).catch(unusable);
   const lease = await takeLease(deps, ctx, owner);
   if (!lease.ok)
     throw new ReleaseBusyError(
@@ -102,8 +106,24 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       record.checkpoint = at;
       await deps.store.putRelease(record);
     };
+    const previousCompanions: CompanionInstances = current?.companions ?? {};
+    const previousApp = current ? (current.spec as ReleaseSpec).app : undefined;
+    const around = splitAround(req.spec);
+    const companionPlan = { id, previous: { ...(previousApp ? { app: previousApp } : {}), instances: previousCompanions }, routed: req.spec.service };
+    let companions: CompanionInstances = {};
     let outcome: Awaited<ReturnType<typeof runStrategy>>;
     try {
+      // The services the routed one needs (and the independent ones) first, in depends_on order.
+      try {
+        await prepareApp(ctx, req.spec);
+        companions = await releaseCompanions(ctx, { ...companionPlan, services: around.before, done: {} });
+        await waitRoutedDependencies(ctx, { ...companionPlan, services: around.before, done: companions }, req.spec.app?.dependsOn ?? []);
+      } catch (err) {
+        const error = moveFailure(err);
+        await undoCompanions(ctx, id, req.spec, previousCompanions);
+        outcome = { ok: false, error, rolledBack: true, instances: current?.instances ?? [] };
+        throw new AppFailed(outcome);
+      }
       outcome = await runStrategy(ctx, {
         id,
         image: req.image,
@@ -114,19 +134,43 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
         ...(earlier?.checkpoint ? { resume: earlier.checkpoint } : {}),
         ...(req.parkAfterMs !== undefined ? { parkAfterMs: req.parkAfterMs } : {}),
       });
+      if (!outcome.ok && outcome.rolledBack) await undoCompanions(ctx, id, req.spec, previousCompanions);
+      if (outcome.ok && around.after.length) {
+        try {
+          companions = await releaseCompanions(ctx, { ...companionPlan, services: around.after, done: companions });
+        } catch (err) {
+          const error = moveFailure(err);
+          // The routed service was switched already: its previous instances serve again.
+          const live = current?.instances ?? [];
+          await restore(ctx, { id, image: req.image, spec: req.spec, live }, live);
+          await retire(ctx, outcome.instances, req.spec.hoist.drainMs);
+          await undoCompanions(ctx, id, req.spec, previousCompanions);
+          outcome = { ok: false, error, rolledBack: true, instances: live };
+        }
+      }
     } catch (err) {
-      if (!(err instanceof ReleaseParked)) throw err;
-      // Keep the environment until well after the wake-up, so no other release slips in.
-      const now = deps.now();
-      await deps.store.lock(ctx.env, owner, err.until + deps.leaseMs, now);
-      parked = true;
-      ctx.log(`release ${id} waits: ${err.message}`);
-      return record;
+      if (err instanceof AppFailed) outcome = err.outcome;
+      else if (!(err instanceof ReleaseParked)) throw err;
+      else {
+        // Keep the environment until well after the wake-up, so no other release slips in.
+        const now = deps.now();
+        await deps.store.lock(ctx.env, owner, err.until + deps.leaseMs, now);
+        parked = true;
+        ctx.log(`release ${id} waits: ${err.message}`);
+        return record;
+      }
     }
     const { checkpoint: _done, ...finished } = record;
     const digest = outcome.ok ? await digestServing(ctx, outcome.instances, req.image) : undefined;
     const done: ReleaseRecord = outcome.ok
-      ? { ...finished, status: "succeeded", finishedAt: deps.now(), instances: outcome.instances, ...(digest ? { digest } : {}) }
+      ? {
+          ...finished,
+          status: "succeeded",
+          finishedAt: deps.now(),
+          instances: outcome.instances,
+          ...(digest ? { digest } : {}),
+          ...(Object.keys(companions).length ? { companions } : {}),
+        }
       : {
           ...finished,
           status: outcome.cancelled ? "cancelled" : "failed",
@@ -140,6 +184,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     ctx.log(outcome.ok ? `release ${id} succeeded${digest ? `, running ${digest}` : ""}` : `release ${id} failed: ${outcome.error}`);
     if (outcome.ok) {
       await prune(ctx, req.spec.service, [id, ...(current ? [current.id] : [])]);
+      if (Object.keys(companions).length || Object.keys(previousCompanions).length) await pruneCompanions(ctx, req.spec.service, companions, previousCompanions);
       // Releases that died part-way and were never resumed: what they left is pruned, so their
       // records end too, rather than read as under way for ever.
       for (const orphan of history.filter((r) => r.status === "running" && r.id !== id))
@@ -177,6 +222,7 @@ export async function abandon(deps: ReleaseDeps, ctx: ReleaseContext, id: string
     try {
       const previous = record.previous ? await deps.store.getRelease(ctx.env, record.previous) : undefined;
       const undone = await undoParked(ctx, { id, image: record.image, spec, live: previous?.instances ?? [] }, at);
+      await undoCompanions(ctx, id, spec, previous?.companions ?? {});
       const { checkpoint: _parked, ...rest } = record;
       const done: ReleaseRecord = { ...rest, status: "cancelled", finishedAt: deps.now(), error: `${reason} (${at.waiting}): ${undone}`, rolledBack: true };
       await deps.store.putRelease(done);
@@ -185,6 +231,13 @@ export async function abandon(deps: ReleaseDeps, ctx: ReleaseContext, id: string
     } finally {
       await deps.store.unlock(ctx.env, owner);
     }
+  }
+}
+
+/** A companion service failed before the routed one's strategy began: the release ends with `outcome`. */
+class AppFailed extends Error {
+  constructor(readonly outcome: Extract<Awaited<ReturnType<typeof runStrategy>>, { ok: false }>) {
+    super(outcome.error);
   }
 }
 

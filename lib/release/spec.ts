@@ -1,5 +1,6 @@
 import type { Strategy } from "../pipeline/strategy.ts";
 import type { HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
+import type { AppParts, NetworkAttachment, RuntimeSettings } from "../compose/app-spec.ts";
 /**
  * A release, read from one service of the user's `docker-compose.yml`.
  *
@@ -50,6 +51,12 @@ export interface ReleaseSpec {
   healthcheck?: HealthcheckSpec;
   /** `services.<name>.x-hoist`: Hoist's release settings. */
   hoist: HoistSettings;
+  /** The app's networks it joins, with its aliases there; absent: the app's `default` network. */
+  networks?: NetworkAttachment[];
+  /** Mounts, labels and the other container settings compose gives it. */
+  runtime?: RuntimeSettings;
+  /** The rest of the compose application, released around this service. */
+  app?: AppParts;
 }
 
 // `update_config` / `rollback_config` (UpdatePolicy; Docker's `docker service` defaults, which the

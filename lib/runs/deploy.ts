@@ -1,6 +1,6 @@
 import { readDotEnv } from "../compose/dotenv.ts";
 import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
-import { readReleaseSpec } from "../release/compose.ts";
+import { BUILT_IMAGE, readApp } from "../compose/app.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/ports.ts";
 import type { ReleaseStore } from "../release/records.ts";
@@ -55,12 +55,23 @@ export async function deployStage(
   const dotEnvText = await deps.source.readFile(run.repo, run.sha, dotEnvPath);
   const dotEnv = dotEnvText === undefined ? { ok: true as const, variables: {} } : readDotEnv(dotEnvText, dotEnvPath);
   if (!dotEnv.ok) return { ok: false, error: dotEnv.error };
-  const parsed = await readReleaseSpec(text, spec.service, spec.compose, dotEnv.variables);
+  const parsed = await readApp(text, {
+    file: spec.compose,
+    variables: dotEnv.variables,
+    routed: spec.service,
+    only: spec.services,
+    profiles: spec.profiles,
+    allow: env.allow,
+    readFile: (path) => deps.source.readFile(run.repo, run.sha, path),
+  });
   if (!parsed.ok) return { ok: false, error: parsed.error };
   for (const warning of parsed.warnings) log(`warning: ${warning}`);
-  const releaseSpec = spec.strategy ? { ...parsed.spec, hoist: { ...parsed.spec.hoist, strategy: spec.strategy } } : parsed.spec;
   const image = deployedImage(run);
   if (!image) return { ok: false, error: "no image to deploy: the run built nothing" };
+  const read = parsed.spec;
+  // Services with `build:` run the image this run built (and pushed).
+  const app = read.app && { ...read.app, services: read.app.services.map((s) => (s.image === BUILT_IMAGE ? { ...s, image } : s)) };
+  const releaseSpec = { ...read, ...(app ? { app } : {}), ...(spec.strategy ? { hoist: { ...read.hoist, strategy: spec.strategy } } : {}) };
 
   const id = releaseId(run, stage);
   const earlier = await deps.store.getRelease(env.name, id);

@@ -61,6 +61,9 @@ export class FakeHost implements InstanceHost {
 
   constructor(readonly faults: Faults) {}
 
+  /** What a container's own health check says of a new instance (one with a healthcheck). */
+  containerHealth: (spec: InstanceSpec) => "healthy" | "unhealthy" = () => "healthy";
+
   instanceName(set: string, index: number): string {
     return `${set}-${index}`;
   }
@@ -73,7 +76,17 @@ export class FakeHost implements InstanceHost {
       return { ...known };
     }
     const { name, ...settings } = spec;
-    const instance: FakeInstance = { name, image: spec.image, address: `10.0.0.${this.nextAddress++}`, port: spec.port, running: true, labels: spec.labels, spec: settings };
+    const health = spec.healthcheck ? this.containerHealth(spec) : undefined;
+    const instance: FakeInstance = {
+      name,
+      image: spec.image,
+      address: `10.0.0.${this.nextAddress++}`,
+      port: spec.port,
+      running: true,
+      labels: spec.labels,
+      spec: settings,
+      ...(health ? { health } : {}),
+    };
     this.instances.set(name, instance);
     return { ...instance };
   }
@@ -117,6 +130,19 @@ export class FakeHost implements InstanceHost {
 
   logsCommand(name: string): string {
     return `docker logs ${name}`;
+  }
+
+  readonly networks = new Set<string>();
+  readonly volumes = new Set<string>();
+
+  async ensureNetwork(name: string): Promise<void> {
+    this.faults.hit("host", "ensureNetwork", [name]);
+    this.networks.add(name);
+  }
+
+  async ensureVolume(name: string): Promise<void> {
+    this.faults.hit("host", "ensureVolume", [name]);
+    this.volumes.add(name);
   }
 
   /** Names of the running instances, sorted. */

@@ -6,10 +6,12 @@ import { parseBytes, parseDuration, parseShortPort, splitCommand } from "../../l
 // Examples follow the shapes of the Compose Specification's own examples (deploy, update_config,
 // resources, healthcheck, ports, environment, command); the numbers are the documented facts.
 
+/** The release description alone: the app parts around it are tested in app.test.ts. */
 async function read(text: string, service = "web"): Promise<ReleaseSpec> {
   const r = await readReleaseSpec(text, service);
   if (!r.ok) throw new Error(r.error);
-  return r.spec;
+  const { networks: _networks, runtime: _runtime, app: _app, ...spec } = r.spec;
+  return spec;
 }
 
 async function failure(text: string, service = "web", file?: string): Promise<string> {
@@ -138,7 +140,7 @@ services:
     expect(spec).not.toHaveProperty("healthcheck");
   });
 
-  it("ignores the keys Compose allows that Hoist does not read, and the other services", async () => {
+  it("ignores the keys Compose allows that Hoist does not read, and the services it does not depend on", async () => {
     const text = `
 x-logging: &logging
   driver: syslog
@@ -160,6 +162,8 @@ services:
       resources: { reservations: { devices: [ { capabilities: ["gpu"] } ] } }
     healthcheck: { test: ["CMD", "true"], x-note: fine }
   db:
+    image: postgres
+  other:
     image: 12
     deploy: { replicas: lots }
 volumes: { data: {} }
@@ -313,7 +317,7 @@ describe("ports and the routed port", () => {
   });
 
   it.each([
-    ["no port at all", lines("services:", "  web:", "    image: shop"), /^docker-compose\.yml:2: services\.web: no port to route to: set x-hoist\.port, or list the container port under ports$/],
+    ["no port at all", lines("services:", "  web:", "    image: shop"), /^docker-compose\.yml:2: services\.web: no port to route to: set x-hoist\.port, or list the container port under ports, or under expose$/],
     ["a range first", lines("services:", "  web:", "    ports:", "      - '3000-3005'"), /^docker-compose\.yml:4: services\.web\.ports\[0\]: a port range can't be the routed port: set x-hoist\.port$/],
     ["a udp port first", lines("services:", "  web:", "    ports: ['53:53/udp', '8080']"), /^docker-compose\.yml:3: services\.web\.ports\[0\]: the routed port must be tcp, not udp: set x-hoist\.port$/],
     ["garbage", lines("services:", "  web:", "    ports:", "      - '8080'", "      - 'http'"), /^docker-compose\.yml:5: services\.web\.ports\[1\]: expected a port such as "8080", "80:8080" or "127\.0\.0\.1:80:8080\/tcp"$/],

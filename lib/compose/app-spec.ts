@@ -1,0 +1,83 @@
+import type { HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
+
+/**
+ * A whole compose application, as a deploy stage releases it: every service of the file (or of the
+ * stage's `services:` list, with what they depend on), in the order they start.
+ *
+ * One service takes the environment's traffic (the routed one, the release description itself)
+ * and is released by its strategy, as a single-service release always was; the others are
+ * released around it by their nature: `stateful` ones (with a named volume) are recreated
+ * stop-first, and only when changed; `worker`s are replaced start-first. A service whose
+ * definition and image did not change is left running.
+ */
+export interface AppParts {
+  /** What the routed service depends on. */
+  dependsOn: Dependency[];
+  /** The other services, in start order (each after what it depends on). */
+  services: AppService[];
+  /** Compose networks the app uses (`default` unless the file names others), scoped to the environment. */
+  networks: string[];
+  /** Named volumes the app mounts, scoped to the environment and never removed by a release. */
+  volumes: string[];
+}
+
+export type DependencyCondition = "service_started" | "service_healthy" | "service_completed_successfully";
+
+export interface Dependency {
+  service: string;
+  condition: DependencyCondition;
+}
+
+export interface NetworkAttachment {
+  /** The compose network's name (scoped to the environment by the host). */
+  network: string;
+  /** Names other services reach it by there, besides the service's own. */
+  aliases: string[];
+}
+
+export type Mount =
+  /** `source` is the compose name, scoped to the environment by the host; an external volume is mounted by its own name, `hostName`. */
+  | { type: "volume"; source: string; target: string; readOnly: boolean; hostName?: string }
+  /** A volume with no name: a fresh one per container, whose data does not outlive it. */
+  | { type: "anonymous"; target: string }
+  | { type: "bind"; source: string; target: string; readOnly: boolean }
+  | { type: "tmpfs"; target: string; sizeBytes?: number };
+
+/** Container settings compose describes beyond what a release description holds. */
+export interface RuntimeSettings {
+  mounts: Mount[];
+  labels: Record<string, string>;
+  entrypoint?: string[];
+  user?: string;
+  workingDir?: string;
+  stopSignal?: string;
+  stopGraceMs?: number;
+  readOnly?: boolean;
+  /** `host:ip` entries. */
+  extraHosts: string[];
+  /** Compose `restart`; Hoist's default, unless-stopped, keeps a service up across engine restarts. */
+  restart: "no" | "always" | "on-failure" | "unless-stopped";
+  /** Granted only where the environment allows it (`allow.privileged`). */
+  privileged?: boolean;
+  capAdd: string[];
+  capDrop: string[];
+}
+
+export type ServiceKind = "stateful" | "worker";
+
+/** A service released around the routed one. */
+export interface AppService {
+  name: string;
+  kind: ServiceKind;
+  /** The image it runs: `image:`, or the run's image for a service with `build:` (filled in by the deploy stage). */
+  image: string;
+  command?: string[];
+  environment: Record<string, string>;
+  healthcheck?: HealthcheckSpec;
+  replicas: number;
+  update: UpdatePolicy;
+  resources: { cpus?: number; memoryBytes?: number };
+  dependsOn: Dependency[];
+  networks: NetworkAttachment[];
+  runtime: RuntimeSettings;
+}

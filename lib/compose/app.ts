@@ -1,0 +1,341 @@
+import { readDotEnv } from "./dotenv.ts";
+import { interpolate } from "./interpolate.ts";
+import { AppServiceFields, type DependsOnEntry } from "./app-schema.ts";
+import type { AppParts, AppService, Dependency, Mount, NetworkAttachment, RuntimeSettings } from "./app-spec.ts";
+import { appRefusals, type HostAllowances, type Refusal } from "./refusals.ts";
+import { ignoredKeys } from "../release/compose-ignored.ts";
+import { APP_SERVICE_KEYS_READ } from "./app-keys.ts";
+import { ComposeService } from "../release/compose-schema.ts";
+import type { ReleaseSpec } from "../release/spec.ts";
+import { readYamlFile } from "../yaml/isolate.ts";
+import { COMPOSE_FILE_LIMITS } from "../yaml/limits.ts";
+import { at, describeIssues, lineAt, type Path } from "../yaml/locate.ts";
+import type { LineTree } from "../yaml/read.mjs";
+
+/** More services than this is not one application Hoist releases in one go. */
+export const MAX_APP_SERVICES = 64;
+
+/** Stands for the run's image in a service with `build:`, until the deploy stage knows it. */
+export const BUILT_IMAGE = "";
+
+export interface AppOptions {
+  /** The name used in messages. */
+  file?: string;
+  /** Values for `${VAR}`: the environment's variables over the repository's `.env`. */
+  variables?: Readonly<Record<string, string>>;
+  /** The service that takes the environment's traffic (the stage's `service:`); else the one that can. */
+  routed?: string | undefined;
+  /** Release only these services (the stage's `services:`), and what they depend on. */
+  only?: readonly string[] | undefined;
+  /** Compose profiles to release besides the services that have none. */
+  profiles?: readonly string[] | undefined;
+  allow?: HostAllowances;
+  /** Reads a repository file at the run's sha (`env_file:`), by its path from the repository's root. */
+  readFile?: (path: string) => Promise<string | undefined>;
+}
+
+export type AppResult = { ok: true; spec: ReleaseSpec; warnings: string[] } | { ok: false; error: string; reason: Refusal };
+
+interface Doc {
+  root: Record<string, unknown>;
+  lines: LineTree;
+  file: string;
+}
+
+/**
+ * Reads a whole compose application: every service the stage releases, in start order, the one
+ * that takes the environment's traffic as a release description with the rest around it. Never
+ * rejects: a broken or unreleasable file gives an error naming its line and what to change;
+ * keys Hoist does not act on come back as warnings with their lines.
+ */
+export async function readApp(text: string, options: AppOptions = {}): Promise<AppResult> {
+  const file = options.file ?? "docker-compose.yml";
+  const read = await readYamlFile(text, { file, limits: COMPOSE_FILE_LIMITS, merge: true });
+  if (!read.ok) return invalid(read.error);
+  const { lines } = read;
+  const variables = options.variables ?? {};
+  // hasOwn: a variable named "constructor" is not set unless it is.
+  const interpolated = interpolate(read.value, (name) => (Object.hasOwn(variables, name) ? variables[name] : undefined));
+  if (!interpolated.ok) return invalid(at(file, lineAt(lines, interpolated.path), interpolated.error));
+  const unset = interpolated.unset.map(({ name, path }) => ({ line: lineAt(lines, path), text: at(file, lineAt(lines, path), `the "${name}" variable is not set: defaulting to a blank string`) }));
+  const root = interpolated.value ?? {};
+  if (!isMapping(root)) return invalid(at(file, lineAt(lines, []), '(file): expected a mapping with a "services" key'));
+  const doc: Doc = { root, lines, file };
+  const fail = (path: Path, message: string, reason: Refusal = "invalid"): AppResult => ({ ok: false, reason, error: at(file, lineAt(lines, path), message) });
+
+  const services = root.services ?? {};
+  if (!isMapping(services)) return fail(["services"], "services: expected a mapping of service names to services");
+  const names = Object.keys(services);
+  for (const name of [...(options.only ?? []), ...(options.routed ? [options.routed] : [])])
+    if (!Object.hasOwn(services, name)) return invalid(at(file, undefined, `no service "${name}" (${names.length ? `services: ${names.join(", ")}` : "the file declares no services"})`));
+  if (names.length === 0) return invalid(at(file, undefined, "the file declares no services"));
+  const declaredVolumes = declared(root.volumes);
+  const declaredNetworks = declared(root.networks);
+  if (declaredVolumes === undefined) return fail(["volumes"], "volumes: expected a mapping of volume names");
+  if (declaredNetworks === undefined) return fail(["networks"], "networks: expected a mapping of network names");
+
+  // Which services: those with no profile or a selected one (as `docker compose up` does), or the
+  // stage's list; then whatever they depend on.
+  const profiles = new Set(options.profiles ?? []);
+  const inProfile = (name: string) => {
+    const p = (services[name] as Record<string, unknown> | null)?.profiles;
+    return !Array.isArray(p) || p.length === 0 || p.some((x) => profiles.has(String(x)));
+  };
+  const wanted = options.only ? [...options.only, ...(options.routed ? [options.routed] : [])] : names.filter(inProfile);
+  if (wanted.length === 0) return invalid(at(file, undefined, "every service has a profile and none is selected: name the profiles to release in the deploy stage's profiles"));
+
+  const fields = new Map<string, AppServiceFields>();
+  const queue = [...new Set(wanted)];
+  while (queue.length) {
+    const name = queue.shift()!;
+    if (fields.has(name)) continue;
+    if (fields.size >= MAX_APP_SERVICES) return invalid(at(file, undefined, `the app has more than ${MAX_APP_SERVICES} services: release it in parts with the deploy stages' services lists`));
+    const parsed = AppServiceFields.safeParse(services[name]);
+    if (!parsed.success) return invalid(describeIssues(file, lines, parsed.error.issues, ["services", name]));
+    fields.set(name, parsed.data);
+    for (const dep of parsed.data.depends_on ?? []) {
+      if (Object.hasOwn(services, dep.service)) {
+        if (!fields.has(dep.service)) queue.push(dep.service);
+      } else if (dep.required) return fail(["services", name, "depends_on"], `services.${name}.depends_on: no service "${dep.service}" in the file`);
+    }
+  }
+
+  const refused = appRefusals(doc, fields, options.allow ?? {});
+  if (refused) return { ok: false, ...refused };
+
+  const order = startOrder(doc, fields);
+  if (typeof order === "string") return invalid(order);
+
+  const routedName = options.routed ?? pickRouted(fields);
+  if (routedName === undefined) return { ok: false, reason: "no-route", error: at(file, undefined, routedProblem(fields)) };
+
+  // One build per run for now: services whose build sections agree all get its image.
+  const builds = new Map<string, string[]>();
+  for (const [name, f] of fields) if (f.build !== undefined) builds.set(f.build, [...(builds.get(f.build) ?? []), name]);
+  if (builds.size > 1)
+    return fail(["services"], `services ${[...builds.values()].map((n) => n.join(", ")).join(" and ")} build different images: Hoist builds one image per run yet; give all but one an image: to pull`, "several-builds");
+
+  const envFiles = await readEnvFiles(doc, fields, options.readFile);
+  if (typeof envFiles === "string") return invalid(envFiles);
+
+  const warnings = [...unset];
+  const companions: AppService[] = [];
+  let routed: ReleaseSpec | undefined;
+  let routedDependsOn: Dependency[] = [];
+  const usedVolumes = new Set<string>();
+  const usedNetworks = new Set<string>();
+  for (const name of order) {
+    const f = fields.get(name)!;
+    const environment = { ...envFiles.get(name), ...(f.environment ?? {}) };
+    const runtime = runtimeOf(f, externalVolumes(root.volumes));
+    const networks: NetworkAttachment[] = (f.networks ?? [{ network: "default", aliases: [] }]).map((n) => ({ network: n.network, aliases: n.aliases }));
+    for (const n of networks) usedNetworks.add(n.network);
+    for (const m of runtime.mounts) if (m.type === "volume" && m.hostName === undefined) usedVolumes.add(m.source);
+    const dependsOn = (f.depends_on ?? []).filter((d) => fields.has(d.service)).map(({ service, condition }) => ({ service, condition }));
+    const image = f.build !== undefined ? BUILT_IMAGE : (f.image ?? BUILT_IMAGE);
+    if (name === routedName) {
+      const spec = readRouted(doc, name, f);
+      if (!spec.ok) return spec;
+      routed = { ...spec.spec, environment, networks, runtime };
+      routedDependsOn = dependsOn;
+      continue;
+    }
+    // The routed service runs the run's image whatever it names; the others need one.
+    if (f.image === undefined && f.build === undefined) return fail(["services", name], `services.${name}: no image and no build: say what the service runs`, "no-image");
+    const stateful = runtime.mounts.some((m) => m.type === "volume");
+    if (stateful && (f.deploy.replicas ?? 1) > 1)
+      return fail(["services", name, "deploy", "replicas"], `services.${name}: a service with a named volume runs one instance (its volume can't be shared between replicas safely): set deploy.replicas to 1`, "shared-volume");
+    if (f.ports.length) warnings.push(warning(doc, ["services", name, "ports"], `services.${name}.ports are not published: Hoist routes only ${routedName}; other services reach ${name} by its name on the app's network`));
+    if (isMapping((services[name] as Record<string, unknown>)["x-hoist"]))
+      warnings.push(warning(doc, ["services", name, "x-hoist"], `services.${name}.x-hoist is read only for the routed service (${routedName}) and is ignored`));
+    const limits = f.deploy.resources.limits;
+    companions.push({
+      name,
+      kind: stateful ? "stateful" : "worker",
+      image,
+      ...(f.command !== undefined ? { command: f.command } : {}),
+      environment,
+      ...(f.healthcheck !== undefined ? { healthcheck: f.healthcheck } : {}),
+      replicas: stateful ? 1 : (f.deploy.replicas ?? 1),
+      update: f.deploy.update_config,
+      resources: { ...(limits.cpus ? { cpus: limits.cpus } : {}), ...(limits.memory ? { memoryBytes: limits.memory } : {}) },
+      dependsOn,
+      networks,
+      runtime,
+    });
+  }
+  warnings.push(...ignoredKeys(root, [...fields.keys()], lines, file, APP_SERVICE_KEYS_READ));
+  const app: AppParts = { dependsOn: routedDependsOn, services: companions, networks: [...usedNetworks].sort(), volumes: [...usedVolumes].sort() };
+  return {
+    ok: true,
+    spec: { ...routed!, app },
+    warnings: dedupe(warnings).sort((a, b) => a.line - b.line).map((w) => w.text),
+  };
+}
+
+function readRouted(doc: Doc, name: string, f: AppServiceFields): { ok: true; spec: ReleaseSpec } | Extract<AppResult, { ok: false }> {
+  const raw = (doc.root.services as Record<string, unknown>)[name] as Record<string, unknown>;
+  const hoist = isMapping(raw["x-hoist"]) ? raw["x-hoist"] : {};
+  // A service that only declares `expose` is routed to the first port it exposes.
+  const exposed = f.ports.length === 0 && hoist.port === undefined ? f.expose?.[0] : undefined;
+  const parsed = ComposeService.safeParse(exposed === undefined ? raw : { ...raw, "x-hoist": { ...hoist, port: exposed } });
+  if (!parsed.success) {
+    const error = describeIssues(doc.file, doc.lines, parsed.error.issues, ["services", name]);
+    const portless = /no port to route to|can't be the routed port|the routed port must be tcp/.test(error);
+    return { ok: false, reason: portless ? "no-route" : "invalid", error: error.includes("no port to route to") ? `${error}, or under expose` : error };
+  }
+  return { ok: true, spec: { service: name, ...parsed.data } };
+}
+
+/** Each service after what it depends on, else in file order; a cycle is an error naming it. */
+function startOrder(doc: Doc, fields: Map<string, AppServiceFields>): string[] | string {
+  const order: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (name: string, trail: string[]): string | undefined => {
+    if (state.get(name) === "done") return undefined;
+    if (state.get(name) === "visiting") {
+      const cycle = [...trail.slice(trail.indexOf(name)), name];
+      return at(doc.file, lineAt(doc.lines, ["services", name, "depends_on"]), `services.${name}.depends_on: a cycle (${cycle.join(" → ")}): no service can start first`);
+    }
+    state.set(name, "visiting");
+    for (const dep of fields.get(name)?.depends_on ?? []) {
+      if (!fields.has(dep.service)) continue;
+      const err = visit(dep.service, [...trail, name]);
+      if (err) return err;
+    }
+    state.set(name, "done");
+    order.push(name);
+    return undefined;
+  };
+  for (const name of fields.keys()) {
+    const err = visit(name, []);
+    if (err) return err;
+  }
+  return order;
+}
+
+const isRoutable = (f: AppServiceFields) => f.ports.length > 0 || (f.expose?.length ?? 0) > 0 || f["x-hoist"].port !== undefined;
+const hasNamedVolume = (f: AppServiceFields) => (f.volumes ?? []).some((m) => m.type === "volume");
+
+/**
+ * The service that takes the environment's traffic when the stage names none: the one that can
+ * (a port, no named volume); among several, the one with x-hoist settings, then the one the
+ * repository builds (its own code, beside pulled images such as a database's).
+ */
+function pickRouted(fields: Map<string, AppServiceFields>): string | undefined {
+  let candidates = [...fields].filter(([, f]) => isRoutable(f) && !hasNamedVolume(f));
+  if (fields.size === 1) candidates = [...fields];
+  for (const prefer of [(f: AppServiceFields) => f["x-hoist"] !== undefined && Object.keys(f["x-hoist"]).length > 0 && hoistWritten(f), (f: AppServiceFields) => f.build !== undefined]) {
+    if (candidates.length <= 1) break;
+    const preferred = candidates.filter(([, f]) => prefer(f));
+    if (preferred.length) candidates = preferred;
+  }
+  return candidates.length === 1 ? candidates[0]![0] : undefined;
+}
+
+/** x-hoist is read with defaults filled in: whether the file wrote one is in its port or non-default settings. */
+const hoistWritten = (f: AppServiceFields) => f["x-hoist"].port !== undefined || f["x-hoist"].strategy !== "rolling";
+
+function routedProblem(fields: Map<string, AppServiceFields>): string {
+  const routable = [...fields].filter(([, f]) => isRoutable(f) && !hasNamedVolume(f)).map(([n]) => n);
+  return routable.length === 0
+    ? `no service to route the environment's traffic to: give one service ports, expose or x-hoist.port (services: ${[...fields.keys()].join(", ")})`
+    : `several services could take the environment's traffic (${routable.join(", ")}): name one with the deploy stage's service`;
+}
+
+async function readEnvFiles(doc: Doc, fields: Map<string, AppServiceFields>, readFile: AppOptions["readFile"]): Promise<Map<string, Record<string, string>> | string> {
+  const out = new Map<string, Record<string, string>>();
+  const dir = doc.file.includes("/") ? doc.file.slice(0, doc.file.lastIndexOf("/") + 1) : "";
+  for (const [name, f] of fields) {
+    const values: Record<string, string> = {};
+    for (const [i, entry] of (f.env_file ?? []).entries()) {
+      const where = at(doc.file, lineAt(doc.lines, ["services", name, "env_file", i]), `services.${name}.env_file`);
+      const path = joinPath(dir, entry.path);
+      if (path === undefined) return `${where}: ${entry.path} is outside the repository`;
+      const text = readFile ? await readFile(path) : undefined;
+      if (text === undefined) {
+        if (entry.required) return `${where}: ${path} is not in the repository at this commit (mark it required: false if it may be missing)`;
+        continue;
+      }
+      const read = readDotEnv(text, path);
+      if (!read.ok) return `${where}: ${read.error}`;
+      Object.assign(values, read.variables);
+    }
+    out.set(name, values);
+  }
+  return out;
+}
+
+/** `dir` + a relative path, normalized; undefined when it climbs out of the repository. */
+function joinPath(dir: string, path: string): string | undefined {
+  if (path.startsWith("/")) return undefined;
+  const parts: string[] = [];
+  for (const p of `${dir}${path}`.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") {
+      if (parts.length === 0) return undefined;
+      parts.pop();
+    } else parts.push(p);
+  }
+  return parts.join("/");
+}
+
+/** Volumes declared `external` (where the environment allows it), by their names on the host. */
+function externalVolumes(v: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [key, spec] of Object.entries(isMapping(v) ? v : {}))
+    if (isMapping(spec) && (spec.external === true || spec.external === "true")) out.set(key, typeof spec.name === "string" ? spec.name : key);
+  return out;
+}
+
+function runtimeOf(f: AppServiceFields, external: Map<string, string>): RuntimeSettings {
+  const mounts: Mount[] = [...(f.volumes ?? []), ...(f.tmpfs ?? [])].map((m) =>
+    m.type === "volume" && external.has(m.source) ? { ...m, hostName: external.get(m.source)! } : m,
+  );
+  return {
+    mounts,
+    labels: f.labels ?? {},
+    ...(f.entrypoint !== undefined ? { entrypoint: f.entrypoint } : {}),
+    ...(f.user !== undefined ? { user: f.user } : {}),
+    ...(f.working_dir !== undefined ? { workingDir: f.working_dir } : {}),
+    ...(f.stop_signal !== undefined ? { stopSignal: f.stop_signal } : {}),
+    ...(f.stop_grace_period !== undefined ? { stopGraceMs: f.stop_grace_period } : {}),
+    ...(f.read_only !== undefined ? { readOnly: f.read_only } : {}),
+    extraHosts: f.extra_hosts ?? [],
+    restart: f.restart ?? "unless-stopped",
+    ...(f.privileged ? { privileged: true } : {}),
+    capAdd: f.cap_add ?? [],
+    capDrop: f.cap_drop ?? [],
+  };
+}
+
+/** The names a top-level `volumes:`/`networks:` declares; undefined when it is not a mapping. */
+function declared(v: unknown): Set<string> | undefined {
+  if (v === undefined || v === null) return new Set();
+  return isMapping(v) ? new Set(Object.keys(v)) : undefined;
+}
+
+interface Warning {
+  line: number;
+  text: string;
+}
+
+function warning(doc: Doc, path: Path, message: string): Warning {
+  const line = lineAt(doc.lines, path);
+  return { line, text: at(doc.file, line, message) };
+}
+
+function dedupe(ws: Warning[]): Warning[] {
+  const seen = new Set<string>();
+  return ws.filter((w) => !seen.has(w.text) && seen.add(w.text));
+}
+
+export type { DependsOnEntry };
+
+function invalid(error: string): AppResult {
+  return { ok: false, reason: "invalid", error };
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,222 @@
+import { describe, expect, it } from "vitest";
+import { readApp, type AppOptions } from "../../lib/compose/app.ts";
+import type { ReleaseSpec } from "../../lib/release/spec.ts";
+import { release } from "../../lib/release/release.ts";
+import { fakeEnvironment } from "../support/release-fakes.ts";
+
+const lines = (...l: string[]) => l.join("\n") + "\n";
+
+/** web (routed, built) → db (a named volume) and cache; a worker that needs the db healthy. */
+const APP = lines(
+  "services:", // 1
+  "  web:", // 2
+  "    build: .", // 3
+  "    ports: ['8080']", // 4
+  "    environment: { DB: 'db:5432' }", // 5
+  "    depends_on: [db, cache]", // 6
+  "    labels: { team: shop }", // 7
+  "  worker:", // 8
+  "    build: .", // 9
+  "    command: ['work']", // 10
+  "    depends_on: { db: { condition: service_healthy } }", // 11
+  "    deploy: { replicas: 2 }", // 12
+  "  db:", // 13
+  "    image: postgres:16", // 14
+  "    volumes: ['pgdata:/var/lib/postgresql/data', '/scratch']", // 15
+  "    healthcheck: { test: ['CMD', 'pg_isready'], interval: 1s }", // 16
+  "    networks: { default: { aliases: [database] } }", // 17
+  "  cache:", // 18
+  "    image: redis:7", // 19
+  "    tmpfs: /data", // 20
+  "    expose: ['6379']", // 21
+  "volumes: { pgdata: {} }", // 22
+);
+
+async function app(text: string, options: AppOptions = {}): Promise<ReleaseSpec> {
+  const r = await readApp(text, options);
+  if (!r.ok) throw new Error(r.error);
+  return r.spec;
+}
+
+async function refusal(text: string, options: AppOptions = {}): Promise<{ reason: string; error: string }> {
+  const r = await readApp(text, options);
+  if (r.ok) throw new Error(`expected a refusal, got ${JSON.stringify(r.spec)}`);
+  return r;
+}
+
+describe("a compose application", () => {
+  it("is every service, each after what it depends on, with the routed one picked out", async () => {
+    const spec = await app(APP);
+    expect(spec.service).toBe("web");
+    expect(spec.port).toBe(8080);
+    expect(spec.runtime?.labels).toEqual({ team: "shop" });
+    expect(spec.app?.dependsOn).toEqual([
+      { service: "db", condition: "service_started" },
+      { service: "cache", condition: "service_started" },
+    ]);
+    expect(spec.app?.services.map((s) => `${s.name}:${s.kind}`)).toEqual(["db:stateful", "cache:worker", "worker:worker"]);
+    expect(spec.app?.volumes).toEqual(["pgdata"]);
+    expect(spec.app?.networks).toEqual(["default"]);
+    const [db, cache, worker] = spec.app!.services;
+    expect(db?.runtime.mounts).toEqual([
+      { type: "volume", source: "pgdata", target: "/var/lib/postgresql/data", readOnly: false },
+      { type: "anonymous", target: "/scratch" },
+    ]);
+    expect(db?.networks).toEqual([{ network: "default", aliases: ["database"] }]);
+    expect(cache?.runtime.mounts).toEqual([{ type: "tmpfs", target: "/data" }]);
+    expect(worker).toMatchObject({ image: "", replicas: 2, command: ["work"], dependsOn: [{ service: "db", condition: "service_healthy" }] });
+  });
+
+  it("releases only the stage's services and what they depend on", async () => {
+    const spec = await app(APP, { only: ["web"] });
+    expect(spec.app?.services.map((s) => s.name)).toEqual(["db", "cache"]);
+  });
+
+  it("leaves out services of profiles the stage does not select", async () => {
+    const text = APP.replace("  worker:\n", "  worker:\n    profiles: [jobs]\n");
+    expect((await app(text)).app?.services.map((s) => s.name)).toEqual(["db", "cache"]);
+    expect((await app(text, { profiles: ["jobs"] })).app?.services.map((s) => s.name)).toEqual(["db", "cache", "worker"]);
+  });
+
+  it("takes env_file from the repository, under environment", async () => {
+    const text = APP.replace("    environment: { DB: 'db:5432' }\n", "    environment: { DB: 'db:5432' }\n    env_file: [config/web.env, { path: missing.env, required: false }]\n");
+    const spec = await app(text, { readFile: async (p) => (p === "config/web.env" ? "DB=ignored\nMODE=prod\n" : undefined) });
+    expect(spec.environment).toEqual({ DB: "db:5432", MODE: "prod" });
+    expect((await refusal(text.replace("required: false", "required: true"), { readFile: async () => undefined })).error).toMatch(
+      /^docker-compose\.yml:6: services\.web\.env_file: config\/web\.env is not in the repository/,
+    );
+    expect((await refusal(text.replace("config/web.env", "../../etc/passwd"), { readFile: async () => "" })).error).toMatch(/is outside the repository/);
+  });
+
+  it("routes the one service that can take traffic, preferring the repository's own, or says which to name", async () => {
+    expect((await app(lines("services:", "  api:", "    image: api", "    expose: [3000]"))).port).toBe(3000);
+    const two = lines("services:", "  a:", "    image: a", "    ports: ['80']", "  b:", "    image: b", "    ports: ['81']");
+    expect(await refusal(two)).toMatchObject({ reason: "no-route", error: expect.stringMatching(/several services could take the environment's traffic \(a, b\): name one/) });
+    expect((await app(two, { routed: "b" })).service).toBe("b");
+    const none = await refusal(lines("services:", "  a:", "    image: a", "  b:", "    image: b"));
+    expect(none.reason).toBe("no-route");
+  });
+
+  it.each([
+    ["the host's root", "    volumes: ['/:/host']", "host-path", /services\.db\.volumes: \/ is a host path, and this environment does not allow host paths/],
+    ["the engine's socket", "    volumes: ['/var/run/docker.sock:/var/run/docker.sock']", "host-path", /\/var\/run\/docker\.sock is a host path/],
+    ["the socket, long syntax", "    volumes: [{ type: bind, source: /run/docker.sock, target: /s }]", "host-path", /\/run\/docker\.sock is a host path/],
+    ["the repository's files", "    volumes: ['./conf:/etc/conf:ro']", "repository-path", /\.\/conf is a path in the repository/],
+    ["a device", "    devices: ['/dev/sda:/dev/sda']", "host-path", /services\.db\.devices: this environment does not allow host devices/],
+    ["privileged", "    privileged: true", "privileged", /services\.db\.privileged: this environment does not allow privileges/],
+    ["cap_add", "    cap_add: [SYS_ADMIN]", "privileged", /services\.db\.cap_add/],
+    ["the host's network", "    network_mode: host", "host-namespace", /services\.db\.network_mode: host is refused/],
+    ["the host's pids", "    pid: host", "host-namespace", /services\.db\.pid: host is refused/],
+    ["another container's volumes", "    volumes_from: [web]", "shared-container", /volumes_from/],
+    ["an undeclared volume", "    volumes: ['other:/x']", "invalid", /the volume "other" is not declared/],
+    ["a replicated stateful service", "    deploy: { replicas: 2 }\n    volumes: ['pgdata:/d']", "shared-volume", /runs one instance/],
+  ])("refuses %s, naming the line", async (_name, extra, reason, message) => {
+    const text = APP.replace("    image: postgres:16\n    volumes: ['pgdata:/var/lib/postgresql/data', '/scratch']\n", `    image: postgres:16\n${extra}\n`);
+    const r = await refusal(text);
+    expect(r.reason).toBe(reason);
+    expect(r.error).toMatch(/^docker-compose\.yml:1[4-6]: /);
+    expect(r.error).toMatch(message);
+  });
+
+  it("allows host paths and privileges where the environment does", async () => {
+    const text = APP.replace("'/scratch'", "'/srv/data:/srv:ro'").replace("    image: postgres:16\n", "    image: postgres:16\n    cap_add: [NET_ADMIN]\n");
+    const spec = await app(text, { allow: { hostPaths: true, privileged: true } });
+    expect(spec.app?.services[0]?.runtime).toMatchObject({ capAdd: ["NET_ADMIN"], mounts: [expect.anything(), { type: "bind", source: "/srv/data", target: "/srv", readOnly: true }] });
+  });
+
+  it("says where a depends_on cycle is", async () => {
+    const r = await refusal(lines("services:", "  a:", "    image: a", "    ports: ['80']", "    depends_on: [b]", "  b:", "    image: b", "    depends_on: [a]"));
+    expect(r.error).toMatch(/^docker-compose\.yml:\d+: services\.\w\.depends_on: a cycle \((a → b → a|b → a → b)\)/);
+  });
+
+  it("warns about ports of services it does not route, and keys it does not act on", async () => {
+    const r = await readApp(APP.replace("    image: redis:7\n", "    image: redis:7\n    ports: ['6379:6379']\n    logging: { driver: none }\n"));
+    expect(r.ok && r.warnings).toEqual([
+      "docker-compose.yml:20: services.cache.ports are not published: Hoist routes only web; other services reach cache by its name on the app's network",
+      "docker-compose.yml:21: services.cache.logging is not released by Hoist yet and is ignored",
+    ]);
+  });
+});
+
+/** The app with images filled in, as the deploy stage gives it to a release. */
+async function built(text: string, image: string): Promise<ReleaseSpec> {
+  const spec = await app(text);
+  return { ...spec, app: { ...spec.app!, services: spec.app!.services.map((s) => (s.image === "" ? { ...s, image } : s)) } };
+}
+
+describe("releasing a compose application (in-memory host)", () => {
+  const env = () => {
+    const e = fakeEnvironment();
+    for (const i of ["postgres:16", "redis:7", "shop:v1", "shop:v2"]) e.host.images.add(i);
+    return e;
+  };
+  const trigger = { type: "manual" as const, by: "test" };
+  const running = (e: ReturnType<typeof env>, service: string) =>
+    [...e.host.instances.values()].filter((i) => i.running && i.labels["hoist.service"] === service).map((i) => i.name).sort();
+
+  it("starts every service in order on the app's network and volume, then leaves unchanged ones untouched", async () => {
+    const e = env();
+    const v1 = await release(e.deps, e.ctx, { id: "r1", image: "shop:v1", spec: await built(APP, "shop:v1"), trigger });
+    expect(v1.status).toBe("succeeded");
+    expect([...e.host.networks]).toEqual(["hoist-prod-default"]);
+    expect([...e.host.volumes]).toEqual(["hoist-prod-pgdata"]);
+    expect(v1.companions).toEqual({
+      db: ["hoist-prod-db-r1-0"],
+      cache: ["hoist-prod-cache-r1-0"],
+      worker: ["hoist-prod-worker-r1-0", "hoist-prod-worker-r1-1"],
+    });
+    const db = e.host.instances.get("hoist-prod-db-r1-0")!;
+    expect(db.spec.networks).toEqual([{ name: "hoist-prod-default", aliases: ["db", "database"] }]);
+    expect(db.spec.runtime?.mounts[0]).toEqual({ type: "volume", source: "hoist-prod-pgdata", target: "/var/lib/postgresql/data", readOnly: false });
+    const web = e.host.instances.get(v1.instances[0]!)!;
+    expect(web.spec.networks).toEqual([{ name: "hoist-prod-default", aliases: ["web"] }]);
+    expect(web.labels).toMatchObject({ team: "shop", "hoist.service": "web" });
+
+    // v2 changes the built image: web and worker are replaced; db and cache (pulled images) are not.
+    const v2 = await release(e.deps, e.ctx, { id: "r2", image: "shop:v2", spec: await built(APP, "shop:v2"), trigger });
+    expect(v2.status).toBe("succeeded");
+    expect(v2.companions?.db).toEqual(["hoist-prod-db-r1-0"]);
+    expect(v2.companions?.cache).toEqual(["hoist-prod-cache-r1-0"]);
+    expect(v2.companions?.worker).toEqual(["hoist-prod-worker-r2-0", "hoist-prod-worker-r2-1"]);
+    expect(running(e, "db")).toEqual(["hoist-prod-db-r1-0"]);
+    expect(running(e, "worker")).toEqual(["hoist-prod-worker-r2-0", "hoist-prod-worker-r2-1"]);
+    expect(e.log).toContain("db: unchanged, left running (hoist-prod-db-r1-0)");
+  });
+
+  it("recreates a changed stateful service stop-first, on the same volume", async () => {
+    const e = env();
+    await release(e.deps, e.ctx, { id: "r1", image: "shop:v1", spec: await built(APP, "shop:v1"), trigger });
+    e.faults.log.length = 0;
+    const changed = APP.replace("interval: 1s", "interval: 2s");
+    const v2 = await release(e.deps, e.ctx, { id: "r2", image: "shop:v1", spec: await built(changed, "shop:v1"), trigger });
+    expect(v2.companions?.db).toEqual(["hoist-prod-db-r2-0"]);
+    const calls = e.faults.log.map((l) => l.replace(/^\d+ /, ""));
+    expect(calls.indexOf("host.stop(hoist-prod-db-r1-0)")).toBeLessThan(calls.indexOf("host.start(hoist-prod-db-r2-0)"));
+    expect(e.host.instances.get("hoist-prod-db-r2-0")?.spec.runtime?.mounts[0]).toMatchObject({ source: "hoist-prod-pgdata" });
+    expect(e.host.volumes.size).toBe(1);
+  });
+
+  it("rolls every service back when the routed one fails its health gate", async () => {
+    const e = env();
+    const v1 = await release(e.deps, e.ctx, { id: "r1", image: "shop:v1", spec: await built(APP, "shop:v1"), trigger });
+    e.probe.healthy = (i) => i.image !== "shop:v2";
+    // Blue-green undoes a failed gate (a rolling update's default failure_action is pause).
+    const changed = APP.replace("interval: 1s", "interval: 2s").replace("    labels: { team: shop }\n", "    labels: { team: shop }\n    x-hoist: { strategy: blue-green }\n");
+    const v2 = await release(e.deps, e.ctx, { id: "r2", image: "shop:v2", spec: await built(changed, "shop:v2"), trigger });
+    expect(v2).toMatchObject({ status: "failed", rolledBack: true });
+    expect(running(e, "db")).toEqual(["hoist-prod-db-r1-0"]);
+    expect(running(e, "worker")).toEqual(["hoist-prod-worker-r1-0", "hoist-prod-worker-r1-1"]);
+    expect(running(e, "web")).toEqual(v1.instances);
+    expect([...e.host.instances.keys()].filter((n) => n.includes("-r2-"))).toEqual([]);
+  });
+
+  it("rolls back when a worker's own health check fails, before the routed service changes", async () => {
+    const e = env();
+    const v1 = await release(e.deps, e.ctx, { id: "r1", image: "shop:v1", spec: await built(APP, "shop:v1"), trigger });
+    e.host.containerHealth = (spec) => (spec.image === "postgres:16" && spec.name.includes("-r2-") ? "unhealthy" : "healthy");
+    const v2 = await release(e.deps, e.ctx, { id: "r2", image: "shop:v2", spec: await built(APP.replace("interval: 1s", "interval: 3s"), "shop:v2"), trigger });
+    expect(v2).toMatchObject({ status: "failed", rolledBack: true, error: expect.stringMatching(/^db: hoist-prod-db-r2-0 failed its health check/) });
+    expect(running(e, "db")).toEqual(["hoist-prod-db-r1-0"]);
+    expect(running(e, "web")).toEqual(v1.instances);
+  });
+});
