@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Bad, command, duration, flag, leaf, oneOf, parseBytes, portRange, serviceShape, text } from "../release/compose-schema.ts";
+import { Bad, command, duration, flag, leaf, parseBytes, portRange, serviceShape, text } from "../release/compose-schema.ts";
 import type { DependencyCondition, Mount } from "./app-spec.ts";
 
 /**
@@ -228,6 +228,44 @@ const build = (v: unknown): string | Bad => {
   return JSON.stringify({ context, dockerfile, target, args });
 };
 
+export interface RestartPolicy {
+  name: "no" | "always" | "on-failure" | "unless-stopped";
+  /** `on-failure:N`: give up after N restarts. */
+  maxRetries?: number;
+}
+
+const restart = (v: unknown): RestartPolicy | Bad => {
+  const m = typeof v === "string" ? /^(no|always|unless-stopped|on-failure(?::(\d{1,4}))?)$/.exec(v) : null;
+  if (!m) return new Bad('expected one of no, always, on-failure, on-failure:N, unless-stopped');
+  return m[2] !== undefined ? { name: "on-failure", maxRetries: Number(m[2]) } : { name: m[1] as RestartPolicy["name"] };
+};
+
+export interface SecretRef {
+  source: string;
+  /** The file's name under /run/secrets, or an absolute path. */
+  target?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+const secretRefs = list((v: unknown): SecretRef | Bad => {
+  if (typeof v === "string" && v !== "") return { source: v };
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return new Bad("expected a secret's name, or a mapping with source and target");
+  const { source, target, mode, uid, gid } = v as Record<string, unknown>;
+  if (typeof source !== "string" || source === "") return new Bad("expected the secret's name", ["source"]);
+  if (target !== undefined && target !== null && (typeof target !== "string" || target === "" || target.includes(".."))) return new Bad("expected a file name or an absolute path", ["target"]);
+  const m = mode === undefined || mode === null ? undefined : typeof mode === "number" ? mode : typeof mode === "string" && /^0?[0-7]{3}$/.test(mode) ? parseInt(mode, 8) : NaN;
+  if (m !== undefined && !(Number.isInteger(m) && m >= 0 && m <= 0o777)) return new Bad('expected a file mode such as 0440 or "0440"', ["mode"]);
+  const owner = (v: unknown): number | undefined | Bad =>
+    v === undefined || v === null ? undefined : /^\d{1,9}$/.test(String(v)) ? Number(v) : new Bad("expected a numeric id, such as 1000");
+  const u = owner(uid);
+  const g = owner(gid);
+  if (u instanceof Bad) return new Bad(u.message, ["uid"]);
+  if (g instanceof Bad) return new Bad(g.message, ["gid"]);
+  return { source, ...(typeof target === "string" ? { target } : {}), ...(m !== undefined ? { mode: m } : {}), ...(u !== undefined ? { uid: u } : {}), ...(g !== undefined ? { gid: g } : {}) };
+}, "secrets");
+
 /** The keys of a service that make it part of an application, as read here. */
 export const appShape = {
   build: leaf(build),
@@ -239,7 +277,7 @@ export const appShape = {
   expose: leaf(expose),
   env_file: leaf(envFile),
   profiles: leaf(strings("profile names")),
-  restart: leaf(oneOf(["no", "always", "on-failure", "unless-stopped"] as const)),
+  restart: leaf(restart),
   entrypoint: leaf(command),
   user: leaf(text),
   working_dir: leaf(text),
@@ -250,6 +288,7 @@ export const appShape = {
   privileged: leaf(flag),
   cap_add: leaf(strings("capabilities")),
   cap_drop: leaf(strings("capabilities")),
+  secrets: leaf(secretRefs),
 };
 
 /** A service as the application reader sees it: both shapes, everything else left as it is. */

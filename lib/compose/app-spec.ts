@@ -56,11 +56,30 @@ export interface RuntimeSettings {
   /** `host:ip` entries. */
   extraHosts: string[];
   /** Compose `restart`; Hoist's default, unless-stopped, keeps a service up across engine restarts. */
-  restart: "no" | "always" | "on-failure" | "unless-stopped";
+  restart: { name: "no" | "always" | "on-failure" | "unless-stopped"; maxRetries?: number };
   /** Granted only where the environment allows it (`allow.privileged`). */
   privileged?: boolean;
   capAdd: string[];
   capDrop: string[];
+}
+
+/**
+ * A compose secret as a service gets it: a file whose content is one of the environment's
+ * variables (`secrets: { NAME: { environment: VAR } }`), read when the release starts it. The
+ * description holds the variable's name and version, never its value.
+ */
+export interface SecretMount {
+  /** The secret's name in the compose file. */
+  name: string;
+  variable: string;
+  /** Changes when the variable is set again: the service is released again with the new value. */
+  version: string;
+  /** Absolute path in the container (`/run/secrets/NAME` by default). */
+  target: string;
+  mode: number;
+  /** Owner of the file; root unless given. */
+  uid: number;
+  gid: number;
 }
 
 export type ServiceKind = "stateful" | "worker";
@@ -80,4 +99,5 @@ export interface AppService {
   dependsOn: Dependency[];
   networks: NetworkAttachment[];
   runtime: RuntimeSettings;
+  secrets: SecretMount[];
 }

@@ -1,7 +1,7 @@
 import { readDotEnv } from "./dotenv.ts";
 import { interpolate } from "./interpolate.ts";
 import { AppServiceFields, type DependsOnEntry } from "./app-schema.ts";
-import type { AppParts, AppService, Dependency, Mount, NetworkAttachment, RuntimeSettings } from "./app-spec.ts";
+import type { AppParts, AppService, Dependency, Mount, NetworkAttachment, RuntimeSettings, SecretMount } from "./app-spec.ts";
 import { appRefusals, type HostAllowances, type Refusal } from "./refusals.ts";
 import { ignoredKeys } from "../release/compose-ignored.ts";
 import { APP_SERVICE_KEYS_READ } from "./app-keys.ts";
@@ -18,6 +18,12 @@ export const MAX_APP_SERVICES = 64;
 /** Stands for the run's image in a service with `build:`, until the deploy stage knows it. */
 export const BUILT_IMAGE = "";
 
+/** The app with the run's image in every service that builds it. */
+export function withBuiltImage(spec: ReleaseSpec, image: string): ReleaseSpec {
+  if (!spec.app) return spec;
+  return { ...spec, app: { ...spec.app, services: spec.app.services.map((s) => (s.image === BUILT_IMAGE ? { ...s, image } : s)) } };
+}
+
 export interface AppOptions {
   /** The name used in messages. */
   file?: string;
@@ -30,6 +36,11 @@ export interface AppOptions {
   /** Compose profiles to release besides the services that have none. */
   profiles?: readonly string[] | undefined;
   allow?: HostAllowances;
+  /**
+   * The environment's own variables, by name: a compose secret's `environment:` names one; a secret
+   * one is never interpolated. (Their values are read when the release starts a container.)
+   */
+  serverVariables?: Readonly<Record<string, { version: string; secret: boolean }>>;
   /** Reads a repository file at the run's sha (`env_file:`), by its path from the repository's root. */
   readFile?: (path: string) => Promise<string | undefined>;
 }
@@ -57,6 +68,12 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   // hasOwn: a variable named "constructor" is not set unless it is.
   const interpolated = interpolate(read.value, (name) => (Object.hasOwn(variables, name) ? variables[name] : undefined));
   if (!interpolated.ok) return invalid(at(file, lineAt(lines, interpolated.path), interpolated.error));
+  const server = options.serverVariables ?? {};
+  const hidden = interpolated.unset.find(({ name }) => Object.hasOwn(server, name) && server[name]!.secret);
+  if (hidden)
+    return invalid(
+      at(file, lineAt(lines, hidden.path), `"${hidden.name}" is a secret of this environment: a secret reaches a container only as a file, through secrets: (secrets: { ${hidden.name.toLowerCase()}: { environment: ${hidden.name} } })`),
+    );
   const unset = interpolated.unset.map(({ name, path }) => ({ line: lineAt(lines, path), text: at(file, lineAt(lines, path), `the "${name}" variable is not set: defaulting to a blank string`) }));
   const root = interpolated.value ?? {};
   if (!isMapping(root)) return invalid(at(file, lineAt(lines, []), '(file): expected a mapping with a "services" key'));
@@ -118,6 +135,10 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   const envFiles = await readEnvFiles(doc, fields, options.readFile);
   if (typeof envFiles === "string") return invalid(envFiles);
 
+  // A service others wait on to finish (a migration) is a one-off: not restarted once it exits.
+  const oneOffs = new Set([...fields.values()].flatMap((f) => (f.depends_on ?? []).filter((d) => d.condition === "service_completed_successfully").map((d) => d.service)));
+  const secretMounts = secretsOf(doc, fields, server);
+  if (!(secretMounts instanceof Map)) return secretMounts;
   const warnings = [...unset];
   const companions: AppService[] = [];
   let routed: ReleaseSpec | undefined;
@@ -127,7 +148,7 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   for (const name of order) {
     const f = fields.get(name)!;
     const environment = { ...envFiles.get(name), ...(f.environment ?? {}) };
-    const runtime = runtimeOf(f, externalVolumes(root.volumes));
+    const runtime = runtimeOf(f, externalVolumes(root.volumes), oneOffs.has(name));
     const networks: NetworkAttachment[] = (f.networks ?? [{ network: "default", aliases: [] }]).map((n) => ({ network: n.network, aliases: n.aliases }));
     for (const n of networks) usedNetworks.add(n.network);
     for (const m of runtime.mounts) if (m.type === "volume" && m.hostName === undefined) usedVolumes.add(m.source);
@@ -136,7 +157,8 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
     if (name === routedName) {
       const spec = readRouted(doc, name, f);
       if (!spec.ok) return spec;
-      routed = { ...spec.spec, environment, networks, runtime };
+      const secrets = secretMounts.get(name) ?? [];
+      routed = { ...spec.spec, environment, networks, runtime, ...(secrets.length ? { secrets } : {}) };
       routedDependsOn = dependsOn;
       continue;
     }
@@ -162,6 +184,7 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
       dependsOn,
       networks,
       runtime,
+      secrets: secretMounts.get(name) ?? [],
     });
   }
   warnings.push(...ignoredKeys(root, [...fields.keys()], lines, file, APP_SERVICE_KEYS_READ));
@@ -171,6 +194,32 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
     spec: { ...routed!, app },
     warnings: dedupe(warnings).sort((a, b) => a.line - b.line).map((w) => w.text),
   };
+}
+
+/** Each service's compose secrets, from the top-level definitions: only `environment:` ones, set on the environment. */
+function secretsOf(doc: Doc, fields: Map<string, AppServiceFields>, server: NonNullable<AppOptions["serverVariables"]>): Map<string, SecretMount[]> | AppResult {
+  const defined = isMapping(doc.root.secrets) ? doc.root.secrets : {};
+  const out = new Map<string, SecretMount[]>();
+  for (const [name, f] of fields) {
+    const mounts: SecretMount[] = [];
+    for (const [i, ref] of (f.secrets ?? []).entries()) {
+      const where = ["services", name, "secrets", i];
+      const fail = (reason: Refusal, path: Path, message: string): AppResult => ({ ok: false, reason, error: at(doc.file, lineAt(doc.lines, path), message) });
+      const def = defined[ref.source];
+      if (!isMapping(def)) return fail("invalid", where, `services.${name}.secrets: the secret "${ref.source}" is not declared under the top-level secrets: add it there, with environment: VARIABLE`);
+      const here = ["secrets", ref.source];
+      if (def.file !== undefined)
+        return fail("repository-path", [...here, "file"], `secrets.${ref.source}.file: a secret kept in the repository is no secret: set it on the environment (\`hoist env vars set ENV VARIABLE --secret --value-stdin\`) and declare it with environment: VARIABLE`);
+      if (typeof def.environment !== "string") return fail("not-yet", here, `secrets.${ref.source}: Hoist reads a secret from one of the environment's variables: declare it with environment: VARIABLE`);
+      const variable = server[def.environment];
+      if (!variable)
+        return fail("missing-secret", [...here, "environment"], `secrets.${ref.source}: the environment has no variable ${def.environment}: set it with \`hoist env vars set ENV ${def.environment} --secret --value-stdin\``);
+      const target = ref.target === undefined ? `/run/secrets/${ref.source}` : ref.target.startsWith("/") ? ref.target : `/run/secrets/${ref.target}`;
+      mounts.push({ name: ref.source, variable: def.environment, version: variable.version, target, mode: ref.mode ?? 0o444, uid: ref.uid ?? 0, gid: ref.gid ?? 0 });
+    }
+    out.set(name, mounts);
+  }
+  return out;
 }
 
 function readRouted(doc: Doc, name: string, f: AppServiceFields): { ok: true; spec: ReleaseSpec } | Extract<AppResult, { ok: false }> {
@@ -288,7 +337,7 @@ function externalVolumes(v: unknown): Map<string, string> {
   return out;
 }
 
-function runtimeOf(f: AppServiceFields, external: Map<string, string>): RuntimeSettings {
+function runtimeOf(f: AppServiceFields, external: Map<string, string>, oneOff: boolean): RuntimeSettings {
   const mounts: Mount[] = [...(f.volumes ?? []), ...(f.tmpfs ?? [])].map((m) =>
     m.type === "volume" && external.has(m.source) ? { ...m, hostName: external.get(m.source)! } : m,
   );
@@ -302,7 +351,8 @@ function runtimeOf(f: AppServiceFields, external: Map<string, string>): RuntimeS
     ...(f.stop_grace_period !== undefined ? { stopGraceMs: f.stop_grace_period } : {}),
     ...(f.read_only !== undefined ? { readOnly: f.read_only } : {}),
     extraHosts: f.extra_hosts ?? [],
-    restart: f.restart ?? "unless-stopped",
+    // Compose's default is "no"; a delivery service keeps what it releases running, but for a one-off.
+    restart: f.restart ?? { name: oneOff ? "no" : "unless-stopped" },
     ...(f.privileged ? { privileged: true } : {}),
     capAdd: f.cap_add ?? [],
     capDrop: f.cap_drop ?? [],

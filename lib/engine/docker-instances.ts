@@ -1,7 +1,8 @@
 import type Dockerode from "dockerode";
 import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
 import { anonymous, ensureImage, runningDigest, type RegistryLogins } from "./images.ts";
-import type { ContainerRuntime, Instance, InstanceHost, InstanceSpec } from "./instances.ts";
+import tar from "tar-stream";
+import type { ContainerRuntime, Instance, InstanceFile, InstanceHost, InstanceSpec } from "./instances.ts";
 
 const STOP_GRACE_SEC = 10;
 
@@ -45,7 +46,7 @@ export class DockerInstances implements InstanceHost {
             // An init as PID 1 passes SIGTERM on: an app that installs no handler (busybox
             // httpd, many shells) would otherwise ignore it and take the whole stop grace.
             Init: true,
-            RestartPolicy: { Name: runtime?.restart ?? "unless-stopped" },
+            RestartPolicy: { Name: runtime?.restart.name ?? "unless-stopped", ...(runtime?.restart.maxRetries !== undefined ? { MaximumRetryCount: runtime.restart.maxRetries } : {}) },
             ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
             ...(spec.memoryBytes ? { Memory: spec.memoryBytes } : {}),
             ...(first ? { NetworkMode: first.name } : {}),
@@ -54,6 +55,8 @@ export class DockerInstances implements InstanceHost {
           ...(first ? { NetworkingConfig: { EndpointsConfig: { [first.name]: { Aliases: first.aliases } } } } : {}),
         }),
       );
+      // Secrets go in as files before the first start, never through the container's settings.
+      if (spec.files?.length) await this.call(`write the secrets of ${spec.name}`, async () => this.docker.getContainer(spec.name).putArchive(await filesArchive(spec.files!), { path: "/" }));
       for (const n of more)
         await this.call(`connect ${spec.name} to ${n.name}`, async () => {
           try {
@@ -74,7 +77,10 @@ export class DockerInstances implements InstanceHost {
       });
     }
     const started = await this.inspect(spec.name);
-    if (!started?.running || !started.address) throw new EngineError(`instance ${spec.name} did not start: see \`${this.logsCommand(spec.name)}\``, { retryable: false });
+    // A one-off (restart: no, a migration) may be done already: exited 0 is its success.
+    const finished = started && !started.running && started.exitCode === 0 && spec.runtime?.restart.name === "no";
+    if (!started || (!finished && (!started.running || !started.address)))
+      throw new EngineError(`instance ${spec.name} did not start: see \`${this.logsCommand(spec.name)}\``, { retryable: false });
     return started;
   }
 
@@ -189,4 +195,23 @@ function hostConfigOf(r: ContainerRuntime): Record<string, unknown> {
     ...(r.capAdd.length ? { CapAdd: r.capAdd } : {}),
     ...(r.capDrop.length ? { CapDrop: r.capDrop } : {}),
   };
+}
+
+/** The files as a tar archive rooted at `/`, with the directories they need. */
+async function filesArchive(files: InstanceFile[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.path.replace(/^\/+/, "").split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join("/");
+      if (!dirs.has(dir)) pack.entry({ name: `${dir}/`, type: "directory", mode: 0o755 });
+      dirs.add(dir);
+    }
+    pack.entry({ name: parts.join("/"), mode: f.mode, uid: f.uid, gid: f.gid }, f.content);
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }

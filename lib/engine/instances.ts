@@ -47,6 +47,17 @@ export interface InstanceSpec {
   networks?: { name: string; aliases: string[] }[];
   /** Container settings beyond the above, from the compose service; volume mounts by their host-scoped names. */
   runtime?: ContainerRuntime;
+  /** Files written into the container before it starts (compose secrets): never in its environment or settings. */
+  files?: InstanceFile[];
+}
+
+export interface InstanceFile {
+  /** Absolute. */
+  path: string;
+  content: string;
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 /** How a container runs, in the engine's terms (compose's, with volumes already scoped to the environment). */
@@ -64,7 +75,7 @@ export interface ContainerRuntime {
   stopGraceMs?: number;
   readOnly?: boolean;
   extraHosts: string[];
-  restart: "no" | "always" | "on-failure" | "unless-stopped";
+  restart: { name: "no" | "always" | "on-failure" | "unless-stopped"; maxRetries?: number };
   privileged?: boolean;
   capAdd: string[];
   capDrop: string[];

@@ -1,5 +1,7 @@
 import type { NetworkAttachment, RuntimeSettings } from "../compose/app-spec.ts";
-import type { ContainerRuntime, InstanceSpec } from "../engine/instances.ts";
+import type { ContainerRuntime, InstanceFile, InstanceSpec } from "../engine/instances.ts";
+import type { SecretMount } from "../compose/app-spec.ts";
+import { NotFoundError } from "../errors.ts";
 import type { ReleaseContext } from "./ports.ts";
 import type { ReleaseSpec } from "./spec.ts";
 
@@ -16,7 +18,8 @@ export function scopedName(env: string, name: string): string {
 /** The networks and volumes the app uses, made unless they exist; volumes are never removed. */
 export async function prepareApp(ctx: ReleaseContext, spec: ReleaseSpec): Promise<void> {
   const app = spec.app;
-  if (!app) return;
+  // Swarm releases run the routed service alone, on the host's own network (see swarmRefusal).
+  if (!app || ctx.host.groups) return;
   const labels = { "hoist.env": ctx.env };
   for (const n of app.networks) await ctx.host.ensureNetwork(scopedName(ctx.env, n), { ...labels, "hoist.network": n });
   for (const v of app.volumes) await ctx.host.ensureVolume(scopedName(ctx.env, v), { ...labels, "hoist.volume": v });
@@ -40,3 +43,23 @@ export function engineRuntime(ctx: ReleaseContext, runtime: RuntimeSettings): Co
   };
 }
 
+
+/** A service's secrets as files, from the values the release read when it began. */
+export function secretFiles(secrets: SecretMount[] | undefined, values: ReadonlyMap<string, string> | undefined): InstanceFile[] {
+  return (secrets ?? []).map((s) => {
+    const content = values?.get(s.variable);
+    if (content === undefined) throw new NotFoundError(`the secret ${s.name} reads the variable ${s.variable}, which this environment no longer has: set it again (\`hoist env vars set\`)`);
+    return { path: s.target, content, mode: s.mode, uid: s.uid, gid: s.gid };
+  });
+}
+
+/** The variables every secret of the app reads, with their values, read once when the release begins. */
+export async function readSecretValues(ctx: ReleaseContext, spec: ReleaseSpec): Promise<ReadonlyMap<string, string> | undefined> {
+  const wanted = [...(spec.secrets ?? []), ...(spec.app?.services.flatMap((s) => s.secrets) ?? [])];
+  if (wanted.length === 0) return undefined;
+  if (!ctx.variables) throw new NotFoundError(`the app reads secrets (${wanted.map((s) => s.name).join(", ")}), and this server keeps no variables for ${ctx.env}`);
+  const values = await ctx.variables();
+  const missing = wanted.find((s) => !values.has(s.variable));
+  if (missing) throw new NotFoundError(`the secret ${missing.name} reads the variable ${missing.variable}, which ${ctx.env} no longer has: set it again (\`hoist env vars set ${ctx.env} ${missing.variable} --secret --value-stdin\`)`);
+  return values;
+}

@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { AppParts, AppService, Dependency } from "../compose/app-spec.ts";
 import type { Instance, InstanceSpec } from "../engine/instances.ts";
-import { attachments, engineRuntime, MAX_NAME } from "./app-host.ts";
+import { attachments, engineRuntime, MAX_NAME, secretFiles } from "./app-host.ts";
 import { moveFailure, ReleaseError } from "./moves.ts";
 import type { ReleaseContext } from "./ports.ts";
 import type { ReleaseSpec } from "./spec.ts";
@@ -35,6 +35,8 @@ export interface CompanionPlan {
   done: CompanionInstances;
   /** The routed service's conditions are checked on its previous instances' successors by the strategy itself. */
   routed: string;
+  /** The values the app's secrets read. */
+  secretValues?: ReadonlyMap<string, string> | undefined;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function releaseCompanions(ctx: ReleaseContext, plan: CompanionPlan
       running[service.name] = old;
       continue;
     }
-    running[service.name] = service.kind === "stateful" ? await recreate(ctx, plan.id, service, old) : await replace(ctx, plan.id, service, old);
+    running[service.name] = service.kind === "stateful" ? await recreate(ctx, plan, service, old) : await replace(ctx, plan, service, old);
   }
   return running;
 }
@@ -64,19 +66,19 @@ export async function waitRoutedDependencies(ctx: ReleaseContext, plan: Companio
 }
 
 /** Start-first: the new instances run (healthy, where they check) before the old ones stop. */
-async function replace(ctx: ReleaseContext, id: string, service: AppService, old: string[]): Promise<string[]> {
+async function replace(ctx: ReleaseContext, plan: CompanionPlan, service: AppService, old: string[]): Promise<string[]> {
   ctx.log(`${service.name}: starting ${service.replicas} new instance(s) of ${service.image}, then stopping ${old.length || "no"} old one(s)`);
-  const fresh = await startAll(ctx, id, service);
+  const fresh = await startAll(ctx, plan, service);
   for (const name of old) await ctx.host.stop(name);
   return fresh;
 }
 
 /** Stop-first, one instance: its volume is never written by two containers at once. */
-async function recreate(ctx: ReleaseContext, id: string, service: AppService, old: string[]): Promise<string[]> {
+async function recreate(ctx: ReleaseContext, plan: CompanionPlan, service: AppService, old: string[]): Promise<string[]> {
   ctx.log(`${service.name}: changed; stopping ${old.join(", ") || "nothing"}, then starting its new instance (stop-first: it keeps a volume)`);
   for (const name of old) await ctx.host.stop(name);
   try {
-    return await startAll(ctx, id, service);
+    return await startAll(ctx, plan, service);
   } catch (err) {
     const error = moveFailure(err);
     for (const name of old) await restart(ctx, name);
@@ -84,12 +86,12 @@ async function recreate(ctx: ReleaseContext, id: string, service: AppService, ol
   }
 }
 
-async function startAll(ctx: ReleaseContext, id: string, service: AppService): Promise<string[]> {
-  const set = companionSet(ctx, id, service.name);
+async function startAll(ctx: ReleaseContext, plan: CompanionPlan, service: AppService): Promise<string[]> {
+  const set = companionSet(ctx, plan.id, service.name);
   const names = Array.from({ length: service.replicas }, (_, i) => ctx.host.instanceName(set, i));
   try {
     for (const name of names) {
-      const instance = await ctx.host.start({ name, ...companionSettings(ctx, id, service) });
+      const instance = await ctx.host.start({ name, ...companionSettings(ctx, plan, service) });
       if (service.healthcheck && service.healthcheck.test[0] !== "NONE") await untilHealthy(ctx, instance, service);
     }
   } catch (err) {
@@ -107,7 +109,8 @@ function companionSet(ctx: ReleaseContext, id: string, service: string): string 
   return `${clean(`hoist-${ctx.env}-${service}`).slice(0, Math.max(0, MAX_NAME - id.length - 1))}-${clean(id)}`;
 }
 
-function companionSettings(ctx: ReleaseContext, id: string, service: AppService): Omit<InstanceSpec, "name"> {
+function companionSettings(ctx: ReleaseContext, plan: CompanionPlan, service: AppService): Omit<InstanceSpec, "name"> {
+  const id = plan.id;
   return {
     image: service.image,
     env: service.environment,
@@ -119,6 +122,7 @@ function companionSettings(ctx: ReleaseContext, id: string, service: AppService)
     ...(service.healthcheck ? { healthcheck: service.healthcheck } : {}),
     networks: attachments(ctx, service.name, service.networks),
     runtime: engineRuntime(ctx, service.runtime),
+    ...(service.secrets.length ? { files: secretFiles(service.secrets, plan.secretValues) } : {}),
   };
 }
 
@@ -233,5 +237,6 @@ export function swarmRefusal(spec: ReleaseSpec): string | undefined {
       if (set) parts.push(key);
   }
   if (spec.networks?.some((n) => n.network !== "default" || n.aliases.length)) parts.push("networks");
+  if (spec.secrets?.length) parts.push("secrets");
   return parts.length ? `releases to Swarm run ${spec.service} alone for now, and this app also has ${parts.join(", ")}: release it to a Docker host, or leave those out` : undefined;
 }

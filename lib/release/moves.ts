@@ -3,7 +3,7 @@ import type { Instance, InstanceSpec } from "../engine/instances.ts";
 import { waitHealthy } from "./health.ts";
 import { ReleaseParked, type ReleaseOutcome, type ReleasePlan } from "./plan.ts";
 import type { ReleaseContext } from "./ports.ts";
-import { attachments, engineRuntime } from "./app-host.ts";
+import { attachments, engineRuntime, secretFiles } from "./app-host.ts";
 
 /** Sleeps until `until`, or parks the release when that is longer than the plan allows. */
 export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: number, reason: string): Promise<void> {
@@ -62,6 +62,7 @@ export function instanceSettings(ctx: ReleaseContext, plan: ReleasePlan): Omit<I
     // they would drop (swarmRefusal) and run on the host's own network.
     ...(spec.app && !ctx.host.groups ? { networks: attachments(ctx, spec.service, spec.networks) } : {}),
     ...(spec.runtime && !ctx.host.groups ? { runtime: engineRuntime(ctx, spec.runtime) } : {}),
+    ...(spec.secrets?.length ? { files: secretFiles(spec.secrets, plan.secretValues) } : {}),
   };
 }
 

@@ -8,6 +8,8 @@ export interface ReleasePlan {
   spec: ReleaseSpec;
   /** Instances serving the previous release, in the router now. */
   live: string[];
+  /** The values of the variables the app's secrets are read from (see ReleaseContext.variables). */
+  secretValues?: ReadonlyMap<string, string>;
   /** Where an earlier, parked call of this release stopped. */
   resume?: Checkpoint;
   /** Records where the release stands before a long wait. */

@@ -47,4 +47,9 @@ export interface ReleaseContext {
    * next such point with the previous release serving, rather than after it has finished.
    */
   stopped?: () => Promise<string | undefined>;
+  /**
+   * The environment's variables by name, with their values: a compose secret's file content.
+   * Absent: the environment has none (a secret the app reads fails the release).
+   */
+  variables?: () => Promise<ReadonlyMap<string, string>>;
 }

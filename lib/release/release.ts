@@ -2,7 +2,7 @@ import { BusyError, classify, isRetryable, messageOf } from "../errors.ts";
 import { ulid } from "ulid";
 import type { ReleaseSpec } from "./spec.ts";
 import { moveFailure, ReleaseError, restore, retire } from "./moves.ts";
-import { prepareApp } from "./app-host.ts";
+import { prepareApp, readSecretValues } from "./app-host.ts";
 import { pruneCompanions, releaseCompanions, splitAround, swarmRefusal, undoCompanions, waitRoutedDependencies, type CompanionInstances } from "./app-release.ts";
 import { ReleaseParked } from "./plan.ts";
 import { pullFirst } from "./pull-first.ts";
@@ -71,6 +71,8 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
   const swarm = ctx.host.groups ? swarmRefusal(req.spec) : undefined;
   if (swarm) throw new ReleaseError(`cannot release to ${ctx.env}: ${swarm}`);
   for (const image of new Set([req.image, ...(req.spec.app?.services.map((s) => s.image) ?? [])])) await pullFirst(ctx, image).catch(unusable);
+  // Read once, before anything changes: a secret whose variable is gone fails the release untouched.
+  const secretValues = await readSecretValues(ctx, req.spec).catch(unusable);
   const lease = await takeLease(deps, ctx, owner);
   if (!lease.ok)
     throw new ReleaseBusyError(
@@ -109,7 +111,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     const previousCompanions: CompanionInstances = current?.companions ?? {};
     const previousApp = current ? (current.spec as ReleaseSpec).app : undefined;
     const around = splitAround(req.spec);
-    const companionPlan = { id, previous: { ...(previousApp ? { app: previousApp } : {}), instances: previousCompanions }, routed: req.spec.service };
+    const companionPlan = { id, previous: { ...(previousApp ? { app: previousApp } : {}), instances: previousCompanions }, routed: req.spec.service, secretValues };
     let companions: CompanionInstances = {};
     let outcome: Awaited<ReturnType<typeof runStrategy>>;
     try {
@@ -129,6 +131,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
         image: req.image,
         spec: req.spec,
         live: current?.instances ?? [],
+        ...(secretValues ? { secretValues } : {}),
         startedAt: record.startedAt,
         checkpoint,
         ...(earlier?.checkpoint ? { resume: earlier.checkpoint } : {}),

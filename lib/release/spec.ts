@@ -1,6 +1,6 @@
 import type { Strategy } from "../pipeline/strategy.ts";
 import type { HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
-import type { AppParts, NetworkAttachment, RuntimeSettings } from "../compose/app-spec.ts";
+import type { AppParts, NetworkAttachment, RuntimeSettings, SecretMount } from "../compose/app-spec.ts";
 /**
  * A release, read from one service of the user's `docker-compose.yml`.
  *
@@ -55,6 +55,8 @@ export interface ReleaseSpec {
   networks?: NetworkAttachment[];
   /** Mounts, labels and the other container settings compose gives it. */
   runtime?: RuntimeSettings;
+  /** Compose secrets it reads as files. */
+  secrets?: SecretMount[];
   /** The rest of the compose application, released around this service. */
   app?: AppParts;
 }

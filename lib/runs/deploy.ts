@@ -1,12 +1,13 @@
 import { readDotEnv } from "../compose/dotenv.ts";
 import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
-import { BUILT_IMAGE, readApp } from "../compose/app.ts";
+import { readApp, withBuiltImage } from "../compose/app.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/ports.ts";
 import type { ReleaseStore } from "../release/records.ts";
 import { abandon, release, ReleaseBusyError } from "../release/release.ts";
 import type { Run, StageSpec } from "../pipeline/run.ts";
 import type { SourceReader } from "../scm/port.ts";
+import type { VariableStore } from "../release/variables.ts";
 
 export interface DeployDeps {
   store: ReleaseStore & EnvironmentStore;
@@ -14,6 +15,8 @@ export interface DeployDeps {
   now: () => number;
   leaseMs: number;
   contextFor: (env: Environment, log: (line: string) => void) => ReleaseContext;
+  /** The environments' own variables (`hoist env vars`); none without it. */
+  variables?: Pick<VariableStore, "variableValues">;
 }
 
 export type DeployResult =
@@ -55,9 +58,13 @@ export async function deployStage(
   const dotEnvText = await deps.source.readFile(run.repo, run.sha, dotEnvPath);
   const dotEnv = dotEnvText === undefined ? { ok: true as const, variables: {} } : readDotEnv(dotEnvText, dotEnvPath);
   if (!dotEnv.ok) return { ok: false, error: dotEnv.error };
+  // The environment's variables over the repository's .env; secret ones only as secrets' files.
+  const server = deps.variables ? await deps.variables.variableValues(env.name) : [];
+  const plain = Object.fromEntries(server.filter((v) => !v.secret).map((v) => [v.name, v.value]));
   const parsed = await readApp(text, {
     file: spec.compose,
-    variables: dotEnv.variables,
+    variables: { ...dotEnv.variables, ...plain },
+    serverVariables: Object.fromEntries(server.map((v) => [v.name, { version: v.version, secret: v.secret }])),
     routed: spec.service,
     only: spec.services,
     profiles: spec.profiles,
@@ -68,10 +75,9 @@ export async function deployStage(
   for (const warning of parsed.warnings) log(`warning: ${warning}`);
   const image = deployedImage(run);
   if (!image) return { ok: false, error: "no image to deploy: the run built nothing" };
-  const read = parsed.spec;
   // Services with `build:` run the image this run built (and pushed).
-  const app = read.app && { ...read.app, services: read.app.services.map((s) => (s.image === BUILT_IMAGE ? { ...s, image } : s)) };
-  const releaseSpec = { ...read, ...(app ? { app } : {}), ...(spec.strategy ? { hoist: { ...read.hoist, strategy: spec.strategy } } : {}) };
+  const read = withBuiltImage(parsed.spec, image);
+  const releaseSpec = spec.strategy ? { ...read, hoist: { ...read.hoist, strategy: spec.strategy } } : read;
 
   const id = releaseId(run, stage);
   const earlier = await deps.store.getRelease(env.name, id);

@@ -93,7 +93,7 @@ describe("a compose file that merges ~50 x-* anchors (the shape of Sentry's self
     expect(r.spec.environment).toEqual({ SENTRY_CONF: "/etc/sentry" });
     expect(r.spec.healthcheck).toMatchObject({ intervalMs: 10_000, retries: 30 });
     expect(r.spec.runtime?.labels).toEqual({ part: "0" });
-    expect(r.spec.runtime?.restart).toBe("unless-stopped");
+    expect(r.spec.runtime?.restart).toEqual({ name: "unless-stopped" });
     const svc = await readReleaseSpec(text.replace('  svc7:\n', '  svc7:\n    ports: ["80"]\n'), "svc7");
     if (!svc.ok) throw new Error(svc.error);
     expect(svc.spec.environment).toEqual({ PART_0: "0" });

@@ -1,0 +1,144 @@
+import type Dockerode from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readApp, withBuiltImage } from "../../lib/compose/app.ts";
+import { DockerInstances } from "../../lib/engine/docker-instances.ts";
+import type { InstanceHost } from "../../lib/engine/instances.ts";
+import type { ReleaseContext } from "../../lib/release/ports.ts";
+import type { ReleaseRecord } from "../../lib/release/records.ts";
+import { release, rollback } from "../../lib/release/release.ts";
+import type { ReleaseSpec } from "../../lib/release/spec.ts";
+import { removeContainers, requireDocker } from "../support/docker.ts";
+import { startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
+
+// A three-service compose app on a real engine behind a real HAProxy: web (routed) asks "db" by
+// its name for a counter the db keeps in a named volume; a worker runs beside them. The images
+// are the test app (test/support/app-server.c), in the role its environment gives it.
+let docker: Dockerode;
+let bench: ReleaseBench;
+
+beforeAll(async () => {
+  docker = await requireDocker();
+  bench = await startReleaseBench(docker);
+}, 120_000);
+
+afterAll(async () => {
+  if (bench) {
+    await removeContainers(docker, "hoist.env", (labels) => labels["hoist.env"]?.endsWith(bench.suffix) ?? false);
+    for (const n of await docker.listNetworks({ filters: { label: ["hoist.env"] } }))
+      if (n.Labels?.["hoist.env"]?.endsWith(bench.suffix)) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+    const { Volumes } = await docker.listVolumes({ filters: { label: ["hoist.env"] } });
+    for (const v of Volumes ?? []) if (v.Labels?.["hoist.env"]?.endsWith(bench.suffix)) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  }
+  await bench?.close();
+}, 120_000);
+
+/** The app; `dbVersion` changes the db's definition (and so recreates it). */
+async function app(images: { web: string; other: string }, dbVersion = "1"): Promise<ReleaseSpec> {
+  const text = `services:
+  web:
+    build: .
+    ports: ["8080"]
+    environment: { UPSTREAM: "db:8080" }
+    depends_on: { db: { condition: service_healthy }, worker: { condition: service_started } }
+    deploy:
+      replicas: 2
+    x-hoist:
+      strategy: blue-green
+      health: { path: /healthz, status: 200, interval: 200ms, retries: 10 }
+      drain: 1s
+  worker:
+    image: ${images.other}
+    environment: { ROLE: worker }
+  db:
+    image: ${images.other}
+    environment: { COUNTER_FILE: /data/count, DB_VERSION: "\${DB_VERSION}" }
+    volumes: ["counter:/data"]
+    healthcheck: { test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"], interval: 1s, timeout: 2s, retries: 20 }
+volumes:
+  counter: {}
+`;
+  const r = await readApp(text, { variables: { DB_VERSION: dbVersion } });
+  if (!r.ok) throw new Error(r.error);
+  return withBuiltImage(r.spec, images.web);
+}
+
+/** What the routed web answers on /db: its version and the db's counter, fetched by the db's name. */
+async function askDb(url: string): Promise<{ version: string; count: number }> {
+  const res = await fetch(url.replace("/cgi-bin/app", "/db"));
+  const body = (await res.text()).trim();
+  expect(res.status, body).toBe(200);
+  const [version = "", count = ""] = body.split(" ");
+  return { version, count: Number(count) };
+}
+
+async function startedAt(name: string): Promise<string> {
+  return (await docker.getContainer(name).inspect()).State.StartedAt;
+}
+
+describe.each([["a Docker host", async (): Promise<InstanceHost> => new DockerInstances(docker)]])("a three-service app on %s", (_mode, makeHost) => {
+  let ctx: ReleaseContext;
+  let url: string;
+
+  beforeAll(async () => {
+    ({ ctx, url } = await bench.environment("app", await makeHost()));
+  });
+
+  it("is released whole: web reaches db by name on the app's network, db keeps its counter in the named volume", async () => {
+    const { deps, images } = bench;
+    const v1 = await release(deps, ctx, { image: images.v1, spec: await app({ web: images.v1, other: images.v1 }), trigger });
+    expect(v1.status, v1.error).toBe("succeeded");
+    expect(Object.keys(v1.companions ?? {}).sort()).toEqual(["db", "worker"]);
+    expect((await askDb(url)).version).toBe("v1");
+    const first = (await askDb(url)).count;
+    expect((await askDb(url)).count).toBe(first + 1);
+    const network = await docker.getNetwork(`hoist-${ctx.env}-default`).inspect();
+    expect(Object.keys(network.Containers ?? {}).length).toBe(4); // web ×2, worker, db
+    const volume = await docker.getVolume(`hoist-${ctx.env}-counter`).inspect();
+    expect(volume.Labels).toMatchObject({ "hoist.env": ctx.env, "hoist.volume": "counter" });
+  });
+
+  it("releases a new web under 200 requests/s with no failed request, leaving the unchanged db running", async () => {
+    const { deps, images } = bench;
+    const [before] = (await deps.store.listReleases(ctx.env)) as [ReleaseRecord];
+    const db = before.companions!.db![0]!;
+    const dbStarted = await startedAt(db);
+    const spec = await app({ web: images.v2, other: images.v1 });
+    const v2 = await underLoad(url, () => release(deps, ctx, { image: images.v2, spec, trigger }));
+    expect(v2.result.status, v2.result.error).toBe("succeeded");
+    expect(v2.report.failed, v2.report.failures.join("; ")).toBe(0);
+    expect([...v2.report.bodies("after").keys()]).toEqual(["v2"]);
+    expect(v2.result.companions?.db).toEqual([db]);
+    expect(await startedAt(db)).toBe(dbStarted);
+    expect((await askDb(url)).version).toBe("v2");
+  });
+
+  it("recreates a changed db stop-first on the same volume: the counter carries on", async () => {
+    const { deps, images } = bench;
+    const before = (await askDb(url)).count;
+    const v3 = await release(deps, ctx, { image: images.v2, spec: await app({ web: images.v2, other: images.v1 }, "2"), trigger });
+    expect(v3.status, v3.error).toBe("succeeded");
+    const db = v3.companions!.db![0]!;
+    expect(db).toContain(v3.id);
+    expect((await askDb(url)).count).toBe(before + 1);
+  });
+
+  it("rolls the whole app back when the new web fails its health check, data intact; a rollback keeps the data too", async () => {
+    const { deps, images } = bench;
+    const [serving] = (await deps.store.listReleases(ctx.env)) as [ReleaseRecord];
+    const before = (await askDb(url)).count;
+    // v3 fails its health gate; the db changes in the same release, and is put back.
+    const bad = await underLoad(url, async () => release(deps, ctx, { image: images.v3, spec: await app({ web: images.v3, other: images.v1 }, "3"), trigger }));
+    expect(bad.result).toMatchObject({ status: "failed", rolledBack: true });
+    expect(bad.report.failed, bad.report.failures.join("; ")).toBe(0);
+    const db = serving.companions!.db![0]!;
+    expect((await docker.getContainer(db).inspect()).State.Running).toBe(true);
+    expect((await askDb(url)).count).toBe(before + 1);
+
+    // Back to the release before the db changed: web v2, and the db's first definition again.
+    const back = await rollback(deps, ctx, "e2e");
+    expect(back.status, back.error).toBe("succeeded");
+    expect(back.companions?.db?.[0]).toContain(back.id);
+    expect((await askDb(url)).version).toBe("v2");
+    expect((await askDb(url)).count).toBe(before + 3);
+  });
+});
