@@ -24,6 +24,7 @@ import { DynamoDeliveryStore } from "./store/dynamo-deliveries.ts";
 import { DynamoRegistryStore } from "./store/dynamo-registries.ts";
 import { DynamoReleaseStore } from "./store/dynamo-releases.ts";
 import { DynamoRunStore } from "./store/dynamo.ts";
+import { DynamoVariableStore } from "./store/dynamo-variables.ts";
 import { loopbackDynamoApi, sdkDynamoApi } from "./store/dynamo-api.ts";
 
 /** Everything a function needs, built once per process from the config. */
@@ -38,6 +39,8 @@ export interface Services {
   releases: DynamoReleaseStore;
   /** Registries and their credentials. */
   registries: DynamoRegistryStore;
+  /** Environments' variables and secrets. */
+  variables: DynamoVariableStore;
   queue: SqsQueue;
   engine: Engine;
   source: SourceReader;
@@ -87,6 +90,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const releases = new DynamoReleaseStore(dynamo, config.HOIST_TABLE);
   const deliveries = new DynamoDeliveryStore(dynamo, config.HOIST_TABLE);
   const registries = new DynamoRegistryStore(dynamo, config.HOIST_TABLE);
+  const variables = new DynamoVariableStore(dynamo, config.HOIST_TABLE, clock);
   const registry = registryAccess(registries, { ecrEndpoint: config.AWS_ENDPOINT_URL_ECR });
   const contextFor = (env: Environment, log: (line: string) => void) => releaseContext(env, log, registry.login);
   return {
@@ -97,6 +101,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     deliveries,
     releases,
     registries,
+    variables,
     queue,
     engine,
     source,

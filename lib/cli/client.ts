@@ -3,6 +3,7 @@ import { Run, RunStatus, StageStatus } from "../pipeline/run.ts";
 import { Environment } from "../release/environment.ts";
 import { Registry, type RegistryRegistration } from "../registry/registry.ts";
 import { ReleaseRecord } from "../release/records.ts";
+import { Variable, type VariableWrite } from "../release/variables.ts";
 import { signGitHub } from "../scm/verify.ts";
 import { Delivery, DeliveryStatus } from "../store/deliveries.ts";
 import type { RunFilter } from "../store/port.ts";
@@ -35,6 +36,7 @@ const ErrorBody = z.object({ error: z.string() });
 const Environments = z.object({ environments: z.array(Environment) });
 const Releases = z.object({ releases: z.array(ReleaseRecord) });
 const Registries = z.object({ registries: z.array(Registry) });
+const Variables = z.object({ variables: z.array(Variable) });
 export const RollbackAnswer = z.object({ release: ReleaseRecord });
 export type RollbackAnswer = z.infer<typeof RollbackAnswer>;
 
@@ -145,6 +147,22 @@ export class HoistClient {
     await this.api(`/api/registries/${encodeURIComponent(host)}`, z.object({ deleted: z.string() }), { method: "DELETE", notFound: `no registry ${host}: list them with \`hoist registry list\`` });
   }
 
+  /** An environment's variables; secret ones without their values. */
+  async listVariables(env: string): Promise<Variable[]> {
+    return (await this.api(`/api/environments/${encodeURIComponent(env)}/variables`, Variables, { notFound: noEnvironment(env) })).variables;
+  }
+
+  /** Sets or replaces a variable; the answer never holds a secret's value. */
+  async putVariable(env: string, name: string, write: z.input<typeof VariableWrite>): Promise<Variable> {
+    return this.api(variablePath(env, name), Variable, { method: "PUT", body: write, notFound: noEnvironment(env) });
+  }
+
+  async deleteVariable(env: string, name: string): Promise<void> {
+    // Either the environment or the variable can be missing: the server's message says which.
+    const notFound = (message: string) => (message.startsWith("no environment ") ? noEnvironment(env) : `no variable ${name} in ${env}: list them with \`hoist env vars list ${env}\``);
+    await this.api(variablePath(env, name), z.object({ deleted: z.string() }), { method: "DELETE", notFound });
+  }
+
   /** True when something answers /healthz with 200; never throws. */
   async healthy(): Promise<boolean> {
     try {
@@ -182,7 +200,7 @@ export class HoistClient {
   private async api<T extends z.ZodType>(
     path: string,
     schema: T,
-    opts: { notFound?: string; method?: string; body?: unknown; accept?: number[] } = {},
+    opts: { notFound?: string | ((message: string) => string); method?: string; body?: unknown; accept?: number[] } = {},
   ): Promise<z.output<T>> {
     const headers: Record<string, string> = { accept: "application/json", "user-agent": "hoist-cli" };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -203,7 +221,8 @@ export class HoistClient {
       case 404:
         if (/ has no release /.test(message)) throw new HoistApiError(message, 404);
         // A 404 without our JSON error body means --url points at something else.
-        if (opts.notFound && /^no (run|environment|registry) /.test(message)) throw new HoistApiError(opts.notFound, 404);
+        if (opts.notFound && /^no (run|environment|registry|variable) /.test(message))
+          throw new HoistApiError(typeof opts.notFound === "string" ? opts.notFound : opts.notFound(message), 404);
         throw new HoistApiError(`${this.url}${path} answered 404 (${message}): is --url (HOIST_URL) a Hoist server?`, 404);
       case 503:
         throw new HoistApiError(`the server answered 503: ${message}`, 503);
@@ -220,6 +239,9 @@ export class HoistClient {
     }
   }
 }
+
+const noEnvironment = (env: string) => `no environment ${env}: list them with \`hoist env list\``;
+const variablePath = (env: string, name: string) => `/api/environments/${encodeURIComponent(env)}/variables/${encodeURIComponent(name)}`;
 
 /** A fetch failure as an error that says what to check. */
 export function unreachable(url: string, err: unknown): HoistApiError {

@@ -2,6 +2,7 @@ import { Option, type Command } from "commander";
 import type { CliContext } from "./context.ts";
 import { environmentsTable, releasesTable } from "./format.ts";
 import { CliError } from "./output.ts";
+import { registerVariables } from "./variables.ts";
 
 interface EnvSetOptions {
   engine: string;
@@ -21,7 +22,7 @@ interface EnvSetOptions {
 
 const split = (v: string | undefined) => (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
 
-/** `hoist env list|set`, `releases` and `rollback`: where releases go and what went there. */
+/** `hoist env list|set|vars`, `releases` and `rollback`: where releases go and what went there. */
 export function registerEnvironments(program: Command, ctx: CliContext): void {
   const { out } = ctx;
   const envCommand = program.command("env").description("environments releases go to (registered on the server)");
@@ -72,6 +73,8 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
       });
       out.print(environmentsTable([env], out.color));
     });
+
+  registerVariables(envCommand, ctx);
 
   program
     .command("releases")

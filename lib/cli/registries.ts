@@ -3,24 +3,13 @@ import type { Registry } from "../registry/registry.ts";
 import type { CliContext } from "./context.ts";
 import { paint, table } from "./format.ts";
 import { CliError } from "./output.ts";
+import { readStdinValue } from "./stdin.ts";
 
+/** The server takes 8,192 characters at most, and a line ending: more is no password. */
 const MAX_SECRET_BYTES = 8194;
 
-/** The password or token from standard input, as `docker login --password-stdin` takes it: one line, its newline dropped. */
-async function readSecret(): Promise<string> {
-  if (process.stdin.isTTY) throw new CliError("--password-stdin reads the password from standard input: pipe it in, e.g. `cat token | hoist registry set ...`");
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin) {
-    size += (chunk as Buffer).length;
-    // The server takes 8,192 characters at most, and a line ending: more is no password.
-    if (size > MAX_SECRET_BYTES) throw new CliError(`standard input holds more than ${MAX_SECRET_BYTES} bytes: pipe in the password or token alone`);
-    chunks.push(chunk as Buffer);
-  }
-  const secret = Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
-  if (!secret) throw new CliError("standard input was empty: pipe the password or token in");
-  return secret;
-}
+const readSecret = () =>
+  readStdinValue({ flag: "--password-stdin", what: "the password or token", example: "cat token | hoist registry set ...", maxBytes: MAX_SECRET_BYTES });
 
 function registriesTable(registries: readonly Registry[], color: boolean): string {
   if (registries.length === 0) return "no registries: register one with `hoist registry set HOST --username U --password-stdin`";

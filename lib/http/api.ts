@@ -11,6 +11,7 @@ import { parse } from "./app.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import { environmentRoutes, type EnvironmentApiOptions } from "./environments.ts";
 import { registryRoutes, type RegistryApiOptions } from "./registries.ts";
+import { variableRoutes, type VariableApiOptions } from "./variables.ts";
 import type { DeliveryStore } from "../store/deliveries.ts";
 import type { Queue } from "../queue/port.ts";
 import { RunFilter, type RunStore } from "../store/port.ts";
@@ -21,6 +22,8 @@ export interface ApiOptions {
   queue: Pick<Queue, "send">;
   environments?: EnvironmentApiOptions;
   registries?: RegistryApiOptions;
+  /** Environments' variables and secrets. */
+  variables?: VariableApiOptions;
   /** Push deliveries, for GET /api/deliveries/:id. */
   deliveries?: DeliveryStore;
   clock: Clock;
@@ -51,7 +54,7 @@ const BEARER_ANSWERS = {
   invalidAuthenticationHeader: { message: { error: "malformed Authorization header: send `Authorization: Bearer <HOIST_API_TOKEN>`" } },
 };
 
-/** Environments and rollback requests are a few hundred bytes. */
+/** Environments and rollback requests are a few hundred bytes; the largest bodies are variables' values, which this bounds. */
 const MAX_BODY_BYTES = 64 * 1024;
 
 /** GET /api/runs, /api/runs/:id, /api/runs/:id/logs, POST /api/runs/:id/cancel, behind a bearer token. */
@@ -105,6 +108,7 @@ export function apiRoutes(opts: ApiOptions): Hono {
 
   if (opts.environments) app.route("/", environmentRoutes(opts.environments));
   if (opts.registries) app.route("/", registryRoutes(opts.registries));
+  if (opts.variables) app.route("/", variableRoutes(opts.variables));
   if (opts.deliveries) app.route("/", deliveryRoutes({ deliveries: opts.deliveries, store: opts.store }));
   return app;
 }

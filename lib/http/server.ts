@@ -27,8 +27,10 @@ export function webhookApp(s: Services): Hono {
 
 export function apiApp(s: Services): Hono {
   const environments = { store: s.releases, queue: s.queue, clock: s.clock };
+  const registries = { store: s.registries, clock: s.clock };
+  const variables = { store: s.variables, environments: s.releases };
   return withErrors(
-    apiRoutes({ store: s.store, queue: s.queue, clock: s.clock, environments, registries: { store: s.registries, clock: s.clock }, deliveries: s.deliveries, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }),
+    apiRoutes({ store: s.store, queue: s.queue, clock: s.clock, environments, registries, variables, deliveries: s.deliveries, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }),
     s.log,
   );
 }
