@@ -92,7 +92,11 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const registries = new DynamoRegistryStore(dynamo, config.HOIST_TABLE);
   const variables = new DynamoVariableStore(dynamo, config.HOIST_TABLE, clock);
   const registry = registryAccess(registries, { ecrEndpoint: config.AWS_ENDPOINT_URL_ECR });
-  const contextFor = (env: Environment, log: (line: string) => void) => releaseContext(env, log, registry.login);
+  const contextFor = (env: Environment, log: (line: string) => void) => ({
+    ...releaseContext(env, log, registry.login),
+    // Compose secrets read their values when a release starts the containers, never earlier.
+    variables: async () => new Map((await variables.variableValues(env.name)).map((v) => [v.name, v.value] as const)),
+  });
   return {
     config,
     log,
@@ -133,7 +137,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       leaseMs: config.HOIST_LEASE_MS,
       budgetMs: config.HOIST_STEP_BUDGET_MS,
       redriveAfterMs,
-      releases: { store: releases, source, now: () => clock.now(), leaseMs: config.HOIST_RELEASE_LEASE_MS, contextFor },
+      releases: { store: releases, source, now: () => clock.now(), leaseMs: config.HOIST_RELEASE_LEASE_MS, contextFor, variables },
     },
   };
 }

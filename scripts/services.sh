@@ -51,7 +51,9 @@ status_is() {
 
 if ! docker info >/dev/null 2>&1; then
   echo "services.sh: starting dockerd (log: /tmp/dockerd.log)"
-  setsid dockerd --host unix:///var/run/docker.sock >/tmp/dockerd.log 2>&1 < /dev/null &
+  # Every environment's app gets its own network: /24s from a /16 make room for 256 of them
+  # (Docker's default pools hold about 30).
+  setsid dockerd --host unix:///var/run/docker.sock --default-address-pool base=10.210.0.0/16,size=24 >/tmp/dockerd.log 2>&1 < /dev/null &
   wait_for 60 "dockerd (see /tmp/dockerd.log)" docker info
 fi
 
@@ -95,6 +97,7 @@ if ! docker -H "unix://$ENGINE2_SOCKET" info >/dev/null 2>&1; then
   echo "services.sh: starting a second dockerd on unix://$ENGINE2_SOCKET (log: /tmp/dockerd2.log)"
   setsid dockerd --host "unix://$ENGINE2_SOCKET" --data-root "$ENGINE2_DATA" --exec-root "$ENGINE2_RUN/exec" \
     --pidfile "$ENGINE2_RUN/dockerd.pid" --bridge "$ENGINE2_BRIDGE" --iptables=false --ip-masq=false \
+    --default-address-pool base=10.211.0.0/16,size=24 \
     >/tmp/dockerd2.log 2>&1 < /dev/null &
   wait_for 60 "the second dockerd (see /tmp/dockerd2.log)" docker -H "unix://$ENGINE2_SOCKET" info
 fi

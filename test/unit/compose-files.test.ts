@@ -48,7 +48,6 @@ describe("keys Hoist does not act on yet", () => {
       "docker-compose.yml:15: services.web.deploy.mode is not released by Hoist yet and is ignored",
       "docker-compose.yml:16: services.web.deploy.resources.limits.pids is not released by Hoist yet and is ignored",
       "docker-compose.yml:16: services.web.deploy.resources.reservations is not released by Hoist yet and is ignored",
-      "docker-compose.yml:21: secrets is not released by Hoist yet and is ignored",
     ]);
   });
 
@@ -69,7 +68,7 @@ describe("keys Hoist does not act on yet", () => {
     const result = await deployStage(deps, run, 0, { kind: "deploy", environment: "staging", compose: "docker-compose.yml", service: "web" }, { log: (l) => log.push(l) });
     expect(result).toMatchObject({ ok: false, error: "no image to deploy: the run built nothing" });
     expect(log).toContain("warning: docker-compose.yml:11: services.web.logging is not released by Hoist yet and is ignored");
-    expect(log.filter((l) => l.startsWith("warning: "))).toHaveLength(6);
+    expect(log.filter((l) => l.startsWith("warning: "))).toHaveLength(5);
   });
 });
 
@@ -144,24 +143,26 @@ describe("the compose corpus (/work/shared/corpus/compose)", () => {
     }
     // Most fixtures are one service with no port: an app with nothing to route is refused for now.
     expect(apps).toEqual({
-      accepted: 17,
-      "no-route": 200,
-      "repository-path": 27,
+      accepted: 15,
+      "no-route": 199,
+      "repository-path": 29,
       "not-yet": 20,
-      invalid: 16,
+      invalid: 15,
+      "missing-secret": 2,
       "host-path": 6,
       "host-namespace": 5,
       "shared-container": 3,
       "several-builds": 2,
       privileged: 2,
     });
-    expect(released).toBe(24);
+    expect(released).toBe(20);
     expect(services).toEqual({
-      accepted: 57,
-      "no-route": 362,
-      "repository-path": 32,
+      accepted: 48,
+      "no-route": 357,
+      "repository-path": 45,
       "not-yet": 23,
-      invalid: 19,
+      invalid: 18,
+      "missing-secret": 2,
       "host-namespace": 9,
       "host-path": 6,
       "shared-container": 3,
