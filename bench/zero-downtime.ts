@@ -6,6 +6,9 @@
 // the naive way: one container on a fixed published host port behind the same HAProxy, and
 // "stop the old container, start the new one" on that port.
 //
+// The last row releases the web service of a three-service app (web, a db keeping a counter in a
+// named volume, a worker; test/support/releases.ts) while the db and the worker run on untouched.
+//
 // Each strategy runs on a single Docker host (containers) and on Swarm (a service per release;
 // rolling through Swarm's own update), unless --mode picks one.
 //
@@ -48,7 +51,7 @@ import { requireDocker, uniqueSuffix } from "../test/support/docker.ts";
 import { freePort, startHaproxy, type Haproxy } from "../test/support/haproxy.ts";
 import { percentile, startLoad, type Load, type LoadReport } from "../test/support/load.ts";
 // The e2e's release description (canary steps default to 10, 50, 100).
-import { compose, requireSwarmManager } from "../test/support/releases.ts";
+import { compose, requireSwarmManager, threeServiceApp } from "../test/support/releases.ts";
 
 const { values } = parseArgs({
   options: {
@@ -93,15 +96,18 @@ const suffix = uniqueSuffix();
 const tag = (version: string) => `hoist-bench-zd-${suffix}:${version}`;
 
 type Strategy = "blue-green" | "rolling" | "canary";
-const STRATEGIES: { row: string; strategy: Strategy }[] = [
+/** `app`: the web service of a three-service app (test/support/releases.ts), released while its db and worker run on. */
+const STRATEGIES: { row: string; strategy: Strategy; app?: true; modes?: Mode[] }[] = [
   { row: "blue-green", strategy: "blue-green" },
   { row: "rolling (start-first, 1)", strategy: "rolling" },
   { row: "canary (10,50,100 / 2s)", strategy: "canary" },
+  // Swarm releases run one service alone for now (swarmRefusal).
+  { row: "app: web blue-green, db+worker run", strategy: "blue-green", app: true, modes: ["docker"] },
 ];
 const NAIVE = "naive stop+start (1 ctr)";
-const chosen = STRATEGIES.filter((s) => values.strategy === "all" || s.strategy === values.strategy);
+const chosen = STRATEGIES.filter((s) => values.strategy === "all" || s.strategy === values.strategy || (s.app && values.strategy === "app"));
 if (chosen.length === 0) {
-  console.error(`bench/zero-downtime: --strategy must be all, ${STRATEGIES.map((s) => s.strategy).join(", ")}, got "${values.strategy}"`);
+  console.error(`bench/zero-downtime: --strategy must be all, app, ${[...new Set(STRATEGIES.map((s) => s.strategy))].join(", ")}, got "${values.strategy}"`);
   process.exit(2);
 }
 
@@ -271,12 +277,16 @@ async function withHaproxy<T>(fn: (haproxy: Haproxy) => Promise<T>): Promise<T> 
   }
 }
 
-async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, strategy: Strategy, round: number): Promise<Figures> {
-  const env = `zd-${mode[0]}-${strategy}-${suffix}-r${round}`;
+async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, strategy: Strategy, round: number, app = false): Promise<Figures> {
+  const env = `zd-${mode[0]}-${app ? "app" : strategy}-${suffix}-r${round}`;
   const host: InstanceHost = mode === "swarm" ? new SwarmInstances(docker) : new DockerInstances(docker);
   const removeContainers = onCleanup(`instances of ${env}`, async () => {
     if (mode === "swarm") for (const i of await host.list({ "hoist.env": env })) await host.remove(i.name);
     await removeLabelled(docker, `hoist.env=${env}`);
+    // An app's network and volume: the bench's own, made for this row.
+    for (const n of await docker.listNetworks({ filters: { label: [`hoist.env=${env}`] } })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+    const { Volumes } = await docker.listVolumes({ filters: { label: [`hoist.env=${env}`] } });
+    for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
   });
   try {
     return await withHaproxy(async (haproxy) => {
@@ -294,12 +304,13 @@ async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, str
         probe: httpProbe,
         clock: systemReleaseClock,
       };
-      const spec = await compose(strategy);
+      const specOf = async (version: string) => (app ? threeServiceApp({ web: tag(version), other: tag("v1") }) : compose(strategy));
       const trigger = { type: "manual" as const, by: "bench" };
       const failed = (what: string, error?: string) => new Error(`${strategy} on ${mode}: ${what} failed: ${error ?? "?"}\n  ${log.join("\n  ")}`);
-      const first = await release(deps, ctx, { image: tag("v1"), spec, trigger });
+      const first = await release(deps, ctx, { image: tag("v1"), spec: await specOf("v1"), trigger });
       if (first.status !== "succeeded") throw failed("release of v1", first.error);
       timed.length = 0;
+      const spec = await specOf("v2");
       const f = await underLoad(`${haproxy.url}/cgi-bin/app`, async () => {
         const second = await release(deps, ctx, { image: tag("v2"), spec, trigger });
         if (second.status !== "succeeded") throw failed("release of v2", second.error);
@@ -418,13 +429,13 @@ async function main(): Promise<void> {
   for (const version of ["v1", "v2"]) await buildApp(docker, tag(version), { version });
 
   if (modes.includes("swarm")) await requireSwarmManager(docker);
-  const rows = modes.flatMap((mode) => chosen.map((s) => ({ ...s, mode, row: `${s.row} ${mode}` })));
+  const rows = modes.flatMap((mode) => chosen.filter((s) => !s.modes || s.modes.includes(mode)).map((s) => ({ ...s, mode, row: `${s.row} ${mode}` })));
   const results = new Map<string, Figures[]>([...rows.map((r) => [r.row, []] as [string, Figures[]]), [NAIVE, []]]);
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}`);
     console.log(`  ${HEADER}`);
-    for (const { row, mode, strategy } of rows) {
-      const f = await strategyRow(docker, deps, mode, strategy, round);
+    for (const { row, mode, strategy, app } of rows) {
+      const f = await strategyRow(docker, deps, mode, strategy, round, app === true);
       results.get(row)!.push(f);
       console.log(`  ${line(row, f)}`);
     }

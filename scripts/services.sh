@@ -52,8 +52,9 @@ status_is() {
 if ! docker info >/dev/null 2>&1; then
   echo "services.sh: starting dockerd (log: /tmp/dockerd.log)"
   # Every environment's app gets its own network: /24s from a /16 make room for 256 of them
-  # (Docker's default pools hold about 30).
-  setsid dockerd --host unix:///var/run/docker.sock --default-address-pool base=10.210.0.0/16,size=24 >/tmp/dockerd.log 2>&1 < /dev/null &
+  # (Docker's default pools hold about 30). docker0 keeps its own subnet, outside the pool: one
+  # taken from the pool can be handed out again to an app network, and the bridge is lost.
+  setsid dockerd --host unix:///var/run/docker.sock --bip 172.17.0.1/16 --default-address-pool base=10.210.0.0/16,size=24 >/tmp/dockerd.log 2>&1 < /dev/null &
   wait_for 60 "dockerd (see /tmp/dockerd.log)" docker info
 fi
 

@@ -283,7 +283,7 @@ function pickRouted(fields: Map<string, AppServiceFields>): string | undefined {
 }
 
 /** x-hoist is read with defaults filled in: whether the file wrote one is in its port or non-default settings. */
-const hoistWritten = (f: AppServiceFields) => f["x-hoist"].port !== undefined || f["x-hoist"].strategy !== "rolling";
+const hoistWritten = (f: AppServiceFields) => f["x-hoist"].port !== undefined || f["x-hoist"].routes !== undefined || f["x-hoist"].strategy !== "rolling";
 
 function routedProblem(fields: Map<string, AppServiceFields>): string {
   const routable = [...fields].filter(([, f]) => isRoutable(f) && !hasNamedVolume(f)).map(([n]) => n);

@@ -1,7 +1,7 @@
 import { STRATEGIES } from "../pipeline/strategy.ts";
 import { isIP } from "node:net";
 import { z } from "zod";
-import type { HealthcheckSpec, HoistSettings, ReleaseSpec, UpdatePolicy } from "./spec.ts";
+import type { HealthcheckSpec, HoistSettings, ReleaseSpec, Route, UpdatePolicy } from "./spec.ts";
 
 /**
  * Schema of the parts of a Compose service that Hoist reads (Compose Specification: services, deploy,
@@ -408,8 +408,37 @@ const steps = (v: unknown): number[] | Bad => {
 
 const healthPath = (v: unknown): string | Bad => (typeof v === "string" && v.startsWith("/") && !/\s/.test(v) ? v : new Bad('expected a URL path starting with "/"'));
 
+/** A DNS name as a Host header carries it, lower case. */
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** `host`, `host/path` or `{ host, path }`: requests for that host whose path starts with `path` (default "/"). */
+const route = (v: unknown): Route | Bad => {
+  const [host, path] =
+    typeof v === "string"
+      ? v.includes("/") ? [v.slice(0, v.indexOf("/")), v.slice(v.indexOf("/"))] : [v, "/"]
+      : typeof v === "object" && v !== null && !Array.isArray(v)
+        ? [(v as Record<string, unknown>).host, (v as Record<string, unknown>).path ?? "/"]
+        : [undefined, undefined];
+  if (typeof host !== "string" || !HOST_NAME.test(host.toLowerCase())) return new Bad('expected a host name such as "shop.example.com", optionally with a path: "shop.example.com/api"');
+  if (typeof path !== "string" || !path.startsWith("/") || /[\s#?]/.test(path)) return new Bad('expected a path starting with "/", without spaces, query or fragment');
+  return { host: host.toLowerCase(), path };
+};
+
+const routes = (v: unknown): Route[] | Bad => {
+  if (!Array.isArray(v) || v.length === 0) return new Bad("expected a list of routes, such as [shop.example.com, shop.example.com/api]");
+  if (v.length > 100) return new Bad("expected at most 100 routes");
+  const out: Route[] = [];
+  for (const [i, item] of v.entries()) {
+    const r = route(item);
+    if (r instanceof Bad) return new Bad(r.message, [i]);
+    out.push(r);
+  }
+  return out;
+};
+
 const XHoist = strictMapping({
   port: leaf(whole(1, 65535, false)),
+  routes: leaf(routes),
   strategy: leaf(oneOf(STRATEGIES)),
   steps: leaf(steps),
   interval: leaf(hoistDuration()),
@@ -436,6 +465,7 @@ const XHoist = strictMapping({
   },
   errorThreshold: x.error_threshold ?? 0.05,
   drainMs: x.drain ?? 5_000,
+  ...(x.routes ? { routes: x.routes } : {}),
 }));
 
 // ---- service ----------------------------------------------------------------------------------

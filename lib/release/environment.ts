@@ -19,7 +19,17 @@ export const Environment = z
     mode: z.enum(["docker", "swarm"]).default("docker"),
     // No `registry`: the engine pulls an image with the login registered for its registry's
     // host (lib/registry), whichever environment releases it.
-    router: z.object({ admin: routerAddress, backend: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "is an HAProxy backend name") }).strict(),
+    router: z
+      .object({
+        admin: routerAddress,
+        backend: z.string().regex(/^[A-Za-z0-9_.:-]+$/, "is an HAProxy backend name"),
+        /**
+         * The routes map of a router several environments share: the file (as HAProxy names it)
+         * its frontend looks the backend up in by host and path. An app's `x-hoist.routes` go there.
+         */
+        map: z.string().regex(/^\/\S+$/, "is the absolute path of the map file HAProxy's frontend reads").optional(),
+      })
+      .strict(),
     protection: z
       .object({
         /** Repositories allowed to release here, `provider:owner/name` globs; unset: any repository. */

@@ -36,6 +36,8 @@ export interface HealthProbe {
 export interface ReleaseContext {
   env: string;
   backend: string;
+  /** The router's routes map, where the app's `x-hoist.routes` go; absent: the router takes none. */
+  routesMap?: string;
   host: InstanceHost;
   router: Router;
   probe: HealthProbe;

@@ -68,6 +68,8 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
   // Pulled first when the engine lacks it (a host that did not build it, a rollback to an image
   // removed since), before the lease: a pull changes nothing, and a long one must not use up the
   // time the lease gives the release. A registry that refuses, lacks it or stays down fails it here.
+  if (req.spec.hoist.routes && !ctx.routesMap)
+    throw new ReleaseError(`cannot release to ${ctx.env}: the app declares x-hoist.routes, and the environment's router has no routes map: register it with \`hoist env set ${ctx.env} --router-map FILE\``);
   const swarm = ctx.host.groups ? swarmRefusal(req.spec) : undefined;
   if (swarm) throw new ReleaseError(`cannot release to ${ctx.env}: ${swarm}`);
   for (const image of new Set([req.image, ...(req.spec.app?.services.map((s) => s.image) ?? [])])) await pullFirst(ctx, image).catch(unusable);
@@ -113,10 +115,14 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
     const around = splitAround(req.spec);
     const companionPlan = { id, previous: { ...(previousApp ? { app: previousApp } : {}), instances: previousCompanions }, routed: req.spec.service, secretValues };
     let companions: CompanionInstances = {};
+    const previousRoutes = current ? (current.spec as ReleaseSpec).hoist.routes : undefined;
+    const routesChange = ctx.routesMap !== undefined && (req.spec.hoist.routes !== undefined || previousRoutes !== undefined);
     let outcome: Awaited<ReturnType<typeof runStrategy>>;
     try {
       // The services the routed one needs (and the independent ones) first, in depends_on order.
       try {
+        // Its hosts and paths lead to this environment's backend (an app that dropped routes takes them out).
+        if (routesChange) await ctx.router.setRoutes(ctx.routesMap!, ctx.backend, req.spec.hoist.routes ?? []);
         await prepareApp(ctx, req.spec);
         companions = await releaseCompanions(ctx, { ...companionPlan, services: around.before, done: {} });
         await waitRoutedDependencies(ctx, { ...companionPlan, services: around.before, done: companions }, req.spec.app?.dependsOn ?? []);
@@ -163,6 +169,8 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
         return record;
       }
     }
+    // A release that ends with the previous one serving puts its routes back too.
+    if (!outcome.ok && outcome.rolledBack && routesChange) await ctx.router.setRoutes(ctx.routesMap!, ctx.backend, previousRoutes ?? []);
     const { checkpoint: _done, ...finished } = record;
     const digest = outcome.ok ? await digestServing(ctx, outcome.instances, req.image) : undefined;
     const done: ReleaseRecord = outcome.ok

@@ -81,6 +81,7 @@ export type { HealthcheckSpec, UpdatePolicy };
  *       health: { path: /healthz, status: 204, timeout: 2s, interval: 1s, retries: 30 }
  *       error_threshold: 0.02
  *       drain: 10s
+ *       routes: [shop.example.com, shop.example.com/api]   # host[/path prefix]
  * ```
  *
  * A top-level `x-hoist:` is not read: Compose extensions at the top level are commonly YAML anchors
@@ -100,4 +101,15 @@ export interface HoistSettings {
   errorThreshold: number;
   /** Grace period before old instances stop; default 5s. */
   drainMs: number;
+  /**
+   * Requests for these hosts and path prefixes go to this environment's backend, on a router that
+   * serves several (the environment's `router.map`); absent: the router's own rules decide.
+   */
+  routes?: Route[];
+}
+
+/** A host name (lower case) and a path prefix ("/" for every path). */
+export interface Route {
+  host: string;
+  path: string;
 }

@@ -18,6 +18,7 @@ export function releaseContext(env: Environment, log: (line: string) => void, lo
   return {
     env: env.name,
     backend: env.router.backend,
+    ...(env.router.map ? { routesMap: env.router.map } : {}),
     host: env.mode === "swarm" ? new SwarmInstances(docker, {}, logins) : new DockerInstances(docker, logins),
     router: new HaproxyRouter(routerAddress(env.router.admin)),
     probe: httpProbe,

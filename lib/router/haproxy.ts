@@ -201,6 +201,30 @@ export class HaproxyRouter implements Router {
       }));
   }
 
+  async setRoutes(map: string, backend: string, routes: readonly { host: string; path: string }[]): Promise<void> {
+    checkName("backend", backend);
+    if (!/^\/[^\s]+$/.test(map)) throw new RouterError(`routes map "${map}" is not an absolute path: give the map file HAProxy's frontend reads`);
+    const shown = await this.run(`show map ${map}`);
+    // Rows: "0x55d0c2a3b8e0 shop.example.com/api web_be".
+    const rows = shown.split("\n").filter((l) => l.trim() !== "");
+    if (rows.some((l) => !/^0x[0-9a-f]+ \S+ \S+$/.test(l))) throw this.refused(`show map ${map}`, shown, backend);
+    const others = rows.map((l) => l.split(" ")).filter(([, , value]) => value !== backend).map(([, key, value]) => ({ key: key!, value: value! }));
+    const ours = routes.map((r) => ({ key: `${r.host}${r.path}`, value: backend }));
+    const taken = ours.find((o) => others.some((x) => x.key === o.key));
+    if (taken) throw new RouterError(`the route ${taken.key} already sends requests to backend "${others.find((x) => x.key === taken.key)!.value}": remove it from that app first`);
+    // Longest first: the frontend takes the first entry the request's host and path begin with.
+    const entries = [...others, ...ours].sort((a, b) => b.key.length - a.key.length || a.key.localeCompare(b.key));
+    const prepared = /New version created: (\d+)/.exec(await this.run(`prepare map ${map}`));
+    if (!prepared) throw new RouterError(`HAProxy at ${this.where} could not prepare a new version of ${map}: is it a map the frontend uses?`);
+    const version = prepared[1];
+    for (const e of entries) {
+      const answer = await this.run(`add map @${version} ${map} ${e.key} ${e.value}`);
+      if (answer !== "") throw this.refused(`add map @${version} ${map}`, answer, backend);
+    }
+    const committed = await this.run(`commit map @${version} ${map}`);
+    if (committed !== "") throw this.refused(`commit map @${version} ${map}`, committed, backend);
+  }
+
   /**
    * Runs a `set server` command, which answers nothing when it works. One that only takes the
    * server out of service (`takesOut`) is done when the server is gone.

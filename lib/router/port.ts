@@ -52,6 +52,12 @@ export interface Router {
   /** Puts the server in maint and deletes it; no error if it is already gone, so cleanup can be retried. */
   removeServer(backend: string, name: string): Promise<void>;
   stats(backend: string): Promise<ServerStats[]>;
+  /**
+   * Sends requests for `routes` (host and path prefix) to `backend`, in place of the routes it had,
+   * through the routes map `map` (a file the proxy's frontend looks backends up in), leaving every
+   * other backend's routes as they are. Changed at runtime, all at once.
+   */
+  setRoutes(map: string, backend: string, routes: readonly { host: string; path: string }[]): Promise<void>;
 }
 
 /**

@@ -1,14 +1,19 @@
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readApp, withBuiltImage } from "../../lib/compose/app.ts";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
 import type { InstanceHost } from "../../lib/engine/instances.ts";
 import type { ReleaseContext } from "../../lib/release/ports.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
 import { release, rollback } from "../../lib/release/release.ts";
-import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { removeContainers, requireDocker } from "../support/docker.ts";
-import { startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
+import { RATE, threeServiceApp as app, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
+import { startHaproxy } from "../support/haproxy.ts";
+import { startLoad } from "../support/load.ts";
+import { HaproxyRouter } from "../../lib/router/haproxy.ts";
+import { httpProbe } from "../../lib/release/http-probe.ts";
+import { systemReleaseClock } from "../../lib/release/targets.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { get } from "node:http";
 
 // A three-service compose app on a real engine behind a real HAProxy: web (routed) asks "db" by
 // its name for a counter the db keeps in a named volume; a worker runs beside them. The images
@@ -31,36 +36,6 @@ afterAll(async () => {
   }
   await bench?.close();
 }, 120_000);
-
-/** The app; `dbVersion` changes the db's definition (and so recreates it). */
-async function app(images: { web: string; other: string }, dbVersion = "1"): Promise<ReleaseSpec> {
-  const text = `services:
-  web:
-    build: .
-    ports: ["8080"]
-    environment: { UPSTREAM: "db:8080" }
-    depends_on: { db: { condition: service_healthy }, worker: { condition: service_started } }
-    deploy:
-      replicas: 2
-    x-hoist:
-      strategy: blue-green
-      health: { path: /healthz, status: 200, interval: 200ms, retries: 10 }
-      drain: 1s
-  worker:
-    image: ${images.other}
-    environment: { ROLE: worker }
-  db:
-    image: ${images.other}
-    environment: { COUNTER_FILE: /data/count, DB_VERSION: "\${DB_VERSION}" }
-    volumes: ["counter:/data"]
-    healthcheck: { test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"], interval: 1s, timeout: 2s, retries: 20 }
-volumes:
-  counter: {}
-`;
-  const r = await readApp(text, { variables: { DB_VERSION: dbVersion } });
-  if (!r.ok) throw new Error(r.error);
-  return withBuiltImage(r.spec, images.web);
-}
 
 /** What the routed web answers on /db: its version and the db's counter, fetched by the db's name. */
 async function askDb(url: string): Promise<{ version: string; count: number }> {
@@ -141,4 +116,60 @@ describe.each([["a Docker host", async (): Promise<InstanceHost> => new DockerIn
     expect((await askDb(url)).version).toBe("v2");
     expect((await askDb(url)).count).toBe(before + 3);
   });
+});
+
+describe("two apps behind one HAProxy, by host name", () => {
+  it("each answers on its own host; releasing one under load on both fails no request and leaves the other untouched", async () => {
+    const { deps, images } = bench;
+    const haproxy = await startHaproxy({ shared: ["shop_be", "blog_be"] });
+    try {
+      const router = new HaproxyRouter({ socket: haproxy.socket });
+      const ctxOf = (name: string, backend: string): ReleaseContext => ({
+        env: `${name}-${bench.suffix}`,
+        backend,
+        routesMap: haproxy.map!,
+        host: new DockerInstances(docker),
+        router,
+        probe: httpProbe,
+        clock: systemReleaseClock,
+        log: () => undefined,
+      });
+      const shop = ctxOf("shop", "shop_be");
+      const blog = ctxOf("blog", "blog_be");
+      const first = await release(deps, shop, { image: images.v1, spec: await app({ web: images.v1, other: images.v1 }, "1", ["shop.test"]), trigger });
+      const other = await release(deps, blog, { image: images.v2, spec: await app({ web: images.v2, other: images.v1 }, "1", ["blog.test/"]), trigger });
+      expect([first.status, other.status]).toEqual(["succeeded", "succeeded"]);
+      // node:http, not fetch: fetch sets the Host header itself.
+      const answer = (host: string) =>
+        new Promise<string>((resolve, reject) =>
+          get(`${haproxy.url}/cgi-bin/app`, { headers: { host } }, (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d));
+            res.on("end", () => resolve(body));
+          }).on("error", reject),
+        );
+      expect((await answer("shop.test")).trim()).toBe("v1");
+      expect((await answer("Blog.Test:8000")).trim()).toBe("v2");
+      expect((await answer("nobody.test")).trim()).toBe("no route");
+      const blogStarted = await Promise.all(other.instances.map(startedAt));
+
+      const shopLoad = await startLoad(`${haproxy.url}/cgi-bin/app`, RATE / 2, "shop.test");
+      const blogLoad = await startLoad(`${haproxy.url}/cgi-bin/app`, RATE / 2, "blog.test");
+      await sleep(1500);
+      shopLoad.mark("release");
+      const second = await release(deps, shop, { image: images.v2, spec: await app({ web: images.v2, other: images.v1 }, "1", ["shop.test"]), trigger });
+      shopLoad.mark("after");
+      await sleep(1000);
+      const [shopReport, blogReport] = [await shopLoad.stop(), await blogLoad.stop()];
+      expect(second.status, second.error).toBe("succeeded");
+      expect(shopReport.failed, shopReport.failures.join("; ")).toBe(0);
+      expect(blogReport.failed, blogReport.failures.join("; ")).toBe(0);
+      expect([...shopReport.bodies("after").keys()]).toEqual(["v2"]);
+      expect([...blogReport.bodies().keys()]).toEqual(["v2"]);
+      expect(await Promise.all(other.instances.map(startedAt))).toEqual(blogStarted);
+      expect((await deps.store.listReleases(blog.env)).length).toBe(1);
+    } finally {
+      await haproxy.stop();
+    }
+  }, 180_000);
 });

@@ -7,6 +7,16 @@ import { promisify } from "node:util";
 import type Dockerode from "dockerode";
 import { makeContext, tarDir } from "./docker.ts";
 
+/**
+ * One app image per version. Two optional roles come from the container's environment (compose
+ * `environment:`), so the same image serves them:
+ * - `COUNTER_FILE=/data/count`: GET /count adds 1 to the number in that file (0 when missing, written
+ *   atomically, flock'ed so replicas sharing a volume lose no counts) and answers "<n>\n"; GET /peek
+ *   answers it without adding.
+ * - `UPSTREAM=host:port` (e.g. `db:8080`, resolved per request): GET /db fetches the upstream's /count
+ *   (2 s budget) and answers "<version> <n>\n", or 502 with the reason.
+ * Without them /count, /peek and /db answer 404. See app-server.c.
+ */
 export interface AppVersion {
   /** What the app answers on /cgi-bin/app, e.g. "v2". */
   version: string;
@@ -39,7 +49,8 @@ export function appServerBinary(): Promise<string> {
 
 /**
  * Builds a tiny web app image from the local busybox base: one static server process
- * (app-server.c) that answers the version on /cgi-bin/app, and /healthz.
+ * (app-server.c) that answers the version on /cgi-bin/app, and /healthz; COUNTER_FILE and UPSTREAM
+ * in the container's environment add /count, /peek and /db (see AppVersion).
  */
 export async function buildApp(docker: Dockerode, tag: string, app: AppVersion): Promise<string> {
   const dir = await makeContext({

@@ -13,6 +13,9 @@ export interface Haproxy {
   /** The admin-level runtime API socket. */
   socket: string;
   backend: string;
+  /** With `shared`: every backend, and the routes map the frontend picks one from by host and path. */
+  backends: string[];
+  map?: string;
   stop(): Promise<void>;
 }
 
@@ -22,11 +25,14 @@ const NOT_INSTALLED = "haproxy is not installed: run bash scripts/install.sh (ap
  * A private HAProxy in the foreground (-db) with an empty backend: tests add their servers at
  * runtime, as releases do. HAProxy 2.6 accepts a backend with no servers (it answers 503).
  */
-export async function startHaproxy(opts: { backend?: string } = {}): Promise<Haproxy> {
+export async function startHaproxy(opts: { backend?: string; shared?: string[] } = {}): Promise<Haproxy> {
   const bin = findHaproxy();
-  const backend = opts.backend ?? "app";
+  const backends = opts.shared ?? [opts.backend ?? "app"];
+  const backend = backends[0]!;
   const dir = await mkdtemp(join(tmpdir(), "hoist-haproxy-"));
   const socket = join(dir, "admin.sock");
+  const map = opts.shared ? join(dir, "routes.map") : undefined;
+  if (map) await writeFile(map, "");
   const port = await freePort();
   const config = join(dir, "haproxy.cfg");
   await writeFile(
@@ -46,9 +52,18 @@ export async function startHaproxy(opts: { backend?: string } = {}): Promise<Hap
       "  retry-on conn-failure empty-response junk-response",
       "frontend web",
       `  bind 127.0.0.1:${port}`,
-      `  default_backend ${backend}`,
-      `backend ${backend}`,
-      "  balance roundrobin",
+      // Shared: the backend by host (without a port) and path, from the routes map (README, Routing).
+      ...(map
+        ? [
+            "  http-request set-var(txn.hoist_path) path",
+            "  http-request set-var(txn.hoist_route) req.hdr(host),field(1,:),lower,concat(,txn.hoist_path,)",
+            `  use_backend %[var(txn.hoist_route),map_beg(${map})]`,
+            "  default_backend unrouted",
+            "backend unrouted",
+            '  http-request return status 404 content-type text/plain string "no route"',
+          ]
+        : [`  default_backend ${backend}`]),
+      ...backends.flatMap((b) => [`backend ${b}`, "  balance roundrobin"]),
       "",
     ].join("\n"),
   );
@@ -88,7 +103,7 @@ export async function startHaproxy(opts: { backend?: string } = {}): Promise<Hap
     await stop();
     throw failure;
   }
-  return { url: `http://127.0.0.1:${port}`, socket, backend, stop };
+  return { url: `http://127.0.0.1:${port}`, socket, backend, backends, ...(map ? { map } : {}), stop };
 }
 
 /** The haproxy binary; Debian puts it in /usr/sbin, which a non-root PATH often lacks. */

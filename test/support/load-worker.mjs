@@ -4,7 +4,7 @@
 import http from "node:http";
 import { parentPort, workerData } from "node:worker_threads";
 
-const { url, rps } = workerData;
+const { url, rps, host } = workerData;
 const TIMEOUT_MS = 5_000;
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const records = [];
@@ -30,7 +30,7 @@ function send() {
       Object.assign(record, { latency: performance.now() - t0, ok, reason, body });
       resolve();
     };
-    const req = http.get(url, { agent }, (res) => {
+    const req = http.get(url, { agent, ...(host ? { headers: { host } } : {}) }, (res) => {
       const chunks = [];
       res.on("data", (chunk) => chunks.push(chunk));
       res.on("end", () => {

@@ -40,9 +40,10 @@ interface RequestRecord {
 
 type WorkerMessage = { type: "ready" } | { type: "report"; records: RequestRecord[] };
 
-export async function startLoad(url: string, rps: number): Promise<Load> {
+/** `host`: the Host header every request carries (a router that picks the backend by it). */
+export async function startLoad(url: string, rps: number, host?: string): Promise<Load> {
   if (!(rps > 0)) throw new Error(`rps must be positive, got ${rps}`);
-  const worker = new Worker(new URL("./load-worker.mjs", import.meta.url), { workerData: { url, rps } });
+  const worker = new Worker(new URL("./load-worker.mjs", import.meta.url), { workerData: { url, rps, host } });
   const marks = new Map<string, number>();
   const startedAt = Date.now();
 

@@ -161,6 +161,17 @@ export class FakeHost implements InstanceHost {
  * as an unreachable proxy does. Traffic (per `serve`) is counted on the servers that take it.
  */
 export class FakeRouter implements Router {
+  /** Each routes map: key (host + path) to backend. */
+  readonly maps = new Map<string, Map<string, string>>();
+
+  async setRoutes(map: string, backend: string, routes: readonly { host: string; path: string }[]): Promise<void> {
+    this.faults.hit("router", "setRoutes", [map, backend]);
+    const entries = this.maps.get(map) ?? new Map<string, string>();
+    for (const [key, value] of entries) if (value === backend) entries.delete(key);
+    for (const r of routes) entries.set(`${r.host}${r.path}`, backend);
+    this.maps.set(map, entries);
+  }
+
   readonly backends = new Map<string, Map<string, RouterServer & ServerStats>>();
   down = false;
 

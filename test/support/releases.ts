@@ -2,6 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { startServers, type StartedServers } from "../../lib/local/servers.mjs";
+import { readApp, withBuiltImage } from "../../lib/compose/app.ts";
 import { readReleaseSpec } from "../../lib/release/compose.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { httpProbe } from "../../lib/release/http-probe.ts";
@@ -112,6 +113,40 @@ ${extra}`;
   const parsed = await readReleaseSpec(text, "web");
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.spec;
+}
+
+/**
+ * A three-service app of the test app's image (test/support/app-server.c) in three roles: a routed
+ * web (blue-green, 2 replicas) that asks "db" by its name on /db; a worker; a db that keeps a
+ * counter in a named volume, healthy by its own check. `dbVersion` changes the db's definition.
+ */
+export async function threeServiceApp(images: { web: string; other: string }, dbVersion = "1", routes?: string[]): Promise<ReleaseSpec> {
+  const text = `services:
+  web:
+    build: .
+    ports: ["8080"]
+    environment: { UPSTREAM: "db:8080" }
+    depends_on: { db: { condition: service_healthy }, worker: { condition: service_started } }
+    deploy:
+      replicas: 2
+    x-hoist:
+      strategy: blue-green
+      health: { path: /healthz, status: 200, interval: 200ms, retries: 10 }
+      drain: 1s${routes ? `\n      routes: ${JSON.stringify(routes)}` : ""}
+  worker:
+    image: ${images.other}
+    environment: { ROLE: worker }
+  db:
+    image: ${images.other}
+    environment: { COUNTER_FILE: /data/count, DB_VERSION: "\${DB_VERSION}" }
+    volumes: ["counter:/data"]
+    healthcheck: { test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"], interval: 1s, timeout: 2s, retries: 20 }
+volumes:
+  counter: {}
+`;
+  const r = await readApp(text, { variables: { DB_VERSION: dbVersion } });
+  if (!r.ok) throw new Error(r.error);
+  return withBuiltImage(r.spec, images.web);
 }
 
 /**
