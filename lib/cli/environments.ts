@@ -16,6 +16,7 @@ interface EnvSetOptions {
   branches?: string;
   approval?: boolean;
   approvers?: string;
+  routerMap?: string;
   allowHostPaths?: boolean;
   allowPrivileged?: boolean;
 }
@@ -43,6 +44,7 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
     .requiredOption("--engine <endpoint>", "Docker engine: unix:///var/run/docker.sock, tcp://host:2376, ssh://user@host")
     .requiredOption("--router <address>", "HAProxy runtime API: unix:///run/haproxy/admin.sock or tcp://host:port")
     .requiredOption("--backend <name>", "the HAProxy backend that serves this environment")
+    .option("--router-map <file>", "the routes map of a HAProxy several environments share (its path as HAProxy reads it): x-hoist.routes go there")
     .addOption(new Option("--mode <mode>", "single Docker host or Swarm").choices(["docker", "swarm"]).default("docker"))
     .option("--tls <ca,cert,key>", "for tcp:// with TLS: paths (on the server) of the CA, client certificate and key, comma-separated")
     .option("--ssh-key <path>", "for ssh://: path (on the server) of the private key")
@@ -63,7 +65,7 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
           ...(opts.sshKey || opts.sshHostKey ? { ssh: { key: opts.sshKey ?? "", hostKey: opts.sshHostKey ?? "" } } : {}),
         },
         mode: opts.mode,
-        router: { admin: opts.router, backend: opts.backend },
+        router: { admin: opts.router, backend: opts.backend, ...(opts.routerMap ? { map: opts.routerMap } : {}) },
         protection: {
           ...(opts.repos ? { repos: split(opts.repos) } : {}),
           ...(opts.branches ? { branches: split(opts.branches) } : {}),

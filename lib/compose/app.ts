@@ -123,8 +123,11 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   const order = startOrder(doc, fields);
   if (typeof order === "string") return invalid(order);
 
-  const routedName = options.routed ?? pickRouted(fields);
-  if (routedName === undefined) return { ok: false, reason: "no-route", error: at(file, undefined, routedProblem(fields)) };
+  const picked = options.routed !== undefined ? { name: options.routed } : pickRouted(fields);
+  if ("several" in picked)
+    return { ok: false, reason: "no-route", error: at(file, undefined, `several services could take the environment's traffic (${picked.several.join(", ")}): name one with the deploy stage's service`) };
+  // None can take traffic (workers, consumers, jobs): the app is released without touching the router.
+  const routedName = picked.name;
 
   // One build per run for now: services whose build sections agree all get its image.
   const builds = new Map<string, string[]>();
@@ -167,9 +170,10 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
     const stateful = runtime.mounts.some((m) => m.type === "volume");
     if (stateful && (f.deploy.replicas ?? 1) > 1)
       return fail(["services", name, "deploy", "replicas"], `services.${name}: a service with a named volume runs one instance (its volume can't be shared between replicas safely): set deploy.replicas to 1`, "shared-volume");
-    if (f.ports.length) warnings.push(warning(doc, ["services", name, "ports"], `services.${name}.ports are not published: Hoist routes only ${routedName}; other services reach ${name} by its name on the app's network`));
+    const only = routedName === undefined ? "no service" : `only ${routedName}`;
+    if (f.ports.length) warnings.push(warning(doc, ["services", name, "ports"], `services.${name}.ports are not published: Hoist routes ${only}; other services reach ${name} by its name on the app's network`));
     if (isMapping((services[name] as Record<string, unknown>)["x-hoist"]))
-      warnings.push(warning(doc, ["services", name, "x-hoist"], `services.${name}.x-hoist is read only for the routed service (${routedName}) and is ignored`));
+      warnings.push(warning(doc, ["services", name, "x-hoist"], `services.${name}.x-hoist is read only for the routed service (${routedName ?? "none"}) and is ignored`));
     const limits = f.deploy.resources.limits;
     companions.push({
       name,
@@ -189,9 +193,10 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   }
   warnings.push(...ignoredKeys(root, [...fields.keys()], lines, file, APP_SERVICE_KEYS_READ));
   const app: AppParts = { dependsOn: routedDependsOn, services: companions, networks: [...usedNetworks].sort(), volumes: [...usedVolumes].sort() };
+  if (!routed) warnings.push({ line: 0, text: at(file, undefined, "no service takes the environment's traffic (none has ports, expose or x-hoist.port): every service is released as a worker, and the router is left alone") });
   return {
     ok: true,
-    spec: { ...routed!, app },
+    spec: { ...(routed ?? unroutedSpec()), app },
     warnings: dedupe(warnings).sort((a, b) => a.line - b.line).map((w) => w.text),
   };
 }
@@ -269,27 +274,36 @@ const hasNamedVolume = (f: AppServiceFields) => (f.volumes ?? []).some((m) => m.
 /**
  * The service that takes the environment's traffic when the stage names none: the one that can
  * (a port, no named volume); among several, the one with x-hoist settings, then the one the
- * repository builds (its own code, beside pulled images such as a database's).
+ * repository builds (its own code, beside pulled images such as a database's). None: an app of
+ * workers.
  */
-function pickRouted(fields: Map<string, AppServiceFields>): string | undefined {
+function pickRouted(fields: Map<string, AppServiceFields>): { name: string | undefined } | { several: string[] } {
   let candidates = [...fields].filter(([, f]) => isRoutable(f) && !hasNamedVolume(f));
-  if (fields.size === 1) candidates = [...fields];
-  for (const prefer of [(f: AppServiceFields) => f["x-hoist"] !== undefined && Object.keys(f["x-hoist"]).length > 0 && hoistWritten(f), (f: AppServiceFields) => f.build !== undefined]) {
+  for (const prefer of [hoistWritten, (f: AppServiceFields) => f.build !== undefined]) {
     if (candidates.length <= 1) break;
     const preferred = candidates.filter(([, f]) => prefer(f));
     if (preferred.length) candidates = preferred;
   }
-  return candidates.length === 1 ? candidates[0]![0] : undefined;
+  return candidates.length > 1 ? { several: candidates.map(([n]) => n) } : { name: candidates[0]?.[0] };
 }
 
-/** x-hoist is read with defaults filled in: whether the file wrote one is in its port or non-default settings. */
+/** x-hoist is read with defaults filled in: whether the file wrote one shows in its port, routes or a strategy. */
 const hoistWritten = (f: AppServiceFields) => f["x-hoist"].port !== undefined || f["x-hoist"].routes !== undefined || f["x-hoist"].strategy !== "rolling";
 
-function routedProblem(fields: Map<string, AppServiceFields>): string {
-  const routable = [...fields].filter(([, f]) => isRoutable(f) && !hasNamedVolume(f)).map(([n]) => n);
-  return routable.length === 0
-    ? `no service to route the environment's traffic to: give one service ports, expose or x-hoist.port (services: ${[...fields.keys()].join(", ")})`
-    : `several services could take the environment's traffic (${routable.join(", ")}): name one with the deploy stage's service`;
+/** The release description of an app with no routed service: nothing for a strategy to do. */
+function unroutedSpec(): ReleaseSpec {
+  const policy = { parallelism: 1, delayMs: 0, order: "stop-first" as const, failureAction: "pause" as const, monitorMs: 5_000, maxFailureRatio: 0 };
+  return {
+    service: "",
+    unrouted: true,
+    environment: {},
+    port: 0,
+    replicas: 0,
+    update: policy,
+    rollback: policy,
+    resources: {},
+    hoist: { strategy: "rolling", steps: [10, 50, 100], intervalMs: 30_000, health: { path: "/", status: 200, timeoutMs: 2_000, intervalMs: 1_000, retries: 30 }, errorThreshold: 0.05, drainMs: 5_000 },
+  };
 }
 
 async function readEnvFiles(doc: Doc, fields: Map<string, AppServiceFields>, readFile: AppOptions["readFile"]): Promise<Map<string, Record<string, string>> | string> {

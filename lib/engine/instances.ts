@@ -117,8 +117,12 @@ export interface InstanceHost {
   ensureImage(ref: string): Promise<void>;
   /** The registry digest of the image instance `name` runs, for a release of `image`; undefined when no registry holds it. */
   runningDigest(name: string, image: string): Promise<string | undefined>;
-  /** Makes the app network `name` (a bridge on a Docker host, an attachable overlay on Swarm) unless it exists. */
-  ensureNetwork(name: string, labels: Record<string, string>): Promise<void>;
+  /**
+   * Makes the app network `name` unless it exists: a bridge on a Docker host; on Swarm an
+   * attachable overlay, or for `edge` (where the router reaches routed instances on their node)
+   * a swarm-scoped bridge.
+   */
+  ensureNetwork(name: string, labels: Record<string, string>, edge?: boolean): Promise<void>;
   /** Makes the named volume unless it exists; a release never removes one. */
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
   /** The command that shows an instance's output, for error messages. */

@@ -2,6 +2,7 @@ import type Dockerode from "dockerode";
 import { registryHostOf } from "../registry/host.ts";
 import type { RegistryAuth } from "../registry/auth.ts";
 import { dockerHealthcheck, EngineError, instanceHostError, statusOf } from "./docker.ts";
+import { createHash } from "node:crypto";
 import { anonymous, ensureImage, type RegistryLogins } from "./images.ts";
 import {
   withChanges,
@@ -11,6 +12,7 @@ import {
   type GroupUpdateState,
   type Instance,
   type InstanceGroups,
+  type InstanceFile,
   type InstanceHost,
   type InstanceSpec,
   type UpdatePolicy,
@@ -45,7 +47,7 @@ interface TaskInfo {
   DesiredState?: string;
   CreatedAt?: string;
   Spec?: { ContainerSpec?: { Labels?: Record<string, string> } };
-  Status?: { State?: string; Err?: string; Message?: string; ContainerStatus?: { ContainerID?: string } };
+  Status?: { State?: string; Err?: string; Message?: string; ContainerStatus?: { ContainerID?: string; ExitCode?: number } };
 }
 
 /**
@@ -101,11 +103,12 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
       let service = await this.service(name);
       if (!service) {
         const { image, auth } = await this.pinnedImage(spec.image);
+        const secrets = await Promise.all((spec.files ?? []).map((f) => this.secretFor(f, spec.labels)));
         try {
           // The two-argument form: with one argument dockerode also sends the whole spec
           // (environment included) as the X-Registry-Auth header, which Swarm then stores.
           // With a login, Swarm keeps it for the nodes that pull the image.
-          await this.docker.createService(auth ?? NO_AUTH, serviceSpec(name, spec, image, slot));
+          await this.docker.createService(auth ?? NO_AUTH, serviceSpec(name, spec, image, slot, secrets));
         } catch (err) {
           // 409: a concurrent start of the same name created it first; use that one.
           if (statusOf(err) !== 409) throw instanceHostError(`create service ${name}`, err);
@@ -123,9 +126,10 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     const { service: serviceName, slot } = parseName(name);
     const service = await this.service(serviceName);
     if (!service) return undefined;
-    const task = (await this.tasks(service.ID)).find((t) => t.Slot === slot && isRunning(t));
+    const tasks = (await this.tasks(service.ID)).filter((t) => t.Slot === slot);
+    const task = tasks.find(isRunning);
     const address = task ? await this.address(task) : undefined;
-    return task && address ? toInstance(service, task, address) : stopped(service, slot);
+    return task && address ? toInstance(service, task, address) : ended(service, slot, tasks[0]);
   }
 
   async list(labels: Record<string, string>): Promise<Instance[]> {
@@ -181,7 +185,7 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     return withChanges(this, service, { quickMs: this.pollMs, idleMs: IDLE_LOOK_MS }, fn);
   }
 
-  async ensureNetwork(name: string, labels: Record<string, string>): Promise<void> {
+  async ensureNetwork(name: string, labels: Record<string, string>, edge = false): Promise<void> {
     try {
       await this.docker.getNetwork(name).inspect();
       return;
@@ -189,15 +193,42 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
       if (statusOf(err) !== 404) throw instanceHostError(`inspect network ${name}`, err);
     }
     try {
-      // Attachable, so a one-off container (and the router's checks) can join it too.
-      await this.docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: labels });
+      // An app's services reach each other on an attachable overlay, across nodes; the router
+      // reaches routed tasks on a swarm-scoped bridge, whose addresses the node routes to (an
+      // overlay's are inside its own namespace).
+      await this.docker.createNetwork(
+        edge
+          ? { Name: name, Driver: "bridge", Scope: "swarm", CheckDuplicate: true, Labels: labels }
+          : { Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: labels },
+      );
     } catch (err) {
       if (statusOf(err) !== 409) throw instanceHostError(`create network ${name}`, err);
     }
   }
 
-  async ensureVolume(name: string): Promise<void> {
-    throw new EngineError(`volume ${name}: named volumes are not released on Swarm yet (a Swarm volume lives on one node): release this app to a Docker host`, { retryable: false });
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    // On the manager's node; a task placed on another node gets that node's volume of the name.
+    await this.call(`create volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: labels }));
+  }
+
+  /** The Swarm secret holding `file`'s content, made unless one of that name exists (the name carries the variable's version). */
+  private async secretFor(file: InstanceFile, labels: Record<string, string>): Promise<{ SecretID: string; SecretName: string; File: { Name: string; UID: string; GID: string; Mode: number } }> {
+    const name = `${labels["hoist.env"] ?? "hoist"}-${createHash("sha256").update(`${file.path}\0${file.content}`).digest("hex").slice(0, 24)}`;
+    let id: string | undefined;
+    try {
+      id = ((await this.docker.getSecret(name).inspect()) as { ID: string }).ID;
+    } catch (err) {
+      if (statusOf(err) !== 404) throw instanceHostError(`inspect secret ${name}`, err);
+    }
+    if (!id) {
+      try {
+        id = ((await this.docker.createSecret({ Name: name, Labels: { "hoist.env": labels["hoist.env"] ?? "" }, Data: Buffer.from(file.content).toString("base64") })) as { id: string }).id;
+      } catch (err) {
+        if (statusOf(err) !== 409) throw instanceHostError(`create secret ${name}`, err);
+        id = ((await this.docker.getSecret(name).inspect()) as { ID: string }).ID;
+      }
+    }
+    return { SecretID: id, SecretName: name, File: { Name: file.path, UID: String(file.uid), GID: String(file.gid), Mode: file.mode } };
   }
 
   logsCommand(name: string): string {
@@ -224,12 +255,13 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     // A resumed release finds its own update already under way: starting it again would restart it.
     if (current.Spec?.Labels?.["hoist.release"] === spec.labels["hoist.release"]) return;
     const { image, auth } = await this.pinnedImage(spec.image);
+    const secrets = await Promise.all((spec.files ?? []).map((f) => this.secretFor(f, spec.labels)));
     await this.updateSpec(
       group,
       `update service ${group}`,
       (s) => ({
         ...s,
-        ...serviceSpec(group, spec, image, spec.replicas),
+        ...serviceSpec(group, spec, image, spec.replicas, secrets),
         UpdateConfig: swarmPolicy(spec.update),
         RollbackConfig: swarmPolicy(spec.rollback),
       }),
@@ -329,6 +361,9 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
       const address = task ? await this.address(task) : undefined;
       if (task && address) return toInstance(service, task, address);
       const newest = tasks[0];
+      // A one-off (restart: no) that is done already: completed is its success.
+      if (newest?.Status?.State === "complete" && service.Spec?.TaskTemplate && (service.Spec.TaskTemplate as { RestartPolicy?: { Condition?: string } }).RestartPolicy?.Condition === "none")
+        return ended(service, slot, newest);
       if (newest?.Status) last = `task ${newest.Status.State}${newest.Status.Err ? `: ${newest.Status.Err}` : ""}`;
       if (Date.now() >= deadline)
         throw new EngineError(
@@ -369,7 +404,9 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     if (!containerId) return undefined;
     try {
       const info = await this.docker.getContainer(containerId).inspect();
-      const address = info.NetworkSettings.Networks.bridge?.IPAddress || undefined;
+      // On the network the router reaches it on (an app's edge bridge), else the default bridge.
+      const routed = task.Spec?.ContainerSpec?.Labels?.["hoist.network"];
+      const address = info.NetworkSettings.Networks[routed ?? "bridge"]?.IPAddress || undefined;
       if (address) this.addresses.set(task.ID, address);
       return address;
     } catch (err) {
@@ -395,8 +432,11 @@ function parseName(name: string): { service: string; slot: number } {
   return match ? { service: match[1]!, slot: Number(match[2]) } : { service: name, slot: 1 };
 }
 
-function serviceSpec(name: string, spec: Omit<InstanceSpec, "name">, image: string, count: number) {
-  const labels = { ...spec.labels, "hoist.port": String(spec.port) };
+function serviceSpec(name: string, spec: Omit<InstanceSpec, "name">, image: string, count: number, secrets: object[] = []) {
+  const [first] = spec.networks ?? [];
+  const labels = { ...spec.labels, "hoist.port": String(spec.port), ...(first ? { "hoist.network": first.name } : {}) };
+  const r = spec.runtime;
+  const restart = r?.restart;
   return {
     Name: name,
     Labels: { ...labels, "hoist.image": spec.image },
@@ -408,9 +448,31 @@ function serviceSpec(name: string, spec: Omit<InstanceSpec, "name">, image: stri
         // Swarm's Command replaces the image's ENTRYPOINT; Args replaces its CMD, as
         // `docker run IMAGE ARGS...` and DockerInstances' Cmd do.
         ...(spec.command ? { Args: spec.command } : {}),
+        ...(r?.entrypoint ? { Command: r.entrypoint } : {}),
+        ...(r?.user !== undefined ? { User: r.user } : {}),
+        ...(r?.workingDir !== undefined ? { Dir: r.workingDir } : {}),
+        ...(r?.stopSignal !== undefined ? { StopSignal: r.stopSignal } : {}),
+        ...(r?.readOnly ? { ReadOnly: true } : {}),
+        // Swarm writes /etc/hosts lines: "IP host".
+        ...(r?.extraHosts.length ? { Hosts: r.extraHosts.map((h) => `${h.slice(h.indexOf(":") + 1)} ${h.slice(0, h.indexOf(":"))}`) } : {}),
+        ...(r?.capAdd.length ? { CapabilityAdd: r.capAdd } : {}),
+        ...(r?.capDrop.length ? { CapabilityDrop: r.capDrop } : {}),
+        ...(r?.mounts.length
+          ? {
+              Mounts: r.mounts.map((m): Dockerode.MountSettings =>
+                // An empty Source: a volume with no name, fresh for each task.
+                m.type === "anonymous"
+                  ? { Type: "volume", Source: "", Target: m.target }
+                  : m.type === "tmpfs"
+                    ? { Type: "tmpfs", Source: "", Target: m.target, ...(m.sizeBytes ? { TmpfsOptions: { SizeBytes: m.sizeBytes, Mode: 0o1777 } } : {}) }
+                    : { Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly },
+              ),
+            }
+          : {}),
+        ...(secrets.length ? { Secrets: secrets } : {}),
         // An init as PID 1 passes SIGTERM on, so a scale-down does not wait out the grace.
         Init: true,
-        StopGracePeriod: STOP_GRACE_NS,
+        StopGracePeriod: r?.stopGraceMs !== undefined ? r.stopGraceMs * 1e6 : STOP_GRACE_NS,
         ...(spec.healthcheck ? { Healthcheck: dockerHealthcheck(spec.healthcheck) } : {}),
       },
       Resources: {
@@ -419,7 +481,10 @@ function serviceSpec(name: string, spec: Omit<InstanceSpec, "name">, image: stri
           ...(spec.memoryBytes ? { MemoryBytes: spec.memoryBytes } : {}),
         },
       },
-      RestartPolicy: { Condition: "any" },
+      RestartPolicy: restart
+        ? { Condition: restart.name === "no" ? "none" : restart.name === "on-failure" ? "on-failure" : "any", ...(restart.maxRetries !== undefined ? { MaxAttempts: restart.maxRetries } : {}) }
+        : { Condition: "any" },
+      ...(spec.networks?.length ? { Networks: spec.networks.map((n) => ({ Target: n.name, Aliases: n.aliases })) } : {}),
     },
     Mode: { Replicated: { Replicas: count } },
     EndpointSpec: { Mode: "dnsrr" },
@@ -447,6 +512,8 @@ function isRunning(task: TaskInfo): boolean {
 
 function toInstance(service: ServiceInfo, task: TaskInfo, address: string): Instance {
   const labels = task.Spec?.ContainerSpec?.Labels ?? service.Spec?.Labels ?? {};
+  // Swarm calls a task with a health check running only once the check has passed.
+  const checked = (service.Spec?.TaskTemplate as { ContainerSpec?: { Healthcheck?: { Test?: string[] } } } | undefined)?.ContainerSpec?.Healthcheck?.Test?.[0];
   return {
     name: `${service.Spec?.Name ?? service.ID}.${task.Slot ?? 1}.${task.ID}`,
     image: service.Spec?.Labels?.["hoist.image"] ?? "",
@@ -454,7 +521,15 @@ function toInstance(service: ServiceInfo, task: TaskInfo, address: string): Inst
     port: Number(labels["hoist.port"] ?? 0),
     running: true,
     labels,
+    ...(checked && checked !== "NONE" ? { health: "healthy" as const } : {}),
   };
+}
+
+/** A slot with no running task: stopped, or how its newest task ended (a one-off's exit code). */
+function ended(service: ServiceInfo, slot: number, newest: TaskInfo | undefined): Instance {
+  const state = newest?.Status?.State;
+  const exitCode = state === "complete" ? 0 : state === "failed" ? newest?.Status?.ContainerStatus?.ExitCode : undefined;
+  return { ...stopped(service, slot), ...(exitCode !== undefined ? { exitCode } : {}) };
 }
 
 /** A place in the service with no running task: what a restore scales back up. */

@@ -18,16 +18,28 @@ export function scopedName(env: string, name: string): string {
 /** The networks and volumes the app uses, made unless they exist; volumes are never removed. */
 export async function prepareApp(ctx: ReleaseContext, spec: ReleaseSpec): Promise<void> {
   const app = spec.app;
-  // Swarm releases run the routed service alone, on the host's own network (see swarmRefusal).
-  if (!app || ctx.host.groups) return;
+  if (!app) return;
   const labels = { "hoist.env": ctx.env };
   for (const n of app.networks) await ctx.host.ensureNetwork(scopedName(ctx.env, n), { ...labels, "hoist.network": n });
+  if (ctx.host.groups) await ctx.host.ensureNetwork(edgeNetwork(ctx), { ...labels, "hoist.network": "(edge)" }, true);
   for (const v of app.volumes) await ctx.host.ensureVolume(scopedName(ctx.env, v), { ...labels, "hoist.volume": v });
 }
 
-/** A service's networks in the host's terms: reached by its name and aliases on each. */
-export function attachments(ctx: ReleaseContext, service: string, networks: NetworkAttachment[] | undefined): InstanceSpec["networks"] {
-  return (networks ?? [{ network: "default", aliases: [] }]).map((n) => ({ name: scopedName(ctx.env, n.network), aliases: [service, ...n.aliases] }));
+/**
+ * Where the router reaches routed instances on Swarm: a swarm-scoped bridge (an overlay's
+ * addresses are not routed to from the node). Named apart from any compose network's.
+ */
+function edgeNetwork(ctx: ReleaseContext): string {
+  return `${scopedName(ctx.env, "")}-edge`;
+}
+
+/**
+ * A service's networks in the host's terms: reached by its name and aliases on each. A routed
+ * service on Swarm joins the edge network first, where the router reaches it.
+ */
+export function attachments(ctx: ReleaseContext, service: string, networks: NetworkAttachment[] | undefined, routed = false): InstanceSpec["networks"] {
+  const app = (networks ?? [{ network: "default", aliases: [] }]).map((n) => ({ name: scopedName(ctx.env, n.network), aliases: [service, ...n.aliases] }));
+  return routed && ctx.host.groups ? [{ name: edgeNetwork(ctx), aliases: [] }, ...app] : app;
 }
 
 /** Compose's container settings in the host's terms: named volumes scoped to the environment. */

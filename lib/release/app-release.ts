@@ -200,43 +200,23 @@ export async function undoCompanions(ctx: ReleaseContext, id: string, spec: Rele
  * runs is removed.
  */
 export async function pruneCompanions(ctx: ReleaseContext, routed: string, now: CompanionInstances, previous: CompanionInstances): Promise<void> {
-  const keep = new Set([...Object.values(now).flat(), ...Object.values(previous).flat()]);
+  // On a host that runs instances as sets (Swarm services), a set is kept or removed whole.
+  const unit = (name: string) => ctx.host.groups?.groupOf(name) ?? name;
+  const running = new Set(Object.values(now).flat().map(unit));
+  const keep = new Set([...running, ...Object.values(previous).flat().map(unit)]);
   const all = await ctx.host.list({ "hoist.env": ctx.env });
   for (const i of all) {
     const service = i.labels["hoist.service"];
-    if (service === undefined || service === routed || Object.hasOwn(now, service) && now[service]!.includes(i.name)) continue;
-    if (!keep.has(i.name)) await ctx.host.remove(i.name);
+    if (service === undefined || service === routed || running.has(unit(i.name))) continue;
+    if (!keep.has(unit(i.name))) await ctx.host.remove(i.name);
     else if (!Object.hasOwn(now, service) && i.running) await ctx.host.stop(i.name);
   }
 }
 
-/**
- * Why `spec` can't be released to a Swarm host yet, or undefined: Swarm releases run the routed
- * service alone, with the settings a release description holds, and refuse the rest rather than
- * drop it.
- */
+/** Why `spec` can't be released to a Swarm host, or undefined: Swarm runs no privileged task. */
 export function swarmRefusal(spec: ReleaseSpec): string | undefined {
-  const parts: string[] = [];
-  const others = spec.app?.services.map((s) => s.name) ?? [];
-  if (others.length) parts.push(`the other services (${others.join(", ")})`);
-  const r = spec.runtime;
-  if (r) {
-    if (r.mounts.length) parts.push("volumes and tmpfs");
-    for (const [key, set] of [
-      ["labels", Object.keys(r.labels).length > 0],
-      ["entrypoint", r.entrypoint !== undefined],
-      ["user", r.user !== undefined],
-      ["working_dir", r.workingDir !== undefined],
-      ["stop_signal", r.stopSignal !== undefined],
-      ["stop_grace_period", r.stopGraceMs !== undefined],
-      ["read_only", r.readOnly !== undefined],
-      ["extra_hosts", r.extraHosts.length > 0],
-      ["privileged", r.privileged === true],
-      ["cap_add/cap_drop", r.capAdd.length + r.capDrop.length > 0],
-    ] as const)
-      if (set) parts.push(key);
-  }
-  if (spec.networks?.some((n) => n.network !== "default" || n.aliases.length)) parts.push("networks");
-  if (spec.secrets?.length) parts.push("secrets");
-  return parts.length ? `releases to Swarm run ${spec.service} alone for now, and this app also has ${parts.join(", ")}: release it to a Docker host, or leave those out` : undefined;
+  const privileged = [spec.service, ...(spec.app?.services.map((s) => s.name) ?? [])].filter((name) =>
+    name === spec.service ? spec.runtime?.privileged : spec.app?.services.find((s) => s.name === name)?.runtime.privileged,
+  );
+  return privileged.length ? `Swarm runs no privileged task, and ${privileged.join(", ")} asks for privileged: use cap_add for what it needs, or a Docker host` : undefined;
 }

@@ -58,10 +58,9 @@ export function instanceSettings(ctx: ReleaseContext, plan: ReleasePlan): Omit<I
     ...(spec.resources.cpus ? { cpus: spec.resources.cpus } : {}),
     ...(spec.resources.memoryBytes ? { memoryBytes: spec.resources.memoryBytes } : {}),
     ...(spec.healthcheck ? { healthcheck: spec.healthcheck } : {}),
-    // On a Docker host, an app's service joins the app's networks; Swarm releases refuse what
-    // they would drop (swarmRefusal) and run on the host's own network.
-    ...(spec.app && !ctx.host.groups ? { networks: attachments(ctx, spec.service, spec.networks) } : {}),
-    ...(spec.runtime && !ctx.host.groups ? { runtime: engineRuntime(ctx, spec.runtime) } : {}),
+    // An app's service joins the app's networks (and on Swarm the edge, where the router reaches it).
+    ...(spec.app ? { networks: attachments(ctx, spec.service, spec.networks, true) } : {}),
+    ...(spec.runtime ? { runtime: engineRuntime(ctx, spec.runtime) } : {}),
     ...(spec.secrets?.length ? { files: secretFiles(spec.secrets, plan.secretValues) } : {}),
   };
 }

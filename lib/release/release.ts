@@ -132,7 +132,7 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
         outcome = { ok: false, error, rolledBack: true, instances: current?.instances ?? [] };
         throw new AppFailed(outcome);
       }
-      outcome = await runStrategy(ctx, {
+      outcome = req.spec.unrouted ? { ok: true, instances: [] } : await runStrategy(ctx, {
         id,
         image: req.image,
         spec: req.spec,

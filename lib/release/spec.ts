@@ -14,7 +14,10 @@ import type { AppParts, NetworkAttachment, RuntimeSettings, SecretMount } from "
  * literal `$`; see lib/compose/interpolate.ts): `replicas: ${N:-2}` is 2.
  */
 export interface ReleaseSpec {
+  /** The routed service; "" in an app with none (`unrouted`). */
   service: string;
+  /** No service takes the environment's traffic: only `app`'s services are released, the router is left alone. */
+  unrouted?: true;
   /** `image:` as written; the deploy stage replaces it with the image the pipeline built. */
   image?: string;
   /**

@@ -1,12 +1,13 @@
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
+import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import type { InstanceHost } from "../../lib/engine/instances.ts";
 import type { ReleaseContext } from "../../lib/release/ports.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
 import { release, rollback } from "../../lib/release/release.ts";
 import { removeContainers, requireDocker } from "../support/docker.ts";
-import { RATE, threeServiceApp as app, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
+import { RATE, requireSwarmManager, threeServiceApp as app, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 import { startHaproxy } from "../support/haproxy.ts";
 import { startLoad } from "../support/load.ts";
 import { HaproxyRouter } from "../../lib/router/haproxy.ts";
@@ -28,11 +29,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (bench) {
+    // Services first: removing a task's container under a live service only makes Swarm start another.
+    const mine = (labels: Record<string, string> | undefined) => labels?.["hoist.env"]?.endsWith(bench.suffix) ?? false;
+    for (const s of await docker.listServices({ filters: { label: ["hoist.env"] } })) if (mine(s.Spec?.Labels)) await new SwarmInstances(docker).remove(s.Spec!.Name!);
     await removeContainers(docker, "hoist.env", (labels) => labels["hoist.env"]?.endsWith(bench.suffix) ?? false);
     for (const n of await docker.listNetworks({ filters: { label: ["hoist.env"] } }))
       if (n.Labels?.["hoist.env"]?.endsWith(bench.suffix)) await docker.getNetwork(n.Id).remove().catch(() => undefined);
     const { Volumes } = await docker.listVolumes({ filters: { label: ["hoist.env"] } });
     for (const v of Volumes ?? []) if (v.Labels?.["hoist.env"]?.endsWith(bench.suffix)) await docker.getVolume(v.Name).remove().catch(() => undefined);
+    for (const x of await docker.listSecrets({ filters: { label: ["hoist.env"] } })) if (mine(x.Spec?.Labels)) await docker.getSecret(x.ID).remove().catch(() => undefined);
   }
   await bench?.close();
 }, 120_000);
@@ -50,12 +55,27 @@ async function startedAt(name: string): Promise<string> {
   return (await docker.getContainer(name).inspect()).State.StartedAt;
 }
 
-describe.each([["a Docker host", async (): Promise<InstanceHost> => new DockerInstances(docker)]])("a three-service app on %s", (_mode, makeHost) => {
+/** The running containers of a service of `env` (on Swarm, its tasks'), by id and start time. */
+async function containersOf(env: string, service: string): Promise<string[]> {
+  const found = await docker.listContainers({ filters: { label: [`hoist.env=${env}`, `hoist.service=${service}`], status: ["running"] } });
+  return Promise.all(found.map(async (c) => `${c.Id} ${await startedAt(c.Id)}`));
+}
+
+describe.each([
+  ["a Docker host", async (): Promise<InstanceHost> => new DockerInstances(docker)],
+  [
+    "Swarm",
+    async (): Promise<InstanceHost> => {
+      await requireSwarmManager(docker);
+      return new SwarmInstances(docker);
+    },
+  ],
+])("a three-service app on %s", (mode, makeHost) => {
   let ctx: ReleaseContext;
   let url: string;
 
   beforeAll(async () => {
-    ({ ctx, url } = await bench.environment("app", await makeHost()));
+    ({ ctx, url } = await bench.environment(mode === "Swarm" ? "sapp" : "app", await makeHost()));
   });
 
   it("is released whole: web reaches db by name on the app's network, db keeps its counter in the named volume", async () => {
@@ -67,7 +87,8 @@ describe.each([["a Docker host", async (): Promise<InstanceHost> => new DockerIn
     const first = (await askDb(url)).count;
     expect((await askDb(url)).count).toBe(first + 1);
     const network = await docker.getNetwork(`hoist-${ctx.env}-default`).inspect();
-    expect(Object.keys(network.Containers ?? {}).length).toBe(4); // web ×2, worker, db
+    // web ×2, worker, db (an overlay also lists its own load-balancer endpoint, "lb-...")
+    expect(Object.keys(network.Containers ?? {}).filter((k) => !k.startsWith("lb-")).length).toBe(4);
     const volume = await docker.getVolume(`hoist-${ctx.env}-counter`).inspect();
     expect(volume.Labels).toMatchObject({ "hoist.env": ctx.env, "hoist.volume": "counter" });
   });
@@ -76,14 +97,15 @@ describe.each([["a Docker host", async (): Promise<InstanceHost> => new DockerIn
     const { deps, images } = bench;
     const [before] = (await deps.store.listReleases(ctx.env)) as [ReleaseRecord];
     const db = before.companions!.db![0]!;
-    const dbStarted = await startedAt(db);
+    const dbStarted = await containersOf(ctx.env, "db");
+    expect(dbStarted.length).toBe(1);
     const spec = await app({ web: images.v2, other: images.v1 });
     const v2 = await underLoad(url, () => release(deps, ctx, { image: images.v2, spec, trigger }));
     expect(v2.result.status, v2.result.error).toBe("succeeded");
     expect(v2.report.failed, v2.report.failures.join("; ")).toBe(0);
     expect([...v2.report.bodies("after").keys()]).toEqual(["v2"]);
     expect(v2.result.companions?.db).toEqual([db]);
-    expect(await startedAt(db)).toBe(dbStarted);
+    expect(await containersOf(ctx.env, "db")).toEqual(dbStarted);
     expect((await askDb(url)).version).toBe("v2");
   });
 
@@ -100,13 +122,18 @@ describe.each([["a Docker host", async (): Promise<InstanceHost> => new DockerIn
   it("rolls the whole app back when the new web fails its health check, data intact; a rollback keeps the data too", async () => {
     const { deps, images } = bench;
     const [serving] = (await deps.store.listReleases(ctx.env)) as [ReleaseRecord];
+    const dbBefore = await containersOf(ctx.env, "db");
     const before = (await askDb(url)).count;
     // v3 fails its health gate; the db changes in the same release, and is put back.
     const bad = await underLoad(url, async () => release(deps, ctx, { image: images.v3, spec: await app({ web: images.v3, other: images.v1 }, "3"), trigger }));
     expect(bad.result).toMatchObject({ status: "failed", rolledBack: true });
     expect(bad.report.failed, bad.report.failures.join("; ")).toBe(0);
-    const db = serving.companions!.db![0]!;
-    expect((await docker.getContainer(db).inspect()).State.Running).toBe(true);
+    expect(serving.companions?.db).toEqual((await deps.store.listReleases(ctx.env)).find((r) => r.status === "succeeded")?.companions?.db);
+    const dbAfter = await containersOf(ctx.env, "db");
+    expect(dbAfter.length).toBe(1);
+    // On a Docker host the very container runs again; Swarm scales the old service back up (a new task).
+    const id = (c: string | undefined) => c?.split(" ")[0];
+    if (mode !== "Swarm") expect(id(dbAfter[0])).toBe(id(dbBefore[0]));
     expect((await askDb(url)).count).toBe(before + 1);
 
     // Back to the release before the db changed: web v2, and the db's first definition again.

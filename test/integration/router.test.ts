@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, get, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -242,5 +242,44 @@ describe("the load generator", () => {
     expect(report.sent).toBeGreaterThan(0);
     expect(report.failed).toBe(report.sent);
     expect(report.failures[0]).toMatch(/ECONNREFUSED/);
+  });
+});
+
+describe("routes on a shared HAProxy (a routes map)", () => {
+  it("sends each host and path prefix to its backend, replaces a backend's routes whole, and refuses another backend's route", async () => {
+    const shared = await startHaproxy({ shared: ["shop_be", "blog_be"] });
+    const [a, b] = [await tinyServer("a"), await tinyServer("b")];
+    try {
+      const r = new HaproxyRouter({ socket: shared.socket });
+      for (const [backend, tiny] of [["shop_be", a], ["blog_be", b]] as const) {
+        await r.addServer(backend, { name: "s1", address: "127.0.0.1", port: tiny.port, weight: 100 });
+        await r.setState(backend, "s1", "ready");
+      }
+      const ask = (host: string, path = "/") =>
+        new Promise<string>((resolve, reject) =>
+          get(`${shared.url}${path}`, { headers: { host } }, (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d));
+            res.on("end", () => resolve(`${res.statusCode} ${body}`));
+          }).on("error", reject),
+        );
+      await r.setRoutes(shared.map!, "shop_be", [{ host: "shop.test", path: "/" }]);
+      await r.setRoutes(shared.map!, "blog_be", [{ host: "shop.test", path: "/blog" }, { host: "blog.test", path: "/" }]);
+      expect(await ask("shop.test", "/cart")).toBe("200 a");
+      expect(await ask("SHOP.test:8080", "/blog/post")).toBe("200 b"); // the longer prefix wins
+      expect(await ask("blog.test")).toBe("200 b");
+      expect(await ask("other.test")).toBe("404 no route");
+      // Replaced whole: blog.test is gone, the other backend's routes stay.
+      await r.setRoutes(shared.map!, "blog_be", [{ host: "news.test", path: "/" }]);
+      expect(await ask("blog.test")).toBe("404 no route");
+      expect(await ask("news.test")).toBe("200 b");
+      expect(await ask("shop.test", "/blog/post")).toBe("200 a");
+      await expect(r.setRoutes(shared.map!, "blog_be", [{ host: "shop.test", path: "/" }])).rejects.toThrow(/the route shop\.test\/ already sends requests to backend "shop_be"/);
+      await expect(r.setRoutes("relative.map", "blog_be", [])).rejects.toBeInstanceOf(RouterError);
+    } finally {
+      await shared.stop();
+      await a.close();
+      await b.close();
+    }
   });
 });

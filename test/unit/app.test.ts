@@ -93,8 +93,10 @@ describe("a compose application", () => {
     const two = lines("services:", "  a:", "    image: a", "    ports: ['80']", "  b:", "    image: b", "    ports: ['81']");
     expect(await refusal(two)).toMatchObject({ reason: "no-route", error: expect.stringMatching(/several services could take the environment's traffic \(a, b\): name one/) });
     expect((await app(two, { routed: "b" })).service).toBe("b");
-    const none = await refusal(lines("services:", "  a:", "    image: a", "  b:", "    image: b"));
-    expect(none.reason).toBe("no-route");
+    // None can: an app of workers, the router left alone.
+    const none = await readApp(lines("services:", "  a:", "    image: a", "  b:", "    image: b"));
+    expect(none.ok && [none.spec.unrouted, none.spec.app?.services.map((s) => s.name)]).toEqual([true, ["a", "b"]]);
+    expect(none.ok && none.warnings[0]).toMatch(/^docker-compose\.yml: no service takes the environment's traffic/);
   });
 
   it.each([
@@ -207,6 +209,14 @@ describe("releasing a compose application (in-memory host)", () => {
     expect([...e.host.instances.keys()].filter((n) => n.includes("-r2-"))).toEqual([]);
   });
 
+  it("releases an app of workers without touching the router", async () => {
+    const e = env();
+    const workers = await built(lines("services:", "  consumer:", "    build: .", "    deploy: { replicas: 2 }", "  cache:", "    image: redis:7"), "shop:v1");
+    const v1 = await release(e.deps, e.ctx, { id: "r1", image: "shop:v1", spec: workers, trigger });
+    expect(v1).toMatchObject({ status: "succeeded", instances: [], companions: { consumer: ["hoist-prod-consumer-r1-0", "hoist-prod-consumer-r1-1"], cache: ["hoist-prod-cache-r1-0"] } });
+    expect(e.router.table(e.ctx.backend)).toEqual([]);
+  });
+
   it("rolls back when a worker's own health check fails, before the routed service changes", async () => {
     const e = env();
     const v1 = await release(e.deps, e.ctx, { id: "r1", image: "shop:v1", spec: await built(APP, "shop:v1"), trigger });
@@ -215,5 +225,39 @@ describe("releasing a compose application (in-memory host)", () => {
     expect(v2).toMatchObject({ status: "failed", rolledBack: true, error: expect.stringMatching(/^db: hoist-prod-db-r2-0 failed its health check/) });
     expect(running(e, "db")).toEqual(["hoist-prod-db-r1-0"]);
     expect(running(e, "web")).toEqual(v1.instances);
+  });
+});
+
+describe("an app's routes (in-memory router)", () => {
+  const trigger = { type: "manual" as const, by: "test" };
+  const routed = (routes: string) =>
+    app(lines("services:", "  web:", "    image: shop", "    ports: ['8080']", `    x-hoist: { strategy: blue-green, routes: ${routes} }`));
+
+  it("go to the environment's backend in its routes map, and back to the previous ones when the release fails", async () => {
+    const e = fakeEnvironment();
+    e.ctx.routesMap = "/etc/haproxy/routes.map";
+    e.host.images.add("shop:v1").add("shop:v2");
+    const v1 = await release(e.deps, e.ctx, { id: "r1", image: "shop:v1", spec: await routed("[shop.test, shop.test/api]"), trigger });
+    expect(v1.status).toBe("succeeded");
+    expect([...e.router.maps.get("/etc/haproxy/routes.map")!]).toEqual([["shop.test/", "web_be"], ["shop.test/api", "web_be"]]);
+    e.probe.healthy = (i) => i.image !== "shop:v2";
+    const v2 = await release(e.deps, e.ctx, { id: "r2", image: "shop:v2", spec: await routed("[shop.example]"), trigger });
+    expect(v2).toMatchObject({ status: "failed", rolledBack: true });
+    expect([...e.router.maps.get("/etc/haproxy/routes.map")!.keys()]).toEqual(["shop.test/", "shop.test/api"]);
+  });
+
+  it("are refused, before anything changes, where the router has no routes map", async () => {
+    const e = fakeEnvironment();
+    e.host.images.add("shop:v1");
+    await expect(release(e.deps, e.ctx, { id: "r1", image: "shop:v1", spec: await routed("[shop.test]"), trigger })).rejects.toThrow(
+      /the app declares x-hoist\.routes, and the environment's router has no routes map: register it with `hoist env set prod --router-map FILE`/,
+    );
+    expect(e.host.instances.size).toBe(0);
+  });
+
+  it("are host names and path prefixes", async () => {
+    expect((await routed("[Shop.Test/api/v1, { host: a.test }]")).hoist.routes).toEqual([{ host: "shop.test", path: "/api/v1" }, { host: "a.test", path: "/" }]);
+    for (const bad of ["[]", "['http://shop.test']", "[shop_test]", "['shop.test/a b']", "[{ host: a.test, path: nope }]"])
+      expect((await readApp(lines("services:", "  web:", "    image: shop", "    ports: ['8080']", `    x-hoist: { routes: ${bad} }`))).ok, bad).toBe(false);
   });
 });
