@@ -26,6 +26,5 @@ export const APP_SERVICE_KEYS_READ: { file: KeysRead; service: KeysRead } = {
     volumes_from: true,
     devices: true,
     security_opt: true,
-    extends: true,
   },
 };

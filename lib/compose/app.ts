@@ -1,4 +1,5 @@
 import { readDotEnv } from "./dotenv.ts";
+import { loadProject, relative } from "./project.ts";
 import { interpolate } from "./interpolate.ts";
 import { AppServiceFields, type DependsOnEntry } from "./app-schema.ts";
 import type { AppParts, AppService, Dependency, Mount, NetworkAttachment, RuntimeSettings, SecretMount } from "./app-spec.ts";
@@ -41,7 +42,9 @@ export interface AppOptions {
    * one is never interpolated. (Their values are read when the release starts a container.)
    */
   serverVariables?: Readonly<Record<string, { version: string; secret: boolean }>>;
-  /** Reads a repository file at the run's sha (`env_file:`), by its path from the repository's root. */
+  /** Later files of the stage's `compose:` list, merged over this one in order (`docker compose -f a -f b`). */
+  overrides?: readonly { file: string; text: string }[] | undefined;
+  /** Reads a repository file at the run's sha (`env_file:`, `include`, `extends.file`), by its path from the repository's root. */
   readFile?: (path: string) => Promise<string | undefined>;
 }
 
@@ -74,9 +77,14 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
     return invalid(
       at(file, lineAt(lines, hidden.path), `"${hidden.name}" is a secret of this environment: a secret reaches a container only as a file, through secrets: (secrets: { ${hidden.name.toLowerCase()}: { environment: ${hidden.name} } })`),
     );
-  const unset = interpolated.unset.map(({ name, path }) => ({ line: lineAt(lines, path), text: at(file, lineAt(lines, path), `the "${name}" variable is not set: defaulting to a blank string`) }));
-  const root = interpolated.value ?? {};
-  if (!isMapping(root)) return invalid(at(file, lineAt(lines, []), '(file): expected a mapping with a "services" key'));
+  const unset: Warning[] = interpolated.unset.map(({ name, path }) => ({ line: lineAt(lines, path), text: at(file, lineAt(lines, path), `the "${name}" variable is not set: defaulting to a blank string`) }));
+  const main = interpolated.value ?? {};
+  if (!isMapping(main)) return invalid(at(file, lineAt(lines, []), '(file): expected a mapping with a "services" key'));
+  // Overrides merged, includes added, extends resolved, as Compose assembles a project.
+  const project = await loadProject(main, { file, lines, variables, readFile: options.readFile, overrides: options.overrides });
+  if (!project.ok) return { ok: false, reason: /not supported yet/.test(project.error) ? "not-yet" : "invalid", error: project.error };
+  const root = project.root;
+  for (const u of project.unset) unset.push({ line: 0, text: `${u.file}: the "${u.name}" variable is not set: defaulting to a blank string` });
   const doc: Doc = { root, lines, file };
   const fail = (path: Path, message: string, reason: Refusal = "invalid"): AppResult => ({ ok: false, reason, error: at(file, lineAt(lines, path), message) });
 
@@ -308,12 +316,11 @@ function unroutedSpec(): ReleaseSpec {
 
 async function readEnvFiles(doc: Doc, fields: Map<string, AppServiceFields>, readFile: AppOptions["readFile"]): Promise<Map<string, Record<string, string>> | string> {
   const out = new Map<string, Record<string, string>>();
-  const dir = doc.file.includes("/") ? doc.file.slice(0, doc.file.lastIndexOf("/") + 1) : "";
   for (const [name, f] of fields) {
     const values: Record<string, string> = {};
     for (const [i, entry] of (f.env_file ?? []).entries()) {
       const where = at(doc.file, lineAt(doc.lines, ["services", name, "env_file", i]), `services.${name}.env_file`);
-      const path = joinPath(dir, entry.path);
+      const path = relative(doc.file, entry.path);
       if (path === undefined) return `${where}: ${entry.path} is outside the repository`;
       const text = readFile ? await readFile(path) : undefined;
       if (text === undefined) {
@@ -327,20 +334,6 @@ async function readEnvFiles(doc: Doc, fields: Map<string, AppServiceFields>, rea
     out.set(name, values);
   }
   return out;
-}
-
-/** `dir` + a relative path, normalized; undefined when it climbs out of the repository. */
-function joinPath(dir: string, path: string): string | undefined {
-  if (path.startsWith("/")) return undefined;
-  const parts: string[] = [];
-  for (const p of `${dir}${path}`.split("/")) {
-    if (p === "" || p === ".") continue;
-    if (p === "..") {
-      if (parts.length === 0) return undefined;
-      parts.pop();
-    } else parts.push(p);
-  }
-  return parts.join("/");
 }
 
 /** Volumes declared `external` (where the environment allows it), by their names on the host. */

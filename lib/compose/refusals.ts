@@ -30,7 +30,7 @@ export const REFUSALS = {
   privileged: "asks for privileges (privileged, cap_add, security_opt; allowed only where the environment allows them)",
   "shared-container": "shares another container's volumes or namespace (volumes_from)",
   "no-image": "has a service other than the routed one with neither image nor build",
-  "not-yet": "uses a compose feature Hoist does not release yet (extends, include, external networks, volume drivers)",
+  "not-yet": "uses a compose feature Hoist does not release yet (external networks, volume drivers, include's project_directory)",
 } as const;
 export type Refusal = keyof typeof REFUSALS;
 
@@ -48,8 +48,6 @@ export interface Refused {
 /** The first reason the app can't be released as written, or undefined. */
 export function appRefusals(doc: Doc, fields: ReadonlyMap<string, AppServiceFields>, allow: HostAllowances): Refused | undefined {
   const refuse = (reason: Refusal, path: Path, message: string): Refused => ({ reason, error: at(doc.file, lineAt(doc.lines, path), message) });
-  if (doc.root.include !== undefined && doc.root.include !== null)
-    return refuse("not-yet", ["include"], "include: Hoist does not release included compose files yet: merge them into this file");
   const volumes = mappingOf(doc.root.volumes);
   const networks = mappingOf(doc.root.networks);
   // Only the volumes a released service mounts: a declared, unused one is no one's concern.
@@ -72,7 +70,6 @@ export function appRefusals(doc: Doc, fields: ReadonlyMap<string, AppServiceFiel
     const raw = mappingOf((doc.root.services as Record<string, unknown>)[name]);
     const here = (...path: Path) => ["services", name, ...path];
     const where = `services.${name}`;
-    if (raw.extends !== undefined && raw.extends !== null) return refuse("not-yet", here("extends"), `${where}.extends: Hoist does not release extended services yet: write the service out in full`);
     if (raw.network_mode !== undefined && raw.network_mode !== null)
       return refuse("host-namespace", here("network_mode"), `${where}.network_mode: ${String(raw.network_mode)} is refused: Hoist puts each service on its app's networks, where the router and the other services reach it`);
     for (const key of ["pid", "ipc", "userns_mode", "uts", "cgroup"] as const) {

@@ -30,7 +30,13 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
       spec = { kind: "test", run: entry.test.run, timeoutSec: entry.test.timeout, env: entry.test.env };
     } else if ("deploy" in entry) {
       const d = entry.deploy;
-      spec = { kind: "deploy", environment: d.environment, compose: d.compose, ...(d.service ? { service: d.service } : {}),
+      const [compose, ...overrides] = typeof d.compose === "string" ? [d.compose] : d.compose;
+      spec = {
+        kind: "deploy",
+        environment: d.environment,
+        compose: compose!,
+        ...(overrides.length ? { overrides } : {}),
+        ...(d.service ? { service: d.service } : {}),
         ...(d.services ? { services: d.services } : {}),
         ...(d.profiles ? { profiles: d.profiles } : {}),
         ...(d.strategy ? { strategy: d.strategy } : {}),

@@ -39,6 +39,8 @@ export const StageSpec = z.discriminatedUnion("kind", [
     kind: z.literal("deploy"),
     environment: z.string(),
     compose: z.string(),
+    /** More compose files, merged over `compose` in order. */
+    overrides: z.array(z.string()).optional(),
     service: z.string().optional(),
     services: z.array(z.string()).optional(),
     profiles: z.array(z.string()).optional(),

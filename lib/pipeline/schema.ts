@@ -93,8 +93,8 @@ export const DeployStage = z
   .object({
     /** An environment registered on the server (its engine, router and rules live there). */
     environment: z.string().regex(ENVIRONMENT_NAME, "is an environment name: lower-case letters, digits and -, at most 40"),
-    /** The compose file describing the release. */
-    compose: repoPath.default("docker-compose.yml"),
+    /** The compose file describing the release, or several merged in order (`docker compose -f a -f b`). */
+    compose: z.union([repoPath, list(repoPath, 8).min(1, "name at least one compose file")]).default("docker-compose.yml"),
     /** The service that takes the environment's traffic; default: the one that can (see lib/compose/app.ts). */
     service: text(255).min(1).optional(),
     /** Release only these services and what they depend on; default: every service. */

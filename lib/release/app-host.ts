@@ -18,11 +18,22 @@ export function scopedName(env: string, name: string): string {
 /** The networks and volumes the app uses, made unless they exist; volumes are never removed. */
 export async function prepareApp(ctx: ReleaseContext, spec: ReleaseSpec): Promise<void> {
   const app = spec.app;
-  if (!app) return;
+  if (!app || !joinsNetworks(ctx, spec)) return;
   const labels = { "hoist.env": ctx.env };
   for (const n of app.networks) await ctx.host.ensureNetwork(scopedName(ctx.env, n), { ...labels, "hoist.network": n });
   if (ctx.host.groups) await ctx.host.ensureNetwork(edgeNetwork(ctx), { ...labels, "hoist.network": "(edge)" }, true);
   for (const v of app.volumes) await ctx.host.ensureVolume(scopedName(ctx.env, v), { ...labels, "hoist.volume": v });
+}
+
+/**
+ * Whether the app's services join its networks. On Swarm a lone service with no network of its
+ * own runs on the node's default bridge instead: an overlay there has no one to reach, and
+ * attaching one costs each task seconds.
+ */
+export function joinsNetworks(ctx: ReleaseContext, spec: ReleaseSpec): boolean {
+  if (!spec.app) return false;
+  if (!ctx.host.groups) return true;
+  return spec.app.services.length > 0 || (spec.networks ?? []).some((n) => n.network !== "default" || n.aliases.length > 0);
 }
 
 /**

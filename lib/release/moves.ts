@@ -3,7 +3,7 @@ import type { Instance, InstanceSpec } from "../engine/instances.ts";
 import { waitHealthy } from "./health.ts";
 import { ReleaseParked, type ReleaseOutcome, type ReleasePlan } from "./plan.ts";
 import type { ReleaseContext } from "./ports.ts";
-import { attachments, engineRuntime, secretFiles } from "./app-host.ts";
+import { attachments, engineRuntime, joinsNetworks, secretFiles } from "./app-host.ts";
 
 /** Sleeps until `until`, or parks the release when that is longer than the plan allows. */
 export async function waitUntil(ctx: ReleaseContext, plan: ReleasePlan, until: number, reason: string): Promise<void> {
@@ -59,7 +59,7 @@ export function instanceSettings(ctx: ReleaseContext, plan: ReleasePlan): Omit<I
     ...(spec.resources.memoryBytes ? { memoryBytes: spec.resources.memoryBytes } : {}),
     ...(spec.healthcheck ? { healthcheck: spec.healthcheck } : {}),
     // An app's service joins the app's networks (and on Swarm the edge, where the router reaches it).
-    ...(spec.app ? { networks: attachments(ctx, spec.service, spec.networks, true) } : {}),
+    ...(joinsNetworks(ctx, spec) ? { networks: attachments(ctx, spec.service, spec.networks, true) } : {}),
     ...(spec.runtime ? { runtime: engineRuntime(ctx, spec.runtime) } : {}),
     ...(spec.secrets?.length ? { files: secretFiles(spec.secrets, plan.secretValues) } : {}),
   };

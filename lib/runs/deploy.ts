@@ -61,8 +61,15 @@ export async function deployStage(
   // The environment's variables over the repository's .env; secret ones only as secrets' files.
   const server = deps.variables ? await deps.variables.variableValues(env.name) : [];
   const plain = Object.fromEntries(server.filter((v) => !v.secret).map((v) => [v.name, v.value]));
+  const overrides: { file: string; text: string }[] = [];
+  for (const file of spec.overrides ?? []) {
+    const more = await deps.source.readFile(run.repo, run.sha, file);
+    if (more === undefined) return { ok: false, error: `${file} (in the deploy stage's compose list) not found in ${run.repo.fullName} at ${run.sha.slice(0, 12)}` };
+    overrides.push({ file, text: more });
+  }
   const parsed = await readApp(text, {
     file: spec.compose,
+    overrides,
     variables: { ...dotEnv.variables, ...plain },
     serverVariables: Object.fromEntries(server.map((v) => [v.name, { version: v.version, secret: v.secret }])),
     routed: spec.service,

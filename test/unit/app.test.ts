@@ -261,3 +261,56 @@ describe("an app's routes (in-memory router)", () => {
       expect((await readApp(lines("services:", "  web:", "    image: shop", "    ports: ['8080']", `    x-hoist: { routes: ${bad} }`))).ok, bad).toBe(false);
   });
 });
+
+describe("compose files as Compose assembles them", () => {
+  const files: Record<string, string> = {
+    "deploy/common.yml": lines("services:", "  base:", "    image: shop", "    environment: { A: '1', B: '1' }", "    ports: ['8080']", "    volumes: ['/cache', 'data:/data']"),
+    "deploy/db.yml": lines("services:", "  db:", "    image: postgres:16", "    volumes: ['pg:/var/lib/postgresql/data']", "volumes: { pg: {} }"),
+  };
+  const readFile = async (path: string) => files[path];
+
+  it("resolves extends in the same file and in another, merging as Compose does", async () => {
+    const text = lines(
+      "services:",
+      "  web:",
+      "    extends: { file: common.yml, service: base }",
+      "    environment: [B=2, C=3]",
+      "    volumes: ['data:/data:ro', '/tmp/x']",
+      "  worker:",
+      "    extends: web",
+      "    command: [work]",
+      "    ports: !!null",
+      "volumes: { data: {} }",
+    );
+    const spec = await app(text, { file: "deploy/compose.yml", readFile, routed: "web" });
+    expect(spec.environment).toEqual({ A: "1", B: "2", C: "3" });
+    expect(spec.runtime?.mounts).toEqual([
+      { type: "anonymous", target: "/cache" },
+      { type: "volume", source: "data", target: "/data", readOnly: true },
+      { type: "anonymous", target: "/tmp/x" },
+    ]);
+    expect(spec.app?.services[0]).toMatchObject({ name: "worker", command: ["work"], environment: { A: "1", B: "2", C: "3" } });
+    const cycle = await refusal(lines("services:", "  a:", "    extends: b", "  b:", "    extends: a"));
+    expect(cycle.error).toMatch(/services\.a\.extends: a cycle/);
+    const missing = await refusal(lines("services:", "  a:", "    extends: { file: nope.yml, service: x }"), { readFile });
+    expect(missing.error).toMatch(/nope\.yml is not in the repository at this commit/);
+  });
+
+  it("adds what included files declare, and refuses one declared twice", async () => {
+    const text = lines("include: [db.yml]", "services:", "  web:", "    image: shop", "    ports: ['8080']", "    depends_on: [db]");
+    const spec = await app(text, { file: "deploy/compose.yml", readFile });
+    expect(spec.app?.services.map((s) => `${s.name}:${s.kind}`)).toEqual(["db:stateful"]);
+    expect(spec.app?.volumes).toEqual(["pg"]);
+    const twice = await refusal(text.replace("  web:", "  db:\n    image: x\n  web:"), { file: "deploy/compose.yml", readFile });
+    expect(twice.error).toMatch(/services\.db is defined here and in the included db\.yml: rename one/);
+    expect((await refusal(lines("include: ['https://example.com/x.yml']", "services: { a: { image: a } }"), { readFile })).reason).toBe("not-yet");
+  });
+
+  it("merges the stage's later files over the first, in order", async () => {
+    const base = lines("services:", "  web:", "    image: shop", "    ports: ['8080']", "    environment: { LEVEL: debug, KEEP: 'yes' }", "    deploy: { replicas: 1 }", "    command: [serve, --dev]");
+    const prod = lines("services:", "  web:", "    environment: { LEVEL: info }", "    deploy: { replicas: 3 }", "    command: [serve]", "  cache:", "    image: redis:7");
+    const spec = await app(base, { overrides: [{ file: "compose.prod.yml", text: prod }] });
+    expect(spec).toMatchObject({ environment: { LEVEL: "info", KEEP: "yes" }, replicas: 3, command: ["serve"] });
+    expect(spec.app?.services.map((s) => s.name)).toEqual(["cache"]);
+  });
+});

@@ -33,7 +33,12 @@ describe("deploy stages in .hoist.yml", () => {
   const file = (stages: string) => `pipelines:\n  main:\n    on: { push: true }\n    stages:\n${stages}`;
 
   it("resolve with their defaults and overrides", async () => {
-    const parsed = await parseHoistFile(file("      - build: { image: shop }\n      - deploy: { environment: staging }\n      - deploy: { environment: production, strategy: canary, service: web, compose: deploy/compose.yml }\n"));
+    const parsed = await parseHoistFile(
+      file(
+        "      - build: { image: shop }\n      - deploy: { environment: staging }\n      - deploy: { environment: production, strategy: canary, service: web, compose: deploy/compose.yml }\n" +
+          "      - deploy: { environment: edge, compose: [compose.yaml, compose.prod.yaml], services: [web], profiles: [jobs] }\n",
+      ),
+    );
     if (!parsed.ok) throw new Error(parsed.error);
     const resolved = resolveStages(parsed.file.pipelines.main!, { repoName: "acme/shop" });
     expect(resolved).toEqual({
@@ -42,6 +47,7 @@ describe("deploy stages in .hoist.yml", () => {
         { name: "build", spec: { kind: "build", image: "shop", context: ".", dockerfile: "Dockerfile", args: {} } },
         { name: "deploy", spec: { kind: "deploy", environment: "staging", compose: "docker-compose.yml" } },
         { name: "deploy-2", spec: { kind: "deploy", environment: "production", compose: "deploy/compose.yml", service: "web", strategy: "canary" } },
+        { name: "deploy-3", spec: { kind: "deploy", environment: "edge", compose: "compose.yaml", overrides: ["compose.prod.yaml"], services: ["web"], profiles: ["jobs"] } },
       ],
     });
   });
