@@ -1,4 +1,4 @@
-import { SERVICE_KEYS_READ, type KeysRead } from "../release/compose-schema.ts";
+import { SERVICE_KEYS_READ, type KeysRead } from "./service-schema.ts";
 import { appShape } from "./app-schema.ts";
 
 const keysOf = (shape: object): KeysRead => Object.fromEntries(Object.keys(shape).map((k) => [k, true as const]));

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { Bad, command, duration, flag, leaf, parseBytes, portRange, serviceShape, text } from "../release/compose-schema.ts";
-import type { DependencyCondition, Mount } from "./app-spec.ts";
+import { Bad, command, duration, flag, leaf, parseBytes, portRange, serviceShape, text } from "./service-schema.ts";
+import type { DependencyCondition, Mount } from "../release/app-spec.ts";
 
 /**
  * Schema of the keys of a Compose service that make it part of an application (depends_on,

@@ -2,11 +2,11 @@ import { readDotEnv } from "./dotenv.ts";
 import { loadProject, relative } from "./project.ts";
 import { interpolate } from "./interpolate.ts";
 import { AppServiceFields, type DependsOnEntry } from "./app-schema.ts";
-import type { AppParts, AppService, Dependency, Mount, NetworkAttachment, RuntimeSettings, SecretMount } from "./app-spec.ts";
+import type { AppParts, AppService, Dependency, Mount, NetworkAttachment, RuntimeSettings, SecretMount } from "../release/app-spec.ts";
 import { appRefusals, type HostAllowances, type Refusal } from "./refusals.ts";
-import { ignoredKeys } from "../release/compose-ignored.ts";
+import { ignoredKeys } from "./ignored.ts";
 import { APP_SERVICE_KEYS_READ } from "./app-keys.ts";
-import { ComposeService } from "../release/compose-schema.ts";
+import { ComposeService } from "./service-schema.ts";
 import type { ReleaseSpec } from "../release/spec.ts";
 import { readYamlFile } from "../yaml/isolate.ts";
 import { COMPOSE_FILE_LIMITS } from "../yaml/limits.ts";
@@ -15,6 +15,14 @@ import type { LineTree } from "../yaml/read.mjs";
 
 /** More services than this is not one application Hoist releases in one go. */
 export const MAX_APP_SERVICES = 64;
+
+/**
+ * The release of `service` of a Compose file (without one, the service that takes traffic) and of
+ * what it depends on: the application reader limited to that service.
+ */
+export function readReleaseSpec(text: string, service: string | undefined, file = "docker-compose.yml", variables: Readonly<Record<string, string>> = {}): Promise<AppResult> {
+  return readApp(text, { file, variables, routed: service, only: service === undefined ? undefined : [service] });
+}
 
 /** Stands for the run's image in a service with `build:`, until the deploy stage knows it. */
 export const BUILT_IMAGE = "";
@@ -91,11 +99,18 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   const services = root.services ?? {};
   if (!isMapping(services)) return fail(["services"], "services: expected a mapping of service names to services");
   const names = Object.keys(services);
+  // Compose's own rule for names: they become container names, DNS aliases and labels.
+  const badName = names.find((n) => !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(n) || n.length > 63);
+  if (badName !== undefined) return fail(["services", badName], `services: "${badName.slice(0, 80)}" is not a service name: letters, digits, ".", "_" and "-", at most 63, starting with a letter or digit`);
   for (const name of [...(options.only ?? []), ...(options.routed ? [options.routed] : [])])
     if (!Object.hasOwn(services, name)) return invalid(at(file, undefined, `no service "${name}" (${names.length ? `services: ${names.join(", ")}` : "the file declares no services"})`));
   if (names.length === 0) return invalid(at(file, undefined, "the file declares no services"));
   const declaredVolumes = declared(root.volumes);
   const declaredNetworks = declared(root.networks);
+  for (const [key, set] of [["volumes", declaredVolumes], ["networks", declaredNetworks]] as const) {
+    const bad = [...(set ?? [])].find((n) => !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(n) || n.length > 40);
+    if (bad !== undefined) return fail([key, bad], `${key}: "${bad.slice(0, 80)}" is not a ${key.slice(0, -1)} name: letters, digits, ".", "_" and "-", at most 40, starting with a letter or digit`);
+  }
   if (declaredVolumes === undefined) return fail(["volumes"], "volumes: expected a mapping of volume names");
   if (declaredNetworks === undefined) return fail(["networks"], "networks: expected a mapping of network names");
 

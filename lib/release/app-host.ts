@@ -1,6 +1,6 @@
-import type { NetworkAttachment, RuntimeSettings } from "../compose/app-spec.ts";
+import type { NetworkAttachment, RuntimeSettings } from "./app-spec.ts";
 import type { ContainerRuntime, InstanceFile, InstanceSpec } from "../engine/instances.ts";
-import type { SecretMount } from "../compose/app-spec.ts";
+import type { SecretMount } from "./app-spec.ts";
 import { NotFoundError } from "../errors.ts";
 import type { ReleaseContext } from "./ports.ts";
 import type { ReleaseSpec } from "./spec.ts";

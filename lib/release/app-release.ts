@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import type { AppParts, AppService, Dependency } from "../compose/app-spec.ts";
+import type { AppParts, AppService, Dependency } from "./app-spec.ts";
 import type { Instance, InstanceSpec } from "../engine/instances.ts";
 import { attachments, engineRuntime, MAX_NAME, secretFiles } from "./app-host.ts";
 import { moveFailure, ReleaseError } from "./moves.ts";

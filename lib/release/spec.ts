@@ -1,6 +1,6 @@
 import type { Strategy } from "../pipeline/strategy.ts";
 import type { HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
-import type { AppParts, NetworkAttachment, RuntimeSettings, SecretMount } from "../compose/app-spec.ts";
+import type { AppParts, NetworkAttachment, RuntimeSettings, SecretMount } from "./app-spec.ts";
 /**
  * A release, read from one service of the user's `docker-compose.yml`.
  *

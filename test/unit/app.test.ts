@@ -126,6 +126,11 @@ describe("a compose application", () => {
     expect(spec.app?.services[0]?.runtime).toMatchObject({ capAdd: ["NET_ADMIN"], mounts: [expect.anything(), { type: "bind", source: "/srv/data", target: "/srv", readOnly: true }] });
   });
 
+  it("refuses names that could not name a container, an alias or a volume", async () => {
+    expect((await refusal(lines("services:", "  'web app':", "    image: a"))).error).toMatch(/^docker-compose\.yml:2: services: "web app" is not a service name/);
+    expect((await refusal(lines("services:", "  web: { image: a, volumes: ['x:/x'] }", "volumes: { '../x': {} }"))).error).toMatch(/volumes: "\.\.\/x" is not a volume name/);
+  });
+
   it("says where a depends_on cycle is", async () => {
     const r = await refusal(lines("services:", "  a:", "    image: a", "    ports: ['80']", "    depends_on: [b]", "  b:", "    image: b", "    depends_on: [a]"));
     expect(r.error).toMatch(/^docker-compose\.yml:\d+: services\.\w\.depends_on: a cycle \((a → b → a|b → a → b)\)/);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { readReleaseSpec } from "../../lib/release/compose.ts";
+import { readReleaseSpec } from "../../lib/compose/app.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
-import { parseBytes, parseDuration, parseShortPort, splitCommand } from "../../lib/release/compose-schema.ts";
+import { parseBytes, parseDuration, parseShortPort, splitCommand } from "../../lib/compose/service-schema.ts";
 
 // Examples follow the shapes of the Compose Specification's own examples (deploy, update_config,
 // resources, healthcheck, ports, environment, command); the numbers are the documented facts.

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { INTERPOLATION_LIMITS, interpolate, type Lookup } from "../../lib/compose/interpolate.ts";
-import { readReleaseSpec } from "../../lib/release/compose.ts";
+import { readReleaseSpec } from "../../lib/compose/app.ts";
 import { readYamlFile } from "../../lib/yaml/isolate.ts";
 import { COMPOSE_FILE_LIMITS } from "../../lib/yaml/limits.ts";
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseHoistFile } from "../../lib/pipeline/config.ts";
 import { resolveStages } from "../../lib/pipeline/resolve.ts";
 import { Environment, parseEnvironmentsFile, protectionDenies } from "../../lib/release/environment.ts";
-import { readReleaseSpec } from "../../lib/release/compose.ts";
+import { readReleaseSpec } from "../../lib/compose/app.ts";
 import { httpHealthcheck } from "../../lib/release/in-place.ts";
 import { setName } from "../../lib/release/moves.ts";
 import type { ReleaseContext } from "../../lib/release/ports.ts";

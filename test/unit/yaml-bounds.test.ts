@@ -1,7 +1,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseHoistFile } from "../../lib/pipeline/config.ts";
-import { readReleaseSpec } from "../../lib/release/compose.ts";
+import { readReleaseSpec } from "../../lib/compose/app.ts";
 import { YamlIsolate } from "../../lib/yaml/isolate.ts";
 import { COMPOSE_FILE_LIMITS, HOIST_FILE_LIMITS } from "../../lib/yaml/limits.ts";
 

@@ -2,7 +2,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseHoistFile } from "../../lib/pipeline/config.ts";
-import { readReleaseSpec } from "../../lib/release/compose.ts";
+import { readReleaseSpec } from "../../lib/compose/app.ts";
 import { untrustedYaml } from "../support/yaml-inputs.ts";
 
 // Generated pipeline and compose files (deep nesting, many keys, aliases, huge scalars, wrong

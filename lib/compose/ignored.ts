@@ -1,6 +1,6 @@
 import { at, formatPath, lineAt, type Path } from "../yaml/locate.ts";
 import type { LineTree } from "../yaml/read.mjs";
-import type { KeysRead } from "./compose-schema.ts";
+import type { KeysRead } from "./service-schema.ts";
 
 /**
  * The Compose keys Hoist does not act on yet (secrets, configs, logging, ...): never dropped

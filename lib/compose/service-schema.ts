@@ -1,7 +1,7 @@
 import { STRATEGIES } from "../pipeline/strategy.ts";
 import { isIP } from "node:net";
 import { z } from "zod";
-import type { HealthcheckSpec, HoistSettings, ReleaseSpec, Route, UpdatePolicy } from "./spec.ts";
+import type { HealthcheckSpec, HoistSettings, ReleaseSpec, Route, UpdatePolicy } from "../release/spec.ts";
 
 /**
  * Schema of the parts of a Compose service that Hoist reads (Compose Specification: services, deploy,
