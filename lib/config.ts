@@ -80,6 +80,15 @@ export const ConfigSchema = z.object({
   HOIST_WORKER_CONCURRENCY: z.coerce.number().int().positive().default(4),
   /** YAML list of environments the local runtime registers at start (same fields as the API). */
   HOIST_ENVIRONMENTS_FILE: z.string().min(1).optional(),
+  /**
+   * The local runtime starts a router (HAProxy) on 127.0.0.1 at this port and registers a `local`
+   * environment on the local engine behind it, unless one is registered; unset: neither.
+   */
+  HOIST_LOCAL_ROUTER_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+  /** Where that router keeps its config, runtime socket and routes map (under its port): one per directory Hoist runs from. */
+  HOIST_LOCAL_ROUTER_DIR: z.string().default(".hoist/router"),
+  /** The name of that environment. */
+  HOIST_LOCAL_ENVIRONMENT: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, "is an environment name").default("local"),
   /** The longest one release may hold its environment. */
   HOIST_RELEASE_LEASE_MS: ms(15 * 60_000),
   HOIST_LOG_LEVEL: logLevel.default("info"),

@@ -378,6 +378,19 @@ function runtimeOf(f: AppServiceFields, external: Map<string, string>, oneOff: b
     ...(f.privileged ? { privileged: true } : {}),
     capAdd: f.cap_add ?? [],
     capDrop: f.cap_drop ?? [],
+    ...(placementOf(f) ?? {}),
+  };
+}
+
+function placementOf(f: AppServiceFields): { placement: NonNullable<RuntimeSettings["placement"]> } | undefined {
+  const p = f.deploy.placement;
+  if (!p.constraints?.length && !p.preferences?.length && p.max_replicas_per_node === undefined) return undefined;
+  return {
+    placement: {
+      constraints: p.constraints ?? [],
+      spreads: p.preferences ?? [],
+      ...(p.max_replicas_per_node !== undefined ? { maxReplicasPerNode: p.max_replicas_per_node } : {}),
+    },
   };
 }
 

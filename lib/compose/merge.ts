@@ -6,6 +6,8 @@
  * library implements Compose's merge; compose-go's is Go.
  */
 
+import { OVERRIDE, RESET } from "../yaml/read.mjs";
+
 type Value = unknown;
 type Mapping = Record<string, Value>;
 
@@ -28,7 +30,10 @@ export function mergeService(base: Mapping, over: Mapping, path = ""): Mapping {
   for (const [key, value] of Object.entries(over)) {
     const here = path ? `${path}.${key}` : key;
     const prev = out[key];
-    if (prev === undefined || prev === null || value === null || REPLACED.has(here)) out[key] = value;
+    // `!reset`: as if nothing had set it; `!override`: this value, not merged with the earlier one.
+    if (isMapping(value) && Object.hasOwn(value, RESET)) delete out[key];
+    else if (isMapping(value) && Object.hasOwn(value, OVERRIDE)) out[key] = value[OVERRIDE];
+    else if (prev === undefined || prev === null || value === null || REPLACED.has(here)) out[key] = value;
     else if (APPENDED.has(here) && Array.isArray(prev) && Array.isArray(value)) out[key] = unique([...prev, ...value]);
     else if (BY_KEY.has(here)) out[key] = { ...asMap(prev, "="), ...asMap(value, "=") };
     else if (BY_NAME.has(here)) out[key] = mergeService(asNames(prev), asNames(value), here);
@@ -81,6 +86,16 @@ function byTarget(prev: Value[], next: Value[], key: string): Value[] {
   const out = new Map<string, Value>();
   for (const item of [...prev, ...next]) out.set(targetOf(item, key), item);
   return [...out.values()];
+}
+
+/** A value with the `!reset` / `!override` markers a merge did not meet taken out: reset keys removed, overrides unwrapped. */
+export function settle(v: Value): Value {
+  if (Array.isArray(v)) return v.map(settle);
+  if (!isMapping(v)) return v;
+  if (Object.hasOwn(v, OVERRIDE)) return settle(v[OVERRIDE]);
+  const out: Mapping = {};
+  for (const [k, x] of Object.entries(v)) if (!(isMapping(x) && Object.hasOwn(x, RESET))) out[k] = settle(x);
+  return out;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { interpolate } from "./interpolate.ts";
-import { mergeFiles, mergeService } from "./merge.ts";
+import { mergeFiles, mergeService, settle } from "./merge.ts";
 import { readYamlFile } from "../yaml/isolate.ts";
 import { COMPOSE_FILE_LIMITS } from "../yaml/limits.ts";
 import { at, lineAt } from "../yaml/locate.ts";
@@ -78,14 +78,14 @@ export async function loadProject(main: Mapping, src: ProjectSources): Promise<P
   root = included.root;
 
   const services = root.services;
-  if (!isMapping(services)) return { ok: true, root, unset };
+  if (!isMapping(services)) return { ok: true, root: settle(root) as Mapping, unset };
   const resolved: Mapping = {};
   for (const name of Object.keys(services)) {
     const r = await extendsOf(services, name, src.file, []);
     if (!r.ok) return fail(r.error, ["services", name, "extends"]);
     resolved[name] = r.service;
   }
-  return { ok: true, root: { ...root, services: resolved }, unset };
+  return { ok: true, root: settle({ ...root, services: resolved }) as Mapping, unset };
 
   async function includeAll(project: Mapping, file: string, depth: number): Promise<{ ok: true; root: Mapping } | { ok: false; error: string }> {
     const list = project.include;

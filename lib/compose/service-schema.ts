@@ -384,8 +384,30 @@ const updatePolicy = (failureActions: readonly UpdatePolicy["failureAction"][]) 
 
 const limitsShape = { cpus: leaf(cpus), memory: leaf(memory) };
 
+const placementList = (what: string) => (v: unknown): string[] | Bad =>
+  Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : new Bad(`expected a list of ${what}`);
+
+/** `preferences: [{ spread: node.labels.zone }]`: the labels to spread over. */
+const spreads = (v: unknown): string[] | Bad => {
+  if (!Array.isArray(v)) return new Bad("expected a list such as [{ spread: node.labels.zone }]");
+  const out: string[] = [];
+  for (const [i, p] of v.entries()) {
+    const spread = typeof p === "object" && p !== null ? (p as { spread?: unknown }).spread : undefined;
+    if (typeof spread !== "string") return new Bad("expected { spread: LABEL }", [i]);
+    out.push(spread);
+  }
+  return out;
+};
+
+const placementShape = {
+  constraints: leaf(placementList('constraints such as "node.role==manager"')),
+  preferences: leaf(spreads),
+  max_replicas_per_node: leaf(whole(1)),
+};
+
 const deployShape = {
   replicas: leaf(whole(0)),
+  placement: mapping(placementShape),
   update_config: updatePolicy(["continue", "rollback", "pause"]),
   // The spec lists continue and pause only: a failing rollback cannot roll back.
   rollback_config: updatePolicy(["continue", "pause"]),
@@ -532,5 +554,6 @@ export const SERVICE_KEYS_READ: KeysRead = {
     update_config: keysOf(updatePolicyShape([])),
     rollback_config: keysOf(updatePolicyShape([])),
     resources: { limits: keysOf(limitsShape) },
+    placement: keysOf(placementShape),
   },
 };

@@ -21,7 +21,35 @@ export interface SampleAppOptions {
   /** Replaces the generated .hoist.yml. */
   hoistYml?: string;
   branch?: string;
+  /** Adds a compose app (web, worker, a counter with a named volume) and a deploy stage to this environment. */
+  deployTo?: string;
 }
+
+/**
+ * The sample's compose app: the routed web (blue-green), a worker, and a "counter" that notes
+ * each of its starts in a named volume; it runs the base image, so a new version of the app
+ * leaves it running, untouched.
+ */
+export const SAMPLE_COMPOSE = `services:
+  web:
+    build: .
+    ports: ["8080"]
+    depends_on: [counter]
+    deploy: { replicas: 2 }
+    x-hoist:
+      strategy: blue-green
+      health: { path: /, interval: 200ms, retries: 30 }
+      drain: 1s
+  worker:
+    build: .
+    command: ["sh", "-c", "while true; do date > /tmp/heartbeat; sleep 5; done"]
+  counter:
+    image: hoist/busybox:latest
+    command: ["sh", "-c", "date >> /data/starts && exec httpd -f -p 9000 -h /data"]
+    volumes: ["data:/data"]
+volumes:
+  data: {}
+`;
 
 /**
  * A tiny web app repository: a busybox httpd image, a test that checks its page, and a
@@ -46,9 +74,11 @@ export async function createSampleApp(dir: string, opts: SampleAppOptions): Prom
         `      - build: { image: ${opts.image} }`,
         `      - test: { run: ${JSON.stringify(opts.test ?? "grep -q hello /www/index.html")}, timeout: 120 }`,
         "      - push:",
+        ...(opts.deployTo ? [`      - deploy: { environment: ${opts.deployTo} }`] : []),
         "",
       ].join("\n"),
   );
+  if (opts.deployTo) await writeFile(join(dir, "docker-compose.yml"), SAMPLE_COMPOSE);
   return commitAll(dir, branch, "sample app");
 }
 

@@ -79,6 +79,8 @@ export interface ContainerRuntime {
   privileged?: boolean;
   capAdd: string[];
   capDrop: string[];
+  /** `deploy.placement`: where Swarm may run the tasks (a single Docker host has one place). */
+  placement?: { constraints: string[]; spreads: string[]; maxReplicasPerNode?: number };
 }
 
 export interface Instance {

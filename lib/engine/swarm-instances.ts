@@ -485,6 +485,15 @@ function serviceSpec(name: string, spec: Omit<InstanceSpec, "name">, image: stri
         ? { Condition: restart.name === "no" ? "none" : restart.name === "on-failure" ? "on-failure" : "any", ...(restart.maxRetries !== undefined ? { MaxAttempts: restart.maxRetries } : {}) }
         : { Condition: "any" },
       ...(spec.networks?.length ? { Networks: spec.networks.map((n) => ({ Target: n.name, Aliases: n.aliases })) } : {}),
+      ...(r?.placement
+        ? {
+            Placement: {
+              Constraints: r.placement.constraints,
+              Preferences: r.placement.spreads.map((SpreadDescriptor) => ({ Spread: { SpreadDescriptor } })),
+              ...(r.placement.maxReplicasPerNode !== undefined ? { MaxReplicas: r.placement.maxReplicasPerNode } : {}),
+            },
+          }
+        : {}),
     },
     Mode: { Replicated: { Replicas: count } },
     EndpointSpec: { Mode: "dnsrr" },

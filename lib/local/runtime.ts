@@ -1,7 +1,10 @@
 import { serve, type ServerType } from "@hono/node-server";
 import { readFile } from "node:fs/promises";
 import { loadConfig, type Config, type Env } from "../config.ts";
-import { parseEnvironmentsFile } from "../release/environment.ts";
+import { Environment, parseEnvironmentsFile } from "../release/environment.ts";
+import { LOCAL_ENGINE } from "../engine/access.ts";
+import { ensureLocalRouter } from "./router.ts";
+
 import { httpApp } from "../http/server.ts";
 import { handleWakeUp } from "../runs/wake.ts";
 import { watchEnvironments } from "../release/watch.ts";
@@ -50,6 +53,16 @@ export async function startLocal(
   const { log } = services;
   for (const env of environments) await services.releases.putEnvironment(env);
   if (environments.length) log.info({ environments: environments.map((e) => e.name) }, "environments registered");
+  if (config.HOIST_LOCAL_ROUTER_PORT !== undefined) {
+    const router = await ensureLocalRouter(config.HOIST_LOCAL_ROUTER_DIR, config.HOIST_LOCAL_ROUTER_PORT);
+    // An operator's own `local` (registered with the CLI or the API) is left as it is.
+    const name = config.HOIST_LOCAL_ENVIRONMENT;
+    if (!(await services.releases.getEnvironment(name)))
+      await services.releases.putEnvironment(
+        Environment.parse({ name, engine: { endpoint: config.DOCKER_HOST ?? LOCAL_ENGINE }, router: { admin: router.admin, backend: router.backend, map: router.map } }),
+      );
+    log.info({ environment: name, url: router.url }, "apps released to the local environment answer here");
+  }
 
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: httpApp(services).fetch, port: config.HOIST_PORT, hostname: "127.0.0.1" }, () => resolve(s));

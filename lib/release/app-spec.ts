@@ -61,6 +61,8 @@ export interface RuntimeSettings {
   privileged?: boolean;
   capAdd: string[];
   capDrop: string[];
+  /** `deploy.placement`: where Swarm may run the tasks (a single Docker host has one place). */
+  placement?: { constraints: string[]; spreads: string[]; maxReplicasPerNode?: number };
 }
 
 /**

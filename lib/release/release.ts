@@ -71,6 +71,10 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
   if (req.spec.hoist.routes && !ctx.routesMap)
     throw new ReleaseError(`cannot release to ${ctx.env}: the app declares x-hoist.routes, and the environment's router has no routes map: register it with \`hoist env set ${ctx.env} --router-map FILE\``);
   const swarm = ctx.host.groups ? swarmRefusal(req.spec) : undefined;
+  if (!ctx.host.groups) {
+    const placed = [req.spec, ...(req.spec.app?.services ?? [])].filter((s) => s.runtime?.placement).map((s) => ("name" in s ? s.name : s.service));
+    if (placed.length) ctx.log(`warning: deploy.placement of ${placed.join(", ")} applies on Swarm; ${ctx.env} is one Docker host, where everything runs`);
+  }
   if (swarm) throw new ReleaseError(`cannot release to ${ctx.env}: ${swarm}`);
   for (const image of new Set([req.image, ...(req.spec.app?.services.map((s) => s.image) ?? [])])) await pullFirst(ctx, image).catch(unusable);
   // Read once, before anything changes: a secret whose variable is gone fails the release untouched.

@@ -19,3 +19,7 @@ export type ReadResult = { ok: true; value: unknown; lines: LineTree } | { ok: f
 
 /** Reads one YAML document into plain values within `limits`; never throws for any input. */
 export function readYaml(text: string, options: ReadOptions): ReadResult;
+
+/** The keys of the markers Compose's `!reset` and `!override` tags leave in a compose file's value. */
+export declare const RESET: string;
+export declare const OVERRIDE: string;

@@ -27,6 +27,10 @@ export function readYaml(text, options) {
   }
 }
 
+/** The keys of the markers `!reset` and `!override` leave (no YAML document can write a NUL in a key by accident). */
+export const RESET = "\u0000reset";
+export const OVERRIDE = "\u0000override";
+
 /**
  * @param {string} text
  * @param {import("./read.d.mts").ReadOptions} options
@@ -90,9 +94,22 @@ function convert(text, { limits, merge }) {
     const anchor = /** @type {{ anchor?: string }} */ (node ?? {}).anchor;
     if (anchor) anchors.set(anchor, node);
     const before = { nodes, chars };
-    const result = visitNode(node, depth);
+    const result = tagged(node, visitNode(node, depth));
     if (anchor) anchored.set(node, { ...result, nodes: nodes - before.nodes, chars: chars - before.chars });
     return result;
+  };
+
+  /**
+   * Compose's `!reset` (drop what an earlier file or an extended service gave this key) and
+   * `!override` (replace it whole, without merging), kept as markers for the merge (see
+   * lib/compose/merge.ts); other tags are read as YAML reads the value.
+   * @param {unknown} node
+   * @param {{ value: unknown; tree: import("./read.d.mts").LineTree }} result
+   */
+  const tagged = (node, result) => {
+    const tag = /** @type {{ tag?: string }} */ (node ?? {}).tag;
+    if (!merge || (tag !== "!reset" && tag !== "!override")) return result;
+    return { value: tag === "!reset" ? { [RESET]: true } : { [OVERRIDE]: result.value }, tree: result.tree };
   };
 
   /** @returns {{ value: unknown; tree: import("./read.d.mts").LineTree }} */

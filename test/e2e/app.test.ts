@@ -73,9 +73,10 @@ describe.each([
 ])("a three-service app on %s", (mode, makeHost) => {
   let ctx: ReleaseContext;
   let url: string;
+  let log: string[];
 
   beforeAll(async () => {
-    ({ ctx, url } = await bench.environment(mode === "Swarm" ? "sapp" : "app", await makeHost()));
+    ({ ctx, url, log } = await bench.environment(mode === "Swarm" ? "sapp" : "app", await makeHost()));
   });
 
   it("is released whole: web reaches db by name on the app's network, db keeps its counter in the named volume", async () => {
@@ -91,6 +92,11 @@ describe.each([
     expect(Object.keys(network.Containers ?? {}).filter((k) => !k.startsWith("lb-")).length).toBe(4);
     const volume = await docker.getVolume(`hoist-${ctx.env}-counter`).inspect();
     expect(volume.Labels).toMatchObject({ "hoist.env": ctx.env, "hoist.volume": "counter" });
+    // deploy.placement: Swarm's to honour; a Docker host says it has one place.
+    if (mode === "Swarm") {
+      const [db] = await docker.listServices({ filters: { label: [`hoist.env=${ctx.env}`, "hoist.service=db"] } });
+      expect(db?.Spec?.TaskTemplate).toMatchObject({ Placement: { Constraints: ["node.role==manager"] } });
+    } else expect(log).toContain(`warning: deploy.placement of db applies on Swarm; ${ctx.env} is one Docker host, where everything runs`);
   });
 
   it("releases a new web under 200 requests/s with no failed request, leaving the unchanged db running", async () => {

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { Run } from "../../lib/pipeline/run.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";
 import { runIds } from "../support/local.ts";
 import { REGISTRY_URL, requireDocker, requireRegistry, uniqueSuffix } from "../support/docker.ts";
+import { freePort } from "../support/haproxy.ts";
 
 // The `hoist` CLI as a user runs it, against the real engine and registry of scripts/services.sh.
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -93,9 +94,9 @@ afterAll(async () => {
 });
 
 describe("hoist demo", () => {
-  it("pushes the sample app through build, test and push and prints the digest", async () => {
+  it("pushes the sample app through build, test and push and prints the digest (--no-deploy)", async () => {
     const image = `hoist-e2e-demo-${suffix}`;
-    const r = await exec("npx", ["tsx", "lib/cli/main.ts", "demo", "--image", image], { HOIST_REGISTRY: REGISTRY });
+    const r = await exec("npx", ["tsx", "lib/cli/main.ts", "demo", "--image", image, "--no-deploy"], { HOIST_REGISTRY: REGISTRY });
     expect(r.code, show(r)).toBe(0);
     expect(r.stdout).toMatch(/^← 202 \{"delivery":\{"id":"d[0-9a-z]{24}","status":"pending"\},"duplicate":false\}/m);
     for (const stage of ["build", "test", "push"]) {
@@ -118,6 +119,32 @@ describe("hoist demo", () => {
     });
     expect(res.status).toBe(200);
   });
+
+  it("releases the sample compose app behind a local router, then v2 with no failed request, then rolls back", async () => {
+    const image = `hoist-e2e-demo-app-${suffix}`;
+    const env = `demo-${suffix}`;
+    const port = await freePort();
+    try {
+      const r = await exec("npx", ["tsx", "lib/cli/main.ts", "demo", "--image", image, "--environment", env, "--app-url", `http://127.0.0.1:${port}`], { HOIST_REGISTRY: REGISTRY });
+      expect(r.code, show(r)).toBe(0);
+      expect(r.stdout).toMatch(/✓ deploy succeeded in \S+/);
+      expect(r.stdout).toContain(`✓ released to ${env}: http://127.0.0.1:${port} answers "<h1>hello from hoist</h1>"`);
+      expect(r.stdout).toMatch(/✓ v2: \S+ answers "<h1>hello from hoist, v2<\/h1>"; \d+ requests during the run, 0 failed/);
+      expect(r.stdout).toMatch(/✓ release \S+ \(succeeded\): \S+ answers "<h1>hello from hoist<\/h1>"; \d+ requests during it, 0 failed/);
+      const local = /^\s+image\s+(\S+)/m.exec(r.stdout)?.[1];
+      ownImages(local, local && `${REGISTRY}/${local}`);
+      // The app's three services ran; the counter (a named volume) was not restarted by v2 or the rollback.
+      const counter = await docker.listContainers({ all: true, filters: { label: [`hoist.env=${env}`, "hoist.service=counter"] } });
+      expect(counter.map((c) => c.State)).toEqual(["running"]);
+    } finally {
+      for (const c of await docker.listContainers({ all: true, filters: { label: [`hoist.env=${env}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      for (const n of await docker.listNetworks({ filters: { label: [`hoist.env=${env}`] } })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+      const { Volumes } = await docker.listVolumes({ filters: { label: [`hoist.env=${env}`] } });
+      for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+      const pid = await readFile(join(ROOT, ".hoist", "router", String(port), "haproxy.pid"), "utf8").catch(() => "");
+      if (pid.trim()) process.kill(Number(pid.trim()), "SIGTERM");
+    }
+  }, 300_000);
 });
 
 describe("hoist runs / run / logs against a running Hoist", () => {

@@ -139,6 +139,7 @@ export async function threeServiceApp(images: { web: string; other: string }, db
     image: ${images.other}
     environment: { COUNTER_FILE: /data/count, DB_VERSION: "\${DB_VERSION}" }
     volumes: ["counter:/data"]
+    deploy: { placement: { constraints: ["node.role==manager"] } }
     healthcheck: { test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"], interval: 1s, timeout: 2s, retries: 20 }
 volumes:
   counter: {}

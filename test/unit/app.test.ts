@@ -67,6 +67,11 @@ describe("a compose application", () => {
     expect(worker).toMatchObject({ image: "", replicas: 2, command: ["work"], dependsOn: [{ service: "db", condition: "service_healthy" }] });
   });
 
+  it("reads deploy.placement for Swarm", async () => {
+    const spec = await app(APP.replace("    image: redis:7\n", "    image: redis:7\n    deploy: { placement: { constraints: [node.role==manager], preferences: [{ spread: node.labels.zone }], max_replicas_per_node: 1 } }\n"));
+    expect(spec.app?.services[1]?.runtime.placement).toEqual({ constraints: ["node.role==manager"], spreads: ["node.labels.zone"], maxReplicasPerNode: 1 });
+  });
+
   it("releases only the stage's services and what they depend on", async () => {
     const spec = await app(APP, { only: ["web"] });
     expect(spec.app?.services.map((s) => s.name)).toEqual(["db", "cache"]);
@@ -317,5 +322,17 @@ describe("compose files as Compose assembles them", () => {
     const spec = await app(base, { overrides: [{ file: "compose.prod.yml", text: prod }] });
     expect(spec).toMatchObject({ environment: { LEVEL: "info", KEEP: "yes" }, replicas: 3, command: ["serve"] });
     expect(spec.app?.services.map((s) => s.name)).toEqual(["cache"]);
+  });
+});
+
+describe("!reset and !override", () => {
+  it("drop or replace what an earlier file or an extended service set", async () => {
+    const base = lines("services:", "  web:", "    image: shop", "    ports: ['8080', '9090']", "    environment: { A: '1', B: '2' }", "    labels: { team: shop }");
+    const over = lines("services:", "  web:", "    ports: !override ['8081']", "    environment: !override { C: '3' }", "    labels: !reset {}");
+    const spec = await app(base, { overrides: [{ file: "compose.override.yml", text: over }] });
+    expect(spec).toMatchObject({ port: 8081, environment: { C: "3" } });
+    expect(spec.runtime?.labels).toEqual({});
+    const extended = await app(lines("services:", "  base:", "    image: shop", "    ports: ['8080']", "    environment: { A: '1' }", "  web:", "    extends: base", "    environment: !reset null"), { routed: "web" });
+    expect(extended.environment).toEqual({});
   });
 });
