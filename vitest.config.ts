@@ -17,7 +17,9 @@ export default defineConfig({
     reporters: ["default", "./test/support/summary-reporter.ts"],
     projects: [
       { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"], isolate: false, sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: "integration", include: ["test/integration/**/*.test.ts"], ...slow, sequence: { groupOrder: 1 } } },
+      // Two files at a time: most of their time is spent waiting (a provider's deadline, dynalite's
+      // answers, an engine's), and none of them measures traffic the way the e2e load tests do.
+      { extends: true, test: { name: "integration", include: ["test/integration/**/*.test.ts"], ...slow, fileParallelism: true, maxWorkers: 2, sequence: { groupOrder: 1 } } },
       { extends: true, test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], ...slow, sequence: { groupOrder: 2 } } },
     ],
   },

@@ -130,6 +130,7 @@ async function demoCommand(opts: DemoOptions, ctx: CliContext): Promise<number> 
 
     /** A signed push of `sha`, followed to the end of its run. */
     const pushAndFollow = async (sha: string): Promise<Run> => {
+      const pushedAt = Date.now();
       const body = githubPush({ path: app.path, sha, ref: `refs/heads/${app.branch}`, fullName: `demo/${opts.image}` });
       const delivery = randomUUID();
       out.print(`→ POST ${url}/hooks/github  X-GitHub-Event: push  X-GitHub-Delivery: ${delivery}  X-Hub-Signature-256: sha256=…`);
@@ -162,7 +163,7 @@ async function demoCommand(opts: DemoOptions, ctx: CliContext): Promise<number> 
       });
       out.print();
       const d = runDuration(done, Date.now());
-      out.print(`run ${done.id} ${formatStatus(done.status, color)}${d === undefined ? "" : ` in ${formatDuration(d)}`} ${out.paint("dim", `(${formatDuration(Date.now() - t0)} from push to done)`)}`);
+      out.print(`run ${done.id} ${formatStatus(done.status, color)}${d === undefined ? "" : ` in ${formatDuration(d)}`} ${out.paint("dim", `(${formatDuration(Date.now() - pushedAt)} from push to done)`)}`);
       return done;
     };
 
