@@ -74,6 +74,7 @@ export interface ContainerRuntime {
   stopSignal?: string;
   stopGraceMs?: number;
   readOnly?: boolean;
+  /** `host:ip` entries. */
   extraHosts: string[];
   restart: { name: "no" | "always" | "on-failure" | "unless-stopped"; maxRetries?: number };
   privileged?: boolean;

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { delimiter, join, resolve } from "node:path";
+import { processEnv } from "../config.ts";
 import { runtimeCommand } from "../router/haproxy.ts";
 
 /**
@@ -31,30 +32,7 @@ export async function ensureLocalRouter(dir: string, port: number): Promise<Loca
   await mkdir(home, { recursive: true });
   const config = join(home, "haproxy.cfg");
   if (!existsSync(map)) await writeFile(map, "");
-  await writeFile(
-    config,
-    [
-      "global",
-      `  stats socket ${socket} level admin`,
-      "defaults",
-      "  mode http",
-      "  timeout connect 2s",
-      "  timeout client 30s",
-      "  timeout server 30s",
-      "  retries 3",
-      "  option redispatch 1",
-      "  retry-on conn-failure empty-response junk-response",
-      "frontend web",
-      `  bind 127.0.0.1:${port}`,
-      "  http-request set-var(txn.hoist_path) path",
-      "  http-request set-var(txn.hoist_route) req.hdr(host),field(1,:),lower,concat(,txn.hoist_path,)",
-      `  use_backend %[var(txn.hoist_route),map_beg(${map})]`,
-      `  default_backend ${BACKEND}`,
-      `backend ${BACKEND}`,
-      "  balance roundrobin",
-      "",
-    ].join("\n"),
-  );
+  await writeFile(config, haproxyConfig({ socket, port, backends: [BACKEND], map }));
   const bin = haproxyBinary();
   const out = await new Promise<{ code: number | null; text: string }>((done) => {
     const child = spawn(bin, ["-D", "-p", join(home, "haproxy.pid"), "-f", config], { stdio: ["ignore", "pipe", "pipe"] });
@@ -70,6 +48,43 @@ export async function ensureLocalRouter(dir: string, port: number): Promise<Loca
   return router;
 }
 
+/**
+ * An HAProxy config for Hoist's routers: the runtime API at `socket` (admin level, which adding
+ * servers at runtime needs), a frontend on 127.0.0.1:`port`, and `backends` that take their
+ * servers at runtime. With a routes map, the frontend picks the backend by host (without a
+ * port) and path, longest prefix first (README, Apps: Routes); a request no route matches goes
+ * to the first backend, or, with `unrouted`, answers 404. Requests cut off by a server leaving
+ * are retried on another.
+ */
+export function haproxyConfig(opts: { socket: string; port: number; backends: string[]; map?: string; unrouted?: boolean }): string {
+  const { socket, port, backends, map, unrouted } = opts;
+  return [
+    "global",
+    `  stats socket ${socket} level admin`,
+    "defaults",
+    "  mode http",
+    "  timeout connect 2s",
+    "  timeout client 30s",
+    "  timeout server 30s",
+    "  retries 3",
+    "  option redispatch 1",
+    "  retry-on conn-failure empty-response junk-response",
+    "frontend web",
+    `  bind 127.0.0.1:${port}`,
+    ...(map
+      ? [
+          "  http-request set-var(txn.hoist_path) path",
+          "  http-request set-var(txn.hoist_route) req.hdr(host),field(1,:),lower,concat(,txn.hoist_path,)",
+          `  use_backend %[var(txn.hoist_route),map_beg(${map})]`,
+        ]
+      : []),
+    `  default_backend ${unrouted ? "unrouted" : backends[0]}`,
+    ...(unrouted ? ["backend unrouted", '  http-request return status 404 content-type text/plain string "no route"'] : []),
+    ...backends.flatMap((b) => [`backend ${b}`, "  balance roundrobin"]),
+    "",
+  ].join("\n");
+}
+
 async function answers(socket: string): Promise<boolean> {
   if (!existsSync(socket)) return false;
   return runtimeCommand({ socket }, "show info", 1_000).then(
@@ -78,9 +93,9 @@ async function answers(socket: string): Promise<boolean> {
   );
 }
 
-/** Debian puts haproxy in /usr/sbin, which a non-root PATH often lacks. */
-function haproxyBinary(): string {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"];
+/** The haproxy binary; Debian puts it in /usr/sbin, which a non-root PATH often lacks. */
+export function haproxyBinary(): string {
+  const dirs = [...(processEnv().PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"];
   const found = dirs.filter(Boolean).map((d) => join(d, "haproxy")).find((p) => existsSync(p));
   if (!found) throw new Error("haproxy is not installed: run bash scripts/install.sh (apt-get install haproxy)");
   return found;

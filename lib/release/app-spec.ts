@@ -1,4 +1,4 @@
-import type { HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
+import type { ContainerRuntime, HealthcheckSpec, UpdatePolicy } from "../engine/instances.ts";
 
 /**
  * A whole compose application, as a deploy stage releases it: every service of the file (or of the
@@ -43,26 +43,15 @@ export type Mount =
   | { type: "bind"; source: string; target: string; readOnly: boolean }
   | { type: "tmpfs"; target: string; sizeBytes?: number };
 
-/** Container settings compose describes beyond what a release description holds. */
-export interface RuntimeSettings {
+/**
+ * Container settings compose describes beyond what a release description holds: the engine's
+ * terms (`restart` defaults to unless-stopped, which keeps a service up across engine restarts;
+ * `privileged` only where the environment allows it), with named volumes by their compose names
+ * and the labels the container carries.
+ */
+export interface RuntimeSettings extends Omit<ContainerRuntime, "mounts"> {
   mounts: Mount[];
   labels: Record<string, string>;
-  entrypoint?: string[];
-  user?: string;
-  workingDir?: string;
-  stopSignal?: string;
-  stopGraceMs?: number;
-  readOnly?: boolean;
-  /** `host:ip` entries. */
-  extraHosts: string[];
-  /** Compose `restart`; Hoist's default, unless-stopped, keeps a service up across engine restarts. */
-  restart: { name: "no" | "always" | "on-failure" | "unless-stopped"; maxRetries?: number };
-  /** Granted only where the environment allows it (`allow.privileged`). */
-  privileged?: boolean;
-  capAdd: string[];
-  capDrop: string[];
-  /** `deploy.placement`: where Swarm may run the tasks (a single Docker host has one place). */
-  placement?: { constraints: string[]; spreads: string[]; maxReplicasPerNode?: number };
 }
 
 /**

@@ -1,13 +1,11 @@
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
-import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
-import type { InstanceHost } from "../../lib/engine/instances.ts";
 import type { ReleaseContext } from "../../lib/release/ports.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
 import { release, rollback } from "../../lib/release/release.ts";
-import { removeContainers, requireDocker } from "../support/docker.ts";
-import { RATE, requireSwarmManager, threeServiceApp as app, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
+import { requireDocker } from "../support/docker.ts";
+import { hostModes, RATE, removeReleased, threeServiceApp as app, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 import { startHaproxy } from "../support/haproxy.ts";
 import { startLoad } from "../support/load.ts";
 import { HaproxyRouter } from "../../lib/router/haproxy.ts";
@@ -28,17 +26,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (bench) {
-    // Services first: removing a task's container under a live service only makes Swarm start another.
-    const mine = (labels: Record<string, string> | undefined) => labels?.["hoist.env"]?.endsWith(bench.suffix) ?? false;
-    for (const s of await docker.listServices({ filters: { label: ["hoist.env"] } })) if (mine(s.Spec?.Labels)) await new SwarmInstances(docker).remove(s.Spec!.Name!);
-    await removeContainers(docker, "hoist.env", (labels) => labels["hoist.env"]?.endsWith(bench.suffix) ?? false);
-    for (const n of await docker.listNetworks({ filters: { label: ["hoist.env"] } }))
-      if (n.Labels?.["hoist.env"]?.endsWith(bench.suffix)) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-    const { Volumes } = await docker.listVolumes({ filters: { label: ["hoist.env"] } });
-    for (const v of Volumes ?? []) if (v.Labels?.["hoist.env"]?.endsWith(bench.suffix)) await docker.getVolume(v.Name).remove().catch(() => undefined);
-    for (const x of await docker.listSecrets({ filters: { label: ["hoist.env"] } })) if (mine(x.Spec?.Labels)) await docker.getSecret(x.ID).remove().catch(() => undefined);
-  }
+  if (bench) await removeReleased(docker, bench.suffix);
   await bench?.close();
 }, 120_000);
 
@@ -61,16 +49,7 @@ async function containersOf(env: string, service: string): Promise<string[]> {
   return Promise.all(found.map(async (c) => `${c.Id} ${await startedAt(c.Id)}`));
 }
 
-describe.each([
-  ["a Docker host", async (): Promise<InstanceHost> => new DockerInstances(docker)],
-  [
-    "Swarm",
-    async (): Promise<InstanceHost> => {
-      await requireSwarmManager(docker);
-      return new SwarmInstances(docker);
-    },
-  ],
-])("a three-service app on %s", (mode, makeHost) => {
+describe.each(hostModes(() => docker))("a three-service app on %s", (mode, makeHost) => {
   let ctx: ReleaseContext;
   let url: string;
   let log: string[];

@@ -3,7 +3,6 @@ import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
 import type { InstanceHost } from "../../lib/engine/instances.ts";
-import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import type { UpdatePolicy } from "../../lib/release/spec.ts";
 import { release, ReleaseBusyError, rollback } from "../../lib/release/release.ts";
 import { HaproxyRouter } from "../../lib/router/haproxy.ts";
@@ -11,9 +10,9 @@ import { Environment } from "../../lib/release/environment.ts";
 import { ReleaseError } from "../../lib/release/moves.ts";
 import type { ReleaseContext } from "../../lib/release/ports.ts";
 import { WATCH_OWNER, watchEnvironments } from "../../lib/release/watch.ts";
-import { removeContainers, requireDocker } from "../support/docker.ts";
+import { requireDocker } from "../support/docker.ts";
 import { waitFor } from "../support/wait.ts";
-import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
+import { compose, hostModes, removeReleased, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
 
 // Every strategy, on a single Docker host (containers) and on Swarm (services), behind a
 // real HAProxy, with 200 requests per second flowing through HAProxy for the whole
@@ -27,26 +26,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (bench) {
-    // Services first: removing a task's container under a live service only makes Swarm start another.
-    const services = await docker.listServices({ filters: { label: ["hoist.env"] } });
-    const swarm = new SwarmInstances(docker);
-    await Promise.all(services.filter((s) => s.Spec?.Labels?.["hoist.env"]?.endsWith(bench.suffix)).map((s) => swarm.remove(s.Spec!.Name!)));
-    await removeContainers(docker, "hoist.env", (labels) => labels["hoist.env"]?.endsWith(bench.suffix) ?? false);
-  }
+  if (bench) await removeReleased(docker, bench.suffix);
   await bench?.close();
 }, 120_000);
 
-const modes: [string, () => Promise<InstanceHost>][] = [
-  ["a Docker host", async () => new DockerInstances(docker)],
-  [
-    "Swarm",
-    async () => {
-      await requireSwarmManager(docker);
-      return new SwarmInstances(docker);
-    },
-  ],
-];
+const modes = hostModes(() => docker);
 
 describe.each(modes)("releases on %s behind HAProxy, under 200 requests/s", (mode, makeHost) => {
   const tag = mode === "Swarm" ? "s" : "d";

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { haproxyBinary, haproxyConfig } from "../../lib/local/router.ts";
 import { runtimeCommand } from "../../lib/router/haproxy.ts";
 import { waitFor } from "./wait.ts";
 
@@ -19,14 +19,12 @@ export interface Haproxy {
   stop(): Promise<void>;
 }
 
-const NOT_INSTALLED = "haproxy is not installed: run bash scripts/install.sh (apt-get install haproxy)";
-
 /**
  * A private HAProxy in the foreground (-db) with an empty backend: tests add their servers at
  * runtime, as releases do. HAProxy 2.6 accepts a backend with no servers (it answers 503).
  */
 export async function startHaproxy(opts: { backend?: string; shared?: string[] } = {}): Promise<Haproxy> {
-  const bin = findHaproxy();
+  const bin = haproxyBinary();
   const backends = opts.shared ?? [opts.backend ?? "app"];
   const backend = backends[0]!;
   const dir = await mkdtemp(join(tmpdir(), "hoist-haproxy-"));
@@ -35,38 +33,8 @@ export async function startHaproxy(opts: { backend?: string; shared?: string[] }
   if (map) await writeFile(map, "");
   const port = await freePort();
   const config = join(dir, "haproxy.cfg");
-  await writeFile(
-    config,
-    [
-      "global",
-      `  stats socket ${socket} level admin`,
-      "defaults",
-      "  mode http",
-      "  timeout connect 2s",
-      "  timeout client 30s",
-      "  timeout server 30s",
-      "  retries 3",
-      // Retried requests go to another server, also when one was cut off mid-answer: what
-      // carries requests through the moment Swarm stops a task (see README, Routing).
-      "  option redispatch 1",
-      "  retry-on conn-failure empty-response junk-response",
-      "frontend web",
-      `  bind 127.0.0.1:${port}`,
-      // Shared: the backend by host (without a port) and path, from the routes map (README, Routing).
-      ...(map
-        ? [
-            "  http-request set-var(txn.hoist_path) path",
-            "  http-request set-var(txn.hoist_route) req.hdr(host),field(1,:),lower,concat(,txn.hoist_path,)",
-            `  use_backend %[var(txn.hoist_route),map_beg(${map})]`,
-            "  default_backend unrouted",
-            "backend unrouted",
-            '  http-request return status 404 content-type text/plain string "no route"',
-          ]
-        : [`  default_backend ${backend}`]),
-      ...backends.flatMap((b) => [`backend ${b}`, "  balance roundrobin"]),
-      "",
-    ].join("\n"),
-  );
+  // The routers' own config (lib/local/router.ts); shared: an unrouted request answers 404.
+  await writeFile(config, haproxyConfig({ socket, port, backends, ...(map ? { map, unrouted: true } : {}) }));
 
   const child = spawn(bin, ["-f", config, "-db"], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
@@ -104,14 +72,6 @@ export async function startHaproxy(opts: { backend?: string; shared?: string[] }
     throw failure;
   }
   return { url: `http://127.0.0.1:${port}`, socket, backend, backends, ...(map ? { map } : {}), stop };
-}
-
-/** The haproxy binary; Debian puts it in /usr/sbin, which a non-root PATH often lacks. */
-function findHaproxy(): string {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"];
-  const found = dirs.filter(Boolean).map((dir) => join(dir, "haproxy")).find((path) => existsSync(path));
-  if (!found) throw new Error(NOT_INSTALLED);
-  return found;
 }
 
 /** A port nobody listens on now (HAProxy cannot report a port 0 bind back to us). */

@@ -15,7 +15,9 @@ import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
 import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
 import { DynamoRunStore } from "../../lib/store/dynamo.ts";
 import { buildApp } from "./apps.ts";
-import { uniqueSuffix } from "./docker.ts";
+import { removeContainers, uniqueSuffix } from "./docker.ts";
+import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
+import { DockerInstances } from "../../lib/engine/docker-instances.ts";
 import { startHaproxy } from "./haproxy.ts";
 import { startLoad, type LoadReport } from "./load.ts";
 
@@ -170,6 +172,37 @@ export async function underLoad<T>(url: string, work: () => Promise<T>): Promise
   await sleep(1000);
   const report = await load.stop();
   return { result, report, ms };
+}
+
+/**
+ * Removes what releases to the bench's environments left on the engine: Swarm services first
+ * (removing a task's container under a live service only makes Swarm start another), then
+ * containers, and the apps' networks, volumes and Swarm secrets.
+ */
+export async function removeReleased(docker: Dockerode, suffix: string): Promise<void> {
+  const mine = (labels: Record<string, string> | undefined) => labels?.["hoist.env"]?.endsWith(suffix) ?? false;
+  const swarm = new SwarmInstances(docker);
+  const services = await docker.listServices({ filters: { label: ["hoist.env"] } });
+  await Promise.all(services.filter((s) => mine(s.Spec?.Labels)).map((s) => swarm.remove(s.Spec!.Name!)));
+  await removeContainers(docker, "hoist.env", (labels) => mine(labels));
+  for (const n of await docker.listNetworks({ filters: { label: ["hoist.env"] } })) if (mine(n.Labels)) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  const { Volumes } = await docker.listVolumes({ filters: { label: ["hoist.env"] } });
+  for (const v of Volumes ?? []) if (mine(v.Labels ?? undefined)) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  for (const x of await docker.listSecrets({ filters: { label: ["hoist.env"] } })) if (mine(x.Spec?.Labels)) await docker.getSecret(x.ID).remove().catch(() => undefined);
+}
+
+/** Each kind of host a release runs on, for `describe.each`: containers on a Docker host, services on Swarm. */
+export function hostModes(docker: () => Dockerode): [string, () => Promise<InstanceHost>][] {
+  return [
+    ["a Docker host", async () => new DockerInstances(docker())],
+    [
+      "Swarm",
+      async () => {
+        await requireSwarmManager(docker());
+        return new SwarmInstances(docker());
+      },
+    ],
+  ];
 }
 
 /** Fails (never skips) when the engine cannot run services. */
