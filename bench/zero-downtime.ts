@@ -102,7 +102,7 @@ const STRATEGIES: { row: string; strategy: Strategy; app?: true; modes?: Mode[] 
   { row: "rolling (start-first, 1)", strategy: "rolling" },
   { row: "canary (10,50,100 / 2s)", strategy: "canary" },
   // Swarm releases run one service alone for now (swarmRefusal).
-  { row: "app: web blue-green, db+worker run", strategy: "blue-green", app: true, modes: ["docker"] },
+  { row: "app: web blue-green", strategy: "blue-green", app: true, modes: ["docker"] },
 ];
 const NAIVE = "naive stop+start (1 ctr)";
 const chosen = STRATEGIES.filter((s) => values.strategy === "all" || s.strategy === values.strategy || (s.app && values.strategy === "app"));
