@@ -51,7 +51,7 @@ import { requireDocker, uniqueSuffix } from "../test/support/docker.ts";
 import { freePort, startHaproxy, type Haproxy } from "../test/support/haproxy.ts";
 import { percentile, startLoad, type Load, type LoadReport } from "../test/support/load.ts";
 // The e2e's release description (canary steps default to 10, 50, 100).
-import { compose, requireSwarmManager, threeServiceApp } from "../test/support/releases.ts";
+import { compose, removeReleased, requireSwarmManager, threeServiceApp } from "../test/support/releases.ts";
 
 const { values } = parseArgs({
   options: {
@@ -280,14 +280,8 @@ async function withHaproxy<T>(fn: (haproxy: Haproxy) => Promise<T>): Promise<T> 
 async function strategyRow(docker: Dockerode, deps: ReleaseDeps, mode: Mode, strategy: Strategy, round: number, app = false): Promise<Figures> {
   const env = `zd-${mode[0]}-${app ? "app" : strategy}-${suffix}-r${round}`;
   const host: InstanceHost = mode === "swarm" ? new SwarmInstances(docker) : new DockerInstances(docker);
-  const removeContainers = onCleanup(`instances of ${env}`, async () => {
-    if (mode === "swarm") for (const i of await host.list({ "hoist.env": env })) await host.remove(i.name);
-    await removeLabelled(docker, `hoist.env=${env}`);
-    // An app's network and volume: the bench's own, made for this row.
-    for (const n of await docker.listNetworks({ filters: { label: [`hoist.env=${env}`] } })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-    const { Volumes } = await docker.listVolumes({ filters: { label: [`hoist.env=${env}`] } });
-    for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
-  });
+  // Services, containers, and an app's network and volume: the row's own (its env is unique).
+  const removeContainers = onCleanup(`instances of ${env}`, () => removeReleased(docker, env));
   try {
     return await withHaproxy(async (haproxy) => {
       const log: string[] = [];

@@ -1,4 +1,5 @@
 import { readDotEnv } from "./dotenv.ts";
+import { isMapping } from "./merge.ts";
 import { loadProject, relative } from "./project.ts";
 import { interpolate } from "./interpolate.ts";
 import { AppServiceFields, type DependsOnEntry } from "./app-schema.ts";
@@ -313,20 +314,9 @@ function pickRouted(fields: Map<string, AppServiceFields>): { name: string | und
 /** x-hoist is read with defaults filled in: whether the file wrote one shows in its port, routes or a strategy. */
 const hoistWritten = (f: AppServiceFields) => f["x-hoist"].port !== undefined || f["x-hoist"].routes !== undefined || f["x-hoist"].strategy !== "rolling";
 
-/** The release description of an app with no routed service: nothing for a strategy to do. */
+/** The release description of an app with no routed service: the schema's own defaults, no port and no replicas, nothing for a strategy to do. */
 function unroutedSpec(): ReleaseSpec {
-  const policy = { parallelism: 1, delayMs: 0, order: "stop-first" as const, failureAction: "pause" as const, monitorMs: 5_000, maxFailureRatio: 0 };
-  return {
-    service: "",
-    unrouted: true,
-    environment: {},
-    port: 0,
-    replicas: 0,
-    update: policy,
-    rollback: policy,
-    resources: {},
-    hoist: { strategy: "rolling", steps: [10, 50, 100], intervalMs: 30_000, health: { path: "/", status: 200, timeoutMs: 2_000, intervalMs: 1_000, retries: 30 }, errorThreshold: 0.05, drainMs: 5_000 },
-  };
+  return { ...ComposeService.parse({ "x-hoist": { port: 1 } }), service: "", unrouted: true, port: 0, replicas: 0 };
 }
 
 async function readEnvFiles(doc: Doc, fields: Map<string, AppServiceFields>, readFile: AppOptions["readFile"]): Promise<Map<string, Record<string, string>> | string> {
@@ -421,6 +411,3 @@ function invalid(error: string): AppResult {
   return { ok: false, reason: "invalid", error };
 }
 
-function isMapping(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}

@@ -11,7 +11,8 @@ import { OVERRIDE, RESET } from "../yaml/read.mjs";
 type Value = unknown;
 type Mapping = Record<string, Value>;
 
-const isMapping = (v: Value): v is Mapping => typeof v === "object" && v !== null && !Array.isArray(v);
+/** A YAML mapping (not a list, not null). */
+export const isMapping = (v: Value): v is Mapping => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Sequences appended, each value once. */
 const APPENDED = new Set(["ports", "expose", "dns", "dns_search", "dns_opt", "tmpfs", "external_links", "cap_add", "cap_drop", "profiles", "security_opt", "group_add", "env_file"]);

@@ -1,5 +1,5 @@
 import { interpolate } from "./interpolate.ts";
-import { mergeFiles, mergeService, settle } from "./merge.ts";
+import { isMapping, mergeFiles, mergeService, settle } from "./merge.ts";
 import { readYamlFile } from "../yaml/isolate.ts";
 import { COMPOSE_FILE_LIMITS } from "../yaml/limits.ts";
 import { at, lineAt } from "../yaml/locate.ts";
@@ -35,8 +35,6 @@ export interface Unset {
 }
 
 export type Project = { ok: true; root: Mapping; unset: Unset[] } | { ok: false; error: string };
-
-const isMapping = (v: unknown): v is Mapping => typeof v === "object" && v !== null && !Array.isArray(v);
 
 export async function loadProject(main: Mapping, src: ProjectSources): Promise<Project> {
   const unset: Unset[] = [];

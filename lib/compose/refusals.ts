@@ -1,4 +1,5 @@
 import type { AppServiceFields } from "./app-schema.ts";
+import { isMapping } from "./merge.ts";
 import { at, lineAt, type Path } from "../yaml/locate.ts";
 import type { LineTree } from "../yaml/read.mjs";
 
@@ -109,7 +110,7 @@ export function appRefusals(doc: Doc, fields: ReadonlyMap<string, AppServiceFiel
 }
 
 function mappingOf(v: unknown): Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  return isMapping(v) ? v : {};
 }
 
 const truthy = (v: unknown) => v === true || v === "true" || (typeof v === "object" && v !== null);

@@ -8,7 +8,7 @@ import type { ReleaseSpec } from "./spec.ts";
 /** Where an app's parts live on its environment's host: the names of its networks and volumes there, and its services' settings in the host's terms. */
 
 /** Docker's limit on a name is higher; Swarm's, for networks shared with it, is this. */
-export const MAX_NAME = 63;
+const MAX_NAME = 63;
 
 /** An app network's or volume's name on the host: `hoist-<env>-<name>`, one per environment. */
 export function scopedName(env: string, name: string): string {

@@ -1,8 +1,8 @@
 import { isDeepStrictEqual } from "node:util";
 import type { AppParts, AppService, Dependency } from "./app-spec.ts";
 import type { Instance, InstanceSpec } from "../engine/instances.ts";
-import { attachments, engineRuntime, MAX_NAME, secretFiles } from "./app-host.ts";
-import { moveFailure, ReleaseError } from "./moves.ts";
+import { attachments, engineRuntime, secretFiles } from "./app-host.ts";
+import { moveFailure, ReleaseError, serviceSetName } from "./moves.ts";
 import type { ReleaseContext } from "./ports.ts";
 import type { ReleaseSpec } from "./spec.ts";
 
@@ -87,7 +87,7 @@ async function recreate(ctx: ReleaseContext, plan: CompanionPlan, service: AppSe
 }
 
 async function startAll(ctx: ReleaseContext, plan: CompanionPlan, service: AppService): Promise<string[]> {
-  const set = companionSet(ctx, plan.id, service.name);
+  const set = serviceSetName(ctx.env, service.name, plan.id);
   const names = Array.from({ length: service.replicas }, (_, i) => ctx.host.instanceName(set, i));
   try {
     for (const name of names) {
@@ -101,12 +101,6 @@ async function startAll(ctx: ReleaseContext, plan: CompanionPlan, service: AppSe
   }
   ctx.log(`${service.name}: running ${names.join(", ")}`);
   return names;
-}
-
-/** `hoist-<env>-<service>-<release>`, cut as the routed service's sets are. */
-function companionSet(ctx: ReleaseContext, id: string, service: string): string {
-  const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
-  return `${clean(`hoist-${ctx.env}-${service}`).slice(0, Math.max(0, MAX_NAME - id.length - 1))}-${clean(id)}`;
 }
 
 function companionSettings(ctx: ReleaseContext, plan: CompanionPlan, service: AppService): Omit<InstanceSpec, "name"> {

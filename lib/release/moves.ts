@@ -41,9 +41,14 @@ const MAX_SET_NAME = 63;
  * pass 63 characters (the release id keeps it unique).
  */
 export function setName(ctx: ReleaseContext, plan: ReleasePlan): string {
+  return serviceSetName(ctx.env, plan.spec.service, plan.id);
+}
+
+/** `hoist-<env>-<service>-<release>` for any service of an app, cut as `setName` says. */
+export function serviceSetName(env: string, service: string, release: string): string {
   const clean = (s: string) => s.toLowerCase().replace(/[^a-z0-9_.-]/g, "-");
-  const id = clean(plan.id);
-  return `${clean(`hoist-${ctx.env}-${plan.spec.service}`).slice(0, Math.max(0, MAX_SET_NAME - id.length - 1))}-${id}`;
+  const id = clean(release);
+  return `${clean(`hoist-${env}-${service}`).slice(0, Math.max(0, MAX_SET_NAME - id.length - 1))}-${id}`;
 }
 
 /** What every instance of the release runs with, whichever way the host starts it. */

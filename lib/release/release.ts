@@ -115,11 +115,12 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       await deps.store.putRelease(record);
     };
     const previousCompanions: CompanionInstances = current?.companions ?? {};
-    const previousApp = current ? (current.spec as ReleaseSpec).app : undefined;
+    const previousSpec = current?.spec as ReleaseSpec | undefined;
+    const previousApp = previousSpec?.app;
     const around = splitAround(req.spec);
     const companionPlan = { id, previous: { ...(previousApp ? { app: previousApp } : {}), instances: previousCompanions }, routed: req.spec.service, secretValues };
     let companions: CompanionInstances = {};
-    const previousRoutes = current ? (current.spec as ReleaseSpec).hoist.routes : undefined;
+    const previousRoutes = previousSpec?.hoist.routes;
     const routesChange = ctx.routesMap !== undefined && (req.spec.hoist.routes !== undefined || previousRoutes !== undefined);
     let outcome: Awaited<ReturnType<typeof runStrategy>>;
     try {

@@ -9,7 +9,8 @@ import { commitAll, createSampleApp } from "../../lib/demo/sample-app.ts";
 import type { LocalRuntime } from "../../lib/local/runtime.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { Run } from "../../lib/pipeline/run.ts";
-import { removeContainers, requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { removeReleased } from "../support/releases.ts";
 import { startHaproxy, type Haproxy } from "../support/haproxy.ts";
 import { API_TOKEN, finalRun, hoistCli, sendGitHubPush, startRuntime } from "../support/local.ts";
 
@@ -94,10 +95,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await rt?.stop();
   await proxy?.stop();
-  if (docker) {
-    await removeContainers(docker, "hoist.env", (labels) => labels["hoist.env"] === ENV);
-    for (const n of await docker.listNetworks({ filters: { label: [`hoist.env=${ENV}`] } })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-  }
+  if (docker) await removeReleased(docker, ENV);
 });
 
 describe("an app repository's compose file, released by its pipeline", () => {

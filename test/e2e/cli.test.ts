@@ -16,6 +16,7 @@ import { signGitHub } from "../../lib/scm/verify.ts";
 import { runIds } from "../support/local.ts";
 import { REGISTRY_URL, requireDocker, requireRegistry, uniqueSuffix } from "../support/docker.ts";
 import { freePort } from "../support/haproxy.ts";
+import { removeReleased } from "../support/releases.ts";
 
 // The `hoist` CLI as a user runs it, against the real engine and registry of scripts/services.sh.
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -137,10 +138,7 @@ describe("hoist demo", () => {
       const counter = await docker.listContainers({ all: true, filters: { label: [`hoist.env=${env}`, "hoist.service=counter"] } });
       expect(counter.map((c) => c.State)).toEqual(["running"]);
     } finally {
-      for (const c of await docker.listContainers({ all: true, filters: { label: [`hoist.env=${env}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
-      for (const n of await docker.listNetworks({ filters: { label: [`hoist.env=${env}`] } })) await docker.getNetwork(n.Id).remove().catch(() => undefined);
-      const { Volumes } = await docker.listVolumes({ filters: { label: [`hoist.env=${env}`] } });
-      for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+      await removeReleased(docker, env);
       const pid = await readFile(join(ROOT, ".hoist", "router", String(port), "haproxy.pid"), "utf8").catch(() => "");
       if (pid.trim()) process.kill(Number(pid.trim()), "SIGTERM");
     }
