@@ -4,7 +4,7 @@
 #   no auth: the engine trusts loopback registries), a single-node swarm, then the local
 #   base images;
 #   a second dockerd on unix:///run/hoist-engine2/docker.sock standing in for another host
-#   (its own data, and bridge hoist-br2 on 172.31.250.0/24; no swarm, no images: it pulls);
+#   (its own data, and bridge hoist-br2; no swarm, no images: it pulls);
 #   a registry on http://127.0.0.1:5001 that requires a login: user `hoist`, its password
 #   made once into /var/lib/hoist-registry-auth/password (root only), where tests read it.
 # Installs nothing: packages come from another script (see the message below).
@@ -19,7 +19,6 @@ ENGINE2_RUN=/run/hoist-engine2
 ENGINE2_SOCKET=$ENGINE2_RUN/docker.sock
 ENGINE2_DATA=/var/lib/hoist-engine2
 ENGINE2_BRIDGE=hoist-br2
-ENGINE2_BRIDGE_ADDR=172.31.250.1/24
 
 missing=()
 for bin in dockerd docker docker-registry curl htpasswd ip; do
@@ -44,26 +43,75 @@ wait_for() {
   done
 }
 
+# The engines' bridges and address pools are ranges that no route of this machine uses yet.
+# A machine's own network can be anywhere (a CI runner's is often 172.17.0.0/16 or in
+# 10.0.0.0/8, Docker's own defaults), and a bridge on the machine's subnet is one the machine
+# cannot reach: HAProxy, on the machine, would answer 503 for every container behind it.
+# taken: the ranges in use, as "first last" integers; each pick adds to it.
+taken=()
+cidr_range() {
+  local addr=${1%/*} len=32 a b c d
+  [[ $1 == */* ]] && len=${1#*/}
+  IFS=. read -r a b c d <<<"$addr"
+  local mask=$(((0xffffffff << (32 - len)) & 0xffffffff))
+  local first=$((((a << 24) | (b << 16) | (c << 8) | d) & mask))
+  echo "$first $((first + (1 << (32 - len)) - 1))"
+}
+while read -r dst _; do
+  [[ $dst == default ]] || taken+=("$(cidr_range "$dst")")
+done < <(ip -4 route show table main)
+# pick_subnet VAR CIDR...: sets VAR to the first CIDR that overlaps nothing taken, and takes it.
+pick_subnet() {
+  local var=$1 cidr range t
+  shift
+  for cidr in "$@"; do
+    range=$(cidr_range "$cidr")
+    for t in "${taken[@]}"; do
+      ((${range% *} <= ${t#* } && ${t% *} <= ${range#* })) && continue 2
+    done
+    taken+=("$range")
+    printf -v "$var" %s "$cidr"
+    return
+  done
+  echo "services.sh: every range in $* overlaps a route of this machine (ip -4 route); free one of them" >&2
+  exit 1
+}
+POOLS=(10.{210..250}.0.0/16)
+# take_pools: takes the first engine's address pools (the bridges' and, on a swarm, the
+# overlays'), whole: only their used parts have routes.
+take_pools() {
+  local base
+  for base in $(docker info --format '{{range .DefaultAddressPools}}{{.Base}} {{end}}{{with .Swarm.Cluster}}{{range .DefaultAddrPool}}{{.}} {{end}}{{end}}'); do
+    taken+=("$(cidr_range "$base")")
+  done
+}
+
 # status_is URL CODE: whether URL answers with HTTP status CODE.
 status_is() {
   [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") == "$2" ]]
 }
 
 if ! docker info >/dev/null 2>&1; then
-  echo "services.sh: starting dockerd (log: /tmp/dockerd.log)"
   # Every environment's app gets its own network: /24s from a /16 make room for 256 of them
   # (Docker's default pools hold about 30). docker0 keeps its own subnet, outside the pool: one
   # taken from the pool can be handed out again to an app network, and the bridge is lost.
-  setsid dockerd --host unix:///var/run/docker.sock --bip 172.17.0.1/16 --default-address-pool base=10.210.0.0/16,size=24 >/tmp/dockerd.log 2>&1 < /dev/null &
+  pick_subnet bridge_net 172.{17..30}.0.0/16 192.168.{0..240..16}.0/20
+  pick_subnet pool "${POOLS[@]}"
+  echo "services.sh: starting dockerd, docker0 on $bridge_net, networks from $pool (log: /tmp/dockerd.log)"
+  setsid dockerd --host unix:///var/run/docker.sock --bip "${bridge_net%.0/*}.1/${bridge_net#*/}" --default-address-pool "base=$pool,size=24" >/tmp/dockerd.log 2>&1 < /dev/null &
   wait_for 60 "dockerd (see /tmp/dockerd.log)" docker info
 fi
+
+take_pools
 
 # A single-node swarm for releases in Swarm mode (lib/engine/swarm-instances.ts). Loopback
 # as the advertised address: there is no other node to reach, and it never changes.
 if [[ $(docker info --format '{{.Swarm.LocalNodeState}}') != active ]]; then
-  echo "services.sh: initialising a single-node swarm"
-  docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+  pick_subnet swarm_pool "${POOLS[@]}"
+  echo "services.sh: initialising a single-node swarm, overlay networks from $swarm_pool"
+  docker swarm init --advertise-addr 127.0.0.1 --default-addr-pool "$swarm_pool" --default-addr-pool-mask-length 24 >/dev/null
 fi
+take_pools
 
 if ! curl -sf "http://$REGISTRY_ADDR/v2/" >/dev/null; then
   mkdir -p "$REGISTRY_DIR/data"
@@ -92,13 +140,17 @@ fi
 # registries over plain HTTP.
 if ! docker -H "unix://$ENGINE2_SOCKET" info >/dev/null 2>&1; then
   ip link show "$ENGINE2_BRIDGE" >/dev/null 2>&1 || ip link add name "$ENGINE2_BRIDGE" type bridge
-  [[ $(ip -o addr show dev "$ENGINE2_BRIDGE") == *" $ENGINE2_BRIDGE_ADDR "* ]] || ip addr add "$ENGINE2_BRIDGE_ADDR" dev "$ENGINE2_BRIDGE"
+  if [[ -z $(ip -4 -o addr show dev "$ENGINE2_BRIDGE") ]]; then
+    pick_subnet bridge2_net 172.31.250.0/24 192.168.250.0/24 10.{210..250}.250.0/24
+    ip addr add "${bridge2_net%.0/*}.1/24" dev "$ENGINE2_BRIDGE"
+  fi
   ip link set "$ENGINE2_BRIDGE" up
+  pick_subnet pool2 "${POOLS[@]}"
   mkdir -p "$ENGINE2_RUN" "$ENGINE2_DATA"
-  echo "services.sh: starting a second dockerd on unix://$ENGINE2_SOCKET (log: /tmp/dockerd2.log)"
+  echo "services.sh: starting a second dockerd on unix://$ENGINE2_SOCKET, networks from $pool2 (log: /tmp/dockerd2.log)"
   setsid dockerd --host "unix://$ENGINE2_SOCKET" --data-root "$ENGINE2_DATA" --exec-root "$ENGINE2_RUN/exec" \
     --pidfile "$ENGINE2_RUN/dockerd.pid" --bridge "$ENGINE2_BRIDGE" --iptables=false --ip-masq=false \
-    --default-address-pool base=10.211.0.0/16,size=24 \
+    --default-address-pool "base=$pool2,size=24" \
     >/tmp/dockerd2.log 2>&1 < /dev/null &
   wait_for 60 "the second dockerd (see /tmp/dockerd2.log)" docker -H "unix://$ENGINE2_SOCKET" info
 fi
@@ -136,3 +188,11 @@ EOF
 fi
 
 bash "$(dirname -- "${BASH_SOURCE[0]}")/images.sh"
+
+# The router runs on this machine and reaches instances at their addresses on the engine's
+# bridges: check that it can, once, before anything relies on it.
+probe=$(docker run -d --rm --label hoist.probe=1 hoist/busybox:latest httpd -f -p 8080 -h /www)
+trap 'docker rm -f "$probe" >/dev/null 2>&1 || true' EXIT
+probe_addr=$(docker inspect --format '{{.NetworkSettings.IPAddress}}' "$probe")
+wait_for 20 "a container on docker0 ($probe_addr) answering this machine (ip route get $probe_addr: $(ip route get "$probe_addr" | head -1))" \
+  status_is "http://$probe_addr:8080/" 404
