@@ -2,6 +2,7 @@ import type { Environment } from "../release/environment.ts";
 import type { ReleaseRecord } from "../release/records.ts";
 import type { Run, RunStatus, Stage, StageStatus } from "../pipeline/run.ts";
 import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
+import { deployedImages } from "../pipeline/run-images.ts";
 
 /**
  * Pure formatting for the `hoist` CLI: durations, ages, statuses, tables and run views.
@@ -278,6 +279,9 @@ export function runDetail(run: Run, { now, color }: ViewOptions): string {
   if (run.digest) facts.push(["digest", run.digest]);
   const pull = pullReference(run);
   if (pull) facts.push(["pull", `docker pull ${pull}`]);
+  // A compose build's images, each service's (by digest once pushed).
+  const images = deployedImages(run);
+  for (const [service, image] of Object.entries(images ?? {})) facts.push([`image (${service})`, image]);
   const error = runError(run);
   if (error) facts.push(["error", paint("red", excerpt(error, 200), color)]);
   const width = Math.max(...facts.map(([k]) => k.length));

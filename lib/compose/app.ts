@@ -1,7 +1,7 @@
 import { readDotEnv } from "./dotenv.ts";
 import { isMapping } from "./merge.ts";
-import { loadProject, relative } from "./project.ts";
-import { interpolate } from "./interpolate.ts";
+import { relative } from "./project.ts";
+import { assemble, invalid, warning, warningTexts, type Doc, type Warning } from "./assemble.ts";
 import { AppServiceFields, type DependsOnEntry } from "./app-schema.ts";
 import type { AppParts, AppService, Dependency, Mount, NetworkAttachment, RuntimeSettings, SecretMount } from "../release/app-spec.ts";
 import { appRefusals, type HostAllowances, type Refusal } from "./refusals.ts";
@@ -9,10 +9,7 @@ import { ignoredKeys } from "./ignored.ts";
 import { APP_SERVICE_KEYS_READ } from "./app-keys.ts";
 import { ComposeService } from "./service-schema.ts";
 import type { ReleaseSpec } from "../release/spec.ts";
-import { readYamlFile } from "../yaml/isolate.ts";
-import { COMPOSE_FILE_LIMITS } from "../yaml/limits.ts";
 import { at, describeIssues, lineAt, type Path } from "../yaml/locate.ts";
-import type { LineTree } from "../yaml/read.mjs";
 
 /** More services than this is not one application Hoist releases in one go. */
 export const MAX_APP_SERVICES = 64;
@@ -25,13 +22,16 @@ export function readReleaseSpec(text: string, service: string | undefined, file 
   return readApp(text, { file, variables, routed: service, only: service === undefined ? undefined : [service] });
 }
 
-/** Stands for the run's image in a service with `build:`, until the deploy stage knows it. */
+/** Stands for the run's image in a service with `build:` when the reader is not told what the run built. */
 export const BUILT_IMAGE = "";
 
-/** The app with the run's image in every service that builds it. */
-export function withBuiltImage(spec: ReleaseSpec, image: string): ReleaseSpec {
-  if (!spec.app) return spec;
-  return { ...spec, app: { ...spec.app, services: spec.app.services.map((s) => (s.image === BUILT_IMAGE ? { ...s, image } : s)) } };
+/**
+ * What the run built: one image that every service with `build:` runs (a build stage of one
+ * Dockerfile), and with a compose build stage, one per service.
+ */
+export interface BuiltImages {
+  image: string;
+  services?: Readonly<Record<string, string>>;
 }
 
 export interface AppOptions {
@@ -55,15 +55,11 @@ export interface AppOptions {
   overrides?: readonly { file: string; text: string }[] | undefined;
   /** Reads a repository file at the run's sha (`env_file:`, `include`, `extends.file`), by its path from the repository's root. */
   readFile?: (path: string) => Promise<string | undefined>;
+  built?: BuiltImages;
 }
 
-export type AppResult = { ok: true; spec: ReleaseSpec; warnings: string[] } | { ok: false; error: string; reason: Refusal };
-
-interface Doc {
-  root: Record<string, unknown>;
-  lines: LineTree;
-  file: string;
-}
+/** `image`: what the routed service runs (the release's image). */
+export type AppResult = { ok: true; spec: ReleaseSpec; image: string; warnings: string[] } | { ok: false; error: string; reason: Refusal };
 
 /**
  * Reads a whole compose application: every service the stage releases, in start order, the one
@@ -73,28 +69,13 @@ interface Doc {
  */
 export async function readApp(text: string, options: AppOptions = {}): Promise<AppResult> {
   const file = options.file ?? "docker-compose.yml";
-  const read = await readYamlFile(text, { file, limits: COMPOSE_FILE_LIMITS, merge: true });
-  if (!read.ok) return invalid(read.error);
-  const { lines } = read;
   const variables = options.variables ?? {};
-  // hasOwn: a variable named "constructor" is not set unless it is.
-  const interpolated = interpolate(read.value, (name) => (Object.hasOwn(variables, name) ? variables[name] : undefined));
-  if (!interpolated.ok) return invalid(at(file, lineAt(lines, interpolated.path), interpolated.error));
   const server = options.serverVariables ?? {};
-  const hidden = interpolated.unset.find(({ name }) => Object.hasOwn(server, name) && server[name]!.secret);
-  if (hidden)
-    return invalid(
-      at(file, lineAt(lines, hidden.path), `"${hidden.name}" is a secret of this environment: a secret reaches a container only as a file, through secrets: (secrets: { ${hidden.name.toLowerCase()}: { environment: ${hidden.name} } })`),
-    );
-  const unset: Warning[] = interpolated.unset.map(({ name, path }) => ({ line: lineAt(lines, path), text: at(file, lineAt(lines, path), `the "${name}" variable is not set: defaulting to a blank string`) }));
-  const main = interpolated.value ?? {};
-  if (!isMapping(main)) return invalid(at(file, lineAt(lines, []), '(file): expected a mapping with a "services" key'));
-  // Overrides merged, includes added, extends resolved, as Compose assembles a project.
-  const project = await loadProject(main, { file, lines, variables, readFile: options.readFile, overrides: options.overrides });
-  if (!project.ok) return { ok: false, reason: /not supported yet/.test(project.error) ? "not-yet" : "invalid", error: project.error };
-  const root = project.root;
-  for (const u of project.unset) unset.push({ line: 0, text: `${u.file}: the "${u.name}" variable is not set: defaulting to a blank string` });
-  const doc: Doc = { root, lines, file };
+  const secrets = new Set(Object.entries(server).filter(([, v]) => v.secret).map(([name]) => name));
+  const assembled = await assemble(text, { file, variables, secrets, overrides: options.overrides, readFile: options.readFile });
+  if (!assembled.ok) return assembled;
+  const { doc, unset } = assembled;
+  const { root, lines } = doc;
   const fail = (path: Path, message: string, reason: Refusal = "invalid"): AppResult => ({ ok: false, reason, error: at(file, lineAt(lines, path), message) });
 
   const services = root.services ?? {};
@@ -153,11 +134,20 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   // None can take traffic (workers, consumers, jobs): the app is released without touching the router.
   const routedName = picked.name;
 
-  // One build per run for now: services whose build sections agree all get its image.
-  const builds = new Map<string, string[]>();
-  for (const [name, f] of fields) if (f.build !== undefined) builds.set(f.build, [...(builds.get(f.build) ?? []), name]);
-  if (builds.size > 1)
-    return fail(["services"], `services ${[...builds.values()].map((n) => n.join(", ")).join(" and ")} build different images: Hoist builds one image per run yet; give all but one an image: to pull`, "several-builds");
+  // A build stage of one Dockerfile makes one image: services whose build sections agree all run it.
+  const built = options.built;
+  const perService = built?.services;
+  if (!perService) {
+    const builds = new Map<string, string[]>();
+    for (const [name, f] of fields) if (f.build !== undefined) builds.set(f.build, [...(builds.get(f.build) ?? []), name]);
+    if (builds.size > 1)
+      return fail(["services"], `services ${[...builds.values()].map((n) => n.join(", ")).join(" and ")} build different images: build each from this file with the build stage's compose: ${file}`, "several-builds");
+  }
+  const builtFor = (name: string): string | AppResult => {
+    if (!perService) return built?.image ?? BUILT_IMAGE;
+    if (Object.hasOwn(perService, name)) return perService[name]!;
+    return fail(["services", name, "build"], `services.${name}: the run built no image for it (it built ${Object.keys(perService).join(", ")}): build it in the build stage (its compose: and services:)`, "no-image");
+  };
 
   const envFiles = await readEnvFiles(doc, fields, options.readFile);
   if (typeof envFiles === "string") return invalid(envFiles);
@@ -169,6 +159,7 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   const warnings = [...unset];
   const companions: AppService[] = [];
   let routed: ReleaseSpec | undefined;
+  let routedImage = built?.image ?? BUILT_IMAGE;
   let routedDependsOn: Dependency[] = [];
   const usedVolumes = new Set<string>();
   const usedNetworks = new Set<string>();
@@ -180,8 +171,13 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
     for (const n of networks) usedNetworks.add(n.network);
     for (const m of runtime.mounts) if (m.type === "volume" && m.hostName === undefined) usedVolumes.add(m.source);
     const dependsOn = (f.depends_on ?? []).filter((d) => fields.has(d.service)).map(({ service, condition }) => ({ service, condition }));
-    const image = f.build !== undefined ? BUILT_IMAGE : (f.image ?? BUILT_IMAGE);
+    const own = f.build !== undefined ? builtFor(name) : (f.image ?? BUILT_IMAGE);
+    if (typeof own !== "string") return own;
+    const image = own;
     if (name === routedName) {
+      // The routed service runs the run's image, unless a compose build made each service's.
+      routedImage = f.build === undefined && !perService ? (built?.image ?? BUILT_IMAGE) : image;
+      if (routedImage === BUILT_IMAGE && perService) return fail(["services", name], `services.${name}: no image and no build: say what the service runs`, "no-image");
       const spec = readRouted(doc, name, f);
       if (!spec.ok) return spec;
       const secrets = secretMounts.get(name) ?? [];
@@ -221,7 +217,8 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   return {
     ok: true,
     spec: { ...(routed ?? unroutedSpec()), app },
-    warnings: dedupe(warnings).sort((a, b) => a.line - b.line).map((w) => w.text),
+    image: routedImage,
+    warnings: warningTexts(warnings),
   };
 }
 
@@ -390,24 +387,7 @@ function declared(v: unknown): Set<string> | undefined {
   return isMapping(v) ? new Set(Object.keys(v)) : undefined;
 }
 
-interface Warning {
-  line: number;
-  text: string;
-}
-
-function warning(doc: Doc, path: Path, message: string): Warning {
-  const line = lineAt(doc.lines, path);
-  return { line, text: at(doc.file, line, message) };
-}
-
-function dedupe(ws: Warning[]): Warning[] {
-  const seen = new Set<string>();
-  return ws.filter((w) => !seen.has(w.text) && seen.add(w.text));
-}
 
 export type { DependsOnEntry };
 
-function invalid(error: string): AppResult {
-  return { ok: false, reason: "invalid", error };
-}
 

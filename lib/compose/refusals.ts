@@ -22,7 +22,7 @@ export interface HostAllowances {
 export const REFUSALS = {
   invalid: "breaks the compose specification: Compose itself would refuse the file",
   "no-route": "has no service with one TCP port to take the environment's traffic, or several and the stage names none",
-  "several-builds": "builds several different images (Hoist builds one per run yet)",
+  "several-builds": "builds several different images, where the build stage built one Dockerfile (build: { compose } builds each)",
   "shared-volume": "runs several replicas of a service with a named volume",
   "missing-secret": "reads a secret from a variable the environment does not have (hoist env vars set ENV NAME --secret)",
   "host-namespace": "shares the host's network, processes or users (network_mode, pid, ipc, userns_mode)",

@@ -78,7 +78,7 @@ export function inFlight(run: Run): boolean {
  */
 export function jobName(run: Pick<Run, "id" | "sha" | "stages">, stage: number): string {
   const spec = run.stages[stage]?.spec;
-  if (spec?.kind === "build") return `hoist-build-${safe(spec.image)}-${run.sha.slice(0, 12)}`;
+  if (spec?.kind === "build") return `hoist-build-${safe(spec.image)}${spec.compose !== undefined ? "-compose" : ""}-${run.sha.slice(0, 12)}`;
   return `hoist-${spec?.kind ?? "stage"}-${run.id}-${stage}`;
 }
 

@@ -25,17 +25,23 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
     if ("build" in entry) {
       const b = entry.build;
       image = b.image ?? defaultImage(ctx.repoName);
-      spec = { kind: "build", image, context: b.context, dockerfile: b.dockerfile, args: b.args };
+      spec = {
+        kind: "build",
+        image,
+        context: b.context ?? ".",
+        dockerfile: b.dockerfile ?? "Dockerfile",
+        args: b.args,
+        ...(b.compose !== undefined ? composeFiles(b.compose) : {}),
+        ...(b.services ? { services: b.services } : {}),
+      };
     } else if ("test" in entry) {
       spec = { kind: "test", run: entry.test.run, timeoutSec: entry.test.timeout, env: entry.test.env };
     } else if ("deploy" in entry) {
       const d = entry.deploy;
-      const [compose, ...overrides] = typeof d.compose === "string" ? [d.compose] : d.compose;
       spec = {
         kind: "deploy",
         environment: d.environment,
-        compose: compose!,
-        ...(overrides.length ? { overrides } : {}),
+        ...composeFiles(d.compose),
         ...(d.service ? { service: d.service } : {}),
         ...(d.services ? { services: d.services } : {}),
         ...(d.profiles ? { profiles: d.profiles } : {}),
@@ -46,13 +52,15 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
       const registry = entry.push.registry ?? (ref.host !== undefined ? undefined : ctx.registry);
       if (!registry && ref.host === undefined)
         return { ok: false, error: `push: image "${image}" names no registry; set push.registry or HOIST_REGISTRY on the server` };
-      spec = { kind: "push", target: registry ? `${registry}/${ref.path}${ref.tag !== undefined ? `:${ref.tag}` : ""}` : image };
+      spec = { kind: "push", target: registry ? `${registry}/${ref.path}${ref.tag !== undefined ? `:${ref.tag}` : ""}` : image, ...(registry ? { registry } : {}) };
     }
     const n = (seen.get(spec.kind) ?? 0) + 1;
     seen.set(spec.kind, n);
     stages.push({ name: n === 1 ? spec.kind : `${spec.kind}-${n}`, spec });
   }
-  const needed = jsonBytes(stages) + growthRoom(stages.length);
+  const composeBuild = stages.findIndex((s) => s.spec.kind === "build" && s.spec.compose !== undefined);
+  const imageStages = composeBuild < 0 ? 0 : stages.filter((s, i) => i >= composeBuild && (s.spec.kind === "build" || s.spec.kind === "push")).length;
+  const needed = jsonBytes(stages) + growthRoom(stages.length, imageStages);
   const budget = RUN_BUDGET_BYTES - RUN_FIELDS_BYTES;
   if (needed > budget)
     return {
@@ -60,6 +68,12 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
       error: `the pipeline's ${stages.length} stages need ${needed} bytes of the run record with room for their results, at most ${budget}: shorten test commands, env and build args (a long script belongs in a file of the repository)`,
     };
   return { ok: true, stages };
+}
+
+/** A stage's `compose:`: the first file, and those merged over it. */
+function composeFiles(files: string | string[]): { compose: string; overrides?: string[] } {
+  const [compose, ...overrides] = typeof files === "string" ? [files] : files;
+  return { compose: compose!, ...(overrides.length ? { overrides } : {}) };
 }
 
 function defaultImage(repoName: string): string {

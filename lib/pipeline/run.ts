@@ -18,11 +18,15 @@ export const TERMINAL: ReadonlySet<RunStatus> = new Set(["succeeded", "failed", 
 export const StageSpec = z.discriminatedUnion("kind", [
   z.object({
     kind: z.literal("build"),
-    /** Local image name; the built tag is `<image>:<sha>`. */
+    /** Local image name; the built tag is `<image>:<sha>`. With `compose`, each service's is `<image>-<service>` unless it names one. */
     image: z.string(),
     context: z.string(),
     dockerfile: z.string(),
     args: z.record(z.string(), z.string()),
+    /** Build each service's image from its `build:` section: this compose file, with `overrides` merged over it. */
+    compose: z.string().optional(),
+    overrides: z.array(z.string()).optional(),
+    services: z.array(z.string()).optional(),
   }),
   z.object({
     kind: z.literal("test"),
@@ -34,6 +38,8 @@ export const StageSpec = z.discriminatedUnion("kind", [
     kind: z.literal("push"),
     /** Full target reference without tag, e.g. `127.0.0.1:5000/shop`. */
     target: z.string(),
+    /** Where a compose build's other images go (`<registry>/<their path>`); none: to the registry they name. */
+    registry: z.string().optional(),
   }),
   z.object({
     kind: z.literal("deploy"),
@@ -59,6 +65,8 @@ export const StageOutput = z
     cached: z.boolean().optional(),
     /** The release a deploy stage made, in its environment's history. */
     release: z.string().optional(),
+    /** A compose build's images by service (`<image>:<sha>`), and after a push, each by digest (`repository@sha256:...`). */
+    images: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 export type StageOutput = z.infer<typeof StageOutput>;

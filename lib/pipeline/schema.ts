@@ -64,14 +64,28 @@ const repoPath = text(1024)
   .min(1)
   .refine((p) => !p.startsWith("/") && !p.split("/").includes("..") && !p.startsWith("-"), "must be a relative path inside the repository");
 
+/** One compose file, or several merged in order (`docker compose -f a -f b`). */
+const composeFiles = z.union([repoPath, list(repoPath, 8).min(1, "name at least one compose file")]);
+
 export const BuildStage = z
   .object({
+    /** The image's name, or with `compose` the prefix of each service's (`<image>-<service>`). */
     image: imageName.optional(),
-    context: repoPath.default("."),
-    dockerfile: repoPath.default("Dockerfile"),
+    context: repoPath.optional(),
+    dockerfile: repoPath.optional(),
     args: variables(z.union([text(4096), z.number(), z.boolean()]).transform(String)).default({}),
+    /** Build each service's image from its `build:` section in these compose files, as `docker compose build` does. */
+    compose: composeFiles.optional(),
+    /** With `compose`: only these services' images. */
+    services: list(text(255).min(1), 64).min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.compose === undefined && b.services !== undefined) ctx.addIssue({ code: "custom", path: ["services"], message: "names services of a compose file: add compose:" });
+    for (const key of ["context", "dockerfile"] as const)
+      if (b.compose !== undefined && b[key] !== undefined)
+        ctx.addIssue({ code: "custom", path: [key], message: "comes from each service's build: section when the stage builds from compose: remove it" });
+  });
 
 export const TestStage = z
   .object({
@@ -94,7 +108,7 @@ export const DeployStage = z
     /** An environment registered on the server (its engine, router and rules live there). */
     environment: z.string().regex(ENVIRONMENT_NAME, "is an environment name: lower-case letters, digits and -, at most 40"),
     /** The compose file describing the release, or several merged in order (`docker compose -f a -f b`). */
-    compose: z.union([repoPath, list(repoPath, 8).min(1, "name at least one compose file")]).default("docker-compose.yml"),
+    compose: composeFiles.default("docker-compose.yml"),
     /** The service that takes the environment's traffic; default: the one that can (see lib/compose/app.ts). */
     service: text(255).min(1).optional(),
     /** Release only these services and what they depend on; default: every service. */

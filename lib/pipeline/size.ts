@@ -29,9 +29,15 @@ const STAGE_GROWTH_BYTES = 3 * MAX_OUTPUT_BYTES + 1024;
  */
 const RUN_GROWTH_BYTES = 4 * MAX_TEXT_BYTES + 2 * MAX_OUTPUT_BYTES + 1024;
 
-/** Room a new run with `stages` stages must leave in the budget for what its events will add. */
-export function growthRoom(stages: number): number {
-  return stages * STAGE_GROWTH_BYTES + RUN_GROWTH_BYTES;
+/** What a compose build's stages may add besides: each image's service and reference (bounded by MAX_BUILDS). */
+const IMAGES_GROWTH_BYTES = 16 * (255 + MAX_OUTPUT_BYTES);
+
+/**
+ * Room a new run must leave in the budget for what its events will add; `imageStages` of them
+ * (a compose build and the pushes after it) record an image per service.
+ */
+export function growthRoom(stages: number, imageStages = 0): number {
+  return stages * STAGE_GROWTH_BYTES + imageStages * IMAGES_GROWTH_BYTES + RUN_GROWTH_BYTES;
 }
 
 /** The bytes `value` takes as stored: its JSON in UTF-8. */

@@ -1,6 +1,5 @@
-import { readDotEnv } from "../compose/dotenv.ts";
-import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
-import { readApp, withBuiltImage } from "../compose/app.ts";
+import { deployedImage, deployedImages } from "../pipeline/run-images.ts";
+import { readApp } from "../compose/app.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/ports.ts";
 import type { ReleaseStore } from "../release/records.ts";
@@ -8,6 +7,7 @@ import { abandon, release, ReleaseBusyError } from "../release/release.ts";
 import type { Run, StageSpec } from "../pipeline/run.ts";
 import type { SourceReader } from "../scm/port.ts";
 import type { VariableStore } from "../release/variables.ts";
+import { readComposeInputs } from "./compose-inputs.ts";
 
 export interface DeployDeps {
   store: ReleaseStore & EnvironmentStore;
@@ -51,52 +51,43 @@ export async function deployStage(
   }
   const denied = protectionDenies(env, run);
   if (denied) return { ok: false, error: denied };
-  const text = await deps.source.readFile(run.repo, run.sha, spec.compose);
-  if (text === undefined) return { ok: false, error: `${spec.compose} not found in ${run.repo.fullName} at ${run.sha.slice(0, 12)}` };
-  // Compose's `.env`, beside the compose file: the values its `${VAR}`s take.
-  const dotEnvPath = spec.compose.includes("/") ? `${spec.compose.slice(0, spec.compose.lastIndexOf("/"))}/.env` : ".env";
-  const dotEnvText = await deps.source.readFile(run.repo, run.sha, dotEnvPath);
-  const dotEnv = dotEnvText === undefined ? { ok: true as const, variables: {} } : readDotEnv(dotEnvText, dotEnvPath);
-  if (!dotEnv.ok) return { ok: false, error: dotEnv.error };
+  const inputs = await readComposeInputs(deps.source, run, spec.compose, spec.overrides);
+  if ("error" in inputs) return { ok: false, error: inputs.error };
   // The environment's variables over the repository's .env; secret ones only as secrets' files.
   const server = deps.variables ? await deps.variables.variableValues(env.name) : [];
   const plain = Object.fromEntries(server.filter((v) => !v.secret).map((v) => [v.name, v.value]));
-  const overrides: { file: string; text: string }[] = [];
-  for (const file of spec.overrides ?? []) {
-    const more = await deps.source.readFile(run.repo, run.sha, file);
-    if (more === undefined) return { ok: false, error: `${file} (in the deploy stage's compose list) not found in ${run.repo.fullName} at ${run.sha.slice(0, 12)}` };
-    overrides.push({ file, text: more });
-  }
-  const parsed = await readApp(text, {
+  const image = deployedImage(run);
+  const services = deployedImages(run);
+  const parsed = await readApp(inputs.text, {
     file: spec.compose,
-    overrides,
-    variables: { ...dotEnv.variables, ...plain },
+    overrides: inputs.overrides,
+    variables: { ...inputs.dotEnv, ...plain },
     serverVariables: Object.fromEntries(server.map((v) => [v.name, { version: v.version, secret: v.secret }])),
     routed: spec.service,
     only: spec.services,
     profiles: spec.profiles,
     allow: env.allow,
-    readFile: (path) => deps.source.readFile(run.repo, run.sha, path),
+    readFile: inputs.readFile,
+    // Services with `build:` run what this run built (and pushed).
+    ...(image ? { built: { image, ...(services ? { services } : {}) } } : {}),
   });
   if (!parsed.ok) return { ok: false, error: parsed.error };
   for (const warning of parsed.warnings) log(`warning: ${warning}`);
-  const image = deployedImage(run);
   if (!image) return { ok: false, error: "no image to deploy: the run built nothing" };
-  // Services with `build:` run the image this run built (and pushed).
-  const read = withBuiltImage(parsed.spec, image);
+  const read = parsed.spec;
   const releaseSpec = spec.strategy ? { ...read, hoist: { ...read.hoist, strategy: spec.strategy } } : read;
 
   const id = releaseId(run, stage);
   const earlier = await deps.store.getRelease(env.name, id);
   if (earlier && earlier.status !== "running")
-    return earlier.status === "succeeded" ? { ok: true, release: id, image, ...(earlier.digest ? { digest: earlier.digest } : {}) } : { ok: false, error: earlier.error ?? "release failed", release: id };
+    return earlier.status === "succeeded" ? { ok: true, release: id, image: parsed.image, ...(earlier.digest ? { digest: earlier.digest } : {}) } : { ok: false, error: earlier.error ?? "release failed", release: id };
   try {
     const done = await release(
       { store: deps.store, now: deps.now, leaseMs: deps.leaseMs },
       { ...deps.contextFor(env, log), ...(stopped ? { stopped } : {}) },
       {
         id,
-        image,
+        image: parsed.image,
         spec: releaseSpec,
         trigger: { type: "run", by: run.trigger.type === "push" ? (run.trigger.actor ?? "push") : run.trigger.type, runId: run.id },
         ...(parkAfterMs !== undefined ? { parkAfterMs } : {}),
@@ -104,7 +95,7 @@ export async function deployStage(
     );
     const wake = done.checkpoint;
     if (done.status === "running" && wake) return { waiting: `${wake.waiting}: next look at ${new Date(wake.until).toISOString()}`, until: wake.until };
-    return done.status === "succeeded" ? { ok: true, release: id, image, ...(done.digest ? { digest: done.digest } : {}) } : { ok: false, error: done.error ?? "release failed", release: id };
+    return done.status === "succeeded" ? { ok: true, release: id, image: parsed.image, ...(done.digest ? { digest: done.digest } : {}) } : { ok: false, error: done.error ?? "release failed", release: id };
   } catch (err) {
     if (err instanceof ReleaseBusyError) return { waiting: err.message };
     throw err;
@@ -123,17 +114,6 @@ export async function stopDeploy(deps: DeployDeps, run: Run, stage: number, spec
   const record = await abandon({ store: deps.store, now: deps.now, leaseMs: deps.leaseMs }, deps.contextFor(env, log), id, reason);
   if (!record) return "no release was under way";
   return record.status === "cancelled" ? `release ${id} cancelled: ${record.error ?? ""}` : `release ${id} had already ended ${record.status}`;
-}
-
-/**
- * What a deploy releases: the pushed image by the digest the registry reported for it
- * (`repository@sha256:...`), so every environment, on any host, pulls the same bytes whatever
- * the tag points at later; without a push, the image built on the builder's engine.
- */
-export function deployedImage(run: Run): string | undefined {
-  const pushed = run.stages.find((s) => s.spec.kind === "push" && s.status === "succeeded")?.output;
-  if (pushed?.image && pushed.digest) return `${repositoryOf(parseImageRef(pushed.image))}@${pushed.digest}`;
-  return pushed?.image ?? run.image;
 }
 
 /** Sorts in time like the ULIDs of manual releases, and is the same on every retry. */

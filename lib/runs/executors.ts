@@ -6,8 +6,12 @@ import type { RegistryAccess } from "../registry/access.ts";
 import { registryHostOf } from "../registry/host.ts";
 import type { RunEvent } from "../pipeline/machine.ts";
 import { imageTag } from "../pipeline/machine.ts";
+import { builtImages } from "../pipeline/run-images.ts";
 import type { Run, StageSpec } from "../pipeline/run.ts";
 import type { SourceReader } from "../scm/port.ts";
+import { readBuilds } from "../compose/builds.ts";
+import { buildScript, shellWord, type BuildStep } from "./build-script.ts";
+import { readComposeInputs } from "./compose-inputs.ts";
 import { deployStage, stopDeploy, type DeployDeps } from "./deploy.ts";
 import type { LogSink } from "./logs.ts";
 
@@ -43,20 +47,6 @@ export interface StageContext {
   stopped?: () => Promise<string | undefined>;
 }
 
-/**
- * Runs the rest of its arguments once $1 and $2 (the build context and Dockerfile) turn out to
- * lie inside the checkout. The schema checks them as text; a symlink committed to the repository
- * could still lead the build to another job's files in the shared agent, so their real paths
- * are checked where the build runs.
- */
-const INSIDE_CHECKOUT = `root=$(pwd -P)
-for p in "$1" "$2"; do
-  real=$(realpath "$p") || { echo "hoist: $p does not exist in the repository" >&2; exit 2; }
-  case "$real/" in "$root"/*) ;; *) echo "hoist: $p leads out of the repository through a symlink: refused" >&2; exit 2;; esac
-done
-shift 2
-exec "$@"`;
-
 type Executors = { [K in StageSpec["kind"]]: (deps: ExecutorDeps, ctx: StageContext, spec: Extract<StageSpec, { kind: K }>) => Promise<Outcome> };
 
 /** Carries out (or re-attaches to) a started stage; exhaustive over stage kinds. */
@@ -67,26 +57,25 @@ export function runStage(deps: ExecutorDeps, ctx: StageContext, spec: StageSpec)
 
 const executors: Executors = {
   async build(deps, ctx, spec) {
-    const tag = imageTag(spec.image, ctx.run.sha);
-    // A stage just started skips the look for an earlier job: the image is checked, and the
+    const plan = await buildPlan(deps, ctx.run, spec);
+    if ("error" in plan) return finish(deps, ctx, false, { error: plan.error });
+    const { steps, images } = plan;
+    const output = { image: steps[0]!.tag, ...(images ? { images } : {}) };
+    // A stage just started skips the look for an earlier job: the images are checked, and the
     // job's lock (below) still finds a build of this sha that another run has under way.
     let state: JobState = ctx.fresh ? { state: "missing" } : await deps.engine.inspectJob(ctx.job);
-    if (state.state === "missing" && (await deps.engine.imageExists(tag))) {
-      await ctx.logs.write(`image ${tag} already exists: not rebuilt (build once, deploy everywhere)\n`);
-      return finish(deps, ctx, true, { output: { image: tag, cached: true } });
+    if (state.state === "missing" && (await allExist(deps.engine, steps.map((s) => s.tag)))) {
+      await ctx.logs.write(`${steps.map((s) => s.tag).join(", ")} already ${steps.length > 1 ? "exist" : "exists"}: not rebuilt (build once, deploy everywhere)\n`);
+      return finish(deps, ctx, true, { output: { ...output, cached: true } });
     }
     // Paths are relative: the builder runs in the directory holding the commit's files.
-    const context = spec.context.replace(/\/+$/, "") || ".";
-    const dockerfile = `${context}/${spec.dockerfile}`;
-    const args = Object.entries(spec.args).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
     const build = () => deps.engine.ensureJob({
       name: ctx.job,
       image: deps.builderImage,
       agent: true,
-      // --force-rm: a failed step's container is removed too, not left on the engine.
-      cmd: ["sh", "-c", INSIDE_CHECKOUT, "build", context, dockerfile, "docker", "build", "--force-rm", "-t", tag, "-f", dockerfile, ...args, context],
+      cmd: ["sh", "-c", [...plan.warnings.map((w) => `echo ${shellWord(`warning: ${w}`)}`), buildScript(steps)].join("\n")],
       files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
-      labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": tag },
+      labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": output.image },
     });
     if (state.state === "missing" || state.state === "created") state = await build();
     state = await waitOnJob(deps, ctx, state);
@@ -98,8 +87,8 @@ const executors: Executors = {
       return { pending: true };
     }
     if (state.state !== "exited") return { pending: true };
-    if (state.exitCode !== 0) return finish(deps, ctx, false, { error: `docker build exited with ${state.exitCode}`, output: { exitCode: state.exitCode } });
-    return { ...finish(deps, ctx, true, { output: { image: tag } }), remove: ctx.job };
+    if (state.exitCode !== 0) return finish(deps, ctx, false, { error: `docker build exited with ${state.exitCode}: see the stage log`, output: { exitCode: state.exitCode } });
+    return { ...finish(deps, ctx, true, { output }), remove: ctx.job };
   },
 
   async test(deps, ctx, spec) {
@@ -126,29 +115,22 @@ const executors: Executors = {
   },
 
   async push(deps, ctx, spec) {
-    const source = ctx.run.image ?? "";
-    const target = imageTag(spec.target, ctx.run.sha);
-    await ctx.logs.write(`pushing ${source} as ${target}\n`);
-    // Each progress write is handled as it starts (a failed one must not go unhandled while
-    // the push runs); the first failure is raised once the push is over.
-    let logFailure: unknown;
-    const progress: Promise<void>[] = [];
-    const auth = await deps.registry.login(registryHostOf(target));
-    const pushed = await deps.engine.push(source, target, {
-      auth,
-      onProgress: (line) => progress.push(ctx.logs.write(`${line}\n`).catch((err: unknown) => void (logFailure ??= err))),
-    });
-    await Promise.all(progress);
-    if (logFailure) throw logFailure;
-    // What deploys get is confirmed by the registry itself, by digest (the tag may be moved
-    // by another push meanwhile): the push's own report is only what the engine said it sent.
-    const byDigest = `${repositoryOf(parseImageRef(target))}@${pushed.digest}`;
-    const digest = await deps.registry.digest(byDigest, auth).catch((err: unknown) => {
-      // Just pushed, so a registry that does not show it yet is behind, not missing it.
-      throw err instanceof NotFoundError ? new RetryableError(`the registry does not show ${byDigest} yet: trying again`, { cause: err }) : err;
-    });
-    await ctx.logs.write(`pushed ${spec.target}@${digest}\n`);
-    return finish(deps, ctx, true, { output: { image: target, digest } });
+    const main = ctx.run.image ?? "";
+    const built = builtImages(ctx.run);
+    // Each image once, the run's own first: the stage's target, unless a compose build named each.
+    const sources = [...new Set([main, ...Object.values(built ?? {})])];
+    const pushed = new Map<string, { target: string; digest: string }>();
+    for (const source of sources) {
+      const target = built ? pushTarget(source, spec.registry) : imageTag(spec.target, ctx.run.sha);
+      if (target === undefined) return finish(deps, ctx, false, { error: `push: image "${source}" names no registry; set push.registry or HOIST_REGISTRY on the server` });
+      pushed.set(source, { target, digest: await pushOne(deps, ctx, source, target) });
+    }
+    const first = pushed.get(main)!;
+    const images = built && Object.fromEntries(Object.entries(built).map(([service, source]) => {
+      const p = pushed.get(source)!;
+      return [service, `${repositoryOf(parseImageRef(p.target))}@${p.digest}`];
+    }));
+    return finish(deps, ctx, true, { output: { image: first.target, digest: first.digest, ...(images ? { images } : {}) } });
   },
 
   async deploy(deps, ctx, spec) {
@@ -218,4 +200,59 @@ async function waitOnJob(deps: ExecutorDeps, ctx: StageContext, state: JobState,
   if (state.state !== "exited" && wait > 0) state = await deps.engine.waitJob(ctx.job, wait);
   await ctx.logs.replace(await deps.engine.jobLogs(ctx.job));
   return state;
+}
+
+/** Pushes `source` as `target` and gives the digest the registry itself reports for it. */
+async function pushOne(deps: ExecutorDeps, ctx: StageContext, source: string, target: string): Promise<string> {
+  await ctx.logs.write(`pushing ${source} as ${target}\n`);
+  // Each progress write is handled as it starts (a failed one must not go unhandled while
+  // the push runs); the first failure is raised once the push is over.
+  let logFailure: unknown;
+  const progress: Promise<void>[] = [];
+  const auth = await deps.registry.login(registryHostOf(target));
+  const pushed = await deps.engine.push(source, target, {
+    auth,
+    onProgress: (line) => progress.push(ctx.logs.write(`${line}\n`).catch((err: unknown) => void (logFailure ??= err))),
+  });
+  await Promise.all(progress);
+  if (logFailure) throw logFailure;
+  // What deploys get is confirmed by the registry itself, by digest (the tag may be moved
+  // by another push meanwhile): the push's own report is only what the engine said it sent.
+  const byDigest = `${repositoryOf(parseImageRef(target))}@${pushed.digest}`;
+  const digest = await deps.registry.digest(byDigest, auth).catch((err: unknown) => {
+    // Just pushed, so a registry that does not show it yet is behind, not missing it.
+    throw err instanceof NotFoundError ? new RetryableError(`the registry does not show ${byDigest} yet: trying again`, { cause: err }) : err;
+  });
+  await ctx.logs.write(`pushed ${target}@${digest}\n`);
+  return digest;
+}
+
+/** Where a compose build's other images go: the stage's registry, else the one they name. */
+function pushTarget(source: string, registry: string | undefined): string | undefined {
+  const ref = parseImageRef(source);
+  if (registry) return `${registry}/${ref.path}:${ref.tag ?? "latest"}`;
+  return ref.host !== undefined ? source : undefined;
+}
+
+async function allExist(engine: Engine, tags: readonly string[]): Promise<boolean> {
+  for (const tag of tags) if (!(await engine.imageExists(tag))) return false;
+  return true;
+}
+
+/**
+ * The builds a stage makes: its one Dockerfile, or each service's `build:` section of its
+ * compose files (read at the run's sha), with the stage's args over theirs.
+ */
+async function buildPlan(deps: ExecutorDeps, run: Run, spec: Extract<StageSpec, { kind: "build" }>): Promise<{ steps: BuildStep[]; images?: Record<string, string>; warnings: string[] } | { error: string }> {
+  if (spec.compose === undefined) {
+    const context = spec.context.replace(/\/+$/, "") || ".";
+    return { steps: [{ label: spec.image, tag: imageTag(spec.image, run.sha), context, dockerfile: `${context}/${spec.dockerfile}`, args: spec.args }], warnings: [] };
+  }
+  const inputs = await readComposeInputs(deps.source, run, spec.compose, spec.overrides);
+  if ("error" in inputs) return inputs;
+  const read = await readBuilds(inputs.text, { file: spec.compose, prefix: spec.image, variables: inputs.dotEnv, overrides: inputs.overrides, readFile: inputs.readFile, services: spec.services });
+  if (!read.ok) return { error: read.error };
+  const steps = read.builds.map((b) => ({ ...b, label: b.services.join(", "), tag: imageTag(b.image, run.sha), args: { ...b.args, ...spec.args } }));
+  const images = Object.fromEntries(read.builds.flatMap((b, i) => b.services.map((service) => [service, steps[i]!.tag])));
+  return { steps, images, warnings: read.warnings };
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -19,6 +19,7 @@ import { API_TOKEN, finalRun, hoistCli, sendGitHubPush, startRuntime } from "../
 const suffix = uniqueSuffix();
 const ENV = `apps-${suffix}`;
 const IMAGE = `e2e-apps-${suffix}`;
+const REGISTRY = "127.0.0.1:5000";
 let docker: Dockerode;
 let rt: LocalRuntime;
 let proxy: Haproxy;
@@ -123,6 +124,49 @@ describe("an app repository's compose file, released by its pipeline", () => {
       expect(run.error ?? run.stages.at(-1)?.error).toMatch(new RegExp(`docker-compose\\.yml:${line}: services\\.worker\\.volumes: ${mount.split(":")[0]!.replaceAll(".", "\\.")} is a host path, and this environment does not allow host paths`));
       expect(await (await fetch(`${proxy.url}/`)).text()).toContain("hello from hoist");
     }
+  });
+
+  it("builds each service's own image from its build: section (its context, Dockerfile target and args), pushes each by digest, and each service runs its own", async () => {
+    await mkdir(join(app.path, "worker"), { recursive: true });
+    await writeFile(
+      join(app.path, "worker", "Dockerfile"),
+      ["FROM hoist/busybox:latest AS base", "FROM base AS worker", "ARG KIND", 'RUN mkdir -p /www && echo "$KIND" > /www/kind', "FROM base AS other", "RUN mkdir -p /www && echo other > /www/kind", ""].join("\n"),
+    );
+    await writeFile(join(app.path, ".env"), "KIND=from-dotenv\n");
+    await writeFile(
+      join(app.path, "docker-compose.yml"),
+      compose()
+        .replace(/^ *(secrets:|db_password:).*\n/gm, "")
+        .replace("  worker:\n    build: .\n", "  worker:\n    build: { context: ./worker, target: worker, args: [KIND] }\n"),
+    );
+    await writeFile(
+      join(app.path, ".hoist.yml"),
+      `pipelines:
+  main:
+    on: { push: { branches: [main] } }
+    stages:
+      - build: { image: ${IMAGE}, compose: docker-compose.yml }
+      - push: { registry: ${REGISTRY} }
+      - deploy: { environment: ${ENV} }
+`,
+    );
+    app = await commitAll(app.path, "main", "a worker built from its own Dockerfile");
+    const run = await push();
+    expect(run.status, run.error).toBe("succeeded");
+    const [build, pushed] = run.stages;
+    expect(build!.output?.images).toEqual({ web: `${IMAGE}-web:${app.sha}`, worker: `${IMAGE}-worker:${app.sha}` });
+    const byDigest = (service: string) => new RegExp(`^${REGISTRY.replaceAll(".", "\\.")}/${IMAGE}-${service}@sha256:[0-9a-f]{64}$`);
+    expect(pushed!.output?.images?.web).toMatch(byDigest("web"));
+    expect(pushed!.output?.images?.worker).toMatch(byDigest("worker"));
+    expect(await call(`/api/runs/${run.id}/logs?format=text`)).toMatch(/hoist: building worker \(2 of 2\)/);
+
+    expect(await (await fetch(`${proxy.url}/`)).text()).toContain("hello from hoist");
+    const [release] = JSON.parse(await call(`/api/environments/${ENV}/releases`)).releases as { instances: string[]; companions: Record<string, string[]> }[];
+    const web = await docker.getContainer(release!.instances[0]!).inspect();
+    const worker = await docker.getContainer(release!.companions.worker![0]!).inspect();
+    expect(web.Config.Image).toBe(pushed!.output?.images?.web);
+    expect(worker.Config.Image).toBe(pushed!.output?.images?.worker);
+    expect((await cat(worker.Id, "/www/kind")).trim()).toBe("from-dotenv");
   });
 
   it("the secret is in no log line, run, release, API answer or container's settings", async () => {

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type Dockerode from "dockerode";
 import type { InstanceHost } from "../../lib/engine/instances.ts";
 import { startServers, type StartedServers } from "../../lib/local/servers.mjs";
-import { readApp, readReleaseSpec, withBuiltImage } from "../../lib/compose/app.ts";
+import { readApp, readReleaseSpec } from "../../lib/compose/app.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { httpProbe } from "../../lib/release/http-probe.ts";
 import type { ReleaseContext } from "../../lib/release/ports.ts";
@@ -146,9 +146,9 @@ export async function threeServiceApp(images: { web: string; other: string }, db
 volumes:
   counter: {}
 `;
-  const r = await readApp(text, { variables: { DB_VERSION: dbVersion } });
+  const r = await readApp(text, { variables: { DB_VERSION: dbVersion }, built: { image: images.web } });
   if (!r.ok) throw new Error(r.error);
-  return withBuiltImage(r.spec, images.web);
+  return r.spec;
 }
 
 /**

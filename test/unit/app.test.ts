@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readApp, withBuiltImage, type AppOptions } from "../../lib/compose/app.ts";
+import { readApp, type AppOptions } from "../../lib/compose/app.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { release } from "../../lib/release/release.ts";
 import { fakeEnvironment } from "../support/release-fakes.ts";
@@ -151,7 +151,7 @@ describe("a compose application", () => {
 });
 
 /** The app with images filled in, as the deploy stage gives it to a release. */
-const built = async (text: string, image: string) => withBuiltImage(await app(text), image);
+const built = (text: string, image: string) => app(text, { built: { image } });
 
 describe("releasing a compose application (in-memory host)", () => {
   const env = () => {

@@ -225,6 +225,26 @@ describe("runDetail and stageHeader", () => {
     expect(out).toMatch(/^2\s+push-2\s+push\s+✓ succeeded\s+900ms$/m);
   });
 
+  it("shows each service's image of a compose build, by digest once pushed", () => {
+    const base = succeeded();
+    const digest = `sha256:${"cd".repeat(32)}`;
+    const run: Run = {
+      ...base,
+      stages: base.stages.map((s) =>
+        s.spec.kind === "build"
+          ? { ...s, output: { image: "shop-web:abc", images: { web: "shop-web:abc", worker: "shop-worker:abc" } } }
+          : s.spec.kind === "push"
+            ? { ...s, output: { ...s.output, images: { web: `127.0.0.1:5000/shop-web@${digest}`, worker: `127.0.0.1:5000/shop-worker@${digest}` } } }
+            : s,
+      ),
+    };
+    const out = runDetail(run, { now: NOW, color: false });
+    expect(out).toMatch(new RegExp(`^image \\(web\\)\\s+127\\.0\\.0\\.1:5000/shop-web@${digest}$`, "m"));
+    expect(out).toMatch(new RegExp(`^image \\(worker\\)\\s+127\\.0\\.0\\.1:5000/shop-worker@${digest}$`, "m"));
+    const unpushed = { ...run, stages: run.stages.filter((s) => s.spec.kind !== "push") };
+    expect(runDetail(unpushed, { now: NOW, color: false })).toMatch(/^image \(worker\)\s+shop-worker:abc$/m);
+  });
+
   it("shows a stage's error and a running run's time so far", () => {
     const base = succeeded();
     const run: Run = {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Run } from "../../lib/pipeline/run.ts";
 import { readApp, readReleaseSpec } from "../../lib/compose/app.ts";
+import { readBuilds } from "../../lib/compose/builds.ts";
 import { REFUSALS } from "../../lib/compose/refusals.ts";
 import type { Environment } from "../../lib/release/environment.ts";
 import { deployStage, type DeployDeps } from "../../lib/runs/deploy.ts";
@@ -189,5 +190,30 @@ describe("the compose corpus (/work/shared/corpus/compose)", () => {
       "missing-secret": 2,
       "shared-volume": 1,
     });
+  });
+
+  it("reads each file's builds, or refuses them with a documented reason; with an image per service, the apps that built several are released (README: the counts)", async () => {
+    const builds: Record<string, number> = {};
+    const apps: Record<string, number> = {};
+    for (const f of files) {
+      const text = readFileSync(join(dir, f), "utf8");
+      const { repo, path } = sourceOf(f);
+      const readFile = readerFor(repo);
+      const r = await readBuilds(text, { file: path, prefix: "app", variables: {}, readFile });
+      if (!r.ok) {
+        expect(Object.keys(REFUSALS)).toContain(r.reason);
+        expect(r.error, f).toMatch(WHERE);
+        const verdict = /no service has a build: section/.test(r.error) ? "no build" : r.reason;
+        builds[verdict] = (builds[verdict] ?? 0) + 1;
+        continue;
+      }
+      for (const b of r.builds) expect(b.context.startsWith("/") || b.context.split("/").includes("..")).toBe(false);
+      builds[r.builds.length > 1 ? "several images" : "one image"] = (builds[r.builds.length > 1 ? "several images" : "one image"] ?? 0) + 1;
+      const services = Object.fromEntries(r.builds.flatMap((b) => b.services.map((s) => [s, `${b.image}:sha`])));
+      const verdict = check(f, await readApp(text, { file: path, readFile, built: { image: "app:sha", services } }));
+      apps[verdict] = (apps[verdict] ?? 0) + 1;
+    }
+    expect(builds).toEqual({ "no build": 197, "one image": 62, "several images": 16, "not-yet": 14, invalid: 7, "repository-path": 2 });
+    expect(apps).toEqual({ accepted: 49, "repository-path": 22, "no-route": 3, "host-path": 1, "not-yet": 1, "shared-container": 1, invalid: 1 });
   });
 });

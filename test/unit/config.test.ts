@@ -35,7 +35,7 @@ describe("parseHoistFile", () => {
     const file = await parsed(GOOD);
     expect(Object.keys(file.pipelines)).toEqual(["main", "review", "release"]);
     expect(file.pipelines.main?.on.schedule).toBe("0 3 * * *");
-    expect(file.pipelines.main?.stages[0]).toEqual({ build: { image: "shop", context: ".", dockerfile: "Dockerfile", args: { NODE_ENV: "production", LEVEL: "3" } } });
+    expect(file.pipelines.main?.stages[0]).toEqual({ build: { image: "shop", args: { NODE_ENV: "production", LEVEL: "3" } } });
     expect(file.pipelines.review?.stages[1]).toEqual({ test: { run: "make check", timeout: 600, env: {} } });
   });
 
@@ -46,6 +46,8 @@ describe("parseHoistFile", () => {
     ["a test before any build", "pipelines:\n  main:\n    on: { push: true }\n    stages:\n      - test: { run: make }\n      - build: {}\n", /^\.hoist\.yml:5: pipelines\.main\.stages\[0\]: a test stage needs a build stage before it/],
     ["a tagged image", "pipelines:\n  m:\n    on: { manual: true }\n    stages: [ { build: { image: \"shop:latest\" } } ]\n", /^\.hoist\.yml:4: .*must not carry a tag/],
     ["a context outside the repository", "pipelines:\n  m:\n    on: { manual: true }\n    stages: [ { build: { context: ../other } } ]\n", /^\.hoist\.yml:4: pipelines\.m\.stages\[0\]\.build\.context: must be a relative path inside the repository/],
+    ["a compose build with a Dockerfile of its own", "pipelines:\n  m:\n    on: { manual: true }\n    stages: [ { build: { compose: compose.yaml, dockerfile: Dockerfile } } ]\n", /^\.hoist\.yml:4: pipelines\.m\.stages\[0\]\.build\.dockerfile: comes from each service's build: section when the stage builds from compose: remove it/],
+    ["a build's services without compose", "pipelines:\n  m:\n    on: { manual: true }\n    stages: [ { build: { services: [web] } } ]\n", /^\.hoist\.yml:4: pipelines\.m\.stages\[0\]\.build\.services: names services of a compose file: add compose:/],
     ["broken YAML", "pipelines:\n  main:\n    on: [push\n", /^\.hoist\.yml:\d+: invalid YAML/],
     ["an empty file", "", /^\.hoist\.yml:1: \(file\): /],
     ["no pipelines", "pipelines: {}\n", /declare at least one pipeline/],
@@ -94,11 +96,22 @@ describe("resolveStages", () => {
     expect(r.ok && r.stages[1]?.spec).toEqual({ kind: "push", target: "registry.example.com/team/shop" });
   });
 
+  it("builds each service of a compose file, and pushes them all to the registry", async () => {
+    const f = await parsed("pipelines:\n  m:\n    on: { manual: true }\n    stages:\n      - build: { compose: [compose.yaml, compose.prod.yaml], services: [web, api] }\n      - push:\n");
+    expect(resolveStages(f.pipelines.m!, { repoName: "acme/shop", registry: "127.0.0.1:5000" })).toEqual({
+      ok: true,
+      stages: [
+        { name: "build", spec: { kind: "build", image: "shop", context: ".", dockerfile: "Dockerfile", args: {}, compose: "compose.yaml", overrides: ["compose.prod.yaml"], services: ["web", "api"] } },
+        { name: "push", spec: { kind: "push", target: "127.0.0.1:5000/shop", registry: "127.0.0.1:5000" } },
+      ],
+    });
+  });
+
   it("uses HOIST_REGISTRY for a bare image and fails clearly without one", async () => {
     const { pipelines } = await file;
     expect(resolveStages(pipelines.main!, { repoName: "acme/shop", registry: "127.0.0.1:5000" })).toMatchObject({
       ok: true,
-      stages: [{ name: "build" }, { name: "test" }, { name: "push", spec: { target: "127.0.0.1:5000/shop" } }],
+      stages: [{ name: "build" }, { name: "test" }, { name: "push", spec: { target: "127.0.0.1:5000/shop", registry: "127.0.0.1:5000" } }],
     });
     const r = resolveStages(pipelines.main!, { repoName: "acme/shop" });
     expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/names no registry; set push.registry or HOIST_REGISTRY/) });
