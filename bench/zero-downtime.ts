@@ -97,12 +97,11 @@ const tag = (version: string) => `hoist-bench-zd-${suffix}:${version}`;
 
 type Strategy = "blue-green" | "rolling" | "canary";
 /** `app`: the web service of a three-service app (test/support/releases.ts), released while its db and worker run on. */
-const STRATEGIES: { row: string; strategy: Strategy; app?: true; modes?: Mode[] }[] = [
+const STRATEGIES: { row: string; strategy: Strategy; app?: true }[] = [
   { row: "blue-green", strategy: "blue-green" },
   { row: "rolling (start-first, 1)", strategy: "rolling" },
   { row: "canary (10,50,100 / 2s)", strategy: "canary" },
-  // Swarm releases run one service alone for now (swarmRefusal).
-  { row: "app: web blue-green", strategy: "blue-green", app: true, modes: ["docker"] },
+  { row: "app: web blue-green", strategy: "blue-green", app: true },
 ];
 const NAIVE = "naive stop+start (1 ctr)";
 const chosen = STRATEGIES.filter((s) => values.strategy === "all" || s.strategy === values.strategy || (s.app && values.strategy === "app"));
@@ -423,7 +422,7 @@ async function main(): Promise<void> {
   for (const version of ["v1", "v2"]) await buildApp(docker, tag(version), { version });
 
   if (modes.includes("swarm")) await requireSwarmManager(docker);
-  const rows = modes.flatMap((mode) => chosen.filter((s) => !s.modes || s.modes.includes(mode)).map((s) => ({ ...s, mode, row: `${s.row} ${mode}` })));
+  const rows = modes.flatMap((mode) => chosen.map((s) => ({ ...s, mode, row: `${s.row} ${mode}` })));
   const results = new Map<string, Figures[]>([...rows.map((r) => [r.row, []] as [string, Figures[]]), [NAIVE, []]]);
   for (let round = 1; round <= rounds; round++) {
     console.log(`round ${round}`);

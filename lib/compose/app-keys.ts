@@ -15,8 +15,10 @@ export const APP_SERVICE_KEYS_READ: { file: KeysRead; service: KeysRead } = {
     // A declared volume's driver is refused; `external` is mounted by its name where allowed.
     volumes: { "*": { external: true, driver: true, driver_opts: true, name: true } },
     networks: { "*": { external: true } },
-    // Read or refused per secret (app.ts): environment is read; file, external and the rest refused.
+    // Read or refused per secret and config (app.ts): environment is read, a config's file and
+    // content too; a secret's file, external and the rest are refused.
     secrets: { "*": true },
+    configs: { "*": true },
   },
   service: {
     ...SERVICE_KEYS_READ,

@@ -242,20 +242,23 @@ const restart = (v: unknown): RestartPolicy | Bad => {
 
 export interface SecretRef {
   source: string;
-  /** The file's name under /run/secrets, or an absolute path. */
+  /** The file's name under /run/secrets (a config's, under /), or an absolute path. */
   target?: string;
   mode?: number;
   uid?: number;
   gid?: number;
 }
 
-const secretRefs = list((v: unknown): SecretRef | Bad => {
+/** A service's `secrets:` or `configs:` (the same long syntax). */
+const fileRefs = (what: "secret" | "config") => list((v: unknown): SecretRef | Bad => {
   if (typeof v === "string" && v !== "") return { source: v };
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return new Bad("expected a secret's name, or a mapping with source and target");
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return new Bad(`expected a ${what}'s name, or a mapping with source and target`);
   const { source, target, mode, uid, gid } = v as Record<string, unknown>;
-  if (typeof source !== "string" || source === "") return new Bad("expected the secret's name", ["source"]);
+  if (typeof source !== "string" || source === "") return new Bad(`expected the ${what}'s name`, ["source"]);
   if (target !== undefined && target !== null && (typeof target !== "string" || target === "" || target.includes(".."))) return new Bad("expected a file name or an absolute path", ["target"]);
-  const m = mode === undefined || mode === null ? undefined : typeof mode === "number" ? mode : typeof mode === "string" && /^0?[0-7]{3}$/.test(mode) ? parseInt(mode, 8) : NaN;
+  // `mode: 0440` is octal to Compose (Go's YAML), a YAML 1.2 reader sees 440: a number written
+  // with octal digits only is taken as octal, one with an 8 or 9 (288) as the decimal it is.
+  const m = mode === undefined || mode === null ? undefined : typeof mode === "number" ? (/^[0-7]{1,4}$/.test(String(mode)) ? parseInt(String(mode), 8) : mode) : typeof mode === "string" && /^0?[0-7]{3}$/.test(mode) ? parseInt(mode, 8) : NaN;
   if (m !== undefined && !(Number.isInteger(m) && m >= 0 && m <= 0o777)) return new Bad('expected a file mode such as 0440 or "0440"', ["mode"]);
   const owner = (v: unknown): number | undefined | Bad =>
     v === undefined || v === null ? undefined : /^\d{1,9}$/.test(String(v)) ? Number(v) : new Bad("expected a numeric id, such as 1000");
@@ -264,7 +267,7 @@ const secretRefs = list((v: unknown): SecretRef | Bad => {
   if (u instanceof Bad) return new Bad(u.message, ["uid"]);
   if (g instanceof Bad) return new Bad(g.message, ["gid"]);
   return { source, ...(typeof target === "string" ? { target } : {}), ...(m !== undefined ? { mode: m } : {}), ...(u !== undefined ? { uid: u } : {}), ...(g !== undefined ? { gid: g } : {}) };
-}, "secrets");
+}, `${what}s`);
 
 /** The keys of a service that make it part of an application, as read here. */
 export const appShape = {
@@ -288,7 +291,8 @@ export const appShape = {
   privileged: leaf(flag),
   cap_add: leaf(strings("capabilities")),
   cap_drop: leaf(strings("capabilities")),
-  secrets: leaf(secretRefs),
+  secrets: leaf(fileRefs("secret")),
+  configs: leaf(fileRefs("config")),
 };
 
 /** A service as the application reader sees it: both shapes, everything else left as it is. */

@@ -156,6 +156,9 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
   const oneOffs = new Set([...fields.values()].flatMap((f) => (f.depends_on ?? []).filter((d) => d.condition === "service_completed_successfully").map((d) => d.service)));
   const secretMounts = secretsOf(doc, fields, server);
   if (!(secretMounts instanceof Map)) return secretMounts;
+  const configMounts = await configsOf(doc, fields, server, options.readFile);
+  if (!(configMounts instanceof Map)) return configMounts;
+  for (const [name, mounts] of configMounts) secretMounts.set(name, [...(secretMounts.get(name) ?? []), ...mounts]);
   const warnings = [...unset];
   const companions: AppService[] = [];
   let routed: ReleaseSpec | undefined;
@@ -242,6 +245,58 @@ function secretsOf(doc: Doc, fields: Map<string, AppServiceFields>, server: NonN
         return fail("missing-secret", [...here, "environment"], `secrets.${ref.source}: the environment has no variable ${def.environment}: set it with \`hoist env vars set ENV ${def.environment} --secret --value-stdin\``);
       const target = ref.target === undefined ? `/run/secrets/${ref.source}` : ref.target.startsWith("/") ? ref.target : `/run/secrets/${ref.target}`;
       mounts.push({ name: ref.source, variable: def.environment, version: variable.version, target, mode: ref.mode ?? 0o444, uid: ref.uid ?? 0, gid: ref.gid ?? 0 });
+    }
+    out.set(name, mounts);
+  }
+  return out;
+}
+
+/** A config's text kept in the release's description: larger ones belong in the image. */
+export const MAX_CONFIG_BYTES = 16 * 1024;
+/** All configs' text an app keeps in its description. */
+export const MAX_CONFIGS_BYTES = 64 * 1024;
+
+/**
+ * Each service's compose configs, as files: a config's `content:` or repository `file:` (read
+ * at the run's sha) as it is, or one of the environment's variables (`environment:`), read
+ * when the release starts the service. At `/NAME` unless the service names a target.
+ */
+async function configsOf(doc: Doc, fields: Map<string, AppServiceFields>, server: NonNullable<AppOptions["serverVariables"]>, readFile: AppOptions["readFile"]): Promise<Map<string, SecretMount[]> | AppResult> {
+  const defined = isMapping(doc.root.configs) ? doc.root.configs : {};
+  const out = new Map<string, SecretMount[]>();
+  const texts = new Map<string, string>();
+  let total = 0;
+  for (const [name, f] of fields) {
+    const mounts: SecretMount[] = [];
+    for (const [i, ref] of (f.configs ?? []).entries()) {
+      const fail = (reason: Refusal, path: Path, message: string): AppResult => ({ ok: false, reason, error: at(doc.file, lineAt(doc.lines, path), message) });
+      const def = defined[ref.source];
+      if (!isMapping(def)) return fail("invalid", ["services", name, "configs", i], `services.${name}.configs: the config "${ref.source}" is not declared under the top-level configs: add it there, with file:, content: or environment:`);
+      const here = ["configs", ref.source];
+      const target = ref.target === undefined ? `/${ref.source}` : ref.target.startsWith("/") ? ref.target : `/${ref.target}`;
+      const base = { name: ref.source, kind: "config" as const, target, mode: ref.mode ?? 0o444, uid: ref.uid ?? 0, gid: ref.gid ?? 0 };
+      if (typeof def.environment === "string") {
+        const variable = server[def.environment];
+        if (!variable) return fail("missing-secret", [...here, "environment"], `configs.${ref.source}: the environment has no variable ${def.environment}: set it with \`hoist env vars set ENV ${def.environment}=VALUE\``);
+        mounts.push({ ...base, variable: def.environment, version: variable.version });
+        continue;
+      }
+      let text = texts.get(ref.source);
+      if (text === undefined) {
+        if (typeof def.content === "string") text = def.content;
+        else if (typeof def.file === "string") {
+          const path = relative(doc.file, def.file);
+          const found = path === undefined ? undefined : await readFile?.(path);
+          if (found === undefined) return fail("repository-path", [...here, "file"], `configs.${ref.source}.file: ${def.file} is not a file of the repository at this commit`);
+          text = found;
+        } else return fail("not-yet", here, `configs.${ref.source}: Hoist reads a config from file: (in the repository), content: or environment: (one of the environment's variables)`);
+        const bytes = new TextEncoder().encode(text).length;
+        total += bytes;
+        if (bytes > MAX_CONFIG_BYTES || total > MAX_CONFIGS_BYTES)
+          return fail("invalid", here, `configs.${ref.source}: ${bytes} bytes; a config holds at most ${MAX_CONFIG_BYTES}, and an app's at most ${MAX_CONFIGS_BYTES} in all: put larger files in the image`);
+        texts.set(ref.source, text);
+      }
+      mounts.push({ ...base, content: text });
     }
     out.set(name, mounts);
   }

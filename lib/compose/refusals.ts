@@ -24,7 +24,7 @@ export const REFUSALS = {
   "no-route": "has no service with one TCP port to take the environment's traffic, or several and the stage names none",
   "several-builds": "builds several different images, where the build stage built one Dockerfile (build: { compose } builds each)",
   "shared-volume": "runs several replicas of a service with a named volume",
-  "missing-secret": "reads a secret from a variable the environment does not have (hoist env vars set ENV NAME --secret)",
+  "missing-secret": "reads a secret or config from a variable the environment does not have (hoist env vars set ENV NAME [--secret])",
   "host-namespace": "shares the host's network, processes or users (network_mode, pid, ipc, userns_mode)",
   "host-path": "mounts a host path or device (allowed only where the environment allows host paths)",
   "repository-path": "bind-mounts the repository's own files, which are not on the engine's host",
@@ -88,8 +88,8 @@ export function appRefusals(doc: Doc, fields: ReadonlyMap<string, AppServiceFiel
       }
     } else if (raw.security_opt !== undefined && raw.security_opt !== null)
       return refuse("not-yet", here("security_opt"), `${where}.security_opt: Hoist does not pass security options yet`);
-    if (f.read_only && (f.secrets?.length ?? 0) > 0)
-      return refuse("not-yet", here("read_only"), `${where}: Hoist writes secrets into the container's file system, which read_only forbids: drop read_only, or the secrets`);
+    if (f.read_only && (f.secrets?.length ?? 0) + (f.configs?.length ?? 0) > 0)
+      return refuse("not-yet", here("read_only"), `${where}: Hoist writes secrets and configs into the container's file system, which read_only forbids: drop read_only, or them`);
     if (raw.devices !== undefined && raw.devices !== null)
       return refuse(allow.hostPaths ? "not-yet" : "host-path", here("devices"), `${where}.devices: ${allow.hostPaths ? "Hoist does not pass devices yet" : "this environment does not allow host devices"}`);
     for (const [i, m] of (f.volumes ?? []).entries()) {

@@ -128,6 +128,11 @@ export interface InstanceHost {
   ensureNetwork(name: string, labels: Record<string, string>, edge?: boolean): Promise<void>;
   /** Makes the named volume unless it exists; a release never removes one. */
   ensureVolume(name: string, labels: Record<string, string>): Promise<void>;
+  /**
+   * Where the host keeps instances' files apart from them (Swarm secrets): removes the
+   * environment's that no instance uses any more, once a release has pruned the old ones.
+   */
+  removeUnusedFiles?(env: string): Promise<void>;
   /** The command that shows an instance's output, for error messages. */
   logsCommand(name: string): string;
   /**

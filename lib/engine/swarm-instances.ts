@@ -231,6 +231,20 @@ export class SwarmInstances implements InstanceHost, InstanceGroups {
     return { SecretID: id, SecretName: name, File: { Name: file.path, UID: String(file.uid), GID: String(file.gid), Mode: file.mode } };
   }
 
+  async removeUnusedFiles(env: string): Promise<void> {
+    const label = { label: [`hoist.env=${env}`] };
+    const [secrets, services] = await Promise.all([this.call("list secrets", () => this.docker.listSecrets({ filters: label })), this.call("list services", () => this.docker.listServices({ filters: label }))]);
+    const used = new Set(services.flatMap((s) => (s.Spec?.TaskTemplate as { ContainerSpec?: { Secrets?: { SecretID?: string }[] } } | undefined)?.ContainerSpec?.Secrets?.map((x) => x.SecretID) ?? []));
+    for (const secret of secrets.filter((x) => !used.has(x.ID)))
+      await this.docker
+        .getSecret(secret.ID)
+        .remove()
+        .catch((err: unknown) => {
+          // Gone already, or taken up meanwhile by a service Swarm has not listed yet: left as it is.
+          if (![400, 404, 409].includes(statusOf(err) ?? 0)) throw instanceHostError(`remove secret ${secret.Spec?.Name ?? secret.ID}`, err);
+        });
+  }
+
   logsCommand(name: string): string {
     const service = this.groupOf(name);
     return `docker service ps --no-trunc ${service}; docker service logs ${service}`;

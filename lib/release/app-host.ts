@@ -67,22 +67,22 @@ export function engineRuntime(ctx: ReleaseContext, runtime: RuntimeSettings): Co
 }
 
 
-/** A service's secrets as files, from the values the release read when it began. */
+/** A service's secrets and configs as files, from the values the release read when it began. */
 export function secretFiles(secrets: SecretMount[] | undefined, values: ReadonlyMap<string, string> | undefined): InstanceFile[] {
   return (secrets ?? []).map((s) => {
-    const content = values?.get(s.variable);
-    if (content === undefined) throw new NotFoundError(`the secret ${s.name} reads the variable ${s.variable}, which this environment no longer has: set it again (\`hoist env vars set\`)`);
+    const content = "content" in s ? s.content : values?.get(s.variable);
+    if (content === undefined) throw new NotFoundError(`the ${s.kind ?? "secret"} ${s.name} reads the variable ${"variable" in s ? s.variable : ""}, which this environment no longer has: set it again (\`hoist env vars set\`)`);
     return { path: s.target, content, mode: s.mode, uid: s.uid, gid: s.gid };
   });
 }
 
-/** The variables every secret of the app reads, with their values, read once when the release begins. */
+/** The variables every secret and config of the app reads, with their values, read once when the release begins. */
 export async function readSecretValues(ctx: ReleaseContext, spec: ReleaseSpec): Promise<ReadonlyMap<string, string> | undefined> {
-  const wanted = [...(spec.secrets ?? []), ...(spec.app?.services.flatMap((s) => s.secrets) ?? [])];
+  const wanted = [...(spec.secrets ?? []), ...(spec.app?.services.flatMap((s) => s.secrets) ?? [])].flatMap((s) => ("variable" in s ? [s] : []));
   if (wanted.length === 0) return undefined;
-  if (!ctx.variables) throw new NotFoundError(`the app reads secrets (${wanted.map((s) => s.name).join(", ")}), and this server keeps no variables for ${ctx.env}`);
+  if (!ctx.variables) throw new NotFoundError(`the app reads variables (${wanted.map((s) => s.name).join(", ")}), and this server keeps none for ${ctx.env}`);
   const values = await ctx.variables();
   const missing = wanted.find((s) => !values.has(s.variable));
-  if (missing) throw new NotFoundError(`the secret ${missing.name} reads the variable ${missing.variable}, which ${ctx.env} no longer has: set it again (\`hoist env vars set ${ctx.env} ${missing.variable} --secret --value-stdin\`)`);
+  if (missing) throw new NotFoundError(`the ${missing.kind ?? "secret"} ${missing.name} reads the variable ${missing.variable}, which ${ctx.env} no longer has: set it again (\`hoist env vars set ${ctx.env} ${missing.variable} --secret --value-stdin\`)`);
   return values;
 }

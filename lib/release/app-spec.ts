@@ -55,23 +55,30 @@ export interface RuntimeSettings extends Omit<ContainerRuntime, "mounts"> {
 }
 
 /**
- * A compose secret as a service gets it: a file whose content is one of the environment's
- * variables (`secrets: { NAME: { environment: VAR } }`), read when the release starts it. The
- * description holds the variable's name and version, never its value.
+ * A file a service gets in its container: a compose secret, whose text is one of the
+ * environment's variables (`secrets: { NAME: { environment: VAR } }`), read when the release
+ * starts it (the description holds the variable's name and version, never its value); or a
+ * compose config, from a variable the same way, or with its text as the file gives it
+ * (`content:`, or a `file:` of the repository: configs are not secret).
  */
-export interface SecretMount {
-  /** The secret's name in the compose file. */
+export type SecretMount = {
+  /** The secret's or config's name in the compose file. */
   name: string;
-  variable: string;
-  /** Changes when the variable is set again: the service is released again with the new value. */
-  version: string;
-  /** Absolute path in the container (`/run/secrets/NAME` by default). */
+  kind?: "config";
+  /** Absolute path in the container (`/run/secrets/NAME` by default; a config's `/NAME`). */
   target: string;
   mode: number;
   /** Owner of the file; root unless given. */
   uid: number;
   gid: number;
-}
+} & (
+  | {
+      variable: string;
+      /** Changes when the variable is set again: the service is released again with the new value. */
+      version: string;
+    }
+  | { content: string }
+);
 
 export type ServiceKind = "stateful" | "worker";
 

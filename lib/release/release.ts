@@ -206,6 +206,8 @@ export async function release(deps: ReleaseDeps, ctx: ReleaseContext, req: Relea
       for (const orphan of history.filter((r) => r.status === "running" && r.id !== id))
         await deps.store.putRelease({ ...orphan, status: "failed", finishedAt: deps.now(), error: `interrupted, and superseded by release ${id}`, instances: [] });
     }
+    // A changed secret or config, or a release put back, leaves files no instance uses.
+    await ctx.host.removeUnusedFiles?.(ctx.env);
     return done;
   } finally {
     if (!parked) await deps.store.unlock(ctx.env, owner);

@@ -223,7 +223,7 @@ async function pushOne(deps: ExecutorDeps, ctx: StageContext, source: string, ta
     // Just pushed, so a registry that does not show it yet is behind, not missing it.
     throw err instanceof NotFoundError ? new RetryableError(`the registry does not show ${byDigest} yet: trying again`, { cause: err }) : err;
   });
-  await ctx.logs.write(`pushed ${target}@${digest}\n`);
+  await ctx.logs.write(`pushed ${repositoryOf(parseImageRef(target))}@${digest}\n`);
   return digest;
 }
 

@@ -9,7 +9,7 @@ import { commitAll, createSampleApp } from "../../lib/demo/sample-app.ts";
 import type { LocalRuntime } from "../../lib/local/runtime.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { Run } from "../../lib/pipeline/run.ts";
-import { requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { readContainerFile, requireDocker, uniqueSuffix } from "../support/docker.ts";
 import { removeReleased } from "../support/releases.ts";
 import { startHaproxy, type Haproxy } from "../support/haproxy.ts";
 import { API_TOKEN, finalRun, hoistCli, sendGitHubPush, startRuntime } from "../support/local.ts";
@@ -53,15 +53,6 @@ async function call(path: string): Promise<string> {
 async function push(): Promise<Run> {
   const [id] = await sendGitHubPush(rt.url, githubPush({ path: app.path, sha: app.sha, ref: "refs/heads/main", fullName: "acme/apps" }));
   return finalRun(rt.url, id!, 180_000);
-}
-
-async function cat(container: string, path: string): Promise<string> {
-  const exec = await docker.getContainer(container).exec({ Cmd: ["cat", path], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({});
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  // The multiplexed stream's 8-byte frame headers, dropped.
-  return Buffer.concat(chunks).toString("latin1").replace(/[\x00-\x08]/g, "").replace(/^.*?(s3cr3t)/s, "$1");
 }
 
 beforeAll(async () => {
@@ -108,8 +99,8 @@ describe("an app repository's compose file, released by its pipeline", () => {
     const web = release!.instances[0]!;
     const worker = release!.companions.worker![0]!;
     expect((await docker.getContainer(worker).inspect()).Config.Image).toBe((await docker.getContainer(web).inspect()).Config.Image);
-    expect((await cat(web, "/run/secrets/db_password")).trim()).toBe(SECRET);
-    expect((await cat(worker, "/run/secrets/pw")).trim()).toBe(SECRET);
+    expect((await readContainerFile(docker, web, "/run/secrets/db_password")).trim()).toBe(SECRET);
+    expect((await readContainerFile(docker, worker, "/run/secrets/pw")).trim()).toBe(SECRET);
   });
 
   it("refuses a bind mount of the host's root or of the engine's socket, naming the line; the app keeps serving", async () => {
@@ -166,7 +157,7 @@ describe("an app repository's compose file, released by its pipeline", () => {
     const worker = await docker.getContainer(release!.companions.worker![0]!).inspect();
     expect(web.Config.Image).toBe(pushed!.output?.images?.web);
     expect(worker.Config.Image).toBe(pushed!.output?.images?.worker);
-    expect((await cat(worker.Id, "/www/kind")).trim()).toBe("from-dotenv");
+    expect((await readContainerFile(docker, worker.Id, "/www/kind")).trim()).toBe("from-dotenv");
   });
 
   it("the secret is in no log line, run, release, API answer or container's settings", async () => {

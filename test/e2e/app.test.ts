@@ -1,11 +1,11 @@
 import type Dockerode from "dockerode";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
 import type { ReleaseContext } from "../../lib/release/ports.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
 import { release, rollback } from "../../lib/release/release.ts";
-import { requireDocker } from "../support/docker.ts";
-import { hostModes, RATE, removeReleased, threeServiceApp as app, startReleaseBench, trigger, underLoad, type ReleaseBench } from "../support/releases.ts";
+import { readContainerFile } from "../support/docker.ts";
+import { hostModes, RATE, threeServiceApp as app, trigger, underLoad, useReleaseBench, type ReleaseBench } from "../support/releases.ts";
 import { startHaproxy } from "../support/haproxy.ts";
 import { startLoad } from "../support/load.ts";
 import { HaproxyRouter } from "../../lib/router/haproxy.ts";
@@ -17,18 +17,12 @@ import { get } from "node:http";
 // A three-service compose app on a real engine behind a real HAProxy: web (routed) asks "db" by
 // its name for a counter the db keeps in a named volume; a worker runs beside them. The images
 // are the test app (test/support/app-server.c), in the role its environment gives it.
+const file = useReleaseBench();
 let docker: Dockerode;
 let bench: ReleaseBench;
-
-beforeAll(async () => {
-  docker = await requireDocker();
-  bench = await startReleaseBench(docker);
-}, 120_000);
-
-afterAll(async () => {
-  if (bench) await removeReleased(docker, bench.suffix);
-  await bench?.close();
-}, 120_000);
+beforeAll(() => {
+  ({ docker, bench } = file());
+});
 
 /** What the routed web answers on /db: its version and the db's counter, fetched by the db's name. */
 async function askDb(url: string): Promise<{ version: string; count: number }> {
@@ -47,6 +41,15 @@ async function startedAt(name: string): Promise<string> {
 async function containersOf(env: string, service: string): Promise<string[]> {
   const found = await docker.listContainers({ filters: { label: [`hoist.env=${env}`, `hoist.service=${service}`], status: ["running"] } });
   return Promise.all(found.map(async (c) => `${c.Id} ${await startedAt(c.Id)}`));
+}
+
+/** Every Swarm secret of `env` is one a service of it uses (a changed config's old one is removed once nothing uses it). */
+async function expectNoUnusedSecrets(env: string): Promise<void> {
+  const mine = { filters: { label: [`hoist.env=${env}`] } };
+  const services = await docker.listServices(mine);
+  const used = services.flatMap((x) => (x.Spec?.TaskTemplate as { ContainerSpec?: { Secrets?: { SecretID: string }[] } }).ContainerSpec?.Secrets?.map((y) => y.SecretID) ?? []);
+  expect(used.length).toBeGreaterThan(0);
+  expect((await docker.listSecrets(mine)).map((x) => x.ID).sort()).toEqual([...new Set(used)].sort());
 }
 
 describe.each(hostModes(() => docker))("a three-service app on %s", (mode, makeHost) => {
@@ -69,6 +72,9 @@ describe.each(hostModes(() => docker))("a three-service app on %s", (mode, makeH
     const network = await docker.getNetwork(`hoist-${ctx.env}-default`).inspect();
     // web ×2, worker, db (an overlay also lists its own load-balancer endpoint, "lb-...")
     expect(Object.keys(network.Containers ?? {}).filter((k) => !k.startsWith("lb-")).length).toBe(4);
+    // The worker's config, as a file written before it started (a Swarm secret on Swarm).
+    const [worker] = await containersOf(ctx.env, "worker");
+    expect(await readContainerFile(docker, worker!.split(" ")[0]!, "/etc/hoist/role.conf")).toBe("worker role 1");
     const volume = await docker.getVolume(`hoist-${ctx.env}-counter`).inspect();
     expect(volume.Labels).toMatchObject({ "hoist.env": ctx.env, "hoist.volume": "counter" });
     // deploy.placement: Swarm's to honour; a Docker host says it has one place.
@@ -102,6 +108,11 @@ describe.each(hostModes(() => docker))("a three-service app on %s", (mode, makeH
     const db = v3.companions!.db![0]!;
     expect(db).toContain(v3.id);
     expect((await askDb(url)).count).toBe(before + 1);
+    // The worker's config changed with it: the new text is in place, and on Swarm no secret is
+    // left that no service uses (the old worker's stays while it is kept for a rollback).
+    const [worker] = await docker.listContainers({ filters: { label: [`hoist.env=${ctx.env}`, "hoist.service=worker", `hoist.release=${v3.id}`], status: ["running"] } });
+    expect(await readContainerFile(docker, worker!.Id, "/etc/hoist/role.conf")).toBe("worker role 2");
+    if (mode === "Swarm") await expectNoUnusedSecrets(ctx.env);
   });
 
   it("rolls the whole app back when the new web fails its health check, data intact; a rollback keeps the data too", async () => {
@@ -120,6 +131,7 @@ describe.each(hostModes(() => docker))("a three-service app on %s", (mode, makeH
     const id = (c: string | undefined) => c?.split(" ")[0];
     if (mode !== "Swarm") expect(id(dbAfter[0])).toBe(id(dbBefore[0]));
     expect((await askDb(url)).count).toBe(before + 1);
+    if (mode === "Swarm") await expectNoUnusedSecrets(ctx.env);
 
     // Back to the release before the db changed: web v2, and the db's first definition again.
     const back = await rollback(deps, ctx, "e2e");
@@ -127,6 +139,7 @@ describe.each(hostModes(() => docker))("a three-service app on %s", (mode, makeH
     expect(back.companions?.db?.[0]).toContain(back.id);
     expect((await askDb(url)).version).toBe("v2");
     expect((await askDb(url)).count).toBe(before + 3);
+    if (mode === "Swarm") await expectNoUnusedSecrets(ctx.env);
   });
 });
 

@@ -6,7 +6,8 @@ import { githubPush } from "../../lib/demo/payloads.ts";
 import { commitAll, createSampleApp } from "../../lib/demo/sample-app.ts";
 import type { LocalRuntime } from "../../lib/local/runtime.ts";
 import type { ReleaseRecord } from "../../lib/release/records.ts";
-import { removeContainers, requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { requireDocker, uniqueSuffix } from "../support/docker.ts";
+import { removeReleased } from "../support/releases.ts";
 import { startHaproxy } from "../support/haproxy.ts";
 import { API_TOKEN, api, finalRun, hoistCli, logsOf, sendGitHubPush, startRuntime } from "../support/local.ts";
 import { waitFor } from "../support/wait.ts";
@@ -76,7 +77,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await rt?.stop();
   for (const p of proxies) await p.stop();
-  await removeContainers(await requireDocker(), "hoist.env", (labels) => labels["hoist.env"]?.endsWith(suffix) ?? false);
+  await removeReleased(await requireDocker(), suffix);
 });
 
 async function push(sha: string, ref = "refs/heads/main") {

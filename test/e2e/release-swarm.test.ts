@@ -12,7 +12,7 @@ import { compose, requireSwarmManager, startReleaseBench, trigger, underLoad, ty
 
 // What only Swarm has: a service per release, kept scaled to 0 for a rollback; rolling through
 // the service's own update config; local images pinned by ID. The release scenarios themselves
-// run on Swarm in release.test.ts.
+// run on Swarm in release-on-swarm.test.ts.
 let docker: Dockerode;
 let bench: ReleaseBench;
 let host: SwarmInstances;

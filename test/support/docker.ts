@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import Dockerode from "dockerode";
 import { pack } from "tar-fs";
 import { statusOf } from "../../lib/engine/docker.ts";
@@ -78,4 +78,16 @@ export function tarDir(dir: string): Readable {
 /** A short random suffix that keeps names of one test run apart from others'. */
 export function uniqueSuffix(): string {
   return Math.random().toString(36).slice(2, 10);
+}
+
+/** A file's text inside a running container (`cat` through exec; the stream's frame headers dropped). */
+export async function readContainerFile(docker: Dockerode, container: string, path: string): Promise<string> {
+  const exec = await docker.getContainer(container).exec({ Cmd: ["cat", path], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({});
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on("data", (c: Buffer) => chunks.push(c));
+  docker.modem.demuxStream(stream, out, out);
+  await new Promise((resolve) => stream.on("end", resolve));
+  return Buffer.concat(chunks).toString("utf8");
 }

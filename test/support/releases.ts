@@ -15,7 +15,8 @@ import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
 import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
 import { DynamoRunStore } from "../../lib/store/dynamo.ts";
 import { buildApp } from "./apps.ts";
-import { removeContainers, uniqueSuffix } from "./docker.ts";
+import { afterAll, beforeAll } from "vitest";
+import { removeContainers, requireDocker, uniqueSuffix } from "./docker.ts";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
 import { startHaproxy } from "./haproxy.ts";
@@ -43,6 +44,24 @@ export interface ReleaseBench {
   environment(name: string, host: InstanceHost): Promise<{ ctx: ReleaseContext; url: string; log: string[] }>;
   /** Stops the HAProxies and the servers and untags the images (not the instances: the host's owner removes those first). */
   close(): Promise<void>;
+}
+
+/**
+ * A bench for the whole file: made before its tests (on the engine, which must answer), and
+ * after them everything its environments released removed, then the bench closed.
+ */
+export function useReleaseBench(): () => { docker: Dockerode; bench: ReleaseBench } {
+  let docker: Dockerode;
+  let bench: ReleaseBench;
+  beforeAll(async () => {
+    docker = await requireDocker();
+    bench = await startReleaseBench(docker);
+  }, 120_000);
+  afterAll(async () => {
+    if (bench) await removeReleased(docker, bench.suffix);
+    await bench?.close();
+  }, 120_000);
+  return () => ({ docker, bench });
 }
 
 export async function startReleaseBench(docker: Dockerode): Promise<ReleaseBench> {
@@ -137,6 +156,7 @@ export async function threeServiceApp(images: { web: string; other: string }, db
   worker:
     image: ${images.other}
     environment: { ROLE: worker }
+    configs: [{ source: role, target: /etc/hoist/role.conf, mode: 0440 }]
   db:
     image: ${images.other}
     environment: { COUNTER_FILE: /data/count, DB_VERSION: "\${DB_VERSION}" }
@@ -145,6 +165,8 @@ export async function threeServiceApp(images: { web: string; other: string }, db
     healthcheck: { test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"], interval: 1s, timeout: 2s, retries: 20 }
 volumes:
   counter: {}
+configs:
+  role: { content: "worker role \${DB_VERSION}" }
 `;
   const r = await readApp(text, { variables: { DB_VERSION: dbVersion }, built: { image: images.web } });
   if (!r.ok) throw new Error(r.error);

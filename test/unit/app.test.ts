@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readApp, type AppOptions } from "../../lib/compose/app.ts";
+import { MAX_CONFIG_BYTES, readApp, type AppOptions } from "../../lib/compose/app.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { release } from "../../lib/release/release.ts";
 import { fakeEnvironment } from "../support/release-fakes.ts";
@@ -152,6 +152,64 @@ describe("a compose application", () => {
 
 /** The app with images filled in, as the deploy stage gives it to a release. */
 const built = (text: string, image: string) => app(text, { built: { image } });
+
+describe("compose configs", () => {
+  const withConfigs = (...more: string[]) =>
+    lines(
+      "services:", // 1
+      "  web:", // 2
+      "    image: shop", // 3
+      "    ports: ['8080']", // 4
+      "    configs: [nginx, { source: app, target: /etc/app.ini, mode: 0440, uid: 101 }, { source: flags, target: flags.txt }]", // 5
+      "configs:", // 6
+      "  nginx: { file: ./conf/nginx.conf }", // 7
+      "  app:", // 8
+      "    content: |", // 9
+      "      debug=${DEBUG:-false}", // 10
+      "  flags: { environment: FLAGS }", // 11
+      ...more,
+    );
+  const readFile = async (path: string) => (path === "deploy/conf/nginx.conf" ? "worker_processes 1;\n" : undefined);
+  const server = { FLAGS: { version: "v3", secret: false } };
+
+  it("become files: a repository file's text, content as written (interpolated), or an environment variable read when the release starts", async () => {
+    const spec = await app(withConfigs(), { file: "deploy/compose.yaml", readFile, serverVariables: server, variables: { DEBUG: "true" } });
+    expect(spec.secrets).toEqual([
+      { name: "nginx", kind: "config", target: "/nginx", mode: 0o444, uid: 0, gid: 0, content: "worker_processes 1;\n" },
+      { name: "app", kind: "config", target: "/etc/app.ini", mode: 0o440, uid: 101, gid: 0, content: "debug=true\n" },
+      { name: "flags", kind: "config", target: "/flags.txt", mode: 0o444, uid: 0, gid: 0, variable: "FLAGS", version: "v3" },
+    ]);
+  });
+
+  it("are refused, with their line, when undeclared, missing, external, or too large to keep", async () => {
+    const options = { file: "deploy/compose.yaml", readFile, serverVariables: server };
+    expect(await refusal(withConfigs().replace("  nginx: { file: ./conf/nginx.conf }\n", ""), options)).toMatchObject({ error: expect.stringMatching(/^deploy\/compose\.yaml:5: services\.web\.configs: the config "nginx" is not declared/) });
+    expect(await refusal(withConfigs().replace("./conf/nginx.conf", "./conf/other.conf"), options)).toMatchObject({ reason: "repository-path", error: expect.stringMatching(/^deploy\/compose\.yaml:7: configs\.nginx\.file: \.\/conf\/other\.conf is not a file of the repository/) });
+    expect(await refusal(withConfigs().replace("./conf/nginx.conf", "../../../etc/passwd"), options)).toMatchObject({ reason: "repository-path" });
+    expect(await refusal(withConfigs().replace("{ environment: FLAGS }", "{ external: true }"), options)).toMatchObject({ reason: "not-yet", error: expect.stringMatching(/:11: configs\.flags: Hoist reads a config from file:/) });
+    expect(await refusal(withConfigs(), { ...options, serverVariables: {} })).toMatchObject({ reason: "missing-secret", error: expect.stringMatching(/configs\.flags: the environment has no variable FLAGS/) });
+    const big = await refusal(withConfigs(), { ...options, readFile: async () => "x".repeat(MAX_CONFIG_BYTES + 1) });
+    expect(big.error).toMatch(new RegExp(`configs\\.nginx: ${MAX_CONFIG_BYTES + 1} bytes; a config holds at most ${MAX_CONFIG_BYTES}`));
+    expect(await refusal(withConfigs().replace("    ports: ['8080']", "    ports: ['8080']\n    read_only: true"), options)).toMatchObject({ reason: "not-yet" });
+  });
+
+  it("reach the instance as files; a variable's value is kept in no record", async () => {
+    const e = fakeEnvironment();
+    e.host.images.add("shop");
+    const values = new Map([["FLAGS", "on"]]);
+    const ctx = { ...e.ctx, variables: async () => values };
+    const trigger = { type: "manual" as const, by: "test" };
+    const spec = await app(withConfigs(), { file: "deploy/compose.yaml", readFile, serverVariables: server });
+    const v1 = await release(e.deps, ctx, { id: "r1", image: "shop", spec, trigger });
+    expect(v1.status).toBe("succeeded");
+    expect(e.host.instances.get(v1.instances[0]!)!.spec.files).toEqual([
+      { path: "/nginx", content: "worker_processes 1;\n", mode: 0o444, uid: 0, gid: 0 },
+      { path: "/etc/app.ini", content: "debug=false\n", mode: 0o440, uid: 101, gid: 0 },
+      { path: "/flags.txt", content: "on", mode: 0o444, uid: 0, gid: 0 },
+    ]);
+    expect(JSON.stringify(await e.deps.store.getRelease("prod", "r1"))).not.toContain('"on"');
+  });
+});
 
 describe("releasing a compose application (in-memory host)", () => {
   const env = () => {

@@ -1,0 +1,3 @@
+import { releasesOn } from "../support/release-suite.ts";
+
+releasesOn("Swarm");
