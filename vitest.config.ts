@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { LongestFirst } from "./test/support/sequencer.ts";
 
 /**
  * Three projects, run one after the other (sequence.groupOrder). Unit tests use fakes and
@@ -17,12 +18,13 @@ const slow = { testTimeout: 120_000, hookTimeout: 120_000, fileParallelism: true
 export default defineConfig({
   test: {
     pool: "forks",
+    sequence: { sequencer: LongestFirst },
     reporters: ["default", "./test/support/summary-reporter.ts"],
     projects: [
       { extends: true, test: { name: "unit", include: ["test/unit/**/*.test.ts"], isolate: false, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: "integration", include: ["test/integration/**/*.test.ts"], ...slow, sequence: { groupOrder: 1 } } },
       // One file per kind of release host (release.test.ts, release-on-swarm.test.ts): the longest
-      // files, so that they run side by side rather than one after the other.
+      // files, started first (see LongestFirst), side by side.
       { extends: true, test: { name: "e2e", include: ["test/e2e/**/*.test.ts"], ...slow, sequence: { groupOrder: 2 } } },
     ],
   },

@@ -84,6 +84,24 @@ describe.each(hostModes(() => docker))("a three-service app on %s", (mode, makeH
     } else expect(log).toContain(`warning: deploy.placement of db applies on Swarm; ${ctx.env} is one Docker host, where everything runs`);
   });
 
+  it("goes from staging to production the same way, on production's own networks and volume", async () => {
+    const { deps, images } = bench;
+    // What staging runs (its v1 release), as the pipeline's next deploy stage would release it.
+    const [staging] = (await deps.store.listReleases(ctx.env)) as [ReleaseRecord];
+    expect(staging.image).toBe(images.v1);
+    const prod = await bench.environment(mode === "Swarm" ? "sappprod" : "appprod", await makeHost());
+    const first = await release(deps, prod.ctx, { image: staging.image, spec: await app({ web: images.v1, other: images.v1 }), trigger });
+    expect(first.status, first.error).toBe("succeeded");
+    expect((await askDb(prod.url)).count).toBe(1);
+    expect((await askDb(prod.url)).count).toBe(2);
+    const stagingCount = (await askDb(url)).count;
+    // Each environment's db keeps its own counter, in its own volume, on its own network.
+    expect((await askDb(prod.url)).count).toBe(3);
+    expect((await askDb(url)).count).toBe(stagingCount + 1);
+    expect((await docker.getVolume(`hoist-${prod.ctx.env}-counter`).inspect()).Labels).toMatchObject({ "hoist.env": prod.ctx.env, "hoist.volume": "counter" });
+    expect(Object.keys((await docker.getNetwork(`hoist-${prod.ctx.env}-default`).inspect()).Containers ?? {}).filter((k) => !k.startsWith("lb-")).length).toBe(4);
+  });
+
   it("releases a new web under 200 requests/s with no failed request, leaving the unchanged db running", async () => {
     const { deps, images } = bench;
     const [before] = (await deps.store.listReleases(ctx.env)) as [ReleaseRecord];
