@@ -33,7 +33,7 @@ export interface BuildsOptions {
   variables: Readonly<Record<string, string>>;
   overrides?: readonly { file: string; text: string }[] | undefined;
   readFile?: (path: string) => Promise<string | undefined>;
-  /** Build only these services' images; default: every service with `build:`. */
+  /** Build only these services' images; default: every service with `build:` and no profile. */
   services?: readonly string[] | undefined;
 }
 
@@ -70,7 +70,8 @@ export async function readBuilds(text: string, options: BuildsOptions): Promise<
   const warnings: Warning[] = [...assembled.unset];
   const services = doc.root.services;
   if (!isMapping(services)) return failAt(doc, ["services"], "services: expected a mapping of service names to services");
-  const names = options.services ?? Object.keys(services);
+  // As `docker compose build` does: a service of a profile only when named.
+  const names = options.services ?? Object.keys(services).filter((name) => !hasProfiles(services[name]));
   const builds: ServiceBuild[] = [];
   // Equal sections with no image: of their own (or the same one) are one build.
   const keys: string[] = [];
@@ -172,6 +173,10 @@ function pairs(v: unknown, variables: Readonly<Record<string, string>>): Record<
     }
   } else return "expected a mapping or a list of KEY=VALUE";
   return out;
+}
+
+function hasProfiles(service: unknown): boolean {
+  return isMapping(service) && Array.isArray(service.profiles) && service.profiles.length > 0;
 }
 
 /** The repository a service's image is tagged in: its `image:` without tag, else `<prefix>-<service>`. */

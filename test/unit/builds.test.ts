@@ -69,10 +69,13 @@ describe("a compose build stage reads each service's build: section, as docker c
     }
   });
 
-  it("builds only the services named, refuses one without build:, two builds under one name and more than the stage can hold", async () => {
-    const text = lines("services:", "  a: { build: ./a }", "  b: { build: ./b }", "  c: { image: redis }");
+  it("builds only the services named (one of a profile only then), refuses one without build:, two builds under one name and more than the stage can hold", async () => {
+    const text = lines("services:", "  a: { build: ./a }", "  b: { build: ./b }", "  c: { image: redis }", "  d: { build: { context: ., ssh: [default] }, profiles: [debug] }");
     const only = await read(text, { services: ["b"] });
     expect(only.ok && only.builds.map((b) => b.services)).toEqual([["b"]]);
+    const all = await read(text);
+    expect(all.ok && all.builds.map((b) => b.services)).toEqual([["a"], ["b"]]);
+    expect(await read(text, { services: ["d"] })).toMatchObject({ ok: false, error: expect.stringMatching(/services\.d\.build\.ssh is refused/) });
     expect(await read(text, { services: ["c"] })).toMatchObject({ ok: false, error: "docker-compose.yml:4: services.c: no build: section, so nothing to build" });
     expect(await read(text, { services: ["x"] })).toMatchObject({ ok: false, error: expect.stringMatching(/no service "x"/) });
     expect(await read(lines("services:", "  a: { build: ./a, image: one }", "  b: { build: ./b, image: one }"))).toMatchObject({ ok: false, error: expect.stringMatching(/services a and b build different images under one name, one/) });
