@@ -57,38 +57,47 @@ export function runStage(deps: ExecutorDeps, ctx: StageContext, spec: StageSpec)
 
 const executors: Executors = {
   async build(deps, ctx, spec) {
-    const plan = await buildPlan(deps, ctx.run, spec);
-    if ("error" in plan) return finish(deps, ctx, false, { error: plan.error });
-    const { steps, images } = plan;
-    const output = { image: steps[0]!.tag, ...(images ? { images } : {}) };
+    // What to build is read from the repository when it is needed (a look at a running build needs none).
+    let planned: Awaited<ReturnType<typeof buildPlan>> | undefined;
+    const plan = async () => (planned ??= await buildPlan(deps, ctx.run, spec));
+    const output = (p: BuildPlan) => ({ image: p.steps[0]!.tag, ...(p.images ? { images: p.images } : {}) });
     // A stage just started skips the look for an earlier job: the images are checked, and the
     // job's lock (below) still finds a build of this sha that another run has under way.
     let state: JobState = ctx.fresh ? { state: "missing" } : await deps.engine.inspectJob(ctx.job);
-    if (state.state === "missing" && (await allExist(deps.engine, steps.map((s) => s.tag)))) {
-      await ctx.logs.write(`${steps.map((s) => s.tag).join(", ")} already ${steps.length > 1 ? "exist" : "exists"}: not rebuilt (build once, deploy everywhere)\n`);
-      return finish(deps, ctx, true, { output: { ...output, cached: true } });
-    }
     // Paths are relative: the builder runs in the directory holding the commit's files.
-    const build = () => deps.engine.ensureJob({
-      name: ctx.job,
-      image: deps.builderImage,
-      agent: true,
-      cmd: ["sh", "-c", [...plan.warnings.map((w) => `echo ${shellWord(`warning: ${w}`)}`), buildScript(steps)].join("\n")],
-      files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
-      labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": output.image },
-    });
-    if (state.state === "missing" || state.state === "created") state = await build();
+    const build = async (p: BuildPlan) =>
+      deps.engine.ensureJob({
+        name: ctx.job,
+        image: deps.builderImage,
+        agent: true,
+        cmd: ["sh", "-c", [...p.warnings.map((w) => `echo ${shellWord(`warning: ${w}`)}`), buildScript(p.steps)].join("\n")],
+        files: () => deps.source.archive(ctx.run.repo, ctx.run.sha),
+        labels: { "hoist.run": ctx.run.id, "hoist.kind": "build", "hoist.image": output(p).image },
+      });
+    if (state.state === "missing" || state.state === "created") {
+      const p = await plan();
+      if ("error" in p) return finish(deps, ctx, false, { error: p.error });
+      if (state.state === "missing" && (await allExist(deps.engine, p.steps.map((s) => s.tag)))) {
+        await ctx.logs.write(`${p.steps.map((s) => s.tag).join(", ")} already ${p.steps.length > 1 ? "exist" : "exists"}: not rebuilt (build once, deploy everywhere)\n`);
+        return finish(deps, ctx, true, { output: { ...output(p), cached: true } });
+      }
+      state = await build(p);
+    }
     state = await waitOnJob(deps, ctx, state);
     // A failed build left behind by an earlier run is not this run's result: build afresh.
     const startedAt = ctx.run.stages[ctx.stage]?.startedAt ?? 0;
     if (state.state === "exited" && state.exitCode !== 0 && state.finishedAt < startedAt) {
+      const p = await plan();
+      if ("error" in p) return finish(deps, ctx, false, { error: p.error });
       await deps.engine.removeJob(ctx.job);
-      await build();
+      await build(p);
       return { pending: true };
     }
     if (state.state !== "exited") return { pending: true };
     if (state.exitCode !== 0) return finish(deps, ctx, false, { error: `docker build exited with ${state.exitCode}: see the stage log`, output: { exitCode: state.exitCode } });
-    return { ...finish(deps, ctx, true, { output }), remove: ctx.job };
+    const p = await plan();
+    if ("error" in p) return finish(deps, ctx, false, { error: p.error });
+    return { ...finish(deps, ctx, true, { output: output(p) }), remove: ctx.job };
   },
 
   async test(deps, ctx, spec) {
@@ -243,7 +252,14 @@ async function allExist(engine: Engine, tags: readonly string[]): Promise<boolea
  * The builds a stage makes: its one Dockerfile, or each service's `build:` section of its
  * compose files (read at the run's sha), with the stage's args over theirs.
  */
-async function buildPlan(deps: ExecutorDeps, run: Run, spec: Extract<StageSpec, { kind: "build" }>): Promise<{ steps: BuildStep[]; images?: Record<string, string>; warnings: string[] } | { error: string }> {
+interface BuildPlan {
+  steps: BuildStep[];
+  /** A compose build's images by service. */
+  images?: Record<string, string>;
+  warnings: string[];
+}
+
+async function buildPlan(deps: ExecutorDeps, run: Run, spec: Extract<StageSpec, { kind: "build" }>): Promise<BuildPlan | { error: string }> {
   if (spec.compose === undefined) {
     const context = spec.context.replace(/\/+$/, "") || ".";
     return { steps: [{ label: spec.image, tag: imageTag(spec.image, run.sha), context, dockerfile: `${context}/${spec.dockerfile}`, args: spec.args }], warnings: [] };

@@ -156,9 +156,9 @@ export class FakeEngine implements Engine {
     const at = this.clock.now();
     const state: JobState = s.hold ? { state: "running", startedAt: at } : { state: "exited", exitCode: s.exitCode ?? 0, startedAt: at, finishedAt: at };
     this.jobs.set(spec.name, { spec, state, output: s.output ?? "" });
-    // A build makes its image (the tag follows `-t`).
-    const tag = spec.cmd[spec.cmd.indexOf("-t") + 1];
-    if (spec.cmd.includes("build") && tag && state.state === "exited" && state.exitCode === 0) this.images.add(tag);
+    // A build makes its images: each tag after `'-t'` in the builder's script (lib/runs/build-script.ts).
+    if (state.state === "exited" && state.exitCode === 0)
+      for (const [, tag] of (spec.cmd.at(-1) ?? "").matchAll(/'-t' '([^']+)'/g)) this.images.add(tag!);
     return state;
   }
   /** A running job is waited on for the whole time given: the clock moves on by that much. */

@@ -66,6 +66,55 @@ beforeEach(async () => {
   await store.createRun(makeRun(), { until: 0 });
 });
 
+describe("a compose build stage", () => {
+  const sha = "a".repeat(40);
+  const composeStages: Stage[] = [
+    { name: "build", status: "pending", spec: { kind: "build", image: "shop", context: ".", dockerfile: "Dockerfile", args: { CI: "1" }, compose: "docker-compose.yml" } },
+    { name: "push", status: "pending", spec: { kind: "push", target: "127.0.0.1:5000/shop", registry: "127.0.0.1:5000" } },
+  ];
+  const COMPOSE = "services:\n  web: { build: ., ports: ['8080'] }\n  worker: { build: { context: ./worker, target: w } }\n  db: { image: postgres }\n";
+
+  async function runWith(files: Record<string, string>, engine = engineWith()) {
+    await store.createRun({ ...makeRun("c1"), stages: composeStages }, { until: 0 });
+    const source = new FakeSource(files);
+    await advanceRun({ ...deps(engine), source }, "c1");
+    return { run: (await store.getRun("c1"))!.run, engine, source };
+  }
+
+  it("builds each service's image in one job, pushes each, and records them by service", async () => {
+    const { run, engine } = await runWith({ "docker-compose.yml": COMPOSE });
+    expect(run.status, run.error).toBe("succeeded");
+    expect(run.stages[0]!.output?.images).toEqual({ web: `shop-web:${sha}`, worker: `shop-worker:${sha}` });
+    expect([...engine.images].sort()).toEqual([`shop-web:${sha}`, `shop-worker:${sha}`]);
+    expect([...engine.pushed.keys()].sort()).toEqual([`127.0.0.1:5000/shop-web:${sha}`, `127.0.0.1:5000/shop-worker:${sha}`]);
+    expect(run.stages[1]!.output?.images).toEqual({
+      web: expect.stringMatching(/^127\.0\.0\.1:5000\/shop-web@sha256:[0-9a-f]{64}$/),
+      worker: expect.stringMatching(/^127\.0\.0\.1:5000\/shop-worker@sha256:[0-9a-f]{64}$/),
+    });
+    expect(run.image).toBe(`shop-web:${sha}`);
+  });
+
+  it("reads the compose file to start the build and to finish it, not at each look at it", async () => {
+    const engine = engineWith((name) => (name.startsWith("hoist-build-") ? { hold: true } : { exitCode: 0 }));
+    const { source } = await runWith({ "docker-compose.yml": COMPOSE }, engine);
+    const reads = source.reads;
+    for (let i = 0; i < 3; i++) await advanceRun({ ...deps(engine), source }, "c1");
+    expect(source.reads).toBe(reads);
+    engine.finish(`hoist-build-shop-compose-${sha.slice(0, 12)}`);
+    await advanceRun({ ...deps(engine), source }, "c1");
+    expect((await store.getRun("c1"))!.run.status).toBe("succeeded");
+  });
+
+  it("fails with the file and line when the compose file is missing or refuses a build", async () => {
+    const missing = await runWith({});
+    expect(missing.run.stages[0]).toMatchObject({ status: "failed", error: expect.stringMatching(/^docker-compose\.yml not found in acme\/shop at a{12}/) });
+    store = new MemoryRunStore();
+    const refused = await runWith({ "docker-compose.yml": "services:\n  web:\n    build: { context: ., ssh: [default] }\n" });
+    expect(refused.run.stages[0]).toMatchObject({ status: "failed", error: "docker-compose.yml:3: services.web.build.ssh is refused: a build gets the repository's files alone: no SSH agent reaches it" });
+    expect(refused.engine.starts).toBe(0);
+  });
+});
+
 describe("advanceRun over the machine's effects", () => {
   it("takes a run through build, test and push, reports it finished once, and removes its finished jobs", async () => {
     const engine = engineWith();
