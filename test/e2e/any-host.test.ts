@@ -21,7 +21,7 @@ import { removeContainers, requireDocker, uniqueSuffix } from "../support/docker
 import { startHaproxy, freePort, type Haproxy } from "../support/haproxy.ts";
 import { AUTH_REGISTRY, authRegistryCredentials, ENGINE2_SOCKET, requireAuthRegistry, requireEngine2 } from "../support/hosts.ts";
 import { API_TOKEN, finalRun, hoistCli, sendGitHubPush, startRuntime } from "../support/local.ts";
-import { compose, requireSwarmManager, underLoad } from "../support/releases.ts";
+import { compose, removeReleased, requireSwarmManager, underLoad } from "../support/releases.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
@@ -148,8 +148,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await rt?.stop();
   for (const p of [staging, production]) await p?.stop();
-  await removeContainers(engine1, "hoist.env", (labels) => labels["hoist.env"]?.endsWith(suffix) ?? false);
+  // What the environments released, their networks too (an engine's address pool is finite).
+  await removeReleased(engine1, suffix);
   if (engine2) await removeContainers(engine2, "hoist.env", () => true);
+  if (engine2) await removeReleased(engine2, suffix);
 });
 
 describe("build on one engine, release by digest on another, with a registry login", () => {

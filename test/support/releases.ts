@@ -19,7 +19,9 @@ import { afterAll, beforeAll } from "vitest";
 import { removeContainers, requireDocker, uniqueSuffix } from "./docker.ts";
 import { SwarmInstances } from "../../lib/engine/swarm-instances.ts";
 import { DockerInstances } from "../../lib/engine/docker-instances.ts";
+import { statusOf } from "../../lib/engine/docker.ts";
 import { startHaproxy } from "./haproxy.ts";
+import { waitFor } from "./wait.ts";
 import { startLoad, type LoadReport } from "./load.ts";
 
 /**
@@ -203,14 +205,19 @@ export async function underLoad<T>(url: string, work: () => Promise<T>): Promise
  */
 export async function removeReleased(docker: Dockerode, suffix: string): Promise<void> {
   const mine = (labels: Record<string, string> | undefined) => labels?.["hoist.env"]?.endsWith(suffix) ?? false;
+  // Services and secrets only where the engine is a swarm manager (a second engine is not).
+  const manager = ((await docker.info()) as { Swarm?: { ControlAvailable?: boolean } }).Swarm?.ControlAvailable === true;
   const swarm = new SwarmInstances(docker);
-  const services = await docker.listServices({ filters: { label: ["hoist.env"] } });
+  const services = manager ? await docker.listServices({ filters: { label: ["hoist.env"] } }) : [];
   await Promise.all(services.filter((s) => mine(s.Spec?.Labels)).map((s) => swarm.remove(s.Spec!.Name!)));
   await removeContainers(docker, "hoist.env", (labels) => mine(labels));
-  for (const n of await docker.listNetworks({ filters: { label: ["hoist.env"] } })) if (mine(n.Labels)) await docker.getNetwork(n.Id).remove().catch(() => undefined);
+  // A network whose last container was just removed can still show its endpoint for a moment.
+  for (const n of await docker.listNetworks({ filters: { label: ["hoist.env"] } }))
+    if (mine(n.Labels))
+      await waitFor(`network ${n.Name} to be removed`, () => docker.getNetwork(n.Id).remove().then(() => true, (err: unknown) => (statusOf(err) === 404 ? true : Promise.reject(err))), 30_000, 250);
   const { Volumes } = await docker.listVolumes({ filters: { label: ["hoist.env"] } });
   for (const v of Volumes ?? []) if (mine(v.Labels ?? undefined)) await docker.getVolume(v.Name).remove().catch(() => undefined);
-  for (const x of await docker.listSecrets({ filters: { label: ["hoist.env"] } })) if (mine(x.Spec?.Labels)) await docker.getSecret(x.ID).remove().catch(() => undefined);
+  for (const x of manager ? await docker.listSecrets({ filters: { label: ["hoist.env"] } }) : []) if (mine(x.Spec?.Labels)) await docker.getSecret(x.ID).remove().catch(() => undefined);
 }
 
 /** Each kind of host a release runs on, for `describe.each`: containers on a Docker host, services on Swarm. */
