@@ -1,7 +1,7 @@
 import { readDotEnv } from "./dotenv.ts";
 import { isMapping } from "./merge.ts";
 import { relative } from "./project.ts";
-import { assemble, invalid, warning, warningTexts, type Doc, type Warning } from "./assemble.ts";
+import { assemble, failAt, invalid, warning, warningTexts, type Doc, type Warning } from "./assemble.ts";
 import { AppServiceFields, type DependsOnEntry } from "./app-schema.ts";
 import type { AppParts, AppService, Dependency, Mount, NetworkAttachment, RuntimeSettings, SecretMount } from "../release/app-spec.ts";
 import { appRefusals, type HostAllowances, type Refusal } from "./refusals.ts";
@@ -174,9 +174,8 @@ export async function readApp(text: string, options: AppOptions = {}): Promise<A
     for (const n of networks) usedNetworks.add(n.network);
     for (const m of runtime.mounts) if (m.type === "volume" && m.hostName === undefined) usedVolumes.add(m.source);
     const dependsOn = (f.depends_on ?? []).filter((d) => fields.has(d.service)).map(({ service, condition }) => ({ service, condition }));
-    const own = f.build !== undefined ? builtFor(name) : (f.image ?? BUILT_IMAGE);
-    if (typeof own !== "string") return own;
-    const image = own;
+    const image = f.build !== undefined ? builtFor(name) : (f.image ?? BUILT_IMAGE);
+    if (typeof image !== "string") return image;
     if (name === routedName) {
       // The routed service runs the run's image, unless a compose build made each service's.
       routedImage = f.build === undefined && !perService ? (built?.image ?? BUILT_IMAGE) : image;
@@ -269,7 +268,7 @@ async function configsOf(doc: Doc, fields: Map<string, AppServiceFields>, server
   for (const [name, f] of fields) {
     const mounts: SecretMount[] = [];
     for (const [i, ref] of (f.configs ?? []).entries()) {
-      const fail = (reason: Refusal, path: Path, message: string): AppResult => ({ ok: false, reason, error: at(doc.file, lineAt(doc.lines, path), message) });
+      const fail = (reason: Refusal, path: Path, message: string) => failAt(doc, path, message, reason);
       const def = defined[ref.source];
       if (!isMapping(def)) return fail("invalid", ["services", name, "configs", i], `services.${name}.configs: the config "${ref.source}" is not declared under the top-level configs: add it there, with file:, content: or environment:`);
       const here = ["configs", ref.source];
