@@ -138,6 +138,10 @@ fi
 # uses. The host still reaches its containers at their bridge addresses, as HAProxy does,
 # through the directly attached hoist-br2. Like any dockerd, it pulls from 127.0.0.0/8
 # registries over plain HTTP.
+# --live-restore, because a dockerd with its own address pools that finds its stored default
+# network at start deletes it and then the interface named docker0, whatever its --bridge:
+# a restart of this engine would take the first engine's bridge away (moby's
+# configureNetworking skips that under live restore).
 if ! docker -H "unix://$ENGINE2_SOCKET" info >/dev/null 2>&1; then
   ip link show "$ENGINE2_BRIDGE" >/dev/null 2>&1 || ip link add name "$ENGINE2_BRIDGE" type bridge
   if [[ -z $(ip -4 -o addr show dev "$ENGINE2_BRIDGE") ]]; then
@@ -149,7 +153,7 @@ if ! docker -H "unix://$ENGINE2_SOCKET" info >/dev/null 2>&1; then
   mkdir -p "$ENGINE2_RUN" "$ENGINE2_DATA"
   echo "services.sh: starting a second dockerd on unix://$ENGINE2_SOCKET, networks from $pool2 (log: /tmp/dockerd2.log)"
   setsid dockerd --host "unix://$ENGINE2_SOCKET" --data-root "$ENGINE2_DATA" --exec-root "$ENGINE2_RUN/exec" \
-    --pidfile "$ENGINE2_RUN/dockerd.pid" --bridge "$ENGINE2_BRIDGE" --iptables=false --ip-masq=false \
+    --pidfile "$ENGINE2_RUN/dockerd.pid" --bridge "$ENGINE2_BRIDGE" --iptables=false --ip-masq=false --live-restore \
     --default-address-pool "base=$pool2,size=24" \
     >/tmp/dockerd2.log 2>&1 < /dev/null &
   wait_for 60 "the second dockerd (see /tmp/dockerd2.log)" docker -H "unix://$ENGINE2_SOCKET" info
@@ -191,7 +195,8 @@ bash "$(dirname -- "${BASH_SOURCE[0]}")/images.sh"
 
 # The router runs on this machine and reaches instances at their addresses on the engine's
 # bridges: check that it can, once, before anything relies on it.
-probe=$(docker run -d --rm --label hoist.probe=1 hoist/busybox:latest httpd -f -p 8080 -h /www)
+probe=$(docker run -d --rm --label hoist.probe=1 hoist/busybox:latest httpd -f -p 8080 -h /www) ||
+  { echo "services.sh: no container starts on docker0 (ip addr show docker0; /tmp/dockerd.log)" >&2; exit 1; }
 trap 'docker rm -f "$probe" >/dev/null 2>&1 || true' EXIT
 probe_addr=$(docker inspect --format '{{.NetworkSettings.IPAddress}}' "$probe")
 wait_for 20 "a container on docker0 ($probe_addr) answering this machine (ip route get $probe_addr: $(ip route get "$probe_addr" | head -1))" \
