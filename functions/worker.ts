@@ -6,4 +6,11 @@ import { createServices } from "../lib/services.ts";
 
 const services = await createServices(loadConfig());
 
-export const handler = (event: unknown) => handleSqsBatch(event, services.log, (w) => handleWakeUp(services, w));
+export async function handler(event: unknown) {
+  try {
+    return await handleSqsBatch(event, services.log, (w) => handleWakeUp(services, w));
+  } finally {
+    // Commit statuses still on their way: a frozen Lambda would lose them.
+    await services.people.reporter.flush();
+  }
+}

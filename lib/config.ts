@@ -92,6 +92,23 @@ export const ConfigSchema = z.object({
   /** The longest one release may hold its environment. */
   HOIST_RELEASE_LEASE_MS: ms(15 * 60_000),
   HOIST_LOG_LEVEL: logLevel.default("info"),
+  /** Where people reach this server (links in commit statuses, chat messages and approval links); default http://127.0.0.1:HOIST_PORT. */
+  HOIST_PUBLIC_URL: z.string().url().optional(),
+  /** Signs approval links (HMAC); at least 32 characters. Unset: robots cannot carry approval links. */
+  HOIST_LINK_SECRET: z.string().min(32, "HOIST_LINK_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)").optional(),
+  /** Slack: the bot token that posts approval requests and notifications, and the app's signing secret for /chat/slack. */
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_SIGNING_SECRET: z.string().min(16, "SLACK_SIGNING_SECRET must be at least 16 characters").optional(),
+  /** The channel approval requests and notifications go to (an id such as C0123456789, or #name). */
+  SLACK_CHANNEL: z.string().min(1).optional(),
+  /** Slack's Web API base, https://slack.com/api/ unless a test or proxy stands in. */
+  SLACK_API_URL: z.string().url().optional(),
+  /** A chat robot's incoming webhook: dingtalk, feishu (Lark) or wecom, its URL and (DingTalk, Feishu) its signing secret. */
+  HOIST_ROBOT_KIND: z.enum(["dingtalk", "feishu", "wecom"]).optional(),
+  HOIST_ROBOT_URL: z.string().url().optional(),
+  HOIST_ROBOT_SECRET: z.string().min(1).optional(),
+  /** How often the local runtime's scheduler looks for due `on.schedule` slots (on AWS: every minute). */
+  HOIST_CRON_EVERY_MS: ms(60_000),
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -171,7 +188,7 @@ export function quietAwsSdkNotices(): void {
 
 /** Values that must never reach a log line, a run record or a page. */
 export function secretsOf(config: Config): string[] {
-  return [...config.GITHUB_WEBHOOK_SECRET, ...config.GITLAB_WEBHOOK_TOKEN, config.HOIST_API_TOKEN, config.GITHUB_TOKEN, config.GITLAB_TOKEN].filter(
+  return [...config.GITHUB_WEBHOOK_SECRET, ...config.GITLAB_WEBHOOK_TOKEN, config.HOIST_API_TOKEN, config.GITHUB_TOKEN, config.GITLAB_TOKEN, config.HOIST_LINK_SECRET, config.SLACK_BOT_TOKEN, config.SLACK_SIGNING_SECRET, config.HOIST_ROBOT_SECRET].filter(
     (s): s is string => typeof s === "string" && s.length > 0,
   );
 }

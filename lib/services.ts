@@ -20,7 +20,19 @@ import { createSourceRouter } from "./scm/source.ts";
 import { registryAccess } from "./registry/access.ts";
 import type { Environment } from "./release/environment.ts";
 import { releaseContext } from "./release/targets.ts";
+import { fanOut, type ChannelNotifier } from "./chat/fan-out.ts";
+import { RobotNotifier } from "./chat/robot-notifier.ts";
+import { SlackNotifier } from "./chat/slack-notifier.ts";
+import { SlackAdapter } from "./chat/slack.ts";
+import type { Run } from "./pipeline/run.ts";
+import { peopleObserver } from "./runs/notices.ts";
+import type { RunObserver } from "./runs/observer.ts";
+import type { StartDeps } from "./runs/start-run.ts";
+import { createRunReporter, type RunReporter } from "./scm/report.ts";
 import { DynamoDeliveryStore } from "./store/dynamo-deliveries.ts";
+import { DynamoOnceStore } from "./store/dynamo-once.ts";
+import { DynamoScheduleStore } from "./store/dynamo-schedules.ts";
+import type { CronDeps } from "./runs/cron.ts";
 import { DynamoRegistryStore } from "./store/dynamo-registries.ts";
 import { DynamoReleaseStore } from "./store/dynamo-releases.ts";
 import { DynamoRunStore } from "./store/dynamo.ts";
@@ -51,6 +63,15 @@ export interface Services {
   watch: WatchDeps;
   /** Worker dependencies; each worker process gets its own lease identity. */
   advance: AdvanceDeps;
+  /** Commit statuses and chat messages as runs change. */
+  observer: RunObserver;
+  /** Slack's, robots' and the API's way to a run's approval gate. */
+  people: { slack?: SlackAdapter; once: DynamoOnceStore; reporter: RunReporter };
+  /** `on.schedule` entries, and what the scheduler needs to fire them. */
+  schedules: DynamoScheduleStore;
+  cron: CronDeps;
+  /** Manual runs: what POST /api/pipelines/:repo/:pipeline/runs needs. */
+  trigger: StartDeps & { resolveRef: SourceReader["resolveRef"] };
 }
 
 export interface ServiceOverrides {
@@ -97,10 +118,42 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     // Compose secrets read their values when a release starts the containers, never earlier.
     variables: async () => new Map((await variables.variableValues(env.name)).map((v) => [v.name, v.value] as const)),
   });
+  const publicUrl = (config.HOIST_PUBLIC_URL ?? `http://127.0.0.1:${config.HOIST_PORT}`).replace(/\/+$/, "");
+  const runUrl = (run: Run) => `${publicUrl}/api/runs/${run.id}`;
+  const reporter = createRunReporter({
+    ...(config.GITHUB_TOKEN ? { github: { token: config.GITHUB_TOKEN, ...(config.GITHUB_API_URL ? { baseUrl: config.GITHUB_API_URL } : {}) } } : {}),
+    ...(config.GITLAB_TOKEN ? { gitlab: { token: config.GITLAB_TOKEN, ...(config.GITLAB_URL ? { baseUrl: config.GITLAB_URL } : {}) } } : {}),
+    runUrl,
+    log,
+  });
+  const slack = config.SLACK_BOT_TOKEN ? new SlackAdapter({ token: config.SLACK_BOT_TOKEN, log, ...(config.SLACK_API_URL ? { apiUrl: config.SLACK_API_URL } : {}) }) : undefined;
+  const channels: ChannelNotifier[] = [];
+  if (slack && config.SLACK_CHANNEL) channels.push({ channel: "slack", notifier: new SlackNotifier(slack, config.SLACK_CHANNEL) });
+  if (config.HOIST_ROBOT_KIND && config.HOIST_ROBOT_URL)
+    channels.push({
+      channel: config.HOIST_ROBOT_KIND,
+      notifier: new RobotNotifier({
+        kind: config.HOIST_ROBOT_KIND,
+        url: config.HOIST_ROBOT_URL,
+        publicUrl,
+        clock,
+        ...(config.HOIST_ROBOT_SECRET ? { secret: config.HOIST_ROBOT_SECRET } : {}),
+        ...(config.HOIST_LINK_SECRET ? { linkSecret: config.HOIST_LINK_SECRET } : {}),
+      }),
+    });
+  const observer = peopleObserver({ reporter, ...(channels.length ? { chat: fanOut(channels, { log }) } : {}), runUrl });
+  const configs = new ConfigCache(source);
+  const schedules = new DynamoScheduleStore(dynamo, config.HOIST_TABLE);
+  const registryDefault = config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {};
   return {
     config,
     log,
     clock,
+    observer,
+    people: { ...(slack ? { slack } : {}), once: new DynamoOnceStore(dynamo, config.HOIST_TABLE, clock), reporter },
+    trigger: { store, queue, clock, configs, redriveAfterMs, observer, resolveRef: (repo, ref) => source.resolveRef(repo, ref), ...registryDefault },
+    schedules,
+    cron: { schedules, store, queue, clock, configs, source, log, redriveAfterMs, observer, ...registryDefault },
     store,
     deliveries,
     releases,
@@ -116,10 +169,12 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       queue,
       clock,
       log,
-      configs: new ConfigCache(source),
+      configs,
       redriveAfterMs,
       patienceMs: DELIVERY_PATIENCE_MS,
-      ...(config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {}),
+      observer,
+      schedules,
+      ...registryDefault,
     },
     reconcile: { store, deliveries, releases, queue, clock, redriveAfterMs },
     watch: { store: releases, now: () => clock.now(), contextFor },
@@ -137,6 +192,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       leaseMs: config.HOIST_LEASE_MS,
       budgetMs: config.HOIST_STEP_BUDGET_MS,
       redriveAfterMs,
+      observer,
       releases: { store: releases, source, now: () => clock.now(), leaseMs: config.HOIST_RELEASE_LEASE_MS, contextFor, variables },
     },
   };

@@ -45,6 +45,10 @@ export const CancelAnswer = z.union([Run, z.object({ error: z.string(), run: Run
 export type CancelAnswer = z.infer<typeof CancelAnswer>;
 
 
+/** What an approval's answer says: whether it counted, and where the gate stands. */
+export const DecisionAnswer = z.object({ outcome: z.enum(["accepted", "duplicate"]), stage: z.number(), waiting: z.boolean().optional(), summary: z.string() });
+export type DecisionAnswer = z.infer<typeof DecisionAnswer>;
+
 export interface ClientOptions {
   /** Base URL of a running Hoist, e.g. http://127.0.0.1:8080. */
   url: string;
@@ -112,12 +116,35 @@ export class HoistClient {
     return "stages" in answer ? { cancelled: true, run: answer } : { cancelled: false, run: answer.run };
   }
 
+  /** Approves (or rejects) the stage a run waits at, as `by`. */
+  async approve(id: string, decision: { by: string; reject?: boolean; reason?: string }): Promise<DecisionAnswer> {
+    return this.api(`/api/runs/${encodeURIComponent(id)}/approve`, DecisionAnswer, {
+      method: "POST",
+      body: { ...decision, via: "cli" },
+      notFound: `no run ${id}: list runs with \`hoist runs\``,
+    });
+  }
+
+  /** Runs a failed or cancelled run again from a stage (default: the one that failed), reusing its image. */
+  async rerun(id: string, by: string, from?: number | string): Promise<Run> {
+    return this.api(`/api/runs/${encodeURIComponent(id)}/rerun`, Run, {
+      method: "POST",
+      body: { by, ...(from !== undefined ? { from } : {}) },
+      notFound: `no run ${id}: list runs with \`hoist runs\``,
+    });
+  }
+
+  /** Starts a pipeline with `on: { manual: true }` at a branch, tag or commit of a repository Hoist has had pushes from. */
+  async trigger(repo: string, pipeline: string, body: { by: string; ref: string; params: Record<string, string> }): Promise<Run> {
+    return this.api(`/api/pipelines/${encodeURIComponent(repo)}/${encodeURIComponent(pipeline)}/runs`, Run, { method: "POST", body });
+  }
+
   async listEnvironments(): Promise<Environment[]> {
     return (await this.api("/api/environments", Environments)).environments;
   }
 
   /** Registers or replaces an environment; the server validates it. */
-  async putEnvironment(env: Omit<Environment, "protection" | "mode" | "allow"> & Partial<Pick<Environment, "protection" | "mode" | "allow">>): Promise<Environment> {
+  async putEnvironment(env: z.input<typeof Environment>): Promise<Environment> {
     return this.api(`/api/environments/${encodeURIComponent(env.name)}`, Environment, { method: "PUT", body: env });
   }
 

@@ -1,4 +1,5 @@
 import { Option, type Command } from "commander";
+import { parseDuration } from "../duration.ts";
 import type { CliContext } from "./context.ts";
 import { environmentsTable, releasesTable } from "./format.ts";
 import { CliError } from "./output.ts";
@@ -16,9 +17,25 @@ interface EnvSetOptions {
   branches?: string;
   approval?: boolean;
   approvers?: string;
+  approvals?: number;
+  approvalTimeout?: string;
+  selfApproval: boolean;
   routerMap?: string;
   allowHostPaths?: boolean;
   allowPrivileged?: boolean;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new CliError(`expected a whole number of at least 1, got "${v}"`);
+  return n;
+}
+
+/** A Go-style duration (30m, 24h, 1h30m) in whole seconds. */
+function durationSec(v: string, flag: string): number {
+  const ms = parseDuration(v);
+  if (ms === undefined || ms < 1000) throw new CliError(`${flag}: expected a duration such as 30m or 24h, got "${v}"`);
+  return Math.round(ms / 1000);
 }
 
 const split = (v: string | undefined) => (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
@@ -52,7 +69,10 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
     .option("--repos <globs>", "only these repositories may release here (comma-separated provider:owner/name globs, e.g. github:acme/*)")
     .option("--branches <globs>", "only these branches may release here (comma-separated globs)")
     .option("--approval", "releases here need an approval")
-    .option("--approvers <names>", "who may approve (comma-separated)")
+    .option("--approvers <names>", "who may approve (comma-separated: Slack ids as slack:U0123, emails, names)")
+    .option("--approvals <count>", "distinct approvals each release needs (default 1)", positiveInt)
+    .option("--approval-timeout <duration>", "how long a release waits for them before its run fails, e.g. 30m, 24h (default 24h)")
+    .option("--no-self-approval", "whoever started the run may not approve it")
     .option("--allow-host-paths", "let compose files bind-mount host paths and devices, and mount external volumes")
     .option("--allow-privileged", "let compose files run privileged containers and add capabilities")
     .action(async (name: string, opts: EnvSetOptions) => {
@@ -69,7 +89,17 @@ export function registerEnvironments(program: Command, ctx: CliContext): void {
         protection: {
           ...(opts.repos ? { repos: split(opts.repos) } : {}),
           ...(opts.branches ? { branches: split(opts.branches) } : {}),
-          ...(opts.approval || opts.approvers ? { approval: { required: true, approvers: split(opts.approvers) } } : {}),
+          ...(opts.approval || opts.approvers || opts.approvals || opts.approvalTimeout || !opts.selfApproval
+            ? {
+                approval: {
+                  required: true,
+                  approvers: split(opts.approvers),
+                  ...(opts.approvals ? { count: opts.approvals } : {}),
+                  ...(opts.approvalTimeout ? { timeoutSec: durationSec(opts.approvalTimeout, "--approval-timeout") } : {}),
+                  selfApproval: opts.selfApproval,
+                },
+              }
+            : {}),
         },
         allow: { hostPaths: opts.allowHostPaths === true, privileged: opts.allowPrivileged === true },
       });

@@ -2,6 +2,8 @@ import type { Environment } from "../release/environment.ts";
 import type { ReleaseRecord } from "../release/records.ts";
 import type { Run, RunStatus, Stage, StageStatus } from "../pipeline/run.ts";
 import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
+import { formatDuration } from "../duration.ts";
+import { gateState, gateSummary } from "../pipeline/approval.ts";
 import { deployedImages } from "../pipeline/run-images.ts";
 
 /**
@@ -48,22 +50,7 @@ export function visibleWidth(text: string): number {
 // ---------------------------------------------------------------------------------------
 // Time
 
-/** A compact duration: `850ms`, `3.2s`, `42s`, `1m05s`, `2h03m`, `3d04h`. Negative counts as 0. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) ms = 0;
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 10_000) {
-    const tenths = Math.floor(ms / 100) / 10;
-    return `${tenths.toFixed(1)}s`;
-  }
-  const s = Math.floor(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${pad2(s % 60)}s`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h${pad2(m % 60)}m`;
-  return `${Math.floor(h / 24)}d${pad2(h % 24)}h`;
-}
+export { formatDuration };
 
 /** How long ago `then` was, coarse: `just now`, `12s ago`, `5m ago`, `3h ago`, `2d ago`. */
 export function formatAge(then: number, now: number): string {
@@ -85,9 +72,6 @@ export function formatElapsed(ms: number): string {
   return `[${text.padStart(6)}]`;
 }
 
-function pad2(n: number): string {
-  return String(n).padStart(2, "0");
-}
 
 /** Time a run has taken: until it finished, or until `now` while it goes on; undefined before it starts. */
 export function runDuration(run: Pick<Run, "status" | "createdAt" | "startedAt" | "finishedAt">, now: number): number | undefined {
@@ -120,6 +104,7 @@ const STATUS_STYLE: Record<RunStatus | StageStatus, Style> = {
   queued: "gray",
   pending: "gray",
   running: "yellow",
+  waiting: "cyan",
   succeeded: "green",
   failed: "red",
   cancelled: "gray",
@@ -130,6 +115,7 @@ const STATUS_MARK: Record<RunStatus | StageStatus, string> = {
   queued: "·",
   pending: "·",
   running: "▶",
+  waiting: "⏸",
   succeeded: "✓",
   failed: "✗",
   cancelled: "⊘",
@@ -302,7 +288,28 @@ export function runDetail(run: Run, { now, color }: ViewOptions): string {
     alignRight: [0, 4],
     headerStyle: (h) => paint("bold", h, color),
   });
-  return `${head}\n\n${stages}`;
+  return [head, stages, approvals(run, now, color), attempts(run, now)].filter(Boolean).join("\n\n");
+}
+
+/** Each approval gate: where it stands, and every decision (refused ones with why). */
+function approvals(run: Run, now: number, color: boolean): string {
+  const lines = run.stages.flatMap((s) => {
+    const state = gateState(s.gate);
+    if (!s.gate?.rule || !state) return [];
+    const deadline = state === "waiting" ? ` (until ${new Date(s.gate.rule.expiresAt).toISOString()}; \`hoist approve ${run.id}\`)` : "";
+    return [
+      `${paint("bold", `approval of ${s.name}`, color)}: ${gateSummary(s.gate, state)}${deadline}`,
+      ...s.gate.decisions.map((d) => `  ${formatAge(d.at, now)}  ${d.approve ? "approve" : "reject"} by ${d.by} via ${d.via}${d.reason ? `: ${d.reason}` : ""}${d.refused ? paint("red", ` (refused: ${d.refused})`, color) : ""}`),
+    ];
+  });
+  return lines.join("\n");
+}
+
+/** Earlier attempts of a re-run run, oldest first. */
+function attempts(run: Run, now: number): string {
+  return (run.attempts ?? [])
+    .map((a, i) => `attempt ${i + 1} ${a.status}${a.error ? `: ${excerpt(a.error, 120)}` : ""} (re-run from ${run.stages[a.from]?.name ?? a.from} by ${a.by}, ${formatAge(a.at, now)})`)
+    .join("\n");
 }
 
 /** The header printed above a stage's log. */

@@ -1,3 +1,4 @@
+import { userInfo } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Option, type Command } from "commander";
 import { RUN_STATUSES, type Run, type RunStatus } from "../pipeline/run.ts";
@@ -19,7 +20,22 @@ import {
 } from "./format.ts";
 import { CliError, intArg, type Output } from "./output.ts";
 
-/** `hoist runs`, `run`, `logs` and `cancel`: runs and what they printed. */
+/** Who runs the command, as a decision or a manual run records it. */
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return "cli";
+  }
+}
+
+function collectParam(value: string, into: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf("=");
+  if (eq < 1) throw new CliError(`--param takes key=value, got "${value}"`);
+  return { ...into, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+/** `hoist runs`, `run`, `logs`, `cancel`, `approve`, `rerun` and `trigger`: runs, what they printed, and what people do to them. */
 export function registerRuns(program: Command, ctx: CliContext): void {
   const { out } = ctx;
 
@@ -66,6 +82,45 @@ export function registerRuns(program: Command, ctx: CliContext): void {
       if (!cancelled) throw new CliError(`run ${id} already ${run.status}: nothing to cancel`);
       out.print(runDetail(run, { now: Date.now(), color: out.color }));
       out.print(out.paint("dim", `the stage in flight is being undone: follow it with \`hoist logs ${id} --follow\``));
+    });
+
+  program
+    .command("approve")
+    .description("approve the stage a run waits at (or reject it: the run fails with your reason)")
+    .argument("<id>", "run id")
+    .option("--reject", "reject instead of approving")
+    .option("--reason <text>", "why (recorded with the decision)")
+    .option("--as <name>", "who decides, as the approvers list names you (default: your user name)", userName())
+    .action(async (id: string, opts: { reject?: boolean; reason?: string; as: string }) => {
+      const answer = await ctx.client().approve(id, { by: opts.as, ...(opts.reject ? { reject: true } : {}), ...(opts.reason ? { reason: opts.reason } : {}) });
+      out.print(answer.outcome === "duplicate" ? `you have decided on run ${id} already: ${answer.summary}` : `run ${id}: ${answer.summary}`);
+    });
+
+  program
+    .command("rerun")
+    .description("run a failed or cancelled run again from its failed stage (or --from one before it); the built image is reused")
+    .argument("<id>", "run id")
+    .option("--from <stage>", "the stage to start from: its name (test, deploy-2) or number")
+    .option("--as <name>", "who asks, as the run's history records it (default: your user name)", userName())
+    .action(async (id: string, opts: { from?: string; as: string }) => {
+      const from = opts.from === undefined ? undefined : /^\d+$/.test(opts.from) ? Number(opts.from) : opts.from;
+      const run = await ctx.client().rerun(id, opts.as, from);
+      out.print(runDetail(run, { now: Date.now(), color: out.color }));
+      out.print(out.paint("dim", `attempt ${(run.attempts?.length ?? 0) + 1}: follow it with \`hoist run ${id} --watch\``));
+    });
+
+  program
+    .command("trigger")
+    .description("start a pipeline by hand (its .hoist.yml must say `on: { manual: true }`)")
+    .argument("<pipeline>", "pipeline name in .hoist.yml")
+    .requiredOption("--repo <provider:owner/name>", "the repository, e.g. github:acme/shop")
+    .requiredOption("--ref <ref>", "a branch, tag or commit sha")
+    .option("--param <key=value>", "a parameter, given to the run's test stages as an environment variable (repeatable)", collectParam, {})
+    .option("--as <name>", "who starts it (default: your user name)", userName())
+    .action(async (pipeline: string, opts: { repo: string; ref: string; param: Record<string, string>; as: string }) => {
+      const run = await ctx.client().trigger(opts.repo, pipeline, { by: opts.as, ref: opts.ref, params: opts.param });
+      out.print(runDetail(run, { now: Date.now(), color: out.color }));
+      out.print(out.paint("dim", `follow it with \`hoist run ${run.id} --watch\``));
     });
 
   program

@@ -1,3 +1,4 @@
+import { parseDuration } from "../duration.ts";
 import { STRATEGIES } from "../pipeline/strategy.ts";
 import { isIP } from "node:net";
 import { z } from "zod";
@@ -78,25 +79,6 @@ export const oneOf =
 
 export const text = (v: unknown): string | Bad => (typeof v === "string" ? v : new Bad("expected a string"));
 
-const GO_UNITS_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, "μs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/**
- * A Go duration (what Compose uses: "10s", "1m30s", "1h5m30s20ms", "1.5s", "500ms", "0") in
- * milliseconds, rounded to the nearest one; undefined when it is not one. Signs are refused.
- */
-export function parseDuration(s: string): number | undefined {
-  if (s === "0") return 0;
-  if (s === "") return undefined;
-  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
-  let ms = 0;
-  while (part.lastIndex < s.length) {
-    const m = part.exec(s);
-    if (!m) return undefined;
-    ms += Number(m[1]) * (GO_UNITS_MS[m[2] ?? ""] ?? NaN);
-  }
-  const rounded = Math.round(ms);
-  return Number.isSafeInteger(rounded) ? rounded : undefined;
-}
 
 /** A Compose duration field: a string only (the spec's schema types them as strings). */
 export const duration = (v: unknown): number | Bad => {

@@ -7,10 +7,12 @@ import { quoted, RunId } from "../pipeline/names.ts";
 import { MAX_STAGES } from "../pipeline/size.ts";
 import type { Clock } from "../clock.ts";
 import { cancelRun } from "../runs/cancel.ts";
+import type { RunObserver } from "../runs/observer.ts";
 import { parse } from "./app.ts";
 import { deliveryRoutes } from "./deliveries.ts";
 import { environmentRoutes, type EnvironmentApiOptions } from "./environments.ts";
 import { registryRoutes, type RegistryApiOptions } from "./registries.ts";
+import { runActionRoutes, type RunActionOptions } from "./run-actions.ts";
 import { variableRoutes, type VariableApiOptions } from "./variables.ts";
 import type { DeliveryStore } from "../store/deliveries.ts";
 import type { Queue } from "../queue/port.ts";
@@ -26,6 +28,10 @@ export interface ApiOptions {
   variables?: VariableApiOptions;
   /** Push deliveries, for GET /api/deliveries/:id. */
   deliveries?: DeliveryStore;
+  /** Told of what people do to runs (commit statuses, chat). */
+  observer?: RunObserver;
+  /** Manual runs: reads `.hoist.yml` and resolves refs; unset, POST /api/pipelines/... answers 503. */
+  trigger?: RunActionOptions["trigger"];
   clock: Clock;
   /** Unset: the API answers 503 to everything, never serves data unauthenticated. */
   token?: string;
@@ -57,7 +63,7 @@ const BEARER_ANSWERS = {
 /** Environments and rollback requests are a few hundred bytes; the largest bodies are variables' values, which this bounds. */
 const MAX_BODY_BYTES = 64 * 1024;
 
-/** GET /api/runs, /api/runs/:id, /api/runs/:id/logs, POST /api/runs/:id/cancel, behind a bearer token. */
+/** GET /api/runs, /api/runs/:id, /api/runs/:id/logs, POST /api/runs/:id/cancel (and run-actions.ts: approve, rerun, trigger), behind a bearer token. */
 export function apiRoutes(opts: ApiOptions): Hono {
   const app = new Hono();
   app.use("/api/*", async (c, next) => {
@@ -100,12 +106,13 @@ export function apiRoutes(opts: ApiOptions): Hono {
 
   app.post("/api/runs/:id/cancel", async (c) => {
     const id = runIdParam(c.req.param("id"));
-    const result = await cancelRun(opts.store, opts.queue, opts.clock, id, "the API");
+    const result = await cancelRun(opts.store, opts.queue, opts.clock, id, "the API", opts.observer);
     if ("missing" in result) throw noRun(id);
     if ("alreadyFinal" in result) return c.json({ error: `run already ${result.alreadyFinal.status}`, run: result.alreadyFinal }, 409);
     return c.json(result.cancelled, 202);
   });
 
+  app.route("/", runActionRoutes({ store: opts.store, queue: opts.queue, clock: opts.clock, ...(opts.observer ? { observer: opts.observer } : {}), ...(opts.trigger ? { trigger: opts.trigger } : {}) }));
   if (opts.environments) app.route("/", environmentRoutes(opts.environments));
   if (opts.registries) app.route("/", registryRoutes(opts.registries));
   if (opts.variables) app.route("/", variableRoutes(opts.variables));

@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import type { Services } from "../services.ts";
+import { decide } from "../runs/approve.ts";
 import { apiRoutes } from "./api.ts";
+import { chatRoutes } from "./chat.ts";
 import { withErrors } from "./app.ts";
 import { webhookRoutes } from "./webhooks.ts";
 
@@ -9,8 +11,28 @@ export function httpApp(s: Services): Hono {
   const app = new Hono();
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.route("/", webhookApp(s));
+  app.route("/", chatApp(s));
   app.route("/", apiApp(s));
   return withErrors(app, s.log);
+}
+
+/** Slack's interactivity requests and robots' approval links: each decision through the API's `decide`. */
+export function chatApp(s: Services): Hono {
+  const people = { store: s.store, queue: s.queue, clock: s.clock, observer: s.observer };
+  return withErrors(
+    chatRoutes({
+      ...(s.config.SLACK_SIGNING_SECRET ? { signingSecret: s.config.SLACK_SIGNING_SECRET } : {}),
+      ...(s.config.HOIST_LINK_SECRET ? { linkSecret: s.config.HOIST_LINK_SECRET } : {}),
+      ...(s.people.slack ? { slack: s.people.slack } : {}),
+      once: s.people.once,
+      decide: (req) => decide(people, req),
+      // The answer goes first (Slack waits three seconds); the message's update after it.
+      defer: (task) => void task().catch((err: unknown) => s.log.warn({ err }, "chat follow-up failed")),
+      clock: s.clock,
+      log: s.log,
+    }),
+    s.log,
+  );
 }
 
 export function webhookApp(s: Services): Hono {
@@ -30,7 +52,18 @@ export function apiApp(s: Services): Hono {
   const registries = { store: s.registries, clock: s.clock };
   const variables = { store: s.variables, environments: s.releases };
   return withErrors(
-    apiRoutes({ store: s.store, queue: s.queue, clock: s.clock, environments, registries, variables, deliveries: s.deliveries, ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}) }),
+    apiRoutes({
+      store: s.store,
+      queue: s.queue,
+      clock: s.clock,
+      environments,
+      registries,
+      variables,
+      deliveries: s.deliveries,
+      observer: s.observer,
+      trigger: s.trigger,
+      ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}),
+    }),
     s.log,
   );
 }

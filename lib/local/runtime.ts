@@ -8,6 +8,7 @@ import { ensureLocalRouter } from "./router.ts";
 import { httpApp } from "../http/server.ts";
 import { handleWakeUp } from "../runs/wake.ts";
 import { watchEnvironments } from "../release/watch.ts";
+import { fireSchedules } from "../runs/cron.ts";
 import { reconcile } from "../runs/reconcile.ts";
 import { createServices, type ServiceOverrides, type Services } from "../services.ts";
 import { startEmbeddedServers } from "./embedded.ts";
@@ -96,6 +97,14 @@ export async function startLocal(
           .catch((err: unknown) => log.warn({ err }, "watching environments failed"));
       }, config.HOIST_RECONCILE_EVERY_MS)
     : undefined;
+  // The local stand-in for the every-minute EventBridge rule of functions/cron.ts.
+  const cron = workers
+    ? setInterval(() => {
+        fireSchedules(services.cron, services.clock.now())
+          .then((fired) => fired.started.length && log.info({ started: fired.started.map((s) => s.runId) }, "scheduled runs started"))
+          .catch((err: unknown) => log.warn({ err }, "firing schedules failed"));
+      }, config.HOIST_CRON_EVERY_MS)
+    : undefined;
   log.info({ url, data: config.HOIST_DATA_DIR, embedded: Boolean(embedded) }, "hoist is running");
 
   return {
@@ -103,6 +112,7 @@ export async function startLocal(
     services,
     stop: async () => {
       clearInterval(tick);
+      clearInterval(cron);
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await poller?.stop();
       await embedded?.stop();

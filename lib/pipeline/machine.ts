@@ -1,4 +1,5 @@
-import { TERMINAL, type Run, type RunStatus, type Stage, type StageOutput, type StageSpec, type StageStatus } from "./run.ts";
+import { alreadyDecided, gateState, gateSummary, MAX_DECISIONS, refusal, type ApprovalRule, type DecisionInput, type Gate } from "./approval.ts";
+import { TERMINAL, type Attempt, type Run, type RunStatus, type Stage, type StageOutput, type StageSpec, type StageStatus } from "./run.ts";
 import { clipText, jsonBytes, MAX_OUTPUT_BYTES, RUN_BUDGET_BYTES } from "./size.ts";
 
 /**
@@ -14,7 +15,18 @@ export type RunEvent =
   | { type: "stageStarted"; stage: number; at: number; job?: string }
   | { type: "stageFinished"; stage: number; at: number; ok: boolean; error?: string; output?: StageOutput }
   /** Stops the run from outside its stages: a user's cancel, or a config the run cannot use. */
-  | { type: "stop"; at: number; status: "cancelled" | "failed"; reason: string };
+  | { type: "stop"; at: number; status: "cancelled" | "failed"; reason: string }
+  /** A deploy stage came up: the approval it needs (none: `rule` absent), or why no one could give it. */
+  | { type: "gateOpened"; stage: number; at: number; rule?: ApprovalRule; error?: string }
+  /** Someone approved or rejected at a stage's gate (judged here: allow-list, self-approval, one decision each). */
+  | ({ type: "decided"; stage: number } & DecisionInput)
+  /** A worker woke at a gate's deadline: without its approvals by then, the stage fails. */
+  | { type: "gateExpired"; stage: number; at: number }
+  /**
+   * A final run goes again from stage `from`: what those stages came to is kept as attempt
+   * `attempt - 1`, and they start afresh (a build finds its image and is not redone).
+   */
+  | { type: "rerun"; at: number; by: string; from: number; attempt: number };
 
 export type Effect =
   /** Record that the stage starts (the worker then carries it out). */
@@ -26,6 +38,12 @@ export type Effect =
    * the stage's end: its result comes after the stop, so the run stays as the stop left it.
    */
   | { type: "stopStage"; stage: number; spec: StageSpec; job: string }
+  /** A deploy stage comes up: find what approval it needs (its own, its environment's). */
+  | { type: "openGate"; stage: number; spec: StageSpec }
+  /** The stage waits for approvals: nobody's worker waits with it; a wake-up comes at the deadline. */
+  | { type: "awaitApproval"; stage: number; expiresAt: number }
+  /** The stage has just begun to wait for approvals: ask the approvers (chat). */
+  | { type: "approvalRequested"; stage: number }
   /** The run has just reached a final status: report it (commit status, chat). */
   | { type: "runFinished"; status: RunStatus };
 
@@ -47,7 +65,9 @@ export function transition(run: Run, event: RunEvent): Transition {
 /** What a change of the run from `before` to `after` leads to. */
 export function effectsBetween(before: Run, after: Run): Effect[] {
   // A run that has just become final is reported, then whatever a stop left in flight is undone.
-  return TERMINAL.has(after.status) && !TERMINAL.has(before.status) ? [{ type: "runFinished", status: after.status }, ...plan(after)] : plan(after);
+  if (TERMINAL.has(after.status) && !TERMINAL.has(before.status)) return [{ type: "runFinished", status: after.status }, ...plan(after)];
+  const asked = after.stages.findIndex((s, i) => s.status === "waiting" && before.stages[i]?.status !== "waiting");
+  return asked >= 0 ? [{ type: "approvalRequested", stage: asked }, ...plan(after)] : plan(after);
 }
 
 /** What to do next for a run in its current state; once it is final, only undoing what a stop left running. */
@@ -60,6 +80,10 @@ export function plan(run: Run): Effect[] {
   const index = run.stages.findIndex((s) => s.ok === undefined);
   const stage = run.stages[index];
   if (!stage) return [];
+  if (stage.startedAt === undefined && stage.spec.kind === "deploy") {
+    if (!stage.gate) return [{ type: "openGate", stage: index, spec: stage.spec }];
+    if (stage.gate.rule && gateState(stage.gate) === "waiting") return [{ type: "awaitApproval", stage: index, expiresAt: stage.gate.rule.expiresAt }];
+  }
   if (stage.startedAt === undefined) return [{ type: "startStage", stage: index, spec: stage.spec }];
   return [{ type: "runStage", stage: index, spec: stage.spec, job: stage.job ?? jobName(run, index) }];
 }
@@ -76,10 +100,12 @@ export function inFlight(run: Run): boolean {
  * The engine job that carries out a stage. A build is named by its image tag, not by the
  * run: two runs of one sha share one build, and `<image>:<sha>` is never built twice.
  */
-export function jobName(run: Pick<Run, "id" | "sha" | "stages">, stage: number): string {
+export function jobName(run: Pick<Run, "id" | "sha" | "stages" | "attempts">, stage: number): string {
   const spec = run.stages[stage]?.spec;
   if (spec?.kind === "build") return `hoist-build-${safe(spec.image)}${spec.compose !== undefined ? "-compose" : ""}-${run.sha.slice(0, 12)}`;
-  return `hoist-${spec?.kind ?? "stage"}-${run.id}-${stage}`;
+  // A re-run's stage is a new job: the old one's container holds the earlier attempt's result.
+  const attempt = (run.attempts?.length ?? 0) + 1;
+  return `hoist-${spec?.kind ?? "stage"}-${run.id}-${stage}${attempt > 1 ? `-a${attempt}` : ""}`;
 }
 
 export function imageTag(image: string, sha: string): string {
@@ -91,6 +117,10 @@ function safe(s: string): string {
 }
 
 function apply(run: Run, event: RunEvent): Run {
+  // An event from before the run's latest re-run belongs to an earlier attempt.
+  if (event.at < (run.attempts?.at(-1)?.at ?? -Infinity)) return run;
+  if (event.type === "rerun") return rerun(run, event);
+  if (event.type === "gateOpened" || event.type === "decided" || event.type === "gateExpired") return atGate(run, event);
   if (event.type === "stop") {
     if (run.stopped) return run;
     const { at, status, reason } = event;
@@ -113,6 +143,68 @@ function apply(run: Run, event: RunEvent): Run {
   return { ...run, stages, updatedAt: Math.max(run.updatedAt, event.at) };
 }
 
+type GateEvent = Extract<RunEvent, { type: "gateOpened" | "decided" | "gateExpired" }>;
+
+/** A gate event's facts: the gate opened once, a decision per person, a rejection or deadline failing the stage. */
+function atGate(run: Run, event: GateEvent): Run {
+  const stage = run.stages[event.stage];
+  if (!stage || stage.spec.kind !== "deploy" || stage.ok !== undefined || stage.startedAt !== undefined || run.stopped) return run;
+  let next: Stage;
+  if (event.type === "gateOpened") {
+    if (stage.gate) return run;
+    const gate: Gate = { openedAt: event.at, decisions: [], ...(event.rule ? { rule: event.rule } : {}) };
+    next = { ...stage, gate, ...(event.error ? { ok: false, finishedAt: event.at, error: clipText(event.error) } : {}) };
+  } else if (!stage.gate) {
+    return run;
+  } else if (event.type === "gateExpired") {
+    if (gateState(stage.gate, event.at) !== "expired") return run;
+    next = { ...stage, ok: false, finishedAt: event.at, error: gateSummary(stage.gate, "expired") };
+  } else {
+    const gate = stage.gate;
+    if (alreadyDecided(gate, event)) return run;
+    const { by, via, at, approve, reason } = event;
+    const refused = refusal(gate, event, run.trigger.type === "schedule" ? undefined : run.trigger.actor);
+    // Refusals are kept while there is room (who tried, and why it did not count); decisions that count always are.
+    if (refused && gate.decisions.length >= MAX_DECISIONS) return run;
+    const decision = { by, via, at, approve, ...(reason ? { reason: clipText(reason, 500) } : {}), ...(refused ? { refused: clipText(refused, 400) } : {}) };
+    const decided: Gate = { ...gate, decisions: [...gate.decisions, decision] };
+    const state = gateState(decided);
+    next = { ...stage, gate: decided, ...(state === "rejected" ? { ok: false, finishedAt: at, error: gateSummary(decided, state) } : {}) };
+  }
+  return { ...run, stages: run.stages.map((s, i) => (i === event.stage ? next : s)), updatedAt: Math.max(run.updatedAt, event.at) };
+}
+
+/** Most attempts a run keeps: each is a summary of the stages it re-ran. */
+export const MAX_ATTEMPTS = 5;
+
+/** Why a run cannot go again from stage `from` now, or undefined when it can. */
+export function rerunRefusal(run: Run, from: number): string | undefined {
+  if (!TERMINAL.has(run.status) || plan(run).length > 0) return `run ${run.id} is ${run.status}: only a finished run can be re-run`;
+  if (run.status === "succeeded") return `run ${run.id} succeeded: push or trigger a new run instead`;
+  if ((run.attempts?.length ?? 0) + 1 >= MAX_ATTEMPTS) return `run ${run.id} has had ${MAX_ATTEMPTS} attempts: trigger a new run instead`;
+  const firstUnfinished = run.stages.findIndex((s) => s.status !== "succeeded");
+  if (!Number.isInteger(from) || from < 0 || from >= run.stages.length) return `run ${run.id} has stages 0 to ${run.stages.length - 1}`;
+  if (from > firstUnfinished) return `stage ${run.stages[firstUnfinished]?.name} did not succeed: re-run from it or an earlier stage`;
+  if (from > 0 && !run.stages.slice(0, from).some((s) => s.spec.kind === "build"))
+    return `stage ${run.stages[from]?.name} needs the build before it: re-run from the build or an earlier stage`;
+  return undefined;
+}
+
+function rerun(run: Run, event: Extract<RunEvent, { type: "rerun" }>): Run {
+  if (event.attempt !== (run.attempts?.length ?? 0) + 1 || rerunRefusal(run, event.from)) return run;
+  const attempt: Attempt = {
+    at: event.at,
+    by: clipText(event.by, 200),
+    from: event.from,
+    status: run.status,
+    ...(run.error ? { error: clipText(run.error, 400) } : {}),
+    stages: run.stages.slice(event.from).map((s) => withoutUndefined({ name: s.name, status: s.status, error: s.error && clipText(s.error, 300), startedAt: s.startedAt, finishedAt: s.finishedAt })),
+  };
+  const stages = run.stages.map((s, i): Stage => (i < event.from ? s : { name: s.name, spec: s.spec, status: "pending" }));
+  const { stopped: _stopped, error: _error, finishedAt: _finished, ...rest } = run;
+  return { ...rest, stages, attempts: [...(run.attempts ?? []), attempt], updatedAt: Math.max(run.updatedAt, event.at) };
+}
+
 /** Recomputes every status and summary field of a run from its facts. */
 export function derive(run: Run): Run {
   let blockedBy: "failed" | "cancelled" | "open" | undefined;
@@ -132,7 +224,7 @@ export function derive(run: Run): Run {
       status = run.stopped.status;
       blockedBy = run.stopped.status;
     } else {
-      status = s.startedAt === undefined ? "pending" : "running";
+      status = s.startedAt !== undefined ? "running" : gateState(s.gate) === "waiting" ? "waiting" : "pending";
       blockedBy = "open";
     }
     return { ...s, status };
@@ -146,9 +238,11 @@ export function derive(run: Run): Run {
         ? stages.length > 0
           ? "succeeded"
           : "queued"
-        : stages.some((s) => s.startedAt !== undefined)
-          ? "running"
-          : "queued";
+        : stages.some((s) => s.status === "waiting")
+          ? "waiting"
+          : stages.some((s) => s.startedAt !== undefined)
+            ? "running"
+            : "queued";
   const done = stages.filter((s) => s.status === "succeeded" || s.status === "failed");
   const build = stages.find((s) => s.status === "succeeded" && s.output?.image);
   const push = stages.find((s) => s.status === "succeeded" && s.output?.digest);

@@ -1,6 +1,7 @@
 import { parseImageRef } from "./image-ref.ts";
 import type { StageSpec } from "./run.ts";
-import type { Pipeline } from "./schema.ts";
+import { ApprovalAsk } from "./approval.ts";
+import type { Pipeline, StageApproval } from "./schema.ts";
 import { growthRoom, jsonBytes, RUN_BUDGET_BYTES, RUN_FIELDS_BYTES } from "./size.ts";
 
 export interface ResolveContext {
@@ -46,6 +47,7 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
         ...(d.services ? { services: d.services } : {}),
         ...(d.profiles ? { profiles: d.profiles } : {}),
         ...(d.strategy ? { strategy: d.strategy } : {}),
+        ...(d.approval ? { approval: approvalAsk(d.approval) } : {}),
       };
     } else {
       const ref = parseImageRef(image);
@@ -60,7 +62,7 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
   }
   const composeBuild = stages.findIndex((s) => s.spec.kind === "build" && s.spec.compose !== undefined);
   const imageStages = composeBuild < 0 ? 0 : stages.filter((s, i) => i >= composeBuild && (s.spec.kind === "build" || s.spec.kind === "push")).length;
-  const needed = jsonBytes(stages) + growthRoom(stages.length, imageStages);
+  const needed = jsonBytes(stages) + growthRoom(stages.length, imageStages, stages.filter((s) => s.spec.kind === "deploy").length);
   const budget = RUN_BUDGET_BYTES - RUN_FIELDS_BYTES;
   if (needed > budget)
     return {
@@ -68,6 +70,13 @@ export function resolveStages(pipeline: Pipeline, ctx: ResolveContext): Resolved
       error: `the pipeline's ${stages.length} stages need ${needed} bytes of the run record with room for their results, at most ${budget}: shorten test commands, env and build args (a long script belongs in a file of the repository)`,
     };
   return { ok: true, stages };
+}
+
+/** A deploy stage's `approval:` as the gate reads it. */
+function approvalAsk(a: true | StageApproval): ApprovalAsk {
+  return ApprovalAsk.parse(
+    a === true ? {} : { approvers: a.approvers, count: a.count, timeoutSec: a.timeout, selfApproval: a.self_approval },
+  );
 }
 
 /** A stage's `compose:`: the first file, and those merged over it. */

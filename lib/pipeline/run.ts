@@ -1,14 +1,15 @@
+import { ApprovalAsk, Gate } from "./approval.ts";
 import { Strategy } from "./strategy.ts";
 import { z } from "zod";
 
 /** The run record: what the table stores and the API returns. */
 
-// No "waiting" yet: a run parks only with a stage in flight (running) until approvals come (the People issue).
-export const RUN_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+/** `waiting`: a stage waits at its approval gate, and no worker holds the run. */
+export const RUN_STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"] as const;
 export const RunStatus = z.enum(RUN_STATUSES);
 export type RunStatus = z.infer<typeof RunStatus>;
 
-export const STAGE_STATUSES = ["pending", "running", "succeeded", "failed", "skipped", "cancelled"] as const;
+export const STAGE_STATUSES = ["pending", "waiting", "running", "succeeded", "failed", "skipped", "cancelled"] as const;
 export const StageStatus = z.enum(STAGE_STATUSES);
 export type StageStatus = z.infer<typeof StageStatus>;
 
@@ -51,6 +52,8 @@ export const StageSpec = z.discriminatedUnion("kind", [
     services: z.array(z.string()).optional(),
     profiles: z.array(z.string()).optional(),
     strategy: Strategy.optional(),
+    /** The stage's own `approval:`; its environment may ask for one too (lib/pipeline/approval.ts merges them). */
+    approval: ApprovalAsk.optional(),
   }),
 ]);
 export type StageSpec = z.infer<typeof StageSpec>;
@@ -83,6 +86,8 @@ export const StageFacts = z.object({
   ok: z.boolean().optional(),
   error: z.string().optional(),
   output: StageOutput.optional(),
+  /** A deploy stage's approval gate, once the stage came up: its rule and the decisions made. */
+  gate: Gate.optional(),
 });
 export type StageFacts = z.infer<typeof StageFacts>;
 
@@ -108,9 +113,22 @@ export type RepoRef = z.infer<typeof RepoRef>;
 
 export const Trigger = z.discriminatedUnion("type", [
   z.object({ type: z.literal("push"), delivery: z.string(), actor: z.string().optional() }),
-  z.object({ type: z.literal("manual"), actor: z.string().optional() }),
-  z.object({ type: z.literal("schedule"), cron: z.string() }),
+  /** `params` reach the run's test stages as environment variables. */
+  z.object({ type: z.literal("manual"), actor: z.string().optional(), params: z.record(z.string(), z.string()).optional() }),
+  z.object({ type: z.literal("schedule"), cron: z.string(), slot: z.number().optional() }),
 ]);
+
+/** An earlier attempt of a run, kept when it is re-run: what each stage it re-ran came to then. */
+export const Attempt = z.object({
+  /** When the re-run that ended this attempt was asked, by whom, and from which stage. */
+  at: z.number(),
+  by: z.string(),
+  from: z.number().int().nonnegative(),
+  status: RunStatus,
+  error: z.string().optional(),
+  stages: z.array(z.object({ name: z.string(), status: StageStatus, error: z.string().optional(), startedAt: z.number().optional(), finishedAt: z.number().optional() })),
+});
+export type Attempt = z.infer<typeof Attempt>;
 export type Trigger = z.infer<typeof Trigger>;
 
 export const Run = z.object({
@@ -131,6 +149,8 @@ export const Run = z.object({
   error: z.string().optional(),
   image: z.string().optional(),
   digest: z.string().optional(),
+  /** Earlier attempts, oldest first, when the run was re-run (`hoist rerun`). */
+  attempts: z.array(Attempt).optional(),
   createdAt: z.number(),
   updatedAt: z.number(),
   startedAt: z.number().optional(),

@@ -1,3 +1,6 @@
+import { parseDuration } from "../duration.ts";
+import { MAX_APPROVAL_TIMEOUT_SEC, MAX_APPROVERS } from "./approval.ts";
+import { cronProblem } from "./cron.ts";
 import { Strategy } from "./strategy.ts";
 import { z } from "zod";
 import { ENVIRONMENT_NAME, quoted } from "./names.ts";
@@ -44,12 +47,36 @@ export const PushTrigger = z
   })
   .strict();
 
+/** Schedules one pipeline may have. */
+export const MAX_SCHEDULES = 8;
+
+/** A cron pattern croner reads (5 or 6 fields, or @daily and the like), in an IANA time zone. */
+export const Schedule = z
+  .object({
+    cron: text(100).min(1),
+    timezone: text(64).min(1).optional(),
+    /** The branch whose head runs; default: the one branch the push trigger names. */
+    branch: text(255).min(1).optional(),
+    /** Skip a slot when the branch head has not moved since the last scheduled run. */
+    only_if_new_commits: z.boolean().default(false),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const problem = cronProblem(s.cron, s.timezone);
+    if (problem) ctx.addIssue({ code: "custom", path: [problem.field], message: problem.message });
+  });
+export type Schedule = z.output<typeof Schedule>;
+
+const scheduleEntry = z.preprocess((v) => (typeof v === "string" ? { cron: v } : v), Schedule);
+const schedules = z.union([scheduleEntry, list(scheduleEntry, MAX_SCHEDULES).min(1)]).transform((s) => (Array.isArray(s) ? s : [s]));
+
 export const Triggers = z
   .object({
     push: z.union([PushTrigger, z.literal(true)]).optional(),
+    /** Runs started by hand: `hoist trigger`, POST /api/pipelines/:repo/:pipeline/runs. */
     manual: z.boolean().optional(),
-    /** Cron expression; parsed and kept now, fired by the scheduler. */
-    schedule: text(100).min(1).optional(),
+    /** Fired by the scheduler, each slot once: a cron pattern, `{ cron, timezone, branch, only_if_new_commits }`, or a list. */
+    schedule: schedules.optional(),
   })
   .strict();
 
@@ -103,6 +130,29 @@ export const PushStage = z
   })
   .strict();
 
+/** A Go-style duration (30m, 24h, 1h30m) or a number of seconds, as whole seconds. */
+const seconds = z.union([
+  z.number().int().positive(),
+  text(32).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined || ms < 1000) {
+      ctx.addIssue({ code: "custom", message: `"${v}" is not a duration such as 30m or 24h` });
+      return z.NEVER;
+    }
+    return Math.round(ms / 1000);
+  }),
+]);
+
+export const StageApproval = z
+  .object({
+    /** Who may decide: Slack ids (slack:U0123), emails or names; none: anyone who can reach a decision. */
+    approvers: list(text(200).min(1), MAX_APPROVERS).optional(),
+    count: z.number().int().min(1).max(MAX_APPROVERS).optional(),
+    timeout: seconds.pipe(z.number().min(60, "at least a minute").max(MAX_APPROVAL_TIMEOUT_SEC, "at most 30 days")).optional(),
+    self_approval: z.boolean().optional(),
+  })
+  .strict();
+
 export const DeployStage = z
   .object({
     /** An environment registered on the server (its engine, router and rules live there). */
@@ -117,6 +167,8 @@ export const DeployStage = z
     profiles: list(text(255).min(1), 64).optional(),
     /** Overrides the compose file's `x-hoist.strategy` for this stage. */
     strategy: Strategy.optional(),
+    /** People must approve before the stage releases (`true`: one approval from anyone who can decide). */
+    approval: z.union([z.literal(true), StageApproval]).optional(),
   })
   .strict();
 
@@ -146,6 +198,8 @@ export const StageEntry = z
 export const Pipeline = z
   .object({
     on: Triggers,
+    /** `cancel_in_progress`: a newer run of the pipeline on the same branch cancels older ones still going. */
+    concurrency: z.object({ cancel_in_progress: z.boolean() }).strict().optional(),
     stages: list(StageEntry, MAX_STAGES)
       .min(1)
       .superRefine((stages, ctx) => {
@@ -171,3 +225,4 @@ export const HoistFile = z
 export type HoistFile = z.output<typeof HoistFile>;
 export type Pipeline = z.output<typeof Pipeline>;
 export type StageEntry = z.output<typeof StageEntry>;
+export type StageApproval = z.output<typeof StageApproval>;

@@ -1,3 +1,5 @@
+import { MAX_APPROVERS, MAX_DECISIONS } from "./approval.ts";
+
 /**
  * Sizes that keep a run record under DynamoDB's 400 KB item limit. The record is stored as
  * its JSON, and DynamoDB counts UTF-8 bytes, so every measure here is of JSON text in UTF-8.
@@ -32,12 +34,15 @@ const RUN_GROWTH_BYTES = 4 * MAX_TEXT_BYTES + 2 * MAX_OUTPUT_BYTES + 1024;
 /** What a compose build's stages may add besides: each image's service and reference (bounded by MAX_BUILDS). */
 const IMAGES_GROWTH_BYTES = 16 * (255 + MAX_OUTPUT_BYTES);
 
+/** What a deploy stage's approval gate may add: its rule's approvers and every decision, each bounded. */
+const GATE_GROWTH_BYTES = MAX_APPROVERS * 210 + MAX_DECISIONS * 1200 + 512;
+
 /**
  * Room a new run must leave in the budget for what its events will add; `imageStages` of them
  * (a compose build and the pushes after it) record an image per service.
  */
-export function growthRoom(stages: number, imageStages = 0): number {
-  return stages * STAGE_GROWTH_BYTES + imageStages * IMAGES_GROWTH_BYTES + RUN_GROWTH_BYTES;
+export function growthRoom(stages: number, imageStages = 0, gatedStages = 0): number {
+  return stages * STAGE_GROWTH_BYTES + imageStages * IMAGES_GROWTH_BYTES + gatedStages * GATE_GROWTH_BYTES + RUN_GROWTH_BYTES;
 }
 
 /** The bytes `value` takes as stored: its JSON in UTF-8. */

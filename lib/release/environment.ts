@@ -2,6 +2,7 @@ import picomatch from "picomatch";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { address, EngineAccess } from "../engine/access.ts";
+import { ApprovalAsk } from "../pipeline/approval.ts";
 import { EnvironmentName } from "../pipeline/names.ts";
 
 /**
@@ -39,8 +40,12 @@ export const Environment = z
           .optional(),
         /** Branch globs allowed to release here; unset: any branch. */
         branches: z.array(z.string().min(1)).min(1).optional(),
-        /** Until approvals are collected, an environment that requires one refuses every run's release. */
-        approval: z.object({ required: z.boolean(), approvers: z.array(z.string().min(1)).default([]) }).strict().optional(),
+        /**
+         * Every run's release here waits for approvals, whatever its `.hoist.yml` says: `count` distinct
+         * people of `approvers` (none named: anyone who can decide), within `timeoutSec`, the pusher
+         * among them only with `selfApproval`.
+         */
+        approval: ApprovalAsk.extend({ required: z.boolean() }).strict().optional(),
       })
       .strict()
       .default({}),
@@ -66,9 +71,6 @@ export function protectionDenies(env: Environment, run: { repo: { provider: stri
   const repo = `${run.repo.provider}:${run.repo.fullName}`;
   const repos = env.protection.repos;
   if (repos && !picomatch.isMatch(repo, repos)) return `environment ${env.name} accepts releases only from ${repos.join(", ")}; this run is of ${repo}`;
-  // Fails closed: a rule this server cannot honour yet must not read as no rule at all.
-  if (env.protection.approval?.required)
-    return `environment ${env.name} requires an approval for each release, and this server does not collect approvals yet: to release from runs, register it again without the rule (\`hoist env set\` without --approval)`;
   const allowed = env.protection.branches;
   if (!allowed) return undefined;
   if (branch !== undefined && picomatch.isMatch(branch, allowed, { dot: true })) return undefined;

@@ -6,7 +6,9 @@ import { TERMINAL, type StageSpec } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import { RecordTooLargeError, type RunStore, type StoredRun } from "../store/port.ts";
 import { runStage, stopStage, type ExecutorDeps, type Outcome } from "./executors.ts";
+import { gateRule } from "./gate.ts";
 import { logSink, type LogSink } from "./logs.ts";
+import type { RunObserver } from "./observer.ts";
 
 /** How long one look at a running job lasts before the worker checks the run again. */
 const SLICE_MS = 2000;
@@ -22,6 +24,8 @@ export interface AdvanceDeps extends ExecutorDeps {
   /** How long one call may work before handing the run back to the queue. */
   budgetMs: number;
   redriveAfterMs: number;
+  /** Told of each change the worker records (commit statuses, chat); never awaited. */
+  observer?: RunObserver;
 }
 
 export type AdvanceResult = "finished" | "handed-over" | "busy" | "missing" | "already-final";
@@ -162,7 +166,24 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
         clearInterval(heartbeat);
       }
     },
-    // Where commit statuses and chat notifications hook in: the run has just become final.
+    openGate: async (effect) => {
+      if (effect.spec.kind !== "deploy") return { replan: true };
+      const at = deps.clock.now();
+      const gate = await gateRule(deps.releases?.store, effect.spec, at);
+      return { event: { type: "gateOpened", stage: effect.stage, at, ...gate } };
+    },
+    awaitApproval: async (effect) => {
+      const now = deps.clock.now();
+      if (now >= effect.expiresAt) return { event: { type: "gateExpired", stage: effect.stage, at: now } };
+      // Decisions wake the run through the queue; until then, nobody's worker waits.
+      await handOver(deps, current, effect.expiresAt);
+      log.info({ stage: current.run.stages[effect.stage]?.name, until: new Date(effect.expiresAt).toISOString() }, "stage waits for approval");
+      return { end: "handed-over" };
+    },
+    approvalRequested: async (effect) => {
+      deps.observer?.approvalRequested?.(current.run, effect.stage);
+      return { next: true };
+    },
     runFinished: async (effect) => {
       log.info({ status: effect.status, error: current.run.error }, "run finished");
       return { next: true };
@@ -191,6 +212,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       log.warn("lease lost to another worker; leaving the run to it");
       return done("busy");
     }
+    if (committed.effects) deps.observer?.changed?.(current.run, committed.stored.run);
     current = committed.stored;
     if (step.finishedJob) garbage.push(step.finishedJob);
     // What the event led to; an event another worker had recorded already leads to nothing new.

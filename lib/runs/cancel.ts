@@ -3,6 +3,7 @@ import { inFlight, transition } from "../pipeline/machine.ts";
 import { TERMINAL, type Run } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore } from "../store/port.ts";
+import type { RunObserver } from "./observer.ts";
 
 export type CancelResult = { cancelled: Run } | { alreadyFinal: Run } | { missing: true };
 
@@ -12,7 +13,7 @@ export type CancelResult = { cancelled: Run } | { alreadyFinal: Run } | { missin
  * the wake-up brings one. Either undoes the stage in flight: removes its job, withdraws its
  * release. A lost wake-up leaves that to the reconciler, once the run's lease expires.
  */
-export async function cancelRun(store: RunStore, queue: Pick<Queue, "send">, clock: Clock, id: string, by: string): Promise<CancelResult> {
+export async function cancelRun(store: RunStore, queue: Pick<Queue, "send">, clock: Clock, id: string, by: string, observer?: RunObserver): Promise<CancelResult> {
   for (;;) {
     const stored = await store.getRun(id);
     if (!stored) return { missing: true };
@@ -24,6 +25,7 @@ export async function cancelRun(store: RunStore, queue: Pick<Queue, "send">, clo
     const { run } = transition(stored.run, { type: "stop", at: clock.now(), status: "cancelled", reason: `cancelled by ${by}` });
     const lease = stored.leaseUntil === undefined ? undefined : { until: stored.leaseUntil, ...(stored.leaseOwner ? { owner: stored.leaseOwner } : {}) };
     if (await store.saveRun(run, stored.version, lease)) {
+      observer?.changed?.(stored.run, run);
       if (inFlight(run)) await queue.send({ runId: id });
       return { cancelled: run };
     }

@@ -1,5 +1,6 @@
 import { deployedImage, deployedImages } from "../pipeline/run-images.ts";
 import { readApp } from "../compose/app.ts";
+import { gateState } from "../pipeline/approval.ts";
 import { protectionDenies, type Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { ReleaseContext } from "../release/ports.ts";
 import type { ReleaseStore } from "../release/records.ts";
@@ -51,6 +52,9 @@ export async function deployStage(
   }
   const denied = protectionDenies(env, run);
   if (denied) return { ok: false, error: denied };
+  // The gate opened before this look at the environment; a rule added since fails closed.
+  if (env.protection.approval?.required && gateState(run.stages[stage]?.gate) !== "approved")
+    return { ok: false, error: `environment ${env.name} requires an approval for each release, and this stage was not approved: re-run it (\`hoist rerun ${run.id} --from ${run.stages[stage]?.name}\`) to ask for one` };
   const inputs = await readComposeInputs(deps.source, run, spec.compose, spec.overrides);
   if ("error" in inputs) return { ok: false, error: inputs.error };
   // The environment's variables over the repository's .env; secret ones only as secrets' files.

@@ -32,3 +32,23 @@ function base32(bytes: Uint8Array): string {
   }
   return out;
 }
+
+/**
+ * A manual run's id, from the caller's Idempotency-Key when it sends one: a retried request
+ * finds the run the first one made.
+ */
+export function manualRunId(repo: string, pipeline: string, key: string): string {
+  const digest = createHash("sha256").update(`manual\n${repo}\n${pipeline}\n${key}`).digest();
+  return `r${base32(digest.subarray(0, 15))}`;
+}
+
+/**
+ * A scheduled run's id, one per (repository, schedule, slot): a slot claimed by a tick that
+ * crashed before the run existed is started again by the next tick under the same id, so one
+ * conditional write still creates it once. `schedule` is its registry key (lib/store/schedules.ts),
+ * which names the branch, the pipeline and the pattern.
+ */
+export function scheduleRunId(repo: string, schedule: string, slot: number): string {
+  const digest = createHash("sha256").update(`schedule\n${repo}\n${schedule}\n${slot}`).digest();
+  return `r${base32(digest.subarray(0, 15))}`;
+}

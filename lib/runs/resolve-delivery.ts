@@ -9,8 +9,12 @@ import { matchPushPipelines } from "../pipeline/triggers.ts";
 import type { Queue } from "../queue/port.ts";
 import type { Delivery, DeliveryRun, DeliveryStore, StoredDelivery } from "../store/deliveries.ts";
 import type { RunStore } from "../store/port.ts";
+import type { ScheduleStore } from "../store/schedules.ts";
 import type { ConfigCache } from "./config-cache.ts";
 import { deliveryRunId } from "./ids.ts";
+import type { RunObserver } from "./observer.ts";
+import { registerSchedules } from "./register-schedules.ts";
+import { supersede } from "./supersede.ts";
 
 export interface ResolveDeps {
   deliveries: DeliveryStore;
@@ -23,6 +27,10 @@ export interface ResolveDeps {
   redriveAfterMs: number;
   /** How long a provider that keeps failing is tried before the delivery fails. */
   patienceMs: number;
+  /** Told of each run made (commit statuses); never awaited. */
+  observer?: RunObserver;
+  /** Where `on.schedule` entries are registered, for the scheduler. */
+  schedules?: ScheduleStore;
 }
 
 /** First wait after a failed read; it doubles with each failure, up to MAX_BACKOFF_MS. */
@@ -52,6 +60,10 @@ export async function resolveDelivery(deps: ResolveDeps, id: string): Promise<Re
   } catch (err) {
     return failedRead(deps, stored, err, log);
   }
+  // The branch's schedules become what its new head's file declares (a broken file changes none).
+  const { push } = delivery;
+  if (deps.schedules && push.branch !== undefined && config?.ok !== false)
+    await registerSchedules(deps.schedules, { repo: push.repo, branch: push.branch, sha: push.sha, receivedAt: delivery.receivedAt }, config?.file);
   const outcome = config === undefined ? { ignored: `no ${HOIST_FILE} in ${delivery.push.repo.fullName} at ${delivery.push.sha.slice(0, 12)}` } : await makeRuns(deps, delivery, config);
   const now = deps.clock.now();
   const done: Delivery =
@@ -110,18 +122,25 @@ async function makeRuns(deps: ResolveDeps, delivery: Delivery, config: ParsedCon
       ? { ...run, stages: resolved.stages.map((s) => ({ ...s, status: "pending" as const })) }
       : { ...run, stopped: { at: now, status: "failed", reason: resolved.error } };
   });
-  return { runs: await createRuns(deps, delivery, drafts) };
+  const superseding = new Set(names.filter((name) => config.file.pipelines[name]?.concurrency?.cancel_in_progress));
+  return { runs: await createRuns(deps, delivery, drafts, superseding) };
 }
 
-/** One conditional write per run (an existing one is left as it is), then a wake-up for each new queued one. */
-async function createRuns(deps: ResolveDeps, delivery: Delivery, drafts: Run[]): Promise<DeliveryRun[]> {
+/**
+ * One conditional write per run (an existing one is left as it is), then a wake-up for each new
+ * queued one; a new run of a pipeline in `superseding` cancels that pipeline's older runs on the branch.
+ */
+async function createRuns(deps: ResolveDeps, delivery: Delivery, drafts: Run[], superseding: ReadonlySet<string> = new Set()): Promise<DeliveryRun[]> {
   const now = deps.clock.now();
   return Promise.all(
     drafts.map(async (d): Promise<DeliveryRun> => {
       const run = derive(d);
       const created = (await deps.store.createRun(run, { until: now + deps.redriveAfterMs })) === "created";
+      if (created) deps.observer?.changed?.(undefined, run);
       // A crash between the write and the send loses nothing: the reconciler re-drives queued runs.
       if (created && run.status === "queued") await deps.queue.send({ runId: run.id });
+      // After the newer run exists: a crash in between leaves older runs going, never a branch with none.
+      if (created && superseding.has(run.pipeline)) await supersede(deps, run);
       return { id: run.id, pipeline: run.pipeline, status: run.status, ...(run.error ? { error: run.error } : {}) };
     }),
   );

@@ -21,7 +21,7 @@ interface ProviderAnswer {
 }
 
 /** Status and headers of an octokit RequestError (status, response.headers) or a gitbeaker one (cause.response). */
-function answerOf(err: unknown): ProviderAnswer {
+export function answerOf(err: unknown): ProviderAnswer {
   const e = (typeof err === "object" && err !== null ? err : {}) as {
     status?: unknown;
     response?: { status?: unknown; headers?: unknown };

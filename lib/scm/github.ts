@@ -5,7 +5,8 @@ import type { RepoRef } from "../pipeline/run.ts";
 import { fromWebBody, stripFirstComponent } from "../tar.ts";
 import { DEFAULT_ARCHIVE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, Deadline } from "./deadline.ts";
 import { providerError } from "./errors.ts";
-import type { SourceReader } from "./port.ts";
+import type { ResolvedRef, SourceReader } from "./port.ts";
+import { refTarget } from "./refs.ts";
 
 export interface GitHubClientOptions {
   token: string;
@@ -35,7 +36,7 @@ export interface ReaderTimeouts {
   archiveTimeoutMs?: number;
 }
 
-function ownerAndRepo(repo: RepoRef): { owner: string; repo: string } {
+export function ownerAndRepo(repo: RepoRef): { owner: string; repo: string } {
   const [owner, name, ...rest] = repo.fullName.split("/");
   if (!owner || !name || rest.length) throw new PermanentError(`GitHub repository name must be owner/name, got ${repo.fullName}`);
   return { owner, repo: name };
@@ -53,6 +54,12 @@ function fileText(data: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The sha of a commits-API answer: text in the sha media type, JSON from a server that ignores it. */
+function commitSha(data: unknown): string | undefined {
+  const text = typeof data === "string" ? data : data instanceof ArrayBuffer ? new TextDecoder().decode(data) : (data as { sha?: unknown } | null)?.sha;
+  return typeof text === "string" && /^[0-9a-f]{40,64}$/.test(text.trim()) ? text.trim() : undefined;
 }
 
 /** Reads repositories through the GitHub REST API; every call has a deadline. */
@@ -84,6 +91,33 @@ export class GitHubReader implements SourceReader {
       return fileText(res.data);
     } catch (err) {
       if (err instanceof RequestError && err.status === 404) return undefined;
+      throw providerError("GitHub", deadline.error ?? err, what);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  async resolveRef(repo: RepoRef, ref: string): Promise<ResolvedRef | undefined> {
+    const target = refTarget(ref);
+    if (!target) return undefined;
+    const what = `resolving ${ref} in ${repo.fullName}`;
+    const deadline = new Deadline(this.timeoutMs, `GitHub did not answer ${what}`);
+    try {
+      // https://docs.github.com/rest/commits/commits#get-a-commit: the sha media type answers
+      // with the sha alone, not the commit's files and patches; heads/ and tags/ keep a branch
+      // from being taken for a tag of the same name, and a tag is peeled to its commit.
+      const res = await this.octokit.rest.repos.getCommit({
+        ...ownerAndRepo(repo),
+        ref: "sha" in target ? target.sha : "branch" in target ? `heads/${target.branch}` : `tags/${target.tag}`,
+        mediaType: { format: "sha" },
+        request: { signal: deadline.signal },
+      });
+      const sha = commitSha(res.data);
+      if (sha === undefined) throw new PermanentError(`GitHub answered ${what} without a commit sha`);
+      return { ...target, sha };
+    } catch (err) {
+      // 422 "No commit found for SHA", 409 "Git Repository is empty", 404 no such repository.
+      if (err instanceof RequestError && [404, 409, 422].includes(err.status)) return undefined;
       throw providerError("GitHub", deadline.error ?? err, what);
     } finally {
       deadline.clear();

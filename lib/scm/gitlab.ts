@@ -1,12 +1,14 @@
 import type { Readable } from "node:stream";
-import { GitbeakerRequestError, Repositories, RepositoryFiles } from "@gitbeaker/rest";
+import { Branches, Commits, GitbeakerRequestError, Repositories, RepositoryFiles, Tags } from "@gitbeaker/rest";
+import { z } from "zod";
 import { RetryableError } from "../errors.ts";
 import type { RepoRef } from "../pipeline/run.ts";
 import { fromWebBody, stripFirstComponent } from "../tar.ts";
 import { DEFAULT_ARCHIVE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS } from "./deadline.ts";
 import { providerError } from "./errors.ts";
 import type { ReaderTimeouts } from "./github.ts";
-import type { SourceReader } from "./port.ts";
+import type { ResolvedRef, SourceReader } from "./port.ts";
+import { refTarget } from "./refs.ts";
 
 export interface GitLabReaderOptions extends ReaderTimeouts {
   token: string;
@@ -15,9 +17,13 @@ export interface GitLabReaderOptions extends ReaderTimeouts {
 }
 
 /** GitLab accepts the numeric project id or the URL-encoded path; the id survives renames. */
-function projectOf(repo: RepoRef): string | number {
+export function projectOf(repo: RepoRef): string | number {
   return repo.id ?? repo.fullName;
 }
+
+/** The part of GitLab's commit, branch and tag answers a ref's resolution reads. */
+const CommitId = z.object({ id: z.string().regex(/^[0-9a-f]{40,64}$/) });
+const WithCommit = z.object({ commit: CommitId });
 
 /**
  * Reads repositories through the GitLab REST API; every call has a deadline. gitbeaker
@@ -28,6 +34,9 @@ function projectOf(repo: RepoRef): string | number {
 export class GitLabReader implements SourceReader {
   private readonly files: InstanceType<typeof RepositoryFiles>;
   private readonly repositories: InstanceType<typeof Repositories>;
+  private readonly commits: InstanceType<typeof Commits>;
+  private readonly branches: InstanceType<typeof Branches>;
+  private readonly tags: InstanceType<typeof Tags>;
   private readonly timeoutMs: number;
 
   constructor(opts: GitLabReaderOptions) {
@@ -35,6 +44,9 @@ export class GitLabReader implements SourceReader {
     const connection = { token: opts.token, ...(opts.host ? { host: opts.host.replace(/\/+$/, "") } : {}) };
     this.files = new RepositoryFiles({ ...connection, queryTimeout: this.timeoutMs });
     this.repositories = new Repositories({ ...connection, queryTimeout: opts.archiveTimeoutMs ?? DEFAULT_ARCHIVE_TIMEOUT_MS });
+    this.commits = new Commits({ ...connection, queryTimeout: this.timeoutMs });
+    this.branches = new Branches({ ...connection, queryTimeout: this.timeoutMs });
+    this.tags = new Tags({ ...connection, queryTimeout: this.timeoutMs });
   }
 
   async readFile(repo: RepoRef, sha: string, path: string): Promise<string | undefined> {
@@ -44,6 +56,25 @@ export class GitLabReader implements SourceReader {
     } catch (err) {
       if (err instanceof GitbeakerRequestError && err.cause?.response.status === 404) return undefined;
       throw providerError("GitLab", err, `reading ${path} of ${repo.fullName}@${sha}`);
+    }
+  }
+
+  async resolveRef(repo: RepoRef, ref: string): Promise<ResolvedRef | undefined> {
+    const target = refTarget(ref);
+    if (!target) return undefined;
+    const project = projectOf(repo);
+    try {
+      // A branch or a tag by its own endpoint, so neither is taken for the other; a tag's answer
+      // carries the commit it points at, an annotated one's too.
+      const sha =
+        "sha" in target ? CommitId.parse(await this.commits.show(project, target.sha)).id
+        : "branch" in target ? WithCommit.parse(await this.branches.show(project, target.branch)).commit.id
+        : WithCommit.parse(await this.tags.show(project, target.tag)).commit.id;
+      return { ...target, sha };
+    } catch (err) {
+      // "404 Commit Not Found", "404 Branch Not Found", "404 Tag Not Found", "404 Project Not Found".
+      if (err instanceof GitbeakerRequestError && err.cause?.response.status === 404) return undefined;
+      throw providerError("GitLab", err, `resolving ${ref} in ${repo.fullName}`);
     }
   }
 

@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { BadInputError, NotFoundError, PermanentError } from "../errors.ts";
 import type { RepoRef } from "../pipeline/run.ts";
-import type { SourceReader } from "./port.ts";
+import type { ResolvedRef, SourceReader } from "./port.ts";
+import { refTarget } from "./refs.ts";
 
 const run = promisify(execFile);
 const SHA = /^[0-9a-f]{7,64}$/i;
@@ -77,7 +78,31 @@ export class LocalGitReader implements SourceReader {
     return out;
   }
 
+  async resolveRef(repo: RepoRef, ref: string): Promise<ResolvedRef | undefined> {
+    const dir = this.repoDir(repo);
+    const target = refTarget(ref);
+    if (!target) return undefined;
+    // Fully qualified, so a branch is not taken for a tag of the same name; ^{commit} peels an
+    // annotated tag and checks that a sha is a commit this repository has.
+    const name = "sha" in target ? target.sha : "branch" in target ? `refs/heads/${target.branch}` : `refs/tags/${target.tag}`;
+    try {
+      const { stdout } = await run("git", ["-C", dir, "rev-parse", "--verify", "--quiet", `${name}^{commit}`]);
+      return { ...target, sha: stdout.trim() };
+    } catch (err) {
+      // --verify --quiet exits 1, saying nothing, when the name resolves to no commit.
+      if (isExecError(err) && err.code === 1) return undefined;
+      throw err;
+    }
+  }
+
   private checked(repo: RepoRef, sha: string): string {
+    const dir = this.repoDir(repo);
+    // A hex sha cannot be mistaken for a git option or a revision expression.
+    if (!SHA.test(sha)) throw new BadInputError(`invalid commit sha ${JSON.stringify(sha)}`);
+    return dir;
+  }
+
+  private repoDir(repo: RepoRef): string {
     if (!this.options.allowLocalRepos) {
       throw new PermanentError(
         "local repositories are disabled: set HOIST_ALLOW_LOCAL_REPOS=1 to let Hoist read repositories from this machine",
@@ -85,8 +110,6 @@ export class LocalGitReader implements SourceReader {
     }
     const dir = localRepoPath(repo.cloneUrl);
     if (!dir) throw new BadInputError(`${repo.cloneUrl} is not an absolute path or file:// URL`);
-    // A hex sha cannot be mistaken for a git option or a revision expression.
-    if (!SHA.test(sha)) throw new BadInputError(`invalid commit sha ${JSON.stringify(sha)}`);
     return dir;
   }
 

@@ -4,7 +4,7 @@ import type { RepoRef } from "../pipeline/run.ts";
 import { GitHubReader, githubClient, type ReaderTimeouts } from "./github.ts";
 import { GitLabReader } from "./gitlab.ts";
 import { LocalGitReader, localRepoPath } from "./local.ts";
-import type { SourceReader } from "./port.ts";
+import type { ResolvedRef, SourceReader } from "./port.ts";
 
 export interface SourceReaders {
   /** Defaults to a LocalGitReader that refuses, naming HOIST_ALLOW_LOCAL_REPOS. */
@@ -32,6 +32,10 @@ export class SourceRouter implements SourceReader {
 
   async archive(repo: RepoRef, sha: string): Promise<Readable> {
     return this.readerFor(repo).archive(repo, sha);
+  }
+
+  async resolveRef(repo: RepoRef, ref: string): Promise<ResolvedRef | undefined> {
+    return this.readerFor(repo).resolveRef(repo, ref);
   }
 
   private readerFor(repo: RepoRef): SourceReader {

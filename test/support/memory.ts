@@ -7,8 +7,17 @@ import type { Queue, WakeUp } from "../../lib/queue/port.ts";
 import { NotFoundError } from "../../lib/errors.ts";
 import type { RegistryAccess } from "../../lib/registry/access.ts";
 import type { RegistryAuth } from "../../lib/registry/auth.ts";
-import type { SourceReader } from "../../lib/scm/port.ts";
+import type { ResolvedRef, SourceReader } from "../../lib/scm/port.ts";
 import type { Delivery, DeliveryStore, StoredDelivery } from "../../lib/store/deliveries.ts";
+import {
+  branchPrefix,
+  type NewSchedule,
+  type RegisteredSchedule,
+  type Registration,
+  type RegistrationResult,
+  type ScheduleStore,
+  type StoredSchedule,
+} from "../../lib/store/schedules.ts";
 import { RecordTooLargeError, type Lease, type LogChunk, type RunFilter, type RunStore, type StoredRun } from "../../lib/store/port.ts";
 
 /**
@@ -108,6 +117,60 @@ export class MemoryDeliveryStore implements DeliveryStore {
   }
 }
 
+/** The schedule registry, keyed as on the table: repository, then `<branch>:<pipeline>:<digest>`. */
+export class MemoryScheduleStore implements ScheduleStore {
+  readonly items = new Map<string, StoredSchedule>();
+  private readonly registered = new Map<string, number>();
+
+  async replaceSchedules(reg: Registration, schedules: readonly NewSchedule[]): Promise<RegistrationResult | "stale"> {
+    const repo = `${reg.repo.provider}:${reg.repo.fullName}`;
+    const marker = `${repo}\n${reg.branch}`;
+    if ((this.registered.get(marker) ?? -Infinity) > reg.receivedAt) return "stale";
+    this.registered.set(marker, reg.receivedAt);
+    const result: RegistrationResult = { added: [], updated: [], kept: [], removed: [] };
+    const wanted = new Map(schedules.map((s) => [s.id, s]));
+    for (const [key, stored] of this.items)
+      if (key.startsWith(`${repo}\n${branchPrefix(reg.branch)}`) && !wanted.has(stored.record.id)) {
+        this.items.delete(key);
+        result.removed.push(stored.record.id);
+      }
+    for (const { id, pipeline, schedule } of wanted.values()) {
+      const key = `${repo}\n${id}`;
+      const stored = this.items.get(key);
+      if (!stored) {
+        const record: RegisteredSchedule = { id, repo: reg.repo, branch: reg.branch, pipeline, schedule, sha: reg.sha, registeredAt: reg.receivedAt };
+        this.items.set(key, copy({ record, version: 1, dueAt: reg.receivedAt }));
+        result.added.push(id);
+      } else if (JSON.stringify(stored.record.schedule) === JSON.stringify(schedule)) result.kept.push(id);
+      else {
+        const record = { ...stored.record, schedule, sha: reg.sha, registeredAt: reg.receivedAt };
+        this.items.set(key, copy({ ...stored, record, version: stored.version + 1 }));
+        result.updated.push(id);
+      }
+    }
+    return result;
+  }
+  async listSchedules(now: number, limit: number): Promise<StoredSchedule[]> {
+    return [...this.items.values()]
+      .filter((s) => s.dueAt !== undefined && s.dueAt <= now)
+      .sort((a, b) => a.dueAt! - b.dueAt!)
+      .slice(0, limit)
+      .map(copy);
+  }
+  async saveSchedule(record: RegisteredSchedule, expected: number, dueAt: number | undefined): Promise<StoredSchedule | undefined> {
+    const key = `${record.repo.provider}:${record.repo.fullName}\n${record.id}`;
+    const now = this.items.get(key);
+    if (!now || now.version !== expected) return undefined;
+    const stored: StoredSchedule = { record, version: expected + 1, ...(dueAt !== undefined ? { dueAt } : {}) };
+    this.items.set(key, copy(stored));
+    return copy(stored);
+  }
+  /** The one schedule registered with `id`. */
+  get(id: string): StoredSchedule | undefined {
+    return [...this.items.values()].find((s) => s.record.id === id);
+  }
+}
+
 export class MemoryQueue implements Queue {
   readonly sent: { message: WakeUp; delaySec: number }[] = [];
   async send(message: WakeUp, delaySec = 0): Promise<void> {
@@ -199,15 +262,24 @@ export class FakeEngine implements Engine {
   }
 }
 
-/** A repository whose `.hoist.yml` is `files[".hoist.yml"]`, or whose reads fail as `fail` says. */
+/**
+ * A repository whose `.hoist.yml` is `files[".hoist.yml"]` at every commit, whose branches'
+ * heads are `heads`, or whose reads fail as `fail` says.
+ */
 export class FakeSource implements SourceReader {
   reads = 0;
   fail: (() => unknown) | undefined;
+  readonly heads: Record<string, string> = {};
   constructor(public files: Record<string, string> = {}) {}
   async readFile(_repo: RepoRef, _sha: string, path: string): Promise<string | undefined> {
     this.reads++;
     if (this.fail) throw this.fail();
     return this.files[path];
+  }
+  async resolveRef(_repo: RepoRef, ref: string): Promise<ResolvedRef | undefined> {
+    if (this.fail) throw this.fail();
+    const sha = this.heads[ref];
+    return sha === undefined ? undefined : { branch: ref, sha };
   }
   async archive(): Promise<Readable> {
     return Readable.from([]);

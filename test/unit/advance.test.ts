@@ -5,6 +5,8 @@ import { derive } from "../../lib/pipeline/machine.ts";
 import type { Run, Stage } from "../../lib/pipeline/run.ts";
 import { advanceRun, type AdvanceDeps } from "../../lib/runs/advance.ts";
 import { cancelRun } from "../../lib/runs/cancel.ts";
+import { decide } from "../../lib/runs/approve.ts";
+import { Environment } from "../../lib/release/environment.ts";
 import { FakeEngine, FakeRegistry, FakeSource, ManualClock, MemoryQueue, MemoryRunStore, type JobScript } from "../support/memory.ts";
 
 /** Unit tests of the worker's loop over the pure core, with in-memory ports (the real ones: test/integration, test/e2e). */
@@ -209,5 +211,41 @@ describe("advanceRun over the machine's effects", () => {
 
   it("a missing run is reported as such", async () => {
     expect(await advanceRun(deps(engineWith()), "nope")).toBe("missing");
+  });
+});
+
+describe("an approval gate in the worker's loop", () => {
+  const deployStage: Stage = { name: "deploy", status: "pending", spec: { kind: "deploy", environment: "production", compose: "docker-compose.yml", approval: { approvers: ["alice", "bob"], count: 2, timeoutSec: 3600, selfApproval: true } } };
+  const releases = (): NonNullable<AdvanceDeps["releases"]> => {
+    const env = Environment.parse({ name: "production", engine: { endpoint: "unix:///var/run/docker.sock" }, router: { admin: "unix:///run/haproxy.sock", backend: "web" } });
+    const envs = { getEnvironment: async (n: string) => (n === env.name ? env : undefined), listEnvironments: async () => [env], putEnvironment: async () => {} };
+    return { store: envs as unknown as NonNullable<AdvanceDeps["releases"]>["store"], source: new FakeSource(), now: () => clock.now(), leaseMs: 60_000, contextFor: () => { throw new Error("no release in this test"); } };
+  };
+
+  it("parks the run with a wake-up at the deadline; approvals wake it and the stage runs; the deadline fails it", async () => {
+    await store.createRun({ ...makeRun("g1"), stages: [...stages, deployStage] }, { until: 0 });
+    const d = { ...deps(engineWith()), releases: releases() };
+    expect(await advanceRun(d, "g1")).toBe("handed-over");
+    const parked = (await store.getRun("g1"))!;
+    expect(parked.run.status).toBe("waiting");
+    expect(parked.run.stages[3]?.gate?.rule).toMatchObject({ approvers: ["alice", "bob"], count: 2, expiresAt: clock.now() + 3_600_000 });
+    // Nobody holds it; the wake-up comes at SQS's longest delay, and the reconciler leaves it until the deadline.
+    expect(parked.leaseOwner).toBeUndefined();
+    expect(parked.leaseUntil).toBeGreaterThan(clock.now() + 3_600_000);
+    expect(queue.sent.at(-1)).toEqual({ message: { runId: "g1" }, delaySec: 900 });
+    // An early wake-up finds it still waiting and parks it again.
+    expect(await advanceRun(d, "g1")).toBe("handed-over");
+    await decide({ store, queue, clock }, { runId: "g1", approve: true, by: "alice", via: "api" });
+    await decide({ store, queue, clock }, { runId: "g1", approve: true, by: "bob", via: "api" });
+    expect(await advanceRun(d, "g1")).toBe("finished");
+    const released = (await store.getRun("g1"))!.run;
+    // The deploy ran (and failed for want of a compose file in this fake repository).
+    expect(released.stages[3]).toMatchObject({ status: "failed", error: expect.stringContaining("docker-compose.yml") });
+
+    await store.createRun({ ...makeRun("g2"), stages: [...stages, deployStage] }, { until: 0 });
+    expect(await advanceRun(d, "g2")).toBe("handed-over");
+    clock.advance(3_600_000);
+    expect(await advanceRun(d, "g2")).toBe("finished");
+    expect((await store.getRun("g2"))!.run).toMatchObject({ status: "failed", error: "deploy: approval timed out with 0 of 2 approvals" });
   });
 });

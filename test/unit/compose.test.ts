@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { readReleaseSpec } from "../../lib/compose/app.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
-import { parseBytes, parseDuration, parseShortPort, splitCommand } from "../../lib/compose/service-schema.ts";
+import { parseBytes, parseShortPort, splitCommand } from "../../lib/compose/service-schema.ts";
+import { parseDuration } from "../../lib/duration.ts";
 
 // Examples follow the shapes of the Compose Specification's own examples (deploy, update_config,
 // resources, healthcheck, ports, environment, command); the numbers are the documented facts.

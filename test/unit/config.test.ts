@@ -34,7 +34,7 @@ describe("parseHoistFile", () => {
   it("reads pipelines, triggers and stages with defaults", async () => {
     const file = await parsed(GOOD);
     expect(Object.keys(file.pipelines)).toEqual(["main", "review", "release"]);
-    expect(file.pipelines.main?.on.schedule).toBe("0 3 * * *");
+    expect(file.pipelines.main?.on.schedule).toEqual([{ cron: "0 3 * * *", only_if_new_commits: false }]);
     expect(file.pipelines.main?.stages[0]).toEqual({ build: { image: "shop", args: { NODE_ENV: "production", LEVEL: "3" } } });
     expect(file.pipelines.review?.stages[1]).toEqual({ test: { run: "make check", timeout: 600, env: {} } });
   });

@@ -90,6 +90,47 @@ describe("LocalGitReader", () => {
     const refusing = new LocalGitReader({ allowLocalRepos: false });
     await expect(refusing.readFile(repo, sha, ".hoist.yml")).rejects.toThrow(/HOIST_ALLOW_LOCAL_REPOS=1/);
     await expect(refusing.archive(repo, sha)).rejects.toThrow(/HOIST_ALLOW_LOCAL_REPOS=1/);
+    await expect(refusing.resolveRef(repo, "main")).rejects.toThrow(/HOIST_ALLOW_LOCAL_REPOS=1/);
+  });
+});
+
+describe("LocalGitReader.resolveRef", () => {
+  const reader = new LocalGitReader({ allowLocalRepos: true });
+  let next: string;
+
+  beforeAll(() => {
+    // A second commit on release/1.0, an annotated tag on it, and a tag named like a branch.
+    git("checkout", "--quiet", "-b", "release/1.0");
+    git("commit", "--quiet", "--no-gpg-sign", "--allow-empty", "-m", "second");
+    next = git("rev-parse", "HEAD");
+    git("tag", "--no-sign", "-a", "v1.0.0", "-m", "Version 1.0.0");
+    git("checkout", "--quiet", "main");
+    git("tag", "--no-sign", "main", sha);
+  });
+
+  it("resolves a branch by name or full ref to its head", async () => {
+    expect(await reader.resolveRef(repo, "main")).toEqual({ branch: "main", sha });
+    expect(await reader.resolveRef(repo, "refs/heads/release/1.0")).toEqual({ branch: "release/1.0", sha: next });
+  });
+
+  it("resolves a tag to its commit, an annotated one peeled, and never takes a branch for a tag", async () => {
+    expect(await reader.resolveRef(repo, "refs/tags/v1.0.0")).toEqual({ tag: "v1.0.0", sha: next });
+    expect(await reader.resolveRef(repo, "refs/tags/main")).toEqual({ tag: "main", sha });
+    expect(await reader.resolveRef(repo, "release/1.0")).toEqual({ branch: "release/1.0", sha: next });
+  });
+
+  it("returns a sha the repository has as it is, and undefined for one it has not", async () => {
+    expect(await reader.resolveRef(repo, next)).toEqual({ sha: next });
+    expect(await reader.resolveRef(repo, "0123456789abcdef0123456789abcdef01234567")).toBeUndefined();
+  });
+
+  it("answers undefined for a missing ref and for names that are revision expressions or options", async () => {
+    for (const bad of ["gone", "refs/tags/v9", "main~1", "main^", "HEAD@{1}", "--output=/tmp/x", "refs/notes/commits", "main:README"])
+      expect(await reader.resolveRef(repo, bad), bad).toBeUndefined();
+  });
+
+  it("fails for a directory that is not a repository", async () => {
+    await expect(reader.resolveRef({ ...repo, cloneUrl: tmpdir() }, "main")).rejects.toThrow();
   });
 });
 
@@ -99,12 +140,14 @@ describe("SourceRouter", () => {
     archive: async () => {
       throw new Error(`${name} archive`);
     },
+    resolveRef: async (_repo, ref) => ({ branch: ref, sha: `${name}-head` }),
   });
 
   it("sends local clone URLs to the local reader whatever the provider", async () => {
     const router = new SourceRouter({ local: new LocalGitReader({ allowLocalRepos: true }), github: remote("github") });
     expect(await router.readFile(repo, sha, "Dockerfile")).toBe(DOCKERFILE);
     expect(await router.readFile({ ...repo, provider: "gitlab" }, sha, "Dockerfile")).toBe(DOCKERFILE);
+    expect(await router.resolveRef(repo, "main")).toEqual({ branch: "main", sha });
   });
 
   it("sends remote repositories to their provider's reader", async () => {
@@ -113,6 +156,7 @@ describe("SourceRouter", () => {
     expect(await router.readFile(hosted("github"), sha, "x")).toBe("from github");
     expect(await router.readFile(hosted("gitlab"), sha, "x")).toBe("from gitlab");
     await expect(router.archive(hosted("gitlab"), sha)).rejects.toThrow("gitlab archive");
+    expect(await router.resolveRef(hosted("github"), "main")).toEqual({ branch: "main", sha: "github-head" });
   });
 
   it("names the setting to add when a reader is missing", async () => {

@@ -253,3 +253,114 @@ describe("GitLabReader bounds and classifies every call", () => {
     expect(error).toBeInstanceOf(NotFoundError);
   });
 });
+
+/**
+ * resolveRef against the answers GitHub documents for "Get a commit" with the sha media type
+ * (https://docs.github.com/rest/commits/commits#get-a-commit: the sha as text; 422 "No commit
+ * found for SHA" for a ref that resolves to none) and GitLab documents for a branch, a tag and a
+ * commit (https://docs.gitlab.com/api/branches/#get-single-repository-branch, tags, commits).
+ */
+describe("resolveRef", () => {
+  const OTHER = "0000000000000000000000000000000000000001";
+  const github422 = (ref: string) => json(422, { message: `No commit found for SHA: ${ref}`, documentation_url: "https://docs.github.com/rest/commits/commits#get-a-commit", status: "422" });
+  /** GitHub's commits API: heads/main and tags/v1.0.0 exist, and SHA. */
+  const githubCommits: Handler = (req, res) => {
+    const ref = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname.replace("/repos/octo-org/app/commits/", ""));
+    const sha = { "heads/main": SHA, "heads/release/1.0": OTHER, "tags/v1.0.0": OTHER, [SHA]: SHA }[ref];
+    if (req.headers.accept !== "application/vnd.github.v3.sha") return json(415, { message: "Unsupported media type" })(req, res);
+    if (!sha) return github422(ref)(req, res);
+    res.writeHead(200, { "content-type": "application/vnd.github.v3.sha; charset=utf-8" });
+    res.end(sha);
+  };
+
+  describe("GitHubReader", () => {
+    it("resolves a branch by its full name to its head, asking for the sha alone", async () => {
+      handle = githubCommits;
+      expect(await GitHub().resolveRef(github, "main")).toEqual({ branch: "main", sha: SHA });
+      expect(await GitHub().resolveRef(github, "refs/heads/release/1.0")).toEqual({ branch: "release/1.0", sha: OTHER });
+      expect(asked).toEqual(["GET /repos/octo-org/app/commits/heads%2Fmain", "GET /repos/octo-org/app/commits/heads%2Frelease%2F1.0"]);
+    });
+
+    it("resolves a tag to its commit and returns a sha that exists as it is", async () => {
+      handle = githubCommits;
+      expect(await GitHub().resolveRef(github, "refs/tags/v1.0.0")).toEqual({ tag: "v1.0.0", sha: OTHER });
+      expect(await GitHub().resolveRef(github, SHA)).toEqual({ sha: SHA });
+    });
+
+    it("answers undefined for a ref or sha that does not exist (422) and a repository it cannot see (404)", async () => {
+      handle = githubCommits;
+      expect(await GitHub().resolveRef(github, "gone")).toBeUndefined();
+      expect(await GitHub().resolveRef(github, "f".repeat(40))).toBeUndefined();
+      handle = json(404, { message: "Not Found", documentation_url: "https://docs.github.com/rest/commits/commits#get-a-commit" });
+      expect(await GitHub().resolveRef(github, "main")).toBeUndefined();
+    });
+
+    it("asks nothing for a name no ref can have", async () => {
+      handle = githubCommits;
+      for (const bad of ["main~1", "v1^{tree}", "-x", "a..b", "refs/notes/x", "a b", "main.lock", ""]) expect(await GitHub().resolveRef(github, bad), bad).toBeUndefined();
+      expect(asked).toEqual([]);
+    });
+
+    it("is bounded by the deadline and classified like the other calls", async () => {
+      handle = never;
+      const late = await failure(GitHub().resolveRef(github, "main"));
+      expect(late.error).toBeInstanceOf(RetryableError);
+      expect((late.error as Error).message).toContain("GitHub did not answer resolving main in octo-org/app within 0.4 s");
+      expect(late.ms).toBeLessThan(3000);
+      handle = json(502, { message: "Server Error" });
+      expect((await failure(GitHub().resolveRef(github, "main"))).error).toBeInstanceOf(RetryableError);
+      handle = json(401, { message: "Bad credentials" });
+      expect((await failure(GitHub().resolveRef(github, "main"))).error).toBeInstanceOf(PermanentError);
+    });
+  });
+
+  describe("GitLabReader", () => {
+    const commit = (id: string) => ({ id, short_id: id.slice(0, 8), title: "Initial commit", parent_ids: [], committed_date: "2024-01-01T00:00:00.000Z" });
+    /** GitLab's branches, tags and commits of project 15: main and release/1.0, v1.0.0 (annotated), SHA. */
+    const gitlabRefs: Handler = (req, res) => {
+      const path = new URL(req.url ?? "/", "http://x").pathname.replace("/api/v4/projects/15/repository/", "");
+      const [kind, ...rest] = path.split("/");
+      const name = decodeURIComponent(rest.join("/"));
+      if (kind === "branches" && (name === "main" || name === "release/1.0"))
+        return json(200, { name, merged: false, protected: name === "main", default: name === "main", commit: commit(name === "main" ? SHA : OTHER) })(req, res);
+      if (kind === "tags" && name === "v1.0.0") return json(200, { name, message: "Version 1.0.0", target: "2695effb5807a22ff3d138d593fd856244e155e7", commit: commit(OTHER), release: null, protected: false })(req, res);
+      if (kind === "commits" && name === SHA) return json(200, commit(SHA))(req, res);
+      const missing = { branches: "Branch", tags: "Tag", commits: "Commit" }[kind ?? ""] ?? "File";
+      return json(404, { message: `404 ${missing} Not Found` })(req, res);
+    };
+
+    it("resolves a branch, a tag and a sha by their own endpoints", async () => {
+      handle = gitlabRefs;
+      expect(await GitLab().resolveRef(gitlab, "main")).toEqual({ branch: "main", sha: SHA });
+      expect(await GitLab().resolveRef(gitlab, "refs/heads/release/1.0")).toEqual({ branch: "release/1.0", sha: OTHER });
+      expect(await GitLab().resolveRef(gitlab, "refs/tags/v1.0.0")).toEqual({ tag: "v1.0.0", sha: OTHER });
+      expect(await GitLab().resolveRef(gitlab, SHA)).toEqual({ sha: SHA });
+      expect(asked).toEqual([
+        "GET /api/v4/projects/15/repository/branches/main",
+        "GET /api/v4/projects/15/repository/branches/release%2F1.0",
+        "GET /api/v4/projects/15/repository/tags/v1.0.0",
+        `GET /api/v4/projects/15/repository/commits/${SHA}`,
+      ]);
+    });
+
+    it("answers undefined for what does not exist (404)", async () => {
+      handle = gitlabRefs;
+      expect(await GitLab().resolveRef(gitlab, "gone")).toBeUndefined();
+      expect(await GitLab().resolveRef(gitlab, "refs/tags/v9")).toBeUndefined();
+      expect(await GitLab().resolveRef(gitlab, OTHER)).toBeUndefined();
+    });
+
+    it("is bounded by the deadline and classified like the other calls", async () => {
+      handle = never;
+      const late = await failure(GitLab().resolveRef(gitlab, "main"));
+      expect(late.error).toBeInstanceOf(RetryableError);
+      expect(late.ms).toBeLessThan(3000);
+      handle = json(500, { message: "500 Internal Server Error" });
+      const outage = await failure(GitLab().resolveRef(gitlab, "main"));
+      expect(outage.error).toBeInstanceOf(RetryableError);
+      expect((outage.error as Error).message).toMatch(/^GitLab resolving main in mike\/diaspora/);
+      handle = json(403, { message: "403 Forbidden" });
+      expect((await failure(GitLab().resolveRef(gitlab, "main"))).error).toBeInstanceOf(PermanentError);
+    });
+  });
+});

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseHoistFile } from "../../lib/pipeline/config.ts";
 import { resolveStages } from "../../lib/pipeline/resolve.ts";
 import { Environment, parseEnvironmentsFile, protectionDenies } from "../../lib/release/environment.ts";
+import { gateRule } from "../../lib/runs/gate.ts";
 import { readReleaseSpec } from "../../lib/compose/app.ts";
 import { httpHealthcheck } from "../../lib/release/in-place.ts";
 import { setName } from "../../lib/release/moves.ts";
@@ -89,10 +90,18 @@ describe("environments", () => {
     expect(Environment.safeParse({ ...base, protection: { repos: ["acme/shop"] } }).success).toBe(false);
   });
 
-  it("a required approval refuses every run's release until approvals are collected, whatever the branch", () => {
-    const env = Environment.parse({ ...base, protection: { branches: ["main"], approval: { required: true } } });
-    expect(protectionDenies(env, shop("main"))).toMatch(/^environment production requires an approval for each release, and this server does not collect approvals yet/);
-    expect(protectionDenies(Environment.parse({ ...base, protection: { approval: { required: false } } }), shop("main"))).toBeUndefined();
+  it("a required approval is asked of every run's deploy stage, whatever its .hoist.yml says, and the stricter rule wins", async () => {
+    const env = Environment.parse({ ...base, protection: { branches: ["main"], approval: { required: true, approvers: ["alice", "bob"], count: 2, selfApproval: false } } });
+    expect(protectionDenies(env, shop("main"))).toBeUndefined();
+    const environments = { getEnvironment: async (name: string) => (name === env.name ? env : undefined), putEnvironment: async () => {}, listEnvironments: async () => [env] };
+    const deploy = { kind: "deploy" as const, environment: "production", compose: "docker-compose.yml" };
+    expect(await gateRule(environments, deploy, 1000)).toEqual({ rule: { approvers: ["alice", "bob"], count: 2, expiresAt: 1000 + 86_400_000, selfApproval: false, from: ["environment production"] } });
+    // A file asking for less (one approval, anyone, self-approval on) cannot lower the environment's rule.
+    const lenient = { ...deploy, approval: { approvers: [], count: 1, timeoutSec: 600, selfApproval: true } };
+    expect(await gateRule(environments, lenient, 1000)).toEqual({ rule: { approvers: ["alice", "bob"], count: 2, expiresAt: 601_000, selfApproval: false, from: [".hoist.yml", "environment production"] } });
+    expect(await gateRule(environments, { ...deploy, environment: "staging" }, 1000)).toEqual({});
+    const notRequired = Environment.parse({ ...base, protection: { approval: { required: false } } });
+    expect(await gateRule({ ...environments, getEnvironment: async () => notRequired }, deploy, 1000)).toEqual({});
   });
 
   it("validate engine and router addresses, and store approval rules with defaults", () => {

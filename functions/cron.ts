@@ -1,0 +1,20 @@
+// Scheduled (every minute on AWS, an EventBridge rule): fires each due `on.schedule` slot once.
+import { z } from "zod";
+import { loadConfig } from "../lib/config.ts";
+import { fireSchedules, type CronDeps, type FireSummary } from "../lib/runs/cron.ts";
+import { createServices, type Services } from "../lib/services.ts";
+
+/** The part of EventBridge's scheduled event read: its id, which names the tick in the logs. */
+const ScheduledEvent = z.object({ id: z.string().max(128) }).partial();
+
+/** Runtime-neutral: one tick, whatever invoked it (EventBridge, the local runtime's timer, a test). */
+export async function handler(deps: CronDeps, event: unknown): Promise<FireSummary> {
+  const tick = ScheduledEvent.safeParse(event).data?.id;
+  return fireSchedules(tick ? { ...deps, log: deps.log.child({ tick }) } : deps, deps.clock.now());
+}
+
+// Built on the first tick rather than at import, so importing `handler` wires nothing.
+let services: Promise<Services> | undefined;
+
+/** The Lambda export for an EventBridge `Scheduled Event`. */
+export const eventBridgeHandler = async (event: unknown): Promise<FireSummary> => handler((await (services ??= createServices(loadConfig()))).cron, event);
