@@ -68,6 +68,16 @@ export class SlackAdapter {
     return this.post(channel, noticeMessage(notice));
   }
 
+  /**
+   * The email the workspace verified for a user (users.info; the app needs the users:read.email
+   * scope), or undefined when Slack gives none: what self-approval matches against a pusher's.
+   */
+  async userEmail(user: string): Promise<string | undefined> {
+    const out = await this.call("users.info", () => this.client.users.info({ user }));
+    const email = out.user?.profile?.email;
+    return typeof email === "string" && email.length > 0 && email.length <= 254 ? email : undefined;
+  }
+
   /** Replaces a message Hoist posted (chat.update). */
   async updateMessage(channel: string, ts: string, message: SlackMessage): Promise<void> {
     await this.call("chat.update", () => this.client.chat.update({ channel, ts, text: message.text, blocks: message.blocks }));

@@ -129,9 +129,12 @@ function linkOutcome(result: DecideResult): [ContentfulStatusCode, string, strin
  */
 async function settleClick(opts: ChatRouteOptions, click: SlackClick): Promise<void> {
   const { payload } = click;
+  // The user id and the workspace's verified email, never a name: a Slack user can rename
+  // themselves, so a name would let anyone pass as an approver (or past the no-self-approval rule).
   const by = `slack:${payload.user.id}`;
-  const identities = [...new Set([by, payload.user.username, payload.user.name].filter((n): n is string => Boolean(n)))];
   const log = opts.log.child({ runId: click.runId, stage: click.stage, by, via: "slack" });
+  const email = await opts.slack?.userEmail(payload.user.id).catch((err: unknown) => void log.warn({ err: classify(err).message }, "Slack gave no email for the user"));
+  const identities = email ? [by, email] : [by];
   let result: DecideResult;
   try {
     result = await opts.decide({ runId: click.runId, stage: click.stage, approve: click.approve, by, identities, via: "slack" });

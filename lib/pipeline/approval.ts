@@ -130,8 +130,8 @@ export type DecideResult =
   | { outcome: "not-waiting"; reason: string }
   | { outcome: "missing" };
 
-/** Why a decision does not count at this gate, or undefined when it does. `pusher`: who started the run. */
-export function refusal(gate: Gate, input: DecisionInput, pusher: string | undefined): string | undefined {
+/** Why a decision does not count at this gate, or undefined when it does. `starter`: the names of whoever started the run. */
+export function refusal(gate: Gate, input: DecisionInput, starter: readonly string[]): string | undefined {
   const rule = gate.rule;
   if (!rule) return "this stage needs no approval";
   const state = gateState(gate, input.at);
@@ -139,7 +139,7 @@ export function refusal(gate: Gate, input: DecisionInput, pusher: string | undef
   const names = new Set([input.by, ...input.identities].map(norm));
   if (rule.approvers.length > 0 && !rule.approvers.some((a) => names.has(norm(a))))
     return `${input.by} is not an approver here (approvers: ${rule.approvers.join(", ")})`;
-  if (!rule.selfApproval && pusher !== undefined && names.has(norm(pusher))) return `${input.by} started this run, and this gate refuses self-approval`;
+  if (!rule.selfApproval && starter.some((n) => names.has(norm(n)))) return `${input.by} started this run, and this gate refuses self-approval`;
   return undefined;
 }
 

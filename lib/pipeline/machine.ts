@@ -163,7 +163,7 @@ function atGate(run: Run, event: GateEvent): Run {
     const gate = stage.gate;
     if (alreadyDecided(gate, event)) return run;
     const { by, via, at, approve, reason } = event;
-    const refused = refusal(gate, event, run.trigger.type === "schedule" ? undefined : run.trigger.actor);
+    const refused = refusal(gate, event, starter(run));
     // Refusals are kept while there is room (who tried, and why it did not count); decisions that count always are.
     if (refused && gate.decisions.length >= MAX_DECISIONS) return run;
     const decision = { by, via, at, approve, ...(reason ? { reason: clipText(reason, 500) } : {}), ...(refused ? { refused: clipText(refused, 400) } : {}) };
@@ -172,6 +172,13 @@ function atGate(run: Run, event: GateEvent): Run {
     next = { ...stage, gate: decided, ...(state === "rejected" ? { ok: false, finishedAt: at, error: gateSummary(decided, state) } : {}) };
   }
   return { ...run, stages: run.stages.map((s, i) => (i === event.stage ? next : s)), updatedAt: Math.max(run.updatedAt, event.at) };
+}
+
+/** Every name whoever started the run goes by: a push's pusher and email, a manual run's caller. */
+function starter(run: Run): string[] {
+  const t = run.trigger;
+  if (t.type === "schedule") return [];
+  return [t.actor, t.type === "push" ? t.email : undefined].filter((n): n is string => n !== undefined);
 }
 
 /** Most attempts a run keeps: each is a summary of the stages it re-ran. */

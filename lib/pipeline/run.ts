@@ -112,7 +112,8 @@ export const RepoRef = z.object({
 export type RepoRef = z.infer<typeof RepoRef>;
 
 export const Trigger = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("push"), delivery: z.string(), actor: z.string().optional() }),
+  /** `email`: the pusher's, as the provider gave it, for self-approval from chat. */
+  z.object({ type: z.literal("push"), delivery: z.string(), actor: z.string().optional(), email: z.string().optional() }),
   /** `params` reach the run's test stages as environment variables. */
   z.object({ type: z.literal("manual"), actor: z.string().optional(), params: z.record(z.string(), z.string()).optional() }),
   z.object({ type: z.literal("schedule"), cron: z.string(), slot: z.number().optional() }),

@@ -161,7 +161,7 @@ function draft(delivery: Delivery, pipeline: string, now: number): Run {
     ...(push.tag !== undefined ? { tag: push.tag } : {}),
     sha: push.sha,
     pipeline,
-    trigger: { type: "push", delivery: delivery.delivery, ...(push.actor ? { actor: push.actor } : {}) },
+    trigger: { type: "push", delivery: delivery.delivery, ...(push.actor ? { actor: push.actor } : {}), ...(push.actorEmail ? { email: push.actorEmail } : {}) },
     status: "queued",
     stages: [],
     createdAt: now,

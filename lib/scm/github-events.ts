@@ -2,7 +2,7 @@ import type { PushEvent as GitHubPushPayload } from "@octokit/webhooks-types";
 import { z } from "zod";
 import type { SourceEvent } from "./port.ts";
 import { BadPayloadError } from "./errors.ts";
-import { parseOrThrow, branchOrTag, ZERO_SHA } from "./shape.ts";
+import { parseOrThrow, branchOrTag, email, ZERO_SHA } from "./shape.ts";
 
 export interface DeliveryHeaders {
   /** X-GitHub-Event. */
@@ -23,7 +23,7 @@ const GitHubPush = z.object({
     id: z.number().int(),
     clone_url: z.string().min(1),
   }),
-  pusher: z.object({ name: z.string() }).optional(),
+  pusher: z.object({ name: z.string(), email: z.string().nullable().optional() }).optional(),
   sender: z.object({ login: z.string() }).optional(),
   head_commit: z.object({ id: sha }).nullable().optional(),
 });
@@ -36,7 +36,7 @@ const GitHubPush = z.object({
 type UsedFields = Pick<GitHubPushPayload, "ref" | "after"> & {
   deleted?: GitHubPushPayload["deleted"];
   repository: Pick<GitHubPushPayload["repository"], "full_name" | "id" | "clone_url">;
-  pusher?: Pick<GitHubPushPayload["pusher"], "name">;
+  pusher?: Pick<GitHubPushPayload["pusher"], "name"> & { email?: GitHubPushPayload["pusher"]["email"] };
   sender?: Pick<GitHubPushPayload["sender"], "login">;
   head_commit?: Pick<NonNullable<GitHubPushPayload["head_commit"]>, "id"> | null;
 };
@@ -95,6 +95,7 @@ export function parseGitHubDelivery(headers: DeliveryHeaders, body: unknown): So
       sha: deleted ? p.after : (p.head_commit?.id ?? p.after),
       deleted,
       ...actor(p.pusher?.name ?? p.sender?.login),
+      ...email(p.pusher?.email),
     },
   };
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { SourceEvent } from "./port.ts";
-import { parseOrThrow, branchOrTag, ZERO_SHA } from "./shape.ts";
+import { parseOrThrow, branchOrTag, email, ZERO_SHA } from "./shape.ts";
 
 export interface GitLabDeliveryHeaders {
   /** X-Gitlab-Event, e.g. "Push Hook". */
@@ -20,6 +20,7 @@ const refUpdate = {
   checkout_sha: sha.nullable(),
   user_name: z.string().optional(),
   user_username: z.string().optional(),
+  user_email: z.string().nullable().optional(),
   project: z.object({
     id: z.number().int(),
     path_with_namespace: z.string().min(1),
@@ -92,6 +93,7 @@ export function parseGitLabDelivery(headers: GitLabDeliveryHeaders, body: unknow
       sha: deleted ? p.after : (p.checkout_sha ?? p.after),
       deleted,
       ...(actor ? { actor } : {}),
+      ...email(p.user_email),
     },
   };
 }

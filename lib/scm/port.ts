@@ -14,6 +14,8 @@ export interface PushEvent {
   /** True for a branch or tag deletion (after sha all zeros): acknowledged, never run. */
   deleted: boolean;
   actor?: string;
+  /** The pusher's email, as the provider gives it: what a Slack approver's email is matched against for self-approval. */
+  actorEmail?: string;
 }
 
 /** What a verified webhook delivery turns into. */

@@ -20,3 +20,11 @@ export function branchOrTag(ref: string): { branch?: string; tag?: string } {
   if (ref.startsWith("refs/tags/")) return { tag: ref.slice("refs/tags/".length) };
   return {};
 }
+
+/**
+ * The pusher's email when the provider gives a real one: GitLab sends "[REDACTED]" for a
+ * hidden address, and a bounded length keeps a record small.
+ */
+export function email(address: string | null | undefined): { actorEmail?: string } {
+  return address && address.length <= 254 && /^[^\s@]+@[^\s@]+$/.test(address) ? { actorEmail: address } : {};
+}

@@ -17,6 +17,7 @@ export const DeliveredPush = Run.pick({ repo: true, ref: true, branch: true, tag
   provider: Provider,
   deleted: z.boolean(),
   actor: z.string().optional(),
+  actorEmail: z.string().optional(),
 });
 
 export const DeliveryRun = z.object({ id: z.string(), pipeline: z.string(), status: RunStatus, error: z.string().optional() });

@@ -87,6 +87,14 @@ const post = (path: string, init: { body?: string; headers?: Record<string, stri
 const settled = () => Promise.all(deferred);
 
 describe("POST /chat/slack", () => {
+  it("decides as the user's id and the email the workspace verified, which self-approval is matched on", async () => {
+    slack.setEmail("U0AMY", "amy@example.com");
+    expect((await post("/chat/slack", await slackClick({ userId: "U0AMY" }))).status).toBe(200);
+    await settled();
+    expect(decisions.at(-1)).toMatchObject({ by: "slack:U0AMY", identities: ["slack:U0AMY", "amy@example.com"] });
+    expect(slack.callsTo("users.info").at(-1)?.args).toMatchObject({ user: "U0AMY" });
+  });
+
   it("answers a valid click at once, then decides once and settles the message clicked", async () => {
     let release!: () => void;
     hold = new Promise((r) => (release = r));
@@ -100,7 +108,8 @@ describe("POST /chat/slack", () => {
     expect(slack.callsTo("chat.update")).toHaveLength(0);
     release();
     await settled();
-    expect(decisions).toEqual([{ runId: RUN_ID, stage: 3, approve: true, by: "slack:U0CA5", identities: ["slack:U0CA5", "amy.mcgee"], via: "slack" }]);
+    // Slack knows no email for U0CA5: only the id, never the name the user chose.
+    expect(decisions).toEqual([{ runId: RUN_ID, stage: 3, approve: true, by: "slack:U0CA5", identities: ["slack:U0CA5"], via: "slack" }]);
     const [update] = slack.callsTo("chat.update");
     expect(update!.args).toMatchObject({ channel: "C0CA5", ts: "1548261231.000200" });
     const blocks = update!.args.blocks as { type: string; block_id?: string }[];

@@ -42,6 +42,8 @@ export interface SlackServer {
   /** Calls to one Web API method (`chat.update`) or to response URLs (`response`). */
   callsTo(method: string): SlackCall[];
   failNext(method: string, n: number, fault: SlackFault): void;
+  /** The email users.info gives for `user` (the workspace's verified address). */
+  setEmail(user: string, email: string): void;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,7 @@ export async function startSlackServer(token = SLACK_TEST_TOKEN): Promise<SlackS
   const calls: SlackCall[] = [];
   const faults = new Map<string, { n: number; fault: SlackFault }>();
   let seq = 0;
+  const emails = new Map<string, string>();
 
   const server = createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
@@ -79,6 +82,12 @@ export async function startSlackServer(token = SLACK_TEST_TOKEN): Promise<SlackS
       }
       case "chat.update":
         return answer(200, { ok: true, channel, ts: args.ts, text: args.text, message: { text: args.text, blocks: args.blocks } });
+      case "users.info": {
+        // https://api.slack.com/methods/users.info: the profile's email only with users:read.email.
+        const user = String(args.user ?? "");
+        const email = emails.get(user);
+        return answer(200, email ? { ok: true, user: { id: user, name: user.toLowerCase(), profile: { email } } } : { ok: false, error: "user_not_found" });
+      }
       default:
         return answer(200, { ok: false, error: "unknown_method" });
     }
@@ -92,6 +101,7 @@ export async function startSlackServer(token = SLACK_TEST_TOKEN): Promise<SlackS
     calls,
     callsTo: (method) => calls.filter((c) => (method === "response" ? c.path.startsWith("/response/") : c.path === `/api/${method}`)),
     failNext: (method, n, fault) => void faults.set(method, { n, fault }),
+    setEmail: (user, email) => void emails.set(user, email),
     close: listening.close,
   };
 }

@@ -71,6 +71,13 @@ describe("approval gates in the machine", () => {
     expect(refusals?.[2]).toMatch(/started this run/);
   });
 
+  it("a pusher is known by the email the push gave too: a Slack click carrying it is self-approval", () => {
+    const run = makeRun([...defaultSpecs(), deploy], { trigger: { type: "push", delivery: "d1", actor: "octo", email: "Octo@Example.com" } });
+    const waiting = transition(apply(run, [0, 1, 2].flatMap((i) => [{ type: "stageStarted", stage: i, at: 2000 + i, job: "j" } as const, { type: "stageFinished", stage: i, at: 2001 + i, ok: true } as const])), opened(rule({ approvers: ["slack:U1"], count: 1 }))).run;
+    const refused = transition(waiting, decision("slack:U1", true, 4000, ["slack:U1", "octo@example.com"])).run;
+    expect(refused.stages[3]?.gate?.decisions[0]?.refused).toMatch(/started this run/);
+  });
+
   it("a rejection fails the stage and the run with who and why; later approvals are refused", () => {
     const waiting = transition(atDeploy(), opened()).run;
     const rejected = transition(waiting, { ...decision("bob", false), reason: "not on a Friday" } as RunEvent);

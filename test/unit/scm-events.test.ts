@@ -68,6 +68,7 @@ describe("parseGitHubDelivery", () => {
           sha: deleted ? payload.after : (payload.head_commit?.id ?? payload.after),
           deleted,
           actor: payload.pusher.name,
+          ...(payload.pusher.email ? { actorEmail: payload.pusher.email } : {}),
         });
         expect(push.branch ?? push.tag).toBeTruthy();
         expect(push.sha).toMatch(/^[0-9a-f]{40}$/);
@@ -136,6 +137,7 @@ describe("parseGitLabDelivery", () => {
         sha: "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
         deleted: false,
         actor: "jsmith",
+        actorEmail: "john@example.com",
       },
     });
   });
