@@ -34,7 +34,8 @@ export interface ApprovalRequest {
   runUrl: string;
 }
 
-export const NOTICE_KINDS = ["failed", "waiting", "released", "rolled-back", "timed-out"] as const;
+/** A stage waiting for approval is told by its approval request, not by a notice. */
+export const NOTICE_KINDS = ["failed", "released", "rolled-back", "timed-out"] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
 /** Something people following a run should hear about. */
@@ -50,6 +51,10 @@ export interface Notice {
   error?: string;
   runUrl: string;
 }
+
+/** What a message says about the run it is about: an approval request's or a notice's facts. */
+export type RunFacts = Pick<ApprovalRequest, "repo" | "sha" | "pipeline"> &
+  Partial<Pick<ApprovalRequest, "provider" | "branch" | "tag" | "stageName" | "environment" | "pusher">>;
 
 /** One way of reaching people. An implementation may throw; fanOut is what keeps that from a run. */
 export interface ChatNotifier {

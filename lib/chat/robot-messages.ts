@@ -1,4 +1,4 @@
-import type { ApprovalRequest, Notice } from "./port.ts";
+import type { ApprovalRequest, Notice, RunFacts } from "./port.ts";
 import { approvalTitle, clip, needs, noticeTitle, refLabel, shortSha, utcTime } from "./wording.ts";
 
 /**
@@ -48,16 +48,7 @@ export function robotText(text: string, max?: number): string {
     .replace(/>/g, "＞");
 }
 
-function runLines(x: {
-  repo: string;
-  provider?: string;
-  branch?: string | undefined;
-  tag?: string | undefined;
-  sha: string;
-  pipeline: string;
-  environment?: string | undefined;
-  pusher?: string | undefined;
-}): string[] {
+function runLines(x: RunFacts): string[] {
   const ref = refLabel(x);
   return [
     `**Repository** ${robotText(x.provider ? `${x.provider}:${x.repo}` : x.repo)}`,

@@ -1,5 +1,5 @@
 import type { ChatPostMessageArguments } from "@slack/web-api";
-import type { ApprovalRequest, Notice, NoticeKind } from "./port.ts";
+import type { ApprovalRequest, Notice, NoticeKind, RunFacts } from "./port.ts";
 import { buttonValue } from "./slack-payload.ts";
 import { approvalTitle, clip, needs, noticeTitle, refLabel, shortSha, stageLabel, subject, utcTime } from "./wording.ts";
 
@@ -62,17 +62,7 @@ const mrkdwn = (text: string) => ({ type: "mrkdwn" as const, text });
 const plain = (text: string, max: number) => ({ type: "plain_text" as const, text: clip(text, max), emoji: true });
 
 /** The run's facts as section fields (at most ten, by Block Kit's rule). */
-function runFields(x: {
-  repo: string;
-  provider?: string;
-  branch?: string | undefined;
-  tag?: string | undefined;
-  sha: string;
-  pipeline: string;
-  stageName?: string | undefined;
-  environment?: string | undefined;
-  pusher?: string | undefined;
-}): SlackBlock {
+function runFields(x: RunFacts): SlackBlock {
   const fields = [
     mrkdwn(`*Repository*\n${escapeMrkdwn(clip(x.provider ? `${x.provider}:${x.repo}` : x.repo))}`),
     ...(refLabel(x) ? [mrkdwn(`*Ref*\n${escapeMrkdwn(refLabel(x)!)}`)] : []),
@@ -163,13 +153,12 @@ export function noteMessage(text: string): SlackMessage {
 
 const NOTICE_MARKS: { readonly [K in NoticeKind]: string } = {
   failed: ":x:",
-  waiting: ":hourglass_flowing_sand:",
   released: ":rocket:",
   "rolled-back": ":leftwards_arrow_with_hook:",
   "timed-out": ":alarm_clock:",
 };
 
-/** A run's news: failed, waiting for approval, released, rolled back, approval timed out. */
+/** A run's news: failed, released, rolled back, approval timed out. */
 export function noticeMessage(notice: Notice): SlackMessage {
   const title = noticeTitle(notice);
   const blocks: SlackBlock[] = [

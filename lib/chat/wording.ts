@@ -43,7 +43,6 @@ export function utcTime(ms: number): string {
 
 const NOTICE_TITLES: { readonly [K in NoticeKind]: (n: Notice) => string } = {
   failed: (n) => `Run failed${n.stageName ? ` at ${stageLabel(n)}` : ""}`,
-  waiting: (n) => `Waiting for approval: ${stageLabel(n)}`,
   released: (n) => `Released${n.environment ? ` to ${clip(n.environment, 100)}` : ""}`,
   "rolled-back": (n) => `Rolled back${n.environment ? ` ${clip(n.environment, 100)}` : ""}`,
   "timed-out": (n) => `Approval timed out: ${stageLabel(n)}`,

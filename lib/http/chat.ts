@@ -133,7 +133,7 @@ async function settleClick(opts: ChatRouteOptions, click: SlackClick): Promise<v
   // themselves, so a name would let anyone pass as an approver (or past the no-self-approval rule).
   const by = `slack:${payload.user.id}`;
   const log = opts.log.child({ runId: click.runId, stage: click.stage, by, via: "slack" });
-  const email = await opts.slack?.userEmail(payload.user.id).catch((err: unknown) => void log.warn({ err: classify(err).message }, "Slack gave no email for the user"));
+  const email = await opts.slack?.userEmail(payload.user.id).catch((err: unknown) => void log.info({ err: classify(err).message }, "Slack gave no email for the user (the app needs users:read.email): self-approval is matched by the user id alone"));
   const identities = email ? [by, email] : [by];
   let result: DecideResult;
   try {
