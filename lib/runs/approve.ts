@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.ts";
-import { gateState, gateSummary, type DecideResult, type DecisionRequest } from "../pipeline/approval.ts";
+import { alreadyDecided, gateState, gateSummary, type DecideResult, type DecisionRequest } from "../pipeline/approval.ts";
 import { transition } from "../pipeline/machine.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore } from "../store/port.ts";
@@ -31,8 +31,19 @@ export async function decide(deps: { store: RunStore; queue: Pick<Queue, "send">
       ...(req.reason ? { reason: req.reason } : {}),
     };
     const next = transition(run, event);
-    if (!next.changed) return { outcome: "duplicate", stage, summary: gateSummary(waiting.gate, gateState(waiting.gate) ?? "waiting") };
-    const lease = stored.leaseUntil === undefined ? undefined : { until: stored.leaseUntil, ...(stored.leaseOwner ? { owner: stored.leaseOwner } : {}) };
+    if (!next.changed) {
+      if (alreadyDecided(waiting.gate, event)) return { outcome: "duplicate", stage, summary: gateSummary(waiting.gate, gateState(waiting.gate) ?? "waiting") };
+      // A refusal the gate has no room left to record (it keeps MAX_DECISIONS).
+      return { outcome: "refused", stage, reason: `this decision does not count here, and the gate keeps no more refusals: ${gateSummary(waiting.gate, "waiting")}` };
+    }
+    // A gate just decided is the reconciler's at once: a lost wake-up then costs a grace period,
+    // not the wait until the gate's deadline that the parked run's lease runs to.
+    const decided = gateState(next.run.stages[stage]?.gate) !== "waiting";
+    const lease = decided
+      ? { until: deps.clock.now() }
+      : stored.leaseUntil === undefined
+        ? undefined
+        : { until: stored.leaseUntil, ...(stored.leaseOwner ? { owner: stored.leaseOwner } : {}) };
     if (!(await deps.store.saveRun(next.run, stored.version, lease))) continue;
     deps.observer?.changed?.(run, next.run);
     const gate = next.run.stages[stage]?.gate;

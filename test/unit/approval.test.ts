@@ -177,7 +177,7 @@ describe("decide (the API's, Slack's and links' one way in)", () => {
   }
 
   it("two concurrent clicks of one person make one decision; the second approver wakes the run once", async () => {
-    const { store, queue, deps } = await waitingRun();
+    const { store, queue, clock, deps } = await waitingRun();
     const [a, b] = await Promise.all([
       decide(deps, { runId: "r1", approve: true, by: "alice", via: "slack" }),
       decide(deps, { runId: "r1", approve: true, by: "alice", via: "slack" }),
@@ -187,7 +187,10 @@ describe("decide (the API's, Slack's and links' one way in)", () => {
     const second = await decide(deps, { runId: "r1", approve: true, by: "bob", via: "cli" });
     expect(second).toMatchObject({ outcome: "accepted", waiting: false, summary: "approved by alice, bob" });
     expect(queue.sent.map((m) => m.message)).toEqual([{ runId: "r1" }]);
-    expect((await store.getRun("r1"))?.run.stages[3]?.gate?.decisions.map((d) => `${d.by}/${d.via}`)).toEqual(["alice/slack", "bob/cli"]);
+    const decided = await store.getRun("r1");
+    expect(decided?.run.stages[3]?.gate?.decisions.map((d) => `${d.by}/${d.via}`)).toEqual(["alice/slack", "bob/cli"]);
+    // Decided: the reconciler may take the run at once should the wake-up be lost.
+    expect(decided?.leaseUntil).toBeLessThanOrEqual(clock.now());
   });
 
   it("refusals are answered with the reason and recorded; a run not waiting says so; an unknown run is missing", async () => {
@@ -197,6 +200,14 @@ describe("decide (the API's, Slack's and links' one way in)", () => {
     await decide(deps, { runId: "r1", approve: false, by: "bob", via: "api", reason: "no" });
     expect(await decide(deps, { runId: "r1", approve: true, by: "alice", via: "api" })).toMatchObject({ outcome: "not-waiting" });
     expect(await decide(deps, { runId: "rnope", approve: true, by: "alice", via: "api" })).toEqual({ outcome: "missing" });
+  });
+
+  it("once the gate keeps no more refusals, a refused decision is still answered as refused", async () => {
+    const { store, deps } = await waitingRun();
+    for (let i = 0; i < 20; i++) await decide(deps, { runId: "r1", approve: true, by: `stranger-${i}`, via: "api" });
+    expect((await store.getRun("r1"))?.run.stages[3]?.gate?.decisions).toHaveLength(16);
+    expect(await decide(deps, { runId: "r1", approve: true, by: "stranger-99", via: "api" })).toMatchObject({ outcome: "refused", reason: expect.stringContaining("keeps no more refusals") });
+    expect(await decide(deps, { runId: "r1", approve: true, by: "alice", via: "api" })).toMatchObject({ outcome: "accepted" });
   });
 });
 
