@@ -43,7 +43,7 @@ import type { ReleaseContext } from "../lib/release/ports.ts";
 import { release, type ReleaseDeps } from "../lib/release/release.ts";
 import { systemReleaseClock } from "../lib/release/targets.ts";
 import { HaproxyRouter } from "../lib/router/haproxy.ts";
-import { loopbackDynamoApi } from "../lib/store/dynamo-api.ts";
+import { loopbackDynamoApi } from "../lib/store/dynamo-loopback.ts";
 import { DynamoReleaseStore } from "../lib/store/dynamo-releases.ts";
 import { DynamoRunStore } from "../lib/store/dynamo.ts";
 import { buildApp } from "../test/support/apps.ts";

@@ -2,8 +2,8 @@
 import { handle } from "hono/aws-lambda";
 import { loadConfig } from "../lib/config.ts";
 import { webhookApp } from "../lib/http/server.ts";
-import { createServices } from "../lib/services.ts";
+import { createCoreServices } from "../lib/core-services.ts";
 
-export const app = webhookApp(await createServices(loadConfig()));
+export const app = webhookApp(await createCoreServices(loadConfig()));
 export const handler = handle(app);
 export default { fetch: app.fetch };

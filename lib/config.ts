@@ -69,6 +69,8 @@ export const ConfigSchema = z.object({
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ENDPOINT_URL_DYNAMODB: z.string().url().optional(),
   AWS_ENDPOINT_URL_SQS: z.string().url().optional(),
+  /** auto: the lean loopback transport for the embedded servers on this machine, the SDK elsewhere; sdk: the SDK always (as on AWS). */
+  HOIST_AWS_TRANSPORT: z.enum(["auto", "sdk"]).default("auto"),
   /** How long a worker's claim on a run lasts without a heartbeat. */
   HOIST_LEASE_MS: ms(30_000),
   /** How long one worker invocation may work on a run before it hands over through the queue. */

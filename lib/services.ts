@@ -1,17 +1,12 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SQSClient } from "@aws-sdk/client-sqs";
 import { ulid } from "ulid";
-import { isLoopback } from "./aws/loopback.ts";
-import { systemClock, type Clock } from "./clock.ts";
+import type { Clock } from "./clock.ts";
+import { createCoreServices, type CoreServices } from "./core-services.ts";
 import { buildEngineOf, secretsOf, type Config } from "./config.ts";
 import { DockerEngine } from "./engine/docker.ts";
 import type { Engine } from "./engine/port.ts";
-import { createLogger, redactor, type Logger } from "./log.ts";
-import { ensureQueue, SqsQueue } from "./queue/sqs.ts";
-import { loopbackSqsApi, sdkSqsApi } from "./queue/sqs-api.ts";
+import { redactor, type Logger } from "./log.ts";
 import type { AdvanceDeps } from "./runs/advance.ts";
 import { ConfigCache } from "./runs/config-cache.ts";
-import type { IngestDeps } from "./runs/ingest.ts";
 import type { ReconcileDeps } from "./runs/reconcile.ts";
 import type { ResolveDeps } from "./runs/resolve-delivery.ts";
 import type { WatchDeps } from "./release/watch.ts";
@@ -29,34 +24,23 @@ import { peopleObserver } from "./runs/notices.ts";
 import type { RunObserver } from "./runs/observer.ts";
 import type { StartDeps } from "./runs/start-run.ts";
 import { createRunReporter, type RunReporter } from "./scm/report.ts";
-import { DynamoDeliveryStore } from "./store/dynamo-deliveries.ts";
 import { DynamoOnceStore } from "./store/dynamo-once.ts";
 import { DynamoScheduleStore } from "./store/dynamo-schedules.ts";
 import type { CronDeps } from "./runs/cron.ts";
 import { DynamoRegistryStore } from "./store/dynamo-registries.ts";
 import { DynamoReleaseStore } from "./store/dynamo-releases.ts";
-import { DynamoRunStore } from "./store/dynamo.ts";
 import { DynamoVariableStore } from "./store/dynamo-variables.ts";
-import { loopbackDynamoApi, sdkDynamoApi } from "./store/dynamo-api.ts";
 
 /** Everything a function needs, built once per process from the config. */
-export interface Services {
-  config: Config;
-  log: Logger;
-  clock: Clock;
-  store: DynamoRunStore;
-  /** Push deliveries, from the webhook's record to their runs. */
-  deliveries: DynamoDeliveryStore;
+export interface Services extends CoreServices {
   /** Environments, release history and release leases. */
   releases: DynamoReleaseStore;
   /** Registries and their credentials. */
   registries: DynamoRegistryStore;
   /** Environments' variables and secrets. */
   variables: DynamoVariableStore;
-  queue: SqsQueue;
   engine: Engine;
   source: SourceReader;
-  ingest: IngestDeps;
   /** Worker dependencies for turning a delivery into runs. */
   resolve: ResolveDeps;
   reconcile: ReconcileDeps;
@@ -84,17 +68,8 @@ export interface ServiceOverrides {
 /** Composition root: real clients from the config, with test seams for clock, engine and source. */
 export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
   const secrets = secretsOf(config);
-  const log = overrides.log ?? createLogger(config.HOIST_LOG_LEVEL, secrets);
-  const clock = overrides.clock ?? systemClock;
-  const dynamoAt = config.AWS_ENDPOINT_URL_DYNAMODB;
-  const sqsAt = config.AWS_ENDPOINT_URL_SQS;
-  const dynamo = dynamoAt && isLoopback(dynamoAt) ? loopbackDynamoApi(dynamoAt) : sdkDynamoApi(new DynamoDBClient(awsOptions(config, dynamoAt)));
-  const sqs = sqsAt && isLoopback(sqsAt) ? loopbackSqsApi(sqsAt) : sdkSqsApi(new SQSClient(awsOptions(config, sqsAt)));
-  const store = new DynamoRunStore({ api: dynamo, table: config.HOIST_TABLE });
-  // Local servers start empty: create what the cloud stack would have created.
-  if (config.AWS_ENDPOINT_URL_DYNAMODB) await store.ensureTable();
-  const queueUrl = config.HOIST_QUEUE_URL ?? (await ensureQueue(sqs, config.HOIST_QUEUE));
-  const queue = new SqsQueue(sqs, queueUrl);
+  const core = await createCoreServices(config, overrides);
+  const { log, clock, dynamo, store, deliveries, queue } = core;
   const engine = overrides.engine ?? new DockerEngine({ access: buildEngineOf(config) });
   const source =
     overrides.source ??
@@ -109,7 +84,6 @@ export async function createServices(config: Config, overrides: ServiceOverrides
     });
   const redriveAfterMs = config.HOIST_REDRIVE_AFTER_MS;
   const releases = new DynamoReleaseStore(dynamo, config.HOIST_TABLE);
-  const deliveries = new DynamoDeliveryStore(dynamo, config.HOIST_TABLE);
   const registries = new DynamoRegistryStore(dynamo, config.HOIST_TABLE);
   const variables = new DynamoVariableStore(dynamo, config.HOIST_TABLE, clock);
   const registry = registryAccess(registries, { ecrEndpoint: config.AWS_ENDPOINT_URL_ECR });
@@ -146,23 +120,17 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const schedules = new DynamoScheduleStore(dynamo, config.HOIST_TABLE);
   const registryDefault = config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {};
   return {
-    config,
-    log,
-    clock,
+    ...core,
     observer,
     people: { ...(slack ? { slack } : {}), once: new DynamoOnceStore(dynamo, config.HOIST_TABLE, clock), reporter },
     trigger: { store, queue, clock, configs, redriveAfterMs, observer, resolveRef: (repo, ref) => source.resolveRef(repo, ref), ...registryDefault },
     schedules,
     cron: { schedules, store, queue, clock, configs, source, log, redriveAfterMs, observer, ...registryDefault },
-    store,
-    deliveries,
     releases,
     registries,
     variables,
-    queue,
     engine,
     source,
-    ingest: { deliveries, queue, clock, redriveAfterMs },
     resolve: {
       deliveries,
       store,
@@ -203,9 +171,3 @@ const PROVIDER_TIMEOUT_MS = 60_000;
 
 /** How long a provider that keeps failing is asked for a delivery's `.hoist.yml` before the delivery fails. */
 const DELIVERY_PATIENCE_MS = 60 * 60_000;
-
-/** SDK client options for AWS itself, or an AWS-compatible service at `endpoint`. */
-function awsOptions(config: Config, endpoint: string | undefined) {
-  // The clients send the same few commands all day: resolve each one's middleware once.
-  return { region: config.AWS_REGION, cacheMiddleware: true, ...(endpoint ? { endpoint } : {}) };
-}

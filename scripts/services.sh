@@ -81,9 +81,13 @@ POOLS=(10.{210..250}.0.0/16)
 # overlays'), whole: only their used parts have routes.
 take_pools() {
   local base
-  for base in $(docker info --format '{{range .DefaultAddressPools}}{{.Base}} {{end}}{{with .Swarm.Cluster}}{{range .DefaultAddrPool}}{{.}} {{end}}{{end}}'); do
+  for base in $(docker info --format '{{range .DefaultAddressPools}}{{.Base}} {{end}}{{with .Swarm.Cluster}}{{range .DefaultAddrPool}}{{.}} {{end}}{{end}}') $(engine2_pools); do
     taken+=("$(cidr_range "$base")")
   done
+}
+# engine2_pools: the second engine's bridge pools, when it runs (its unused parts have no routes).
+engine2_pools() {
+  docker -H "unix://$ENGINE2_SOCKET" info --format '{{range .DefaultAddressPools}}{{.Base}} {{end}}' 2>/dev/null || true
 }
 
 # status_is URL CODE: whether URL answers with HTTP status CODE.
@@ -103,6 +107,25 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 take_pools
+
+# A swarm kept from an earlier start (the engine's state outlives it) keeps the overlay pool
+# it was made with, which the engine's bridge pool, picked before the engine could be asked,
+# may now overlap: the node would then fail every overlay task ("Pool overlaps with other one
+# on this address space"); one the second engine's pool overlaps puts the host's route to an
+# overlay task's edge network and one of that engine's networks on the same subnet. Such a
+# swarm is left, and a new one made below.
+engine_pools="$(docker info --format '{{range .DefaultAddressPools}}{{.Base}} {{end}}') $(engine2_pools)"
+for swarm_base in $(docker info --format '{{with .Swarm.Cluster}}{{range .DefaultAddrPool}}{{.}} {{end}}{{end}}'); do
+  for engine_base in $engine_pools; do
+    read -r s1 s2 <<<"$(cidr_range "$swarm_base")"
+    read -r e1 e2 <<<"$(cidr_range "$engine_base")"
+    if ((s1 <= e2 && e1 <= s2)); then
+      echo "services.sh: the swarm kept from an earlier start hands out overlays from $swarm_base, which an engine's own pool $engine_base overlaps: leaving it for a new one"
+      docker swarm leave --force >/dev/null
+      break 2
+    fi
+  done
+done
 
 # A single-node swarm for releases in Swarm mode (lib/engine/swarm-instances.ts). Loopback
 # as the advertised address: there is no other node to reach, and it never changes.

@@ -6,16 +6,16 @@ import { LOCAL_ENGINE, type EngineAccess } from "../engine/access.ts";
 type Check = { ok: true } | { ok: false; problem: string };
 
 /** Loaded on first use: dockerode takes longer to load than most commands take to run. */
-async function dockerClient(access: EngineAccess): Promise<Dockerode> {
-  const [{ default: Dockerode }, { dockerClientOptions }] = await Promise.all([import("dockerode"), import("../engine/docker.ts")]);
-  return new Dockerode(dockerClientOptions(access));
+async function engineClient(access: EngineAccess): Promise<Dockerode> {
+  const [{ dockerClient }, { dockerClientOptions }] = await Promise.all([import("../engine/client.ts"), import("../engine/docker.ts")]);
+  return dockerClient(dockerClientOptions(access));
 }
 
 /** Whether the engine at `access` (default: the local socket) answers a ping within 5 s. */
 export async function checkEngine(access: EngineAccess = { endpoint: LOCAL_ENGINE }): Promise<Check & { docker?: Dockerode }> {
   let docker: Dockerode;
   try {
-    docker = await dockerClient(access);
+    docker = await engineClient(access);
   } catch (err) {
     return { ok: false, problem: `the Docker engine ${access.endpoint} cannot be used: ${(err as Error).message}` };
   }

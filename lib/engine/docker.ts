@@ -4,8 +4,9 @@ import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Agent as HttpsAgent } from "node:https";
-import Dockerode from "dockerode";
+import type Dockerode from "dockerode";
 import type { EngineAccess } from "./access.ts";
+import { dockerClient } from "./client.ts";
 import { JobAgent } from "./agent.ts";
 import { demux } from "./frames.ts";
 import type { HealthcheckSpec } from "./instances.ts";
@@ -53,7 +54,7 @@ export class DockerEngine implements Engine {
   private readonly agent: JobAgent;
 
   constructor(opts: DockerEngineOptions = {}) {
-    this.docker = opts.docker ?? new Dockerode(clientOptions(opts));
+    this.docker = opts.docker ?? dockerClient(clientOptions(opts));
     const modem = this.docker.modem as { socketPath?: unknown; host?: string; port?: number | string };
     const socketPath = typeof modem.socketPath === "string" ? modem.socketPath : undefined;
     this.endpoint = socketPath ?? `${modem.host}:${modem.port}`;

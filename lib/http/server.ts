@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import type { CoreServices } from "../core-services.ts";
 import type { Services } from "../services.ts";
 import { decide } from "../runs/approve.ts";
 import { apiRoutes } from "./api.ts";
@@ -35,7 +36,8 @@ export function chatApp(s: Services): Hono {
   );
 }
 
-export function webhookApp(s: Services): Hono {
+/** Needs only the core: the webhook function bundles nothing else. */
+export function webhookApp(s: Pick<CoreServices, "config" | "ingest" | "log">): Hono {
   return withErrors(
     webhookRoutes({
       ingest: s.ingest,

@@ -19,7 +19,6 @@ import {
   type SendMessageBatchCommandOutput,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { loopbackJsonApi } from "../aws/loopback.ts";
 
 type Out<T> = Omit<T, "$metadata">;
 
@@ -42,18 +41,5 @@ export function sdkSqsApi(client: SQSClient): SqsApi {
     changeMessageVisibility: (input) => client.send(new ChangeMessageVisibilityCommand(input)),
     getQueueAttributes: (input) => client.send(new GetQueueAttributesCommand(input)),
     createQueue: (input) => client.send(new CreateQueueCommand(input)),
-  };
-}
-
-/** SQS's JSON protocol straight to a server on this machine (the embedded local-aws-sqs). */
-export function loopbackSqsApi(endpoint: string): SqsApi {
-  const call = loopbackJsonApi(endpoint, "AmazonSQS");
-  return {
-    sendMessageBatch: call("SendMessageBatch"),
-    receiveMessage: call("ReceiveMessage"),
-    deleteMessage: call("DeleteMessage"),
-    changeMessageVisibility: call("ChangeMessageVisibility"),
-    getQueueAttributes: call("GetQueueAttributes"),
-    createQueue: call("CreateQueue"),
   };
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import Dockerode from "dockerode";
+import { dockerClient } from "../engine/client.ts";
 import { dockerClientOptions } from "../engine/docker.ts";
 import { DockerInstances } from "../engine/docker-instances.ts";
 import { anonymous, type RegistryLogins } from "../engine/images.ts";
@@ -14,7 +14,7 @@ export const systemReleaseClock: ReleaseClock = { now: () => Date.now(), sleep: 
 
 /** The engine and router an environment names, ready for a release; its engine pulls with `logins`. */
 export function releaseContext(env: Environment, log: (line: string) => void, logins: RegistryLogins = anonymous): ReleaseContext {
-  const docker = new Dockerode(dockerClientOptions(env.engine));
+  const docker = dockerClient(dockerClientOptions(env.engine));
   return {
     env: env.name,
     backend: env.router.backend,

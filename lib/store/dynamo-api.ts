@@ -20,7 +20,6 @@ import {
   type QueryCommandInput,
   type QueryCommandOutput,
 } from "@aws-sdk/client-dynamodb";
-import { loopbackJsonApi } from "../aws/loopback.ts";
 import { RecordTooLargeError } from "./port.ts";
 
 type Out<T> = Omit<T, "$metadata">;
@@ -48,19 +47,6 @@ export function sdkDynamoApi(client: DynamoDBClient): DynamoApi {
     query: (input) => client.send(new QueryCommand(input)),
     describeTable: (input) => client.send(new DescribeTableCommand(input)),
     createTable: (input) => client.send(new CreateTableCommand(input)),
-  };
-}
-
-/** DynamoDB's JSON protocol straight to a server on this machine (the embedded dynalite). */
-export function loopbackDynamoApi(endpoint: string): DynamoApi {
-  const call = loopbackJsonApi(endpoint, "DynamoDB_20120810");
-  return {
-    putItem: call("PutItem"),
-    getItem: call("GetItem"),
-    deleteItem: call("DeleteItem"),
-    query: call("Query"),
-    describeTable: call("DescribeTable"),
-    createTable: call("CreateTable"),
   };
 }
 

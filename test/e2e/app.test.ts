@@ -185,7 +185,7 @@ describe("two apps behind one HAProxy, by host name", () => {
       // node:http, not fetch: fetch sets the Host header itself.
       const answer = (host: string) =>
         new Promise<string>((resolve, reject) =>
-          get(`${haproxy.url}/cgi-bin/app`, { headers: { host } }, (res) => {
+          get(`${haproxy.url}/cgi-bin/app`, { headers: { host }, agent: false }, (res) => {
             let body = "";
             res.on("data", (d: Buffer) => (body += d));
             res.on("end", () => resolve(body));

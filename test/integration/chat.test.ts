@@ -7,7 +7,7 @@ import { withErrors } from "../../lib/http/app.ts";
 import { chatRoutes, MAX_SLACK_BODY_BYTES } from "../../lib/http/chat.ts";
 import { startDynamo, type StartedServer } from "../../lib/local/servers.mjs";
 import { createLogger } from "../../lib/log.ts";
-import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
+import { loopbackDynamoApi } from "../../lib/store/dynamo-loopback.ts";
 import { DynamoOnceStore } from "../../lib/store/dynamo-once.ts";
 import { DynamoRunStore } from "../../lib/store/dynamo.ts";
 import { blockActions, formBody, RUN_ID, slackHeaders } from "../support/chat.ts";

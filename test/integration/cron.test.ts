@@ -11,7 +11,7 @@ import { fireSchedules, type CronDeps, type FireSummary } from "../../lib/runs/c
 import { scheduleRunId } from "../../lib/runs/ids.ts";
 import { registerSchedules } from "../../lib/runs/register-schedules.ts";
 import { LocalGitReader } from "../../lib/scm/local.ts";
-import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
+import { loopbackDynamoApi } from "../../lib/store/dynamo-loopback.ts";
 import { DynamoScheduleStore } from "../../lib/store/dynamo-schedules.ts";
 import { scheduleId } from "../../lib/store/schedules.ts";
 import type { Services } from "../../lib/services.ts";

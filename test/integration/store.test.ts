@@ -6,7 +6,7 @@ import { transition, type RunEvent } from "../../lib/pipeline/machine.ts";
 import { advanceRun } from "../../lib/runs/advance.ts";
 import type { StageSpec } from "../../lib/pipeline/run.ts";
 import { reconcile } from "../../lib/runs/reconcile.ts";
-import { loopbackDynamoApi } from "../../lib/store/dynamo-api.ts";
+import { loopbackDynamoApi } from "../../lib/store/dynamo-loopback.ts";
 import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
 import type { Services } from "../../lib/services.ts";
 import { servicesOn, startAwsServers } from "../support/aws.ts";

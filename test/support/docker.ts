@@ -2,8 +2,9 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
-import Dockerode from "dockerode";
+import type Dockerode from "dockerode";
 import { pack } from "tar-fs";
+import { dockerClient } from "../../lib/engine/client.ts";
 import { statusOf } from "../../lib/engine/docker.ts";
 
 export const ENGINE_SOCKET = "/var/run/docker.sock";
@@ -12,7 +13,7 @@ const HOW_TO_START = "run `bash scripts/services.sh` (or `bash .ci/run`)";
 
 /** A client for the local engine; fails (never skips) with how to start it when it does not answer. */
 export async function requireDocker(socketPath = ENGINE_SOCKET): Promise<Dockerode> {
-  const docker = new Dockerode({ socketPath });
+  const docker = dockerClient({ socketPath });
   try {
     await docker.ping();
   } catch (err) {
