@@ -38,14 +38,18 @@ export type Failure = { ok: false; error: string; reason: Refusal };
  * looks at its services. Unset variables come back as warnings (Compose's blank string).
  */
 export async function assemble(text: string, options: AssembleOptions): Promise<{ ok: true; doc: Doc; unset: Warning[] } | Failure> {
-  const { file, variables } = options;
+  const { file, secrets } = options;
+  // A secret's name is never looked up, even where the variables give it a value (the
+  // repository's .env can): the environment's variable is the one that counts, and it reaches a
+  // container only as a file.
+  const variables = secrets?.size ? Object.fromEntries(Object.entries(options.variables).filter(([name]) => !secrets.has(name))) : options.variables;
   const read = await readYamlFile(text, { file, limits: COMPOSE_FILE_LIMITS, merge: true });
   if (!read.ok) return invalid(read.error);
   const { lines } = read;
   // hasOwn: a variable named "constructor" is not set unless it is.
   const interpolated = interpolate(read.value, (name) => (Object.hasOwn(variables, name) ? variables[name] : undefined));
   if (!interpolated.ok) return invalid(at(file, lineAt(lines, interpolated.path), interpolated.error));
-  const hidden = interpolated.unset.find(({ name }) => options.secrets?.has(name));
+  const hidden = interpolated.unset.find(({ name }) => secrets?.has(name));
   if (hidden)
     return invalid(
       at(file, lineAt(lines, hidden.path), `"${hidden.name}" is a secret of this environment: a secret reaches a container only as a file, through secrets: (secrets: { ${hidden.name.toLowerCase()}: { environment: ${hidden.name} } })`),

@@ -176,15 +176,19 @@ async function restart(ctx: ReleaseContext, name: string): Promise<void> {
 /**
  * Puts back the previous instances of every companion this release replaced, last first: its
  * own instances (found by their labels, so this works after a crash too) are removed and the
- * previous ones started again. Services it left unchanged are not touched.
+ * previous ones started again, but for a one-off's: it ran to its end with the previous release,
+ * and starting it would run that migration again. Services it left unchanged are not touched.
  */
 export async function undoCompanions(ctx: ReleaseContext, id: string, spec: ReleaseSpec, previous: CompanionInstances): Promise<void> {
+  const oneOffs = new Set(
+    [...(spec.app?.dependsOn ?? []), ...(spec.app?.services.flatMap((s) => s.dependsOn) ?? [])].filter((d) => d.condition === "service_completed_successfully").map((d) => d.service),
+  );
   for (const service of [...(spec.app?.services ?? [])].reverse()) {
     const fresh = await ctx.host.list({ "hoist.env": ctx.env, "hoist.service": service.name, "hoist.release": id });
     if (fresh.length === 0) continue;
     ctx.log(`${service.name}: back to ${previous[service.name]?.join(", ") || "nothing (it is new)"}`);
     for (const i of fresh) await ctx.host.remove(i.name);
-    for (const name of previous[service.name] ?? []) await restart(ctx, name);
+    if (!oneOffs.has(service.name)) for (const name of previous[service.name] ?? []) await restart(ctx, name);
   }
 }
 

@@ -1,6 +1,7 @@
 import { instanceHostError } from "../../lib/engine/docker.ts";
 import type { ChangeFeed, GroupProgress, GroupUpdate, Instance, InstanceGroups, InstanceHost, InstanceSpec } from "../../lib/engine/instances.ts";
 import { NotFoundError, RetryableError } from "../../lib/errors.ts";
+import type { Environment, EnvironmentStore } from "../../lib/release/environment.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import type { HealthProbe, ProbeAnswer, ReleaseClock, ReleaseContext } from "../../lib/release/ports.ts";
 import type { ReleaseRecord, ReleaseStore } from "../../lib/release/records.ts";
@@ -62,7 +63,20 @@ export class FakeHost implements InstanceHost {
   constructor(readonly faults: Faults) {}
 
   /** What a container's own health check says of a new instance (one with a healthcheck). */
-  containerHealth: (spec: InstanceSpec) => "healthy" | "unhealthy" = () => "healthy";
+  containerHealth: (spec: InstanceSpec) => "starting" | "healthy" | "unhealthy" = () => "healthy";
+
+  private readonly watchers: { method: "start" | "stop"; pattern: RegExp; look: () => void }[] = [];
+
+  /** What `look` sees just before each `method` call on an instance whose name matches `pattern`: the host as the release found it when it acted. */
+  watch<T>(method: "start" | "stop", pattern: RegExp, look: () => T): T[] {
+    const seen: T[] = [];
+    this.watchers.push({ method, pattern, look: () => seen.push(look()) });
+    return seen;
+  }
+
+  protected noticed(method: "start" | "stop", name: string): void {
+    for (const w of this.watchers) if (w.method === method && w.pattern.test(name)) w.look();
+  }
 
   instanceName(set: string, index: number): string {
     return `${set}-${index}`;
@@ -70,9 +84,12 @@ export class FakeHost implements InstanceHost {
 
   async start(spec: InstanceSpec): Promise<Instance> {
     this.faults.hit("host", "start", [spec.name]);
+    this.noticed("start", spec.name);
     const known = this.instances.get(spec.name);
     if (known) {
+      // Started again, an exited container runs its command again.
       known.running = true;
+      delete known.exitCode;
       return { ...known };
     }
     const { name, ...settings } = spec;
@@ -104,6 +121,7 @@ export class FakeHost implements InstanceHost {
 
   async stop(name: string): Promise<void> {
     this.faults.hit("host", "stop", [name]);
+    this.noticed("stop", name);
     const known = this.instances.get(name);
     if (known) known.running = false;
   }
@@ -260,10 +278,24 @@ export class ScriptedProbe implements HealthProbe {
   }
 }
 
-/** The release store as DynamoReleaseStore keeps it: one lease per environment, records newest first. */
-export class MemoryReleaseStore implements ReleaseStore {
+/** The release store as DynamoReleaseStore keeps it: one lease per environment, records newest first; and, as the server's, the environments. */
+export class MemoryReleaseStore implements ReleaseStore, EnvironmentStore {
   readonly records = new Map<string, ReleaseRecord>();
   readonly leases = new Map<string, { owner: string; until: number }>();
+  readonly envs = new Map<string, Environment>();
+
+  async putEnvironment(env: Environment): Promise<void> {
+    this.envs.set(env.name, structuredClone(env));
+  }
+
+  async getEnvironment(name: string): Promise<Environment | undefined> {
+    const env = this.envs.get(name);
+    return env && structuredClone(env);
+  }
+
+  async listEnvironments(): Promise<Environment[]> {
+    return [...this.envs.values()].map((e) => structuredClone(e));
+  }
 
   async lock(env: string, owner: string, until: number, now: number): ReturnType<ReleaseStore["lock"]> {
     const held = this.leases.get(env);
@@ -324,6 +356,7 @@ export class FakeSwarm extends FakeHost implements InstanceGroups {
   /** Starting slot k of a set scales its service to k tasks. */
   override async start(spec: InstanceSpec): Promise<Instance> {
     this.faults.hit("host", "start", [spec.name]);
+    this.noticed("start", spec.name);
     const group = this.groupOf(spec.name);
     const slot = Number(spec.name.slice(group.length + 1));
     const { name: _name, ...settings } = spec;
@@ -336,6 +369,7 @@ export class FakeSwarm extends FakeHost implements InstanceGroups {
 
   override async stop(name: string): Promise<void> {
     this.faults.hit("host", "stop", [name]);
+    this.noticed("stop", name);
     const group = this.groupOf(name);
     for (const i of this.instances.values()) if (this.groupOf(i.name) === group) this.instances.delete(i.name);
     const service = this.services.get(group);
@@ -423,6 +457,22 @@ export class FakeSwarm extends FakeHost implements InstanceGroups {
   }
 }
 
+/** How the instances of an app's `service` are, by name: `hoist-prod-db-r1-0 healthy`, `hoist-prod-migrate-r1-0 exited 0`. */
+export function serviceStates(host: FakeHost, service: string): string[] {
+  return [...host.instances.values()]
+    .filter((i) => i.labels["hoist.service"] === service)
+    .map((i) => `${i.name} ${i.running ? (i.health ?? "running") : `exited ${i.exitCode}`}`)
+    .sort();
+}
+
+/** The calls to the host since the `from`-th that name an instance of an app's `service`, without their numbers. */
+export function callsOn(faults: Faults, service: string, from = 0): string[] {
+  return faults.log
+    .slice(from)
+    .map((l) => l.replace(/^\d+ /, ""))
+    .filter((l) => l.includes(`-${service}-`));
+}
+
 /** A release description with Compose's defaults, fast health checks and no drain. */
 export function releaseSpec(overrides: Partial<Omit<ReleaseSpec, "hoist" | "update">> & { hoist?: Partial<ReleaseSpec["hoist"]>; update?: Partial<ReleaseSpec["update"]> } = {}): ReleaseSpec {
   const policy = { parallelism: 1, delayMs: 0, order: "stop-first" as const, failureAction: "pause" as const, monitorMs: 5_000, maxFailureRatio: 0 };
@@ -493,6 +543,15 @@ export function fakeEnvironment(opts: { swarm?: boolean; errorRate?: (server: st
     /** How often the release asked whether it was cancelled. */
     get asked() {
       return asked;
+    },
+    /**
+     * Each time the release waits, the running instances whose names match `pattern` change as
+     * `change` says (a container's health check passes, a one-off exits): what it waits for.
+     */
+    whenTimePasses(pattern: RegExp, change: (instance: Instance) => void) {
+      clock.onSleep.push(() => {
+        for (const i of host.instances.values()) if (i.running && pattern.test(i.name)) change(i);
+      });
     },
   };
 }

@@ -1,6 +1,6 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
-import type { Environment, EnvironmentStore } from "../../lib/release/environment.ts";
+import type { Environment } from "../../lib/release/environment.ts";
 import { reconcile } from "../../lib/runs/reconcile.ts";
 import { requestRollback, runQueuedRelease } from "../../lib/runs/queued-release.ts";
 import { FakeSource, ManualClock, MemoryDeliveryStore, MemoryQueue, MemoryRunStore } from "../support/memory.ts";
@@ -9,26 +9,13 @@ import { releaseV2, withV1 } from "../support/release-cases.ts";
 
 /** A rollback asked through the API: queued at once, run by a worker, re-driven if its wake-up is lost. */
 
-class Store extends MemoryReleaseStore implements EnvironmentStore {
-  readonly envs = new Map<string, Environment>();
-  async putEnvironment(env: Environment): Promise<void> {
-    this.envs.set(env.name, env);
-  }
-  async getEnvironment(name: string): Promise<Environment | undefined> {
-    return this.envs.get(name);
-  }
-  async listEnvironments(): Promise<Environment[]> {
-    return [...this.envs.values()];
-  }
-}
-
 const spec = releaseSpec({ replicas: 2 });
 
 /** v1 then v2 released on in-memory ports, and what a worker and the API need around them. */
 async function setUp() {
   const { env } = await withV1(spec);
   expect((await releaseV2(env, spec)).status).toBe("succeeded");
-  const store = new Store();
+  const store = new MemoryReleaseStore();
   for (const r of env.store.records.values()) await store.putRelease(r);
   await store.putEnvironment({ name: "prod" } as Environment);
   const queue = new MemoryQueue();
