@@ -6,6 +6,7 @@ import type Dockerode from "dockerode";
 import { pack } from "tar-fs";
 import { dockerClient } from "../../lib/engine/client.ts";
 import { statusOf } from "../../lib/engine/docker.ts";
+import { waitFor } from "./wait.ts";
 
 export const ENGINE_SOCKET = "/var/run/docker.sock";
 export const REGISTRY_URL = "http://127.0.0.1:5000";
@@ -81,14 +82,27 @@ export function uniqueSuffix(): string {
   return Math.random().toString(36).slice(2, 10);
 }
 
-/** A file's text inside a running container (`cat` through exec; the stream's frame headers dropped). */
-export async function readContainerFile(docker: Dockerode, container: string, path: string): Promise<string> {
-  const exec = await docker.getContainer(container).exec({ Cmd: ["cat", path], AttachStdout: true, AttachStderr: true });
+/**
+ * Runs `cmd` in a running container: what it printed (stdout and stderr, the stream's frame
+ * headers dropped) and its exit code.
+ */
+export async function execIn(docker: Dockerode, container: string, cmd: string[]): Promise<{ code: number; out: string }> {
+  const exec = await docker.getContainer(container).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({});
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on("data", (c: Buffer) => chunks.push(c));
   docker.modem.demuxStream(stream, out, out);
   await new Promise((resolve) => stream.on("end", resolve));
-  return Buffer.concat(chunks).toString("utf8");
+  // The output can end a moment before the engine records the exit code.
+  const code = await waitFor(`the exit code of ${cmd.join(" ")} in ${container}`, async () => {
+    const info = await exec.inspect();
+    return info.Running ? undefined : (info.ExitCode ?? undefined);
+  }, 10_000, 50);
+  return { code, out: Buffer.concat(chunks).toString("utf8") };
+}
+
+/** A file's text inside a running container (`cat` through exec). */
+export async function readContainerFile(docker: Dockerode, container: string, path: string): Promise<string> {
+  return (await execIn(docker, container, ["cat", path])).out;
 }

@@ -14,6 +14,8 @@ import { HaproxyRouter } from "../../lib/router/haproxy.ts";
 import { loopbackDynamoApi } from "../../lib/store/dynamo-loopback.ts";
 import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
 import { DynamoRunStore } from "../../lib/store/dynamo.ts";
+import { DynamoVariableStore } from "../../lib/store/dynamo-variables.ts";
+import type { VariableStore } from "../../lib/release/variables.ts";
 import { buildApp } from "./apps.ts";
 import { afterAll, beforeAll } from "vitest";
 import { removeContainers, requireDocker, uniqueSuffix } from "./docker.ts";
@@ -42,6 +44,11 @@ export interface ReleaseBench {
   /** Its store also keeps environments, as the server's does. */
   deps: ReleaseDeps & { store: ReleaseStore & EnvironmentStore };
   images: Record<AppName, string>;
+  /**
+   * The environments' variables (`hoist env vars set`), in the same table: a release reads the
+   * values its compose secrets name from here when it starts their containers, as the server's do.
+   */
+  variables: VariableStore;
   /** A fresh environment with its own HAProxy, releasing onto `host`. */
   environment(name: string, host: InstanceHost): Promise<{ ctx: ReleaseContext; url: string; log: string[] }>;
   /** Stops the HAProxies and the servers and untags the images (not the instances: the host's owner removes those first). */
@@ -76,6 +83,7 @@ export async function startReleaseBench(docker: Dockerode): Promise<ReleaseBench
     const table = `rel-${suffix}`;
     await new DynamoRunStore({ api, table }).ensureTable();
     const deps = { store: new DynamoReleaseStore(api, table), now: () => Date.now(), leaseMs: 10 * 60_000 };
+    const variables = new DynamoVariableStore(api, table, systemReleaseClock);
     const apps = { v1: { version: "v1" }, v2: { version: "v2" }, v3: { version: "v3", healthy: false }, bad: { version: "bad", failOneIn: 3 } };
     const images = {} as Record<AppName, string>;
     for (const [name, app] of Object.entries(apps) as [AppName, (typeof apps)[AppName]][]) {
@@ -89,18 +97,22 @@ export async function startReleaseBench(docker: Dockerode): Promise<ReleaseBench
       suffix,
       deps,
       images,
+      variables,
       async environment(name, host) {
         const haproxy = await startHaproxy();
         cleanups.push(() => haproxy.stop());
         const log: string[] = [];
+        const env = `${name}-${suffix}`;
         const ctx: ReleaseContext = {
-          env: `${name}-${suffix}`,
+          env,
           backend: haproxy.backend,
           host,
           router: new HaproxyRouter({ socket: haproxy.socket }),
           probe: httpProbe,
           clock: systemReleaseClock,
           log: (line) => log.push(line),
+          // As lib/services.ts wires it: values are read only when a release starts containers.
+          variables: async () => new Map((await variables.variableValues(env)).map((v) => [v.name, v.value] as const)),
         };
         return { ctx, url: `${haproxy.url}/cgi-bin/app`, log };
       },
