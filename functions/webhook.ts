@@ -1,9 +1,9 @@
 // POST /hooks/github, /hooks/gitlab: verify, dedupe, record runs, enqueue. Node, Lambda, fetch.
 import { handle } from "hono/aws-lambda";
-import { loadConfig } from "../lib/config.ts";
-import { webhookApp } from "../lib/http/server.ts";
+import { loadFunctionConfig } from "../lib/aws/secrets.ts";
+import { webhookApp } from "../lib/http/webhook-app.ts";
 import { createCoreServices } from "../lib/core-services.ts";
 
-export const app = webhookApp(await createCoreServices(loadConfig()));
+export const app = webhookApp(await createCoreServices(await loadFunctionConfig()));
 export const handler = handle(app);
 export default { fetch: app.fetch };

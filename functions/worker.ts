@@ -1,10 +1,10 @@
 // SQS consumer: each message wakes one run or resolves one delivery; failures are reported per message.
-import { loadConfig } from "../lib/config.ts";
+import { loadFunctionConfig } from "../lib/aws/secrets.ts";
 import { handleSqsBatch } from "../lib/queue/lambda.ts";
 import { handleWakeUp } from "../lib/runs/wake.ts";
 import { createServices } from "../lib/services.ts";
 
-const services = await createServices(loadConfig());
+const services = await createServices(await loadFunctionConfig());
 
 export async function handler(event: unknown) {
   try {

@@ -69,6 +69,9 @@ export const ConfigSchema = z.object({
   AWS_REGION: z.string().default("us-east-1"),
   AWS_ENDPOINT_URL_DYNAMODB: z.string().url().optional(),
   AWS_ENDPOINT_URL_SQS: z.string().url().optional(),
+  /** On AWS: the Secrets Manager secret whose JSON holds the secret settings, read at each cold start (lib/aws/secrets.ts). */
+  HOIST_SECRETS_ARN: z.string().startsWith("arn:", "is a secret's ARN").optional(),
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: z.string().url().optional(),
   /** auto: the lean loopback transport for the embedded servers on this machine, the SDK elsewhere; sdk: the SDK always (as on AWS). */
   HOIST_AWS_TRANSPORT: z.enum(["auto", "sdk"]).default("auto"),
   /** How long a worker's claim on a run lasts without a heartbeat. */

@@ -4,6 +4,7 @@ import { registerDemo } from "../demo/command.ts";
 import { HoistClient } from "./client.ts";
 import type { CliContext, Target } from "./context.ts";
 import { registerEnvironments } from "./environments.ts";
+import { registerInvoke } from "./invoke.ts";
 import { registerRegistries } from "./registries.ts";
 import { createOutput } from "./output.ts";
 import { registerRuns } from "./runs.ts";
@@ -55,6 +56,7 @@ registerRuns(program, ctx);
 registerEnvironments(program, ctx);
 registerRegistries(program, ctx);
 registerDemo(program, ctx);
+registerInvoke(program, ctx);
 
 // `hoist runs | head` closes the pipe early: that is not an error.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {

@@ -1,16 +1,14 @@
 import { Hono } from "hono";
-import type { CoreServices } from "../core-services.ts";
 import type { Services } from "../services.ts";
 import { decide } from "../runs/approve.ts";
 import { apiRoutes } from "./api.ts";
 import { chatRoutes } from "./chat.ts";
 import { withErrors } from "./app.ts";
-import { webhookRoutes } from "./webhooks.ts";
+import { webhookApp } from "./webhook-app.ts";
 
 /** The whole HTTP surface (webhooks + API + health), as the local runtime serves it. */
 export function httpApp(s: Services): Hono {
   const app = new Hono();
-  app.get("/healthz", (c) => c.json({ ok: true }));
   app.route("/", webhookApp(s));
   app.route("/", chatApp(s));
   app.route("/", apiApp(s));
@@ -36,24 +34,15 @@ export function chatApp(s: Services): Hono {
   );
 }
 
-/** Needs only the core: the webhook function bundles nothing else. */
-export function webhookApp(s: Pick<CoreServices, "config" | "ingest" | "log">): Hono {
-  return withErrors(
-    webhookRoutes({
-      ingest: s.ingest,
-      githubSecrets: s.config.GITHUB_WEBHOOK_SECRET,
-      gitlabTokens: s.config.GITLAB_WEBHOOK_TOKEN,
-      maxBodyBytes: s.config.HOIST_MAX_BODY_BYTES,
-    }),
-    s.log,
-  );
-}
-
 export function apiApp(s: Services): Hono {
   const environments = { store: s.releases, queue: s.queue, clock: s.clock };
   const registries = { store: s.registries, clock: s.clock };
   const variables = { store: s.variables, environments: s.releases };
-  return withErrors(
+  const app = new Hono();
+  // The API function's own liveness check (the load balancer's or the operator's), without a token.
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.route(
+    "/",
     apiRoutes({
       store: s.store,
       queue: s.queue,
@@ -66,6 +55,6 @@ export function apiApp(s: Services): Hono {
       trigger: s.trigger,
       ...(s.config.HOIST_API_TOKEN ? { token: s.config.HOIST_API_TOKEN } : {}),
     }),
-    s.log,
   );
+  return withErrors(app, s.log);
 }

@@ -1,5 +1,5 @@
 import { serve, type ServerType } from "@hono/node-server";
-import { readFile } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import { loadConfig, type Config, type Env } from "../config.ts";
 import { Environment, parseEnvironmentsFile } from "../release/environment.ts";
 import { LOCAL_ENGINE } from "../engine/access.ts";
@@ -13,6 +13,7 @@ import { reconcile } from "../runs/reconcile.ts";
 import { createServices, type ServiceOverrides, type Services } from "../services.ts";
 import { startEmbeddedServers } from "./embedded.ts";
 import { startPoller } from "./poller.ts";
+import { runtimeFile, writeRuntimeFile } from "./runtime-file.ts";
 
 export interface LocalRuntime {
   url: string;
@@ -105,6 +106,9 @@ export async function startLocal(
           .catch((err: unknown) => log.warn({ err }, "firing schedules failed"));
       }, config.HOIST_CRON_EVERY_MS)
     : undefined;
+  // `hoist invoke` runs a function against this runtime's table and queue: it finds them here.
+  const found = runtimeFile(config.HOIST_DATA_DIR);
+  await writeRuntimeFile(found, { url, dynamodb: config.AWS_ENDPOINT_URL_DYNAMODB!, sqs: config.AWS_ENDPOINT_URL_SQS ?? "", table: config.HOIST_TABLE, queueUrl: services.queue.url });
   log.info({ url, data: config.HOIST_DATA_DIR, embedded: Boolean(embedded) }, "hoist is running");
 
   return {
@@ -116,6 +120,7 @@ export async function startLocal(
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await poller?.stop();
       await embedded?.stop();
+      await rm(found, { force: true });
     },
   };
 }

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubPush } from "../../lib/demo/payloads.ts";
-import { apiApp, webhookApp } from "../../lib/http/server.ts";
+import { apiApp } from "../../lib/http/server.ts";
+import { webhookApp } from "../../lib/http/webhook-app.ts";
 import type { StartedServers } from "../../lib/local/servers.mjs";
 import { resolveDelivery } from "../../lib/runs/resolve-delivery.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";

@@ -5,7 +5,7 @@ import type { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubPush, gitlabPush } from "../../lib/demo/payloads.ts";
 import { commitAll, createSampleApp, type SampleApp } from "../../lib/demo/sample-app.ts";
-import { webhookApp } from "../../lib/http/server.ts";
+import { webhookApp } from "../../lib/http/webhook-app.ts";
 import type { StartedServers } from "../../lib/local/servers.mjs";
 import type { Services } from "../../lib/services.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";

@@ -1,10 +1,9 @@
 import { readFileSync } from "node:fs";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Clock } from "../../lib/clock.ts";
 import { classify, PermanentError, RetryableError } from "../../lib/errors.ts";
 import { ECR_REFRESH_BEFORE_MS, ecrCredentials, type EcrCredentials } from "../../lib/registry/ecr.ts";
+import { useAwsJsonApi } from "../support/aws-json-api.ts";
 import { checkSigV4 } from "../support/sigv4.ts";
 
 /**
@@ -17,35 +16,8 @@ const EXPIRES_AT = new Date("2022-05-17T06:56:13.652Z");
 const KEYS = { accessKeyId: "AKIDHOISTTEST0000000", secretAccessKey: "hoist-test-secret-access-key-0000000000" };
 const TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 
-let server: Server;
-let endpoint: string;
-let answer: { status: number; body: string; headers?: Record<string, string> };
-const asked: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }[] = [];
-
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      asked.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks) });
-      // The sample response's headers (events/aws/README.md).
-      res.writeHead(answer.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "123a4b56-7c89-01d2-3ef4-example5678f", ...answer.headers });
-      res.end(answer.body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
-
-beforeEach(() => {
-  asked.length = 0;
-  answer = { status: 200, body: RECORDED };
-});
+const aws = useAwsJsonApi(() => ({ status: 200, body: RECORDED }));
+const asked = aws.asked;
 
 /** A clock `ms` before the recorded token expires. */
 const before = (ms: number): Clock => ({ now: () => EXPIRES_AT.getTime() - ms });
@@ -62,7 +34,7 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
 
 describe("ecrCredentials: GetAuthorizationToken through the SDK", () => {
   it("sends GetAuthorizationToken in awsJson1_1, signed with the credentials given, and decodes AWS:password", async () => {
-    const got = await ecrCredentials({ region: "us-east-1", endpoint }, { credentials: KEYS, cache: new Map(), clock: before(12 * HOUR) });
+    const got = await ecrCredentials({ region: "us-east-1", endpoint: aws.endpoint }, { credentials: KEYS, cache: new Map(), clock: before(12 * HOUR) });
 
     expect(got).toEqual<EcrCredentials>({
       username: "AWS",
@@ -86,32 +58,32 @@ describe("ecrCredentials: GetAuthorizationToken through the SDK", () => {
   });
 
   it("asks for the registry id given", async () => {
-    await ecrCredentials({ region: "eu-west-1", endpoint, registryId: "012345678910" }, { credentials: KEYS, cache: new Map(), clock: before(12 * HOUR) });
+    await ecrCredentials({ region: "eu-west-1", endpoint: aws.endpoint, registryId: "012345678910" }, { credentials: KEYS, cache: new Map(), clock: before(12 * HOUR) });
     expect(JSON.parse(asked[0]!.body.toString("utf8"))).toEqual({ registryIds: ["012345678910"] });
   });
 
   it("keeps a token per region until 5 minutes before it expires", async () => {
     const cache = new Map<string, EcrCredentials>();
     const opts = (clock: Clock) => ({ credentials: KEYS, cache, clock });
-    const first = await ecrCredentials({ region: "us-east-1", endpoint }, opts(before(12 * HOUR)));
-    expect(await ecrCredentials({ region: "us-east-1", endpoint }, opts(before(ECR_REFRESH_BEFORE_MS + 1_000)))).toBe(first);
+    const first = await ecrCredentials({ region: "us-east-1", endpoint: aws.endpoint }, opts(before(12 * HOUR)));
+    expect(await ecrCredentials({ region: "us-east-1", endpoint: aws.endpoint }, opts(before(ECR_REFRESH_BEFORE_MS + 1_000)))).toBe(first);
     expect(asked).toHaveLength(1);
 
-    await ecrCredentials({ region: "us-west-2", endpoint }, opts(before(12 * HOUR)));
+    await ecrCredentials({ region: "us-west-2", endpoint: aws.endpoint }, opts(before(12 * HOUR)));
     expect(asked).toHaveLength(2);
     expect(checkSigV4(asked[1]!, asked[1]!.body, KEYS.secretAccessKey).scope).toContain("/us-west-2/ecr/");
 
-    await ecrCredentials({ region: "us-east-1", endpoint }, opts(before(ECR_REFRESH_BEFORE_MS - 1_000)));
+    await ecrCredentials({ region: "us-east-1", endpoint: aws.endpoint }, opts(before(ECR_REFRESH_BEFORE_MS - 1_000)));
     expect(asked).toHaveLength(3);
   });
 
   it("AccessDenied: not retryable, says what the AWS identity lacks, asked once, nothing kept", async () => {
     // An AWS JSON protocol error: 400, its type in x-amzn-ErrorType and __type, AWS's message.
     const message = "User: arn:aws:iam::012345678910:user/hoist-test is not authorized to perform: ecr:GetAuthorizationToken on resource: * because no identity-based policy allows the ecr:GetAuthorizationToken action";
-    answer = { status: 400, headers: { "x-amzn-errortype": "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/" }, body: JSON.stringify({ __type: "AccessDeniedException", message }) };
+    aws.answer({ status: 400, headers: { "x-amzn-errortype": "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/" }, body: JSON.stringify({ __type: "AccessDeniedException", message }) });
     const cache = new Map<string, EcrCredentials>();
 
-    const error = await failure(ecrCredentials({ region: "us-east-1", endpoint }, { credentials: KEYS, cache }));
+    const error = await failure(ecrCredentials({ region: "us-east-1", endpoint: aws.endpoint }, { credentials: KEYS, cache }));
 
     expect(error).toBeInstanceOf(PermanentError);
     expect(classify(error).retryable).toBe(false);
@@ -122,16 +94,16 @@ describe("ecrCredentials: GetAuthorizationToken through the SDK", () => {
   });
 
   it("a server error: retryable", async () => {
-    answer = { status: 500, body: JSON.stringify({ __type: "ServerException", message: "internal failure" }) };
-    const error = await failure(ecrCredentials({ region: "us-east-1", endpoint }, { credentials: KEYS, cache: new Map() }));
+    aws.answer({ status: 500, body: JSON.stringify({ __type: "ServerException", message: "internal failure" }) });
+    const error = await failure(ecrCredentials({ region: "us-east-1", endpoint: aws.endpoint }, { credentials: KEYS, cache: new Map() }));
     expect(error).toBeInstanceOf(RetryableError);
     expect(error.message).toContain("ECR in us-east-1 did not give a registry token");
     expect(error.message).toContain("retry later");
   });
 
   it("an answer without a token: permanent, says so", async () => {
-    answer = { status: 200, body: JSON.stringify({ authorizationData: [] }) };
-    const error = await failure(ecrCredentials({ region: "us-east-1", endpoint }, { credentials: KEYS, cache: new Map() }));
+    aws.answer({ status: 200, body: JSON.stringify({ authorizationData: [] }) });
+    const error = await failure(ecrCredentials({ region: "us-east-1", endpoint: aws.endpoint }, { credentials: KEYS, cache: new Map() }));
     expect(error).toBeInstanceOf(PermanentError);
     expect(error.message).toContain("answered GetAuthorizationToken without a token");
   });

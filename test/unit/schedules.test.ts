@@ -1,6 +1,6 @@
 import pino from "pino";
 import { beforeEach, describe, expect, it } from "vitest";
-import { handler } from "../../functions/cron.ts";
+import { tick as cronTick } from "../../functions/cron.ts";
 import { RetryableError } from "../../lib/errors.ts";
 import { declaredSchedules } from "../../lib/pipeline/declared-schedules.ts";
 import type { RepoRef } from "../../lib/pipeline/run.ts";
@@ -249,12 +249,12 @@ describe("fireSchedules", () => {
   });
 });
 
-describe("functions/cron.ts handler", () => {
+describe("functions/cron.ts tick", () => {
   it("runs one tick at the clock's time, whatever the event", async () => {
     await register(NIGHTLY);
     clock.t = at("2024-05-01T03:00:10Z");
     const event = { version: "0", id: "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event", source: "aws.events", time: "2024-05-01T03:00:00Z", detail: {} };
-    expect((await handler(deps, event)).started).toHaveLength(1);
-    expect((await handler(deps, undefined)).started).toHaveLength(0);
+    expect((await cronTick(deps, event)).started).toHaveLength(1);
+    expect((await cronTick(deps, undefined)).started).toHaveLength(0);
   });
 });

@@ -1,0 +1,164 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleFunctions } from "../../lib/build/bundle.ts";
+import { LAMBDA_FUNCTIONS, WEBHOOK_BUDGET_BYTES, type LambdaFunction } from "../../lib/build/functions.ts";
+import { invokeFunction, type InvokeAnswer } from "../../lib/cli/invoke.ts";
+import type { Env } from "../../lib/config.ts";
+import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
+import { startServers, type StartedServers } from "../../lib/local/servers.mjs";
+import type { Bundle } from "../../lib/build/bundle.ts";
+import { uniqueSuffix } from "../support/docker.ts";
+
+/**
+ * Every function's Lambda handler, run as Lambda runs it: in a fresh Node process, on the
+ * samples in events/, against real dynalite and local-aws-sqs. The bundles go through the
+ * AWS SDK (HOIST_AWS_TRANSPORT=sdk), as on AWS; `hoist invoke` runs the sources against a
+ * local runtime it finds by its runtime.json.
+ */
+
+const SECRETS = {
+  GITHUB_WEBHOOK_SECRET: "gh-secret-for-functions-test",
+  GITLAB_WEBHOOK_TOKEN: "gl-token-for-functions-test",
+  HOIST_API_TOKEN: "api-token-for-functions-test",
+  SLACK_SIGNING_SECRET: "slack-secret-for-functions-test",
+  HOIST_LINK_SECRET: "link-secret-for-functions-test-0123456789abcdef",
+};
+const AWS = { AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" };
+/** The sample batch's second message wakes this run; its record is made unreadable below. */
+const POISONED_RUN = "r0fails0fails0fails0fails0";
+const POISONED_MESSAGE = "2e1424d4-f796-459a-8184-9c92662be6da";
+
+/** Each sample, the function it is for, and what that function answers when all is well. */
+const SAMPLES: [LambdaFunction, string, (a: Extract<InvokeAnswer, { ok: true }>["result"]) => void][] = [
+  ["webhook", "apigw/github-push", (r) => expect(r).toMatchObject({ statusCode: 202, body: expect.stringContaining('"duplicate":false') })],
+  ["webhook", "apigw/github-ping", (r) => expect(r).toMatchObject({ statusCode: 200, body: expect.stringContaining('"pong"') })],
+  ["webhook", "apigw/gitlab-push", (r) => expect(r).toMatchObject({ statusCode: 202 })],
+  ["webhook", "apigw/gitlab-tag-push", (r) => expect(r).toMatchObject({ statusCode: 202 })],
+  ["chat", "apigw/slack-action", (r) => expect(r).toMatchObject({ statusCode: 200 })],
+  ["chat", "apigw/robot-link-get", (r) => expect(r).toMatchObject({ statusCode: 200, body: expect.stringContaining("Approve run r25wejpppqbzdnd9q8vsh0es5 stage 3 as alice?") })],
+  ["chat", "apigw/robot-link-post", (r) => expect(r).toMatchObject({ statusCode: 404, body: expect.stringContaining("No such run") })],
+  ["api", "apigw/api-list-runs", (r) => expect(r).toMatchObject({ statusCode: 200, body: expect.stringContaining('"runs"') })],
+  ["api", "apigw/api-get-run", (r) => expect(r).toMatchObject({ statusCode: 404 })],
+  ["api", "apigw/api-healthz", (r) => expect(r).toMatchObject({ statusCode: 200, body: '{"ok":true}' })],
+  ["worker", "sqs/batch", (r) => expect(r).toEqual({ batchItemFailures: [{ itemIdentifier: POISONED_MESSAGE }] })],
+  ["reconcile", "schedule/reconcile", (r) => expect(r).toMatchObject({ redriven: expect.any(Array), routersChanged: [] })],
+  ["cron", "schedule/cron", (r) => expect(r).toMatchObject({ started: [], failed: [] })],
+];
+
+const event = (sample: string) => join(import.meta.dirname, "../../events", `${sample}.json`);
+
+let servers: StartedServers;
+let bundles: Bundle[];
+
+beforeAll(async () => {
+  [servers, bundles] = await Promise.all([startServers({}), bundleFunctions()]);
+});
+afterAll(async () => {
+  await servers.close();
+});
+
+/** A function's environment on a table and queue of its own, with the poisoned run in place. */
+async function environment(): Promise<Env> {
+  const env: Env = {
+    ...process.env,
+    ...SECRETS,
+    ...AWS,
+    HOIST_TABLE: `fn-${uniqueSuffix()}`,
+    HOIST_QUEUE: `fn-${uniqueSuffix()}`,
+    AWS_ENDPOINT_URL_DYNAMODB: servers.dynamodb,
+    AWS_ENDPOINT_URL_SQS: servers.sqs,
+    HOIST_LOG_LEVEL: "error",
+    HOIST_DATA_DIR: await mkdtemp(join(tmpdir(), "hoist-fn-")),
+  };
+  // The first answer makes the table; then the poisoned record goes in.
+  await invokeFunction("api", { event: event("apigw/api-healthz"), env, bundle: true, logs: () => undefined });
+  await new DynamoDBClient({ endpoint: servers.dynamodb, ...awsClient }).send(
+    new PutItemCommand({ TableName: env.HOIST_TABLE, Item: { pk: { S: `RUN#${POISONED_RUN}` }, sk: { S: "RUN" }, data: { S: "{ not a run" }, version: { N: "1" } } }),
+  );
+  return env;
+}
+const awsClient = { region: AWS.AWS_REGION, credentials: { accessKeyId: "local", secretAccessKey: "local" } };
+
+function ok(answer: InvokeAnswer): Extract<InvokeAnswer, { ok: true }>["result"] {
+  if (!answer.ok) throw new Error(`${answer.error.name}: ${answer.error.message}`);
+  return answer.result;
+}
+
+describe("the Lambda bundles", () => {
+  it("are one per function, and the webhook's fits its budget", async () => {
+    expect(bundles.map((b) => b.name).sort()).toEqual([...LAMBDA_FUNCTIONS].sort());
+    expect((await readdir(join(import.meta.dirname, "../../events/apigw"))).length).toBeGreaterThanOrEqual(10);
+    const webhook = bundles.find((b) => b.name === "webhook")!;
+    expect(webhook.bytes, `the webhook bundle is ${webhook.bytes} bytes`).toBeLessThanOrEqual(WEBHOOK_BUDGET_BYTES);
+  });
+
+  it("each answers every sample in a fresh process through the AWS SDK, a poisoned message in batchItemFailures", async () => {
+    const env: Env = { ...(await environment()), HOIST_AWS_TRANSPORT: "sdk" };
+    for (const [fn, sample, expected] of SAMPLES) {
+      const answer = await invokeFunction(fn, { event: event(sample), env, bundle: true, logs: () => undefined });
+      expected(ok(answer));
+    }
+    // A push delivered twice is accepted once, and its wake-up is on the queue.
+    const again = ok(await invokeFunction("webhook", { event: event("apigw/github-push"), env, bundle: true, logs: () => undefined }));
+    expect(again).toMatchObject({ statusCode: 202, body: expect.stringContaining('"duplicate":true') });
+    const sqs = new SQSClient({ endpoint: servers.sqs, ...awsClient });
+    const queueUrl = `${servers.sqs}/123456789012/${env.HOIST_QUEUE}`;
+    const depth = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }));
+    expect(Number(depth.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(depth.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)).toBeGreaterThan(0);
+  });
+
+  it("refuses a forged push without writing or enqueuing", async () => {
+    const env = await environment();
+    const answer = ok(await invokeFunction("webhook", { event: event("apigw/github-push"), env, bundle: true, sign: false, logs: () => undefined }));
+    expect(answer).toMatchObject({ statusCode: 401 });
+    const list = ok(await invokeFunction("api", { event: event("apigw/api-list-runs"), env, bundle: true, logs: () => undefined }));
+    expect(list).toMatchObject({ statusCode: 200, body: '{"runs":[]}' });
+  });
+});
+
+describe("hoist invoke", () => {
+  let runtime: LocalRuntime;
+  let env: Env;
+  beforeAll(async () => {
+    env = { ...(await environment()), HOIST_PORT: "0" };
+    runtime = await startLocal(env, {}, { workers: false });
+  });
+  afterAll(async () => {
+    await runtime.stop();
+  });
+
+  it("runs every sample in events/ through the function's source, against the running local runtime it finds", async () => {
+    // Only the data directory: the endpoints come from the runtime's runtime.json.
+    const { AWS_ENDPOINT_URL_DYNAMODB: _d, AWS_ENDPOINT_URL_SQS: _s, HOIST_TABLE: _t, ...local } = env;
+    for (const [fn, sample, expected] of SAMPLES) expected(ok(await invokeFunction(fn, { event: event(sample), env: local, logs: () => undefined })));
+  });
+
+  it("prints the handler's answer, and says what to start when no runtime runs", async () => {
+    const cli = (args: string[], extra: Env) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ["--import", "tsx", "lib/cli/main.ts", ...args], { cwd: join(import.meta.dirname, "../.."), env: { ...env, ...extra } });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d));
+        child.stderr.on("data", (d: Buffer) => (stderr += d));
+        child.on("exit", (code) => resolve({ code, stdout, stderr }));
+      });
+    const answered = await cli(["invoke", "api", "--event", "events/apigw/api-healthz.json"], {});
+    expect(answered.code, answered.stderr).toBe(0);
+    expect(JSON.parse(answered.stdout)).toMatchObject({ statusCode: 200 });
+    const nowhere = await cli(["invoke", "webhook", "--event", "events/apigw/github-ping.json"], {
+      AWS_ENDPOINT_URL_DYNAMODB: "",
+      AWS_ENDPOINT_URL_SQS: "",
+      HOIST_DATA_DIR: await mkdtemp(join(tmpdir(), "hoist-none-")),
+    });
+    expect(nowhere.code).toBe(1);
+    expect(nowhere.stderr).toMatch(/no local Hoist is running here .*bash scripts\/start\.sh/);
+    const unknown = await cli(["invoke", "nothing", "--event", "events/apigw/github-ping.json"], {});
+    expect(unknown.stderr).toMatch(/no function nothing: one of webhook, chat, api/);
+  });
+});
