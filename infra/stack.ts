@@ -6,7 +6,7 @@ import { SnsAction } from "aws-cdk-lib/aws-cloudwatch-actions";
 import { AttributeType, BillingMode, Table, type GlobalSecondaryIndexProps } from "aws-cdk-lib/aws-dynamodb";
 import { Rule, Schedule } from "aws-cdk-lib/aws-events";
 import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
-import { PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { ManagedPolicy, PolicyStatement } from "aws-cdk-lib/aws-iam";
 import { Architecture, Function as LambdaFn, Runtime, type Code } from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
@@ -206,6 +206,17 @@ export class HoistStack extends Stack {
       );
     }
 
+    // The webhook at the edge (functions/edge.ts, wrangler.toml) acts as an IAM user whose keys
+    // are the Worker's secrets: this policy, for that user, allows what the webhook function
+    // may do with the table and the queue, and nothing more.
+    const edge = new ManagedPolicy(this, "EdgeIngressPolicy", {
+      description: "Hoist's webhook on Cloudflare Workers: record deliveries and enqueue them (README, Serverless: Edge ingress)",
+      statements: [
+        new PolicyStatement({ actions: FUNCTIONS.webhook.table.map((a) => `dynamodb:${a}`), resources: [table.tableArn] }),
+        new PolicyStatement({ actions: ["sqs:SendMessage"], resources: [queue.queueArn] }),
+      ],
+    });
+
     const integrations = new Map<HoistFunction, HttpLambdaIntegration>();
     const route = (name: HoistFunction, methods: HttpMethod[], ...paths: string[]) => {
       let integration = integrations.get(name);
@@ -256,5 +267,6 @@ export class HoistStack extends Stack {
     new CfnOutput(this, "TableName", { value: table.tableName });
     new CfnOutput(this, "QueueUrl", { value: queue.queueUrl });
     new CfnOutput(this, "DeadLetterQueueUrl", { value: deadLetters.queueUrl });
+    new CfnOutput(this, "EdgeIngressPolicyArn", { description: "For the IAM user of the webhook on Cloudflare Workers (wrangler.toml)", value: edge.managedPolicyArn });
   }
 }

@@ -136,6 +136,39 @@ export function loadConfig(env: Env = processEnv()): Config {
   return config;
 }
 
+/** An AWS identity's keys, for a runtime where the SDK finds none itself (a Worker). */
+export interface AwsKeys {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+const edgeSetting = (what: string) => ({ error: `${what} (README, Serverless: Edge ingress)` });
+
+/**
+ * What the webhook needs at the edge (functions/edge.ts) besides the service's settings: the
+ * stack's table and queue by name, as nothing is created from there, and an AWS identity's
+ * keys, which a Worker has no other way to find.
+ */
+const EdgeSchema = z.object({
+  HOIST_TABLE: z.string(edgeSetting("is the stack's TableName output: set it in wrangler.toml's [vars]")).min(3),
+  HOIST_QUEUE_URL: z.url(edgeSetting("is the stack's QueueUrl output: set it in wrangler.toml's [vars]")),
+  AWS_ACCESS_KEY_ID: z.string(edgeSetting("is the edge identity's access key: `npx wrangler secret put AWS_ACCESS_KEY_ID`")).min(16, "is not an access key id"),
+  AWS_SECRET_ACCESS_KEY: z.string(edgeSetting("is the edge identity's secret key: `npx wrangler secret put AWS_SECRET_ACCESS_KEY`")).min(1),
+  AWS_SESSION_TOKEN: z.string().min(1).optional(),
+});
+
+/** The webhook's settings on a Worker, from its bindings (wrangler.toml's [vars] and its secrets). */
+export function loadEdgeConfig(bindings: Readonly<Record<string, unknown>>): { config: Config; credentials: AwsKeys } {
+  // A Worker's bindings may also hold objects (KV namespaces, queues): the settings are its texts.
+  const env: Env = Object.fromEntries(Object.entries(bindings).filter((e): e is [string, string] => typeof e[1] === "string"));
+  const edge = parse(EdgeSchema, env);
+  return {
+    config: loadConfig(env),
+    credentials: { accessKeyId: edge.AWS_ACCESS_KEY_ID, secretAccessKey: edge.AWS_SECRET_ACCESS_KEY, ...(edge.AWS_SESSION_TOKEN ? { sessionToken: edge.AWS_SESSION_TOKEN } : {}) },
+  };
+}
+
 /**
  * The builder's engine and its credentials from HOIST_BUILD_ENGINE*, checked as an environment's
  * engine is (TLS for a remote tcp://, a pinned host key for ssh://). Unset: DOCKER_HOST, else the local socket.

@@ -21,6 +21,11 @@ export function createLogger(level: string, secrets: readonly string[] = [], des
     base: undefined,
     redact: { paths: ["*.authorization", "*.token", "*.secret", "headers.*"], censor: "[redacted]" },
     hooks: { streamWrite: redact },
+    // On a Worker (functions/edge.ts) pino is its browser build, which has neither streams nor
+    // hooks: each line is redacted here and handed to the console, which Workers keep as logs.
+    // Its errors are plain objects only when serialized, which it does only when asked.
+    serializers: { err: pino.stdSerializers.err },
+    browser: { serialize: true, write: (line) => console.log(redact(JSON.stringify(line))) },
   };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -1,5 +1,7 @@
 import { ulid } from "ulid";
 import type { Clock } from "./clock.ts";
+import { awsApis } from "./aws/apis.ts";
+import type { AwsApis } from "./aws/sdk-apis.ts";
 import { createCoreServices, type CoreServices } from "./core-services.ts";
 import { buildEngineOf, secretsOf, type Config } from "./config.ts";
 import { DockerEngine } from "./engine/docker.ts";
@@ -63,12 +65,15 @@ export interface ServiceOverrides {
   engine?: Engine;
   source?: SourceReader;
   log?: Logger;
+  /** Wraps the table's and the queue's APIs (bench/cost counts the requests a run makes). */
+  wrapAws?: (apis: AwsApis) => AwsApis;
 }
 
 /** Composition root: real clients from the config, with test seams for clock, engine and source. */
 export async function createServices(config: Config, overrides: ServiceOverrides = {}): Promise<Services> {
   const secrets = secretsOf(config);
-  const core = await createCoreServices(config, overrides);
+  const apis = awsApis(config);
+  const core = await createCoreServices(config, overrides.wrapAws?.(apis) ?? apis, overrides);
   const { log, clock, dynamo, store, deliveries, queue } = core;
   const engine = overrides.engine ?? new DockerEngine({ access: buildEngineOf(config) });
   const source =

@@ -47,6 +47,37 @@ export async function bundleFunctions(opts: { outDir?: string; only?: readonly L
   );
 }
 
+/** The webhook as a Cloudflare module Worker (functions/edge.ts): wrangler.toml's `main`. */
+export const EDGE_BUNDLE = "dist/edge/index.mjs";
+
+/**
+ * Bundles functions/edge.ts for workerd as wrangler does, from packages' worker and browser
+ * builds (the AWS SDK's sends through fetch), but with no Node built-ins at all (wrangler
+ * would polyfill some), so a `node:` import on the edge's path fails here, not on a Worker.
+ */
+export async function bundleEdge(opts: { outFile?: string } = {}): Promise<{ file: string; bytes: number; inputs: string[] }> {
+  const file = opts.outFile ?? join(ROOT, EDGE_BUNDLE);
+  const result = await build({
+    entryPoints: [join(ROOT, "functions", "edge.ts")],
+    outfile: file,
+    bundle: true,
+    // The browser platform: packages' `browser` maps (the AWS SDK's runtime configs) apply only
+    // there, and it resolves no Node built-in.
+    platform: "browser",
+    target: "es2022",
+    format: "esm",
+    conditions: ["workerd", "worker", "browser"],
+    minify: true,
+    treeShaking: true,
+    sourcemap: "linked",
+    legalComments: "none",
+    metafile: true,
+    plugins: [englishOnlyZod],
+    logLevel: "error",
+  });
+  return { file, bytes: (await stat(file)).size, inputs: Object.keys(result.metafile.inputs) };
+}
+
 /**
  * zod's `z` namespace re-exports every locale of its messages (about 260 KB minified) and so
  * keeps them all in a bundle, though Hoist sets none and answers in English: the namespace's

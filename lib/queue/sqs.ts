@@ -16,6 +16,12 @@ interface Pending {
  * of their CPU); alone, a send waits for nothing. Each caller still learns whether its own
  * message was taken.
  */
+/**
+ * After the other sends of this turn: setImmediate on Node, a zero timeout where there is none
+ * (the webhook on Workers, functions/edge.ts).
+ */
+const nextTurn: (fn: () => void) => void = typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
+
 export class SqsQueue implements Queue, QueueConsumer {
   private pending: Pending[] = [];
   /** A flush is scheduled or in flight; sends made meanwhile wait for the next round. */
@@ -32,7 +38,7 @@ export class SqsQueue implements Queue, QueueConsumer {
       this.pending.push({ body: JSON.stringify(message), delay: Math.max(0, Math.min(900, Math.round(delaySec))), resolve, reject });
       if (!this.busy) {
         this.busy = true;
-        setImmediate(() => void this.flush());
+        nextTurn(() => void this.flush());
       }
     });
   }

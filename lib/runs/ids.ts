@@ -1,19 +1,25 @@
-import { createHash } from "node:crypto";
+import { sha256 as sha256Of } from "@noble/hashes/sha2.js";
 
 /**
  * Run ids for pushes are derived from the delivery, so a redelivered webhook maps to the
  * same run and one conditional write both deduplicates and creates it.
  */
 export function deliveryRunId(provider: string, delivery: string, pipeline: string): string {
-  // node:crypto hashes synchronously; WebCrypto's digest costs a thread-pool round trip per id.
-  const digest = createHash("sha256").update(`${provider}\n${delivery}\n${pipeline}`).digest();
-  return `r${base32(digest.subarray(0, 15))}`;
+  return `r${base32(sha256(`${provider}\n${delivery}\n${pipeline}`).subarray(0, 15))}`;
 }
 
 /** Hoist's id of a provider's delivery: one per (provider, delivery), safe in a key and a URL. */
 export function deliveryId(provider: string, delivery: string): string {
-  const digest = createHash("sha256").update(`${provider}\n${delivery}`).digest();
-  return `d${base32(digest.subarray(0, 15))}`;
+  return `d${base32(sha256(`${provider}\n${delivery}`).subarray(0, 15))}`;
+}
+
+/**
+ * SHA-256 of a text's UTF-8, synchronously and without Node: the webhook also runs as a
+ * Cloudflare Worker (functions/edge.ts), where node:crypto is not, and WebCrypto's digest
+ * would make every id a promise.
+ */
+function sha256(text: string): Uint8Array {
+  return sha256Of(new TextEncoder().encode(text));
 }
 
 const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"; // Crockford's, lower case: no i l o u
@@ -38,8 +44,7 @@ function base32(bytes: Uint8Array): string {
  * finds the run the first one made.
  */
 export function manualRunId(repo: string, pipeline: string, key: string): string {
-  const digest = createHash("sha256").update(`manual\n${repo}\n${pipeline}\n${key}`).digest();
-  return `r${base32(digest.subarray(0, 15))}`;
+  return `r${base32(sha256(`manual\n${repo}\n${pipeline}\n${key}`).subarray(0, 15))}`;
 }
 
 /**
@@ -49,6 +54,5 @@ export function manualRunId(repo: string, pipeline: string, key: string): string
  * which names the branch, the pipeline and the pattern.
  */
 export function scheduleRunId(repo: string, schedule: string, slot: number): string {
-  const digest = createHash("sha256").update(`schedule\n${repo}\n${schedule}\n${slot}`).digest();
-  return `r${base32(digest.subarray(0, 15))}`;
+  return `r${base32(sha256(`schedule\n${repo}\n${schedule}\n${slot}`).subarray(0, 15))}`;
 }

@@ -309,6 +309,18 @@ describe("IAM", () => {
     for (const s of statementsOf("api").filter((s) => !actions(s).includes("dynamodb:Query"))) expect(JSON.stringify(s.Resource)).not.toContain("/index/");
   });
 
+  it("offers the edge's IAM user a managed policy with exactly the webhook's rights on the table and the queue", () => {
+    const [policy, ...more] = ids("AWS::IAM::ManagedPolicy");
+    expect(more).toEqual([]);
+    const statements = (props(policy!).PolicyDocument as { Statement: Statement[] }).Statement;
+    const on = (id: string) => [...new Set(statements.filter((s) => s.Effect === "Allow" && resourcesOf(s).some((r) => mentions(r, id))).flatMap(actions))].sort();
+    expect(on(tableId)).toEqual(actionsOn("webhook", tableId));
+    expect(on(queueId)).toEqual(["sqs:SendMessage"]);
+    expect(statements.flatMap(actions).filter((a) => !a.startsWith("dynamodb:") && !a.startsWith("sqs:"))).toEqual([]);
+    for (const action of statements.flatMap(actions)) expect(action).not.toContain("*");
+    template.hasOutput("EdgeIngressPolicyArn", { Value: { Ref: policy } });
+  });
+
   it("gives only the worker ECR: a token, and the named repositories", () => {
     for (const name of LAMBDA_FUNCTIONS.filter((n) => n !== "worker")) expect(statementsOf(name).flatMap(actions).filter((a) => a.startsWith("ecr:"))).toEqual([]);
     const ecr = statementsOf("worker").filter((s) => actions(s).some((a) => a.startsWith("ecr:")));
