@@ -12,7 +12,7 @@ export interface Bundle {
 const ROOT = resolve(import.meta.dirname, "../..");
 
 /**
- * Bundles each function with esbuild: ESM for Node 22 (Lambda's runtime), minified and
+ * Bundles each function with esbuild: ESM for Node 22 and later (the stack runs 24), minified and
  * tree-shaken, the AWS SDK included (the runtime's own copy changes under us). Packages
  * written as CommonJS still call `require` for Node's built-ins, which an ES module lacks:
  * the banner gives them one, and the __dirname and __filename some of them read.
@@ -23,28 +23,34 @@ export async function bundleFunctions(opts: { outDir?: string; only?: readonly L
   return Promise.all(
     names.map(async (name) => {
       const file = join(outDir, name, "index.mjs");
-      await build({
-        entryPoints: [join(ROOT, "functions", `${name}.ts`)],
-        outfile: file,
-        bundle: true,
-        platform: "node",
-        target: "node22",
-        format: "esm",
-        minify: true,
-        treeShaking: true,
-        sourcemap: "linked",
-        legalComments: "none",
-        // ssh2's optional native speed-ups: it falls back to JavaScript without them.
-        external: ["cpu-features", "*.node"],
-        banner: {
-          js: 'import { createRequire as __hoistRequire } from "node:module"; import { dirname as __hoistDirname } from "node:path"; import { fileURLToPath as __hoistPath } from "node:url"; const require = __hoistRequire(import.meta.url); const __filename = __hoistPath(import.meta.url); const __dirname = __hoistDirname(__filename);',
-        },
-        plugins: [englishOnlyZod],
-        logLevel: "error",
-      });
-      return { name, file, bytes: (await stat(file)).size };
+      return { name, file, bytes: await bundleForLambda(join(ROOT, "functions", `${name}.ts`), file) };
     }),
   );
+}
+
+/** One entry bundled as a Lambda function's is (bench/coldstart also times a bare one); gives its size. */
+export async function bundleForLambda(entry: string, file: string): Promise<number> {
+  await build({
+    entryPoints: [entry],
+    outfile: file,
+    bundle: true,
+    platform: "node",
+    target: "node22",
+    format: "esm",
+    minify: true,
+    treeShaking: true,
+    sourcemap: "linked",
+    legalComments: "none",
+    // ssh2's optional native speed-ups: it falls back to JavaScript without them.
+    external: ["cpu-features", "*.node"],
+    banner: {
+      js: 'import { createRequire as __hoistRequire } from "node:module"; import { dirname as __hoistDirname } from "node:path"; import { fileURLToPath as __hoistPath } from "node:url"; const require = __hoistRequire(import.meta.url); const __filename = __hoistPath(import.meta.url); const __dirname = __hoistDirname(__filename);',
+    },
+    nodePaths: [join(ROOT, "node_modules")],
+    plugins: [englishOnlyZod],
+    logLevel: "error",
+  });
+  return (await stat(file)).size;
 }
 
 /** The webhook as a Cloudflare module Worker (functions/edge.ts): wrangler.toml's `main`. */

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { isRetryable, messageOf as message } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { effectsBetween, failOversized, inFlight, jobName, plan, transition, type Effect, type RunEvent } from "../pipeline/machine.ts";
-import { TERMINAL, type StageSpec } from "../pipeline/run.ts";
+import { effectsBetween, failOversized, inFlight, jobName, plan, transition, type Effect, type RunEvent, type Transition } from "../pipeline/machine.ts";
+import { TERMINAL, type Run, type StageSpec } from "../pipeline/run.ts";
 import type { Queue } from "../queue/port.ts";
 import { RecordTooLargeError, type RunStore, type StoredRun } from "../store/port.ts";
 import { runStage, stopStage, type ExecutorDeps, type Outcome } from "./executors.ts";
@@ -45,12 +45,21 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
   const owner = `${deps.workerId}/${++calls}`;
   const log = deps.log.child({ run: runId, worker: owner });
   const deadline = deps.clock.now() + deps.budgetMs;
-  const claimed = await claim(deps, runId, owner);
-  if (typeof claimed === "string") return claimed;
-  let current: StoredRun = claimed;
-  const sinks = new Map<number, LogSink>();
   /** Stages this call started: their first look needs no search for an earlier job. */
   const startedHere = new Set<number>();
+  /** A stage's start: a fact with no work behind it, so it is saved with whatever comes before it. */
+  const startNow = (run: Run, effect: StartStage): RunEvent => ({ type: "stageStarted", stage: effect.stage, at: deps.clock.now(), job: jobName(run, effect.stage) });
+  /** After the save that started `stage`, if one did. */
+  const started = (run: Run, stage: number | undefined) => {
+    if (stage === undefined) return;
+    startedHere.add(stage);
+    log.info({ stage: run.stages[stage]?.name }, "stage started");
+  };
+  const claimed = await claim(deps, runId, owner, startNow);
+  if (typeof claimed === "string") return claimed;
+  started(claimed.stored.run, claimed.started);
+  let current: StoredRun = claimed.stored;
+  const sinks = new Map<number, LogSink>();
   /** Finished job containers, removed once the run ends or is handed over (off the run's path). */
   const garbage: string[] = [];
   const sinkFor = async (stage: number, spec: StageSpec, stopping = false): Promise<LogSink> => {
@@ -91,9 +100,8 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
    */
   const handlers: EffectHandlers = {
     startStage: async (effect) => {
-      startedHere.add(effect.stage);
-      log.info({ stage: current.run.stages[effect.stage]?.name }, "stage started");
-      return { event: { type: "stageStarted", stage: effect.stage, at: deps.clock.now(), job: jobName(current.run, effect.stage) } };
+      started(current.run, effect.stage);
+      return { event: startNow(current.run, effect) };
     },
     runStage: async (effect) => {
       const stage = current.run.stages[effect.stage];
@@ -118,7 +126,13 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           // first blip. A permanent error (bad image name, missing Dockerfile...) fails the stage.
           if (isRetryable(err)) throw err;
           return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error: deps.redact(message(err)) } };
+        }).catch(async (err: unknown) => {
+          // What the stage wrote before the outage is kept for the worker that carries on.
+          await logs.flush().catch(() => undefined);
+          throw err;
         });
+        // The log is whole before the run says how the stage went, and before any hand-over.
+        await logs.flush();
         if ("pending" in outcome) {
           // Between slices, look at the record: a cancel stops the stage here (the next plan
           // undoes it), before any wait.
@@ -157,9 +171,10 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
           // tried for long enough: say so, and stop trying.
           const tried = giveUp(deps, err, stoppedAt);
           const error = deps.redact(`stopped, but could not undo the stage: ${message(err)}${tried}`);
-          await logs.write(`\nhoist: ${error}\n`);
+          logs.write(`\nhoist: ${error}\n`);
           return { done: { type: "stageFinished", stage: effect.stage, at: deps.clock.now(), ok: false, error } satisfies RunEvent };
         });
+        await logs.flush();
         log.info({ stage: current.run.stages[effect.stage]?.name, status: current.run.status }, "run stopped from outside; stage undone");
         return { event: stopped.done };
       } finally {
@@ -207,12 +222,13 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
       continue;
     }
     if ("next" in step) continue;
-    const committed = await commit(deps, current, step.event, owner);
+    const committed = await commit(deps, current, step.event, owner, startNow);
     if (!committed) {
       log.warn("lease lost to another worker; leaving the run to it");
       return done("busy");
     }
     if (committed.effects) deps.observer?.changed?.(current.run, committed.stored.run);
+    started(committed.stored.run, committed.started);
     current = committed.stored;
     if (step.finishedJob) garbage.push(step.finishedJob);
     // What the event led to; an event another worker had recorded already leads to nothing new.
@@ -222,10 +238,16 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
 
 /** What handling one effect came to. */
 type Step = { event: RunEvent; finishedJob?: string } | { replan: true } | { next: true } | { end: AdvanceResult };
+type StartStage = Extract<Effect, { type: "startStage" }>;
 type EffectHandlers = { [K in Effect["type"]]: (effect: Extract<Effect, { type: K }>) => Promise<Step> };
 
-/** Takes the run's lease unless another worker holds a live one. */
-async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<StoredRun | "busy" | "missing" | "already-final"> {
+/** Takes the run's lease unless another worker holds a live one; a stage to start first starts in the same save. */
+async function claim(
+  deps: AdvanceDeps,
+  runId: string,
+  owner: string,
+  startNow: (run: Run, effect: StartStage) => RunEvent,
+): Promise<{ stored: StoredRun; started?: number } | "busy" | "missing" | "already-final"> {
   for (;;) {
     const stored = await deps.store.getRun(runId);
     if (!stored) return "missing";
@@ -233,8 +255,12 @@ async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<S
     if (!inFlight(stored.run)) return "already-final";
     const now = deps.clock.now();
     if (stored.leaseOwner && (stored.leaseUntil ?? 0) > now) return "busy";
-    const saved = await deps.store.saveRun(stored.run, stored.version, { until: now + deps.leaseMs, owner });
-    if (saved) return saved;
+    const first = withStart({ run: stored.run, effects: plan(stored.run), changed: true }, startNow);
+    const saved = await deps.store.saveRun(first.run, stored.version, { until: now + deps.leaseMs, owner });
+    if (!saved) continue;
+    if (first.started === undefined) return { stored: saved };
+    deps.observer?.changed?.(stored.run, saved.run);
+    return { stored: saved, started: first.started };
   }
 }
 
@@ -245,27 +271,48 @@ async function claim(deps: AdvanceDeps, runId: string, owner: string): Promise<S
  * worker holds the run now: this one stops, and the holder finds the same result again
  * through the named job.
  */
-async function commit(deps: AdvanceDeps, current: StoredRun, event: RunEvent, owner: string): Promise<{ stored: StoredRun; effects?: Effect[] } | undefined> {
+async function commit(
+  deps: AdvanceDeps,
+  current: StoredRun,
+  event: RunEvent,
+  owner: string,
+  startNow: (run: Run, effect: StartStage) => RunEvent,
+): Promise<{ stored: StoredRun; effects?: Effect[]; started?: number } | undefined> {
   let stored = current;
   for (;;) {
-    const next = transition(stored.run, event);
+    const next = withStart(transition(stored.run, event), startNow);
     if (!next.changed) return { stored };
     const lease = { until: deps.clock.now() + deps.leaseMs, owner };
     // A record the table can never take (the machine's bounds should make this rare) fails the
     // run, stripped to what fits, rather than being retried for ever.
     let effects = next.effects;
+    let started = next.started;
     const saved = await deps.store.saveRun(next.run, stored.version, lease).catch((err: unknown) => {
       if (!(err instanceof RecordTooLargeError)) throw err;
       const failed = failOversized(next.run, deps.clock.now(), `run record over the item limit: ${err.message}`);
       effects = effectsBetween(stored.run, failed);
+      started = undefined;
       return deps.store.saveRun(failed, stored.version, lease);
     });
-    if (saved) return { stored: saved, effects };
+    if (saved) return { stored: saved, effects, ...(started !== undefined ? { started } : {}) };
     const fresh = await deps.store.getRun(stored.run.id);
     if (!fresh) throw new Error(`run ${stored.run.id} disappeared while it was being advanced`);
     if (fresh.leaseOwner && fresh.leaseOwner !== owner && (fresh.leaseUntil ?? 0) > deps.clock.now()) return undefined;
     stored = fresh;
   }
+}
+
+/**
+ * The transition and, when what it leads to begins with a stage's start, that start too: one
+ * save for a stage's end and the next one's start (or a claim and the first start) instead of
+ * two. Nothing is done between the two that a crash could split: the next worker finds the
+ * started stage's job by its name either way.
+ */
+function withStart(t: Transition, startNow: (run: Run, effect: StartStage) => RunEvent): Transition & { started?: number } {
+  const [first, ...after] = t.effects;
+  if (!t.changed || first?.type !== "startStage") return t;
+  const started = transition(t.run, startNow(t.run, first));
+  return started.changed ? { ...started, effects: [...started.effects, ...after], started: first.stage } : t;
 }
 
 async function renew(deps: AdvanceDeps, runId: string, owner: string): Promise<void> {

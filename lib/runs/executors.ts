@@ -78,7 +78,7 @@ const executors: Executors = {
       const p = await plan();
       if ("error" in p) return finish(deps, ctx, false, { error: p.error });
       if (state.state === "missing" && (await allExist(deps.engine, p.steps.map((s) => s.tag)))) {
-        await ctx.logs.write(`${p.steps.map((s) => s.tag).join(", ")} already ${p.steps.length > 1 ? "exist" : "exists"}: not rebuilt (build once, deploy everywhere)\n`);
+        ctx.logs.write(`${p.steps.map((s) => s.tag).join(", ")} already ${p.steps.length > 1 ? "exist" : "exists"}: not rebuilt (build once, deploy everywhere)\n`);
         return finish(deps, ctx, true, { output: { ...output(p), cached: true } });
       }
       state = await build(p);
@@ -115,7 +115,7 @@ const executors: Executors = {
       const started = state.state === "running" ? state.startedAt : deps.clock.now();
       if (deps.clock.now() - started < spec.timeoutSec * 1000) return { pending: true };
       await deps.engine.removeJob(ctx.job);
-      await ctx.logs.write(`\nhoist: test timed out after ${spec.timeoutSec}s and was stopped\n`);
+      ctx.logs.write(`\nhoist: test timed out after ${spec.timeoutSec}s and was stopped\n`);
       return finish(deps, ctx, false, { error: `timed out after ${spec.timeoutSec}s` });
     }
     const ok = state.exitCode === 0;
@@ -144,15 +144,13 @@ const executors: Executors = {
 
   async deploy(deps, ctx, spec) {
     if (!deps.releases) return finish(deps, ctx, false, { error: "this server has no release store configured" });
-    const lines = lineWriter(ctx.logs);
-    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, { log: lines.log, parkAfterMs: ctx.sliceMs, ...(ctx.stopped ? { stopped: ctx.stopped } : {}) });
-    await lines.written();
+    const result = await deployStage(deps.releases, ctx.run, ctx.stage, spec, { log: lineTo(ctx.logs), parkAfterMs: ctx.sliceMs, ...(ctx.stopped ? { stopped: ctx.stopped } : {}) });
     if ("waiting" in result && result.until !== undefined) {
-      await ctx.logs.write(`${result.waiting}\n`);
+      ctx.logs.write(`${result.waiting}\n`);
       return { pending: true, recheckAt: result.until };
     }
     if ("waiting" in result) {
-      await ctx.logs.write(`${result.waiting}\n`);
+      ctx.logs.write(`${result.waiting}\n`);
       await new Promise((r) => setTimeout(r, ctx.sliceMs));
       return { pending: true };
     }
@@ -170,27 +168,22 @@ const executors: Executors = {
 export async function stopStage(deps: ExecutorDeps, ctx: StageContext, spec: StageSpec): Promise<{ done: RunEvent }> {
   let undone: string;
   if (spec.kind === "deploy") {
-    const lines = lineWriter(ctx.logs);
-    undone = deps.releases ? await stopDeploy(deps.releases, ctx.run, ctx.stage, spec, lines.log) : "nothing to undo";
-    await lines.written();
+    undone = deps.releases ? await stopDeploy(deps.releases, ctx.run, ctx.stage, spec, lineTo(ctx.logs)) : "nothing to undo";
   } else if (spec.kind === "build") {
     undone = "the build is left to finish for other runs of this commit";
   } else {
     await deps.engine.removeJob(ctx.job);
     undone = `job ${ctx.job} removed`;
   }
-  await ctx.logs.write(`\nhoist: ${ctx.run.stopped?.reason ?? "stopped"}: ${undone}\n`);
+  ctx.logs.write(`\nhoist: ${ctx.run.stopped?.reason ?? "stopped"}: ${undone}\n`);
   return finish(deps, ctx, false, { error: `stopped: ${undone}` });
 }
 
-/** A release's log lines, written in order, each after the one before; the release does not wait on them. */
-function lineWriter(logs: LogSink): { log: (line: string) => void; written: () => Promise<void> } {
-  let writing = Promise.resolve();
-  return {
-    log: (line) => void (writing = writing.then(() => logs.write(`${line}\n`)).catch(() => undefined)),
-    written: () => writing,
-  };
-}
+/** A release's log lines, into the stage's log (stored as the sink stores, flushed at the stage's end). */
+const lineTo =
+  (logs: LogSink) =>
+  (line: string): void =>
+    logs.write(`${line}\n`);
 
 type FinishDetails = Pick<Extract<RunEvent, { type: "stageFinished" }>, "error" | "output">;
 
@@ -207,24 +200,18 @@ async function waitOnJob(deps: ExecutorDeps, ctx: StageContext, state: JobState,
   const stageEnd = (state.state === "running" ? state.startedAt : deps.clock.now()) + deadlineMs;
   const wait = Math.min(ctx.sliceMs, stageEnd - deps.clock.now());
   if (state.state !== "exited" && wait > 0) state = await deps.engine.waitJob(ctx.job, wait);
-  await ctx.logs.replace(await deps.engine.jobLogs(ctx.job));
+  ctx.logs.replace(await deps.engine.jobLogs(ctx.job));
   return state;
 }
 
 /** Pushes `source` as `target` and gives the digest the registry itself reports for it. */
 async function pushOne(deps: ExecutorDeps, ctx: StageContext, source: string, target: string): Promise<string> {
-  await ctx.logs.write(`pushing ${source} as ${target}\n`);
-  // Each progress write is handled as it starts (a failed one must not go unhandled while
-  // the push runs); the first failure is raised once the push is over.
-  let logFailure: unknown;
-  const progress: Promise<void>[] = [];
+  ctx.logs.write(`pushing ${source} as ${target}\n`);
   const auth = await deps.registry.login(registryHostOf(target));
   const pushed = await deps.engine.push(source, target, {
     auth,
-    onProgress: (line) => progress.push(ctx.logs.write(`${line}\n`).catch((err: unknown) => void (logFailure ??= err))),
+    onProgress: lineTo(ctx.logs),
   });
-  await Promise.all(progress);
-  if (logFailure) throw logFailure;
   // What deploys get is confirmed by the registry itself, by digest (the tag may be moved
   // by another push meanwhile): the push's own report is only what the engine said it sent.
   const byDigest = `${repositoryOf(parseImageRef(target))}@${pushed.digest}`;
@@ -232,7 +219,7 @@ async function pushOne(deps: ExecutorDeps, ctx: StageContext, source: string, ta
     // Just pushed, so a registry that does not show it yet is behind, not missing it.
     throw err instanceof NotFoundError ? new RetryableError(`the registry does not show ${byDigest} yet: trying again`, { cause: err }) : err;
   });
-  await ctx.logs.write(`pushed ${repositoryOf(parseImageRef(target))}@${digest}\n`);
+  ctx.logs.write(`pushed ${repositoryOf(parseImageRef(target))}@${digest}\n`);
   return digest;
 }
 

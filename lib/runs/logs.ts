@@ -3,12 +3,21 @@ import type { RunStore } from "../store/port.ts";
 /** Chunk size of stored step logs: far below DynamoDB's 400 KB item limit. */
 const LOG_CHUNK = 16 * 1024;
 
+/**
+ * How often a stage's log is stored while lines keep coming: each store rewrites the last
+ * chunk, so a stage's dozen progress lines cost one or two writes rather than a dozen, and
+ * someone following the log sees them within this long.
+ */
+export const LOG_EVERY_MS = 1_000;
+
 /** A stage's log as the worker writes it: redacted, in fixed-offset chunks. */
 export interface LogSink {
-  /** Appends a line Hoist itself writes. */
-  write(text: string): Promise<void>;
-  /** The job's whole output so far (jobs report everything each time): stores what is new. */
-  replace(jobOutput: string): Promise<void>;
+  /** Appends a line Hoist itself writes; stored within LOG_EVERY_MS. */
+  write(text: string): void;
+  /** The job's whole output so far (jobs report everything each time): what is new is stored within LOG_EVERY_MS. */
+  replace(jobOutput: string): void;
+  /** Stores what is not stored yet, now; throws what a store since the last flush failed with. */
+  flush(): Promise<void>;
 }
 
 /**
@@ -38,26 +47,48 @@ export function logSink(store: RunStore, runId: string, stage: number, redact: (
       }
     }
   };
-  /** Rewrites every chunk from the one holding `from`, the first character that changed. */
-  const flush = (from: number): Promise<void> => {
-    dirtyFrom = Math.min(dirtyFrom, from);
+  /** The first failure of a store since the last flush: the next drain retries what it missed. */
+  let failure: unknown;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let lastStored = 0;
+  const start = (): Promise<void> =>
     // Cleared once settled, so the next change starts a new drain.
-    draining ??= drain().finally(() => {
-      draining = undefined;
-    });
-    return draining;
+    (draining ??= drain()
+      .catch((err: unknown) => void (failure ??= err))
+      .finally(() => {
+        draining = undefined;
+        lastStored = Date.now();
+      }));
+  /** Marks every chunk from the one holding `from` (the first character that changed) for the next store. */
+  const changed = (from: number): void => {
+    dirtyFrom = Math.min(dirtyFrom, from);
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      void start();
+    }, Math.max(0, lastStored + LOG_EVERY_MS - Date.now()));
   };
   return {
     write(text) {
       const from = job.length + notes.length;
       notes += text;
-      return flush(from);
+      changed(from);
     },
-    async replace(output) {
+    replace(output) {
       if (output.length === job.length) return;
       const from = Math.min(job.length, output.length);
       job = output;
-      return flush(from);
+      changed(from);
+    },
+    async flush() {
+      clearTimeout(timer);
+      timer = undefined;
+      await draining;
+      // A failed store is retried here: only a failure of this last one counts.
+      failure = undefined;
+      await start();
+      const err = failure;
+      failure = undefined;
+      if (err !== undefined) throw err;
     },
   };
 }
