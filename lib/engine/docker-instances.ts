@@ -67,7 +67,10 @@ export class DockerInstances implements InstanceHost {
         });
       existing = await this.inspect(spec.name);
     }
-    if (!existing?.running) {
+    // A one-off (restart: no, a migration) that already ran to success under this name is done:
+    // a release resumed after a crash must not run it again.
+    const done = existing && !existing.running && existing.exitCode === 0 && spec.runtime?.restart.name === "no";
+    if (!existing?.running && !done) {
       await this.call(`start ${spec.name}`, async () => {
         try {
           await this.docker.getContainer(spec.name).start();

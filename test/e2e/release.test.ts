@@ -51,3 +51,35 @@ describe("between releases on a Docker host, the reconciler's watch", () => {
   });
 });
 
+
+describe("a one-off on a Docker host (restart: no, a migration)", () => {
+  it("runs once: starting it again under the same name, as a release resumed after a crash does, leaves it done", async () => {
+    const { docker, bench }: { docker: Dockerode; bench: ReleaseBench } = files();
+    const host = new DockerInstances(docker);
+    const name = `hoist-e2e-oneoff-${bench.suffix}`;
+    const spec = {
+      name,
+      image: bench.images.v1,
+      env: {},
+      command: ["sh", "-c", "date +%s%N >> /tmp/runs; cat /tmp/runs | wc -l > /tmp/count; true"],
+      labels: { "hoist.env": `oneoff-${bench.suffix}` },
+      port: 0,
+      runtime: { mounts: [], extraHosts: [], restart: { name: "no" as const }, capAdd: [], capDrop: [] },
+    };
+    try {
+      await host.start(spec);
+      const first = await waitFor("the one-off's end", async () => {
+        const now = await host.inspect(name);
+        return now && !now.running ? now : undefined;
+      }, 30_000);
+      expect(first.exitCode).toBe(0);
+      const startedAt = async () => (await docker.getContainer(name).inspect()).State.StartedAt;
+      const before = await startedAt();
+      const again = await host.start(spec);
+      expect(again.exitCode).toBe(0);
+      expect(await startedAt()).toBe(before);
+    } finally {
+      await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+    }
+  });
+});
