@@ -1,7 +1,7 @@
 // POST /hooks/github, /hooks/gitlab at the edge: a Cloudflare module Worker (wrangler.toml) that
 // verifies, dedupes, records the delivery and enqueues, as functions/webhook.ts does on Lambda,
 // reaching the stack's table and queue through the AWS SDK over fetch. Web-standard APIs only:
-// its bundle is built for workerd without Node's built-ins (lib/build/bundle.ts), so a `node:`
+// its bundle is built for workerd without Node's built-ins (lib/bundles/bundle.ts), so a `node:`
 // import on this path fails the build.
 import type { Hono } from "hono";
 import { sdkApis } from "../lib/aws/sdk-apis.ts";

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
 import { Code } from "aws-cdk-lib/aws-lambda";
-import type { LambdaFunction } from "../lib/build/functions.ts";
+import type { LambdaFunction } from "../lib/bundles/functions.ts";
 import { readContext } from "./context.ts";
 import { HoistStack } from "./stack.ts";
 

@@ -15,7 +15,7 @@ import { Topic } from "aws-cdk-lib/aws-sns";
 import { EmailSubscription } from "aws-cdk-lib/aws-sns-subscriptions";
 import { Queue, QueueEncryption } from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
-import type { LambdaFunction as HoistFunction } from "../lib/build/functions.ts";
+import type { LambdaFunction as HoistFunction } from "../lib/bundles/functions.ts";
 import { SECRET_SETTINGS } from "./context.ts";
 
 export interface HoistStackProps extends StackProps {

@@ -1,7 +1,7 @@
 // npm run bundle: one ESM bundle per Lambda function, dist/lambda/<name>/index.mjs; with --edge
 // (npm run bundle:edge), the webhook as a Cloudflare Worker, dist/edge/index.mjs (README, Serverless).
 import { parseArgs } from "node:util";
-import { bundleEdge, bundleFunctions } from "../lib/build/bundle.ts";
+import { bundleEdge, bundleFunctions } from "../lib/bundles/bundle.ts";
 
 const { values } = parseArgs({ options: { edge: { type: "boolean", default: false } } });
 const built = values.edge ? [{ name: "edge", ...(await bundleEdge()) }] : await bundleFunctions();

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
-import { isLambdaFunction, LAMBDA_FUNCTIONS, type LambdaFunction } from "../build/functions.ts";
+import { isLambdaFunction, LAMBDA_FUNCTIONS, type LambdaFunction } from "../bundles/functions.ts";
 import { ConfigError, loadConfig, processEnv, type Env } from "../config.ts";
 import { readRuntimeFile, runtimeFile } from "../local/runtime-file.ts";
 import { signSample } from "../local/sign-sample.ts";

@@ -5,13 +5,13 @@ import { join } from "node:path";
 import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleFunctions } from "../../lib/build/bundle.ts";
-import { LAMBDA_FUNCTIONS, WEBHOOK_BUDGET_BYTES, type LambdaFunction } from "../../lib/build/functions.ts";
+import { bundleFunctions } from "../../lib/bundles/bundle.ts";
+import { LAMBDA_FUNCTIONS, WEBHOOK_BUDGET_BYTES, type LambdaFunction } from "../../lib/bundles/functions.ts";
 import { invokeFunction, type InvokeAnswer } from "../../lib/cli/invoke.ts";
 import type { Env } from "../../lib/config.ts";
 import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
 import { startServers, type StartedServers } from "../../lib/local/servers.mjs";
-import type { Bundle } from "../../lib/build/bundle.ts";
+import type { Bundle } from "../../lib/bundles/bundle.ts";
 import { uniqueSuffix } from "../support/docker.ts";
 
 /**

@@ -5,7 +5,7 @@ import { Code } from "aws-cdk-lib/aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ContextError, readContext, SECRET_SETTINGS } from "../../infra/context.ts";
 import { GENERATED_SECRET, HoistStack } from "../../infra/stack.ts";
-import { LAMBDA_FUNCTIONS, type LambdaFunction } from "../../lib/build/functions.ts";
+import { LAMBDA_FUNCTIONS, type LambdaFunction } from "../../lib/bundles/functions.ts";
 import { ConfigSchema } from "../../lib/config.ts";
 import type { DynamoApi } from "../../lib/store/dynamo-api.ts";
 import { DynamoOnceStore } from "../../lib/store/dynamo-once.ts";
