@@ -148,6 +148,24 @@ describe("the webhook on Cloudflare Workers (workerd via Miniflare)", () => {
     expect(await core.queue.depth()).toBe(0);
   });
 
+  it("answers hostile requests with a clear refusal, writing and enqueuing nothing", async () => {
+    const before = (await core.deliveries.dueDeliveries(Number.MAX_SAFE_INTEGER, 1000)).length;
+    const huge = JSON.stringify({ ref: "refs/heads/main", padding: "x".repeat(30 * 1024 * 1024) });
+    const tooBig = await deliver(mf, "edge-huge", await signGitHub(huge, SECRET), huge);
+    expect(tooBig.status).toBe(413);
+    const garbage = "{ not json";
+    const broken = await deliver(mf, "edge-garbage", await signGitHub(garbage, SECRET), garbage);
+    expect(broken.status).toBe(400);
+    const unsigned = await mf.dispatchFetch("https://hoist-webhook.example.workers.dev/hooks/github", { method: "POST", body: push, headers: { "x-github-event": "push", "x-github-delivery": "edge-unsigned" } });
+    expect(unsigned.status).toBe(401);
+    await unsigned.arrayBuffer();
+    const elsewhere = await mf.dispatchFetch("https://hoist-webhook.example.workers.dev/api/runs");
+    expect(elsewhere.status).toBe(404);
+    await elsewhere.arrayBuffer();
+    expect((await core.deliveries.dueDeliveries(Number.MAX_SAFE_INTEGER, 1000)).length).toBe(before);
+    expect(await core.queue.depth()).toBe(0);
+  });
+
   it("keeps the webhook secret and the AWS secret key out of its log", () => {
     const log = output.join("");
     expect(log).not.toContain(SECRET);
