@@ -1,19 +1,19 @@
-// POST /hooks/github, /hooks/gitlab at the edge: a Cloudflare module Worker (wrangler.toml) that
-// verifies, dedupes, records the delivery and enqueues, as functions/webhook.ts does on Lambda,
-// reaching the stack's table and queue through the AWS SDK over fetch. Web-standard APIs only:
+// POST /hooks/github, /hooks/gitlab and /chat/slack at the edge: a Cloudflare module Worker
+// (wrangler.toml) that verifies, dedupes and enqueues, as functions/webhook.ts and chat.ts do on
+// Lambda, reaching the stack's table and queue through the AWS SDK over fetch. Web-standard APIs only:
 // its bundle is built for workerd without Node's built-ins (lib/bundles/bundle.ts), so a `node:`
 // import on this path fails the build.
 import type { Hono } from "hono";
 import { sdkApis } from "../lib/aws/sdk-apis.ts";
 import { loadEdgeConfig, secretsOf } from "../lib/config.ts";
 import { createCoreServices } from "../lib/core-services.ts";
-import { webhookApp } from "../lib/http/webhook-app.ts";
+import { edgeApp } from "../lib/http/edge-app.ts";
 import { createLogger } from "../lib/log.ts";
 
 async function start(bindings: Readonly<Record<string, unknown>>): Promise<Hono> {
   const { config, credentials } = loadEdgeConfig(bindings);
   const log = createLogger(config.HOIST_LOG_LEVEL, [...secretsOf(config), credentials.secretAccessKey]);
-  return webhookApp(await createCoreServices(config, sdkApis(config, credentials), { log }));
+  return edgeApp(await createCoreServices(config, sdkApis(config, credentials), { log }));
 }
 
 /** An isolate serves many requests: its services are made on the first one and kept. */

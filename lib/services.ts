@@ -1,6 +1,8 @@
 import { ulid } from "ulid";
 import type { Clock } from "./clock.ts";
 import { awsApis } from "./aws/apis.ts";
+import type { SettleDeps } from "./chat/settle.ts";
+import { decide } from "./runs/approve.ts";
 import type { AwsApis } from "./aws/sdk-apis.ts";
 import { createCoreServices, type CoreServices } from "./core-services.ts";
 import { buildEngineOf, secretsOf, type Config } from "./config.ts";
@@ -45,6 +47,8 @@ export interface Services extends CoreServices {
   source: SourceReader;
   /** Worker dependencies for turning a delivery into runs. */
   resolve: ResolveDeps;
+  /** Slack clicks, which the chat route hands to a worker through the queue. */
+  settle: SettleDeps;
   reconcile: ReconcileDeps;
   watch: WatchDeps;
   /** Worker dependencies; each worker process gets its own lease identity. */
@@ -149,6 +153,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
       schedules,
       ...registryDefault,
     },
+    settle: { ...(slack ? { slack } : {}), decide: (req) => decide({ store, queue, clock, observer }, req), clock, log },
     reconcile: { store, deliveries, releases, queue, clock, redriveAfterMs },
     watch: { store: releases, now: () => clock.now(), contextFor },
     advance: {

@@ -58,6 +58,9 @@ export const BlockActionsPayload = z.object({
 export type BlockActionsPayload = z.output<typeof BlockActionsPayload>;
 
 /** The click an interactivity request carries: who clicked which approval button, and where. */
+/** An interactivity payload is a few kilobytes, the original message included. */
+export const MAX_SLACK_BODY_BYTES = 64 * 1024;
+
 export interface SlackClick extends ButtonValue {
   payload: BlockActionsPayload;
 }

@@ -1,6 +1,5 @@
 import { Hono } from "hono";
 import type { Services } from "../services.ts";
-import { decide } from "../runs/approve.ts";
 import { apiRoutes } from "./api.ts";
 import { chatRoutes } from "./chat.ts";
 import { withErrors } from "./app.ts";
@@ -15,18 +14,15 @@ export function httpApp(s: Services): Hono {
   return withErrors(app, s.log);
 }
 
-/** Slack's interactivity requests and robots' approval links: each decision through the API's `decide`. */
+/** Slack's interactivity requests (settled by a worker) and robots' approval links: each decision through the API's `decide`. */
 export function chatApp(s: Services): Hono {
-  const people = { store: s.store, queue: s.queue, clock: s.clock, observer: s.observer };
   return withErrors(
     chatRoutes({
       ...(s.config.SLACK_SIGNING_SECRET ? { signingSecret: s.config.SLACK_SIGNING_SECRET } : {}),
       ...(s.config.HOIST_LINK_SECRET ? { linkSecret: s.config.HOIST_LINK_SECRET } : {}),
-      ...(s.people.slack ? { slack: s.people.slack } : {}),
       once: s.people.once,
-      decide: (req) => decide(people, req),
-      // The answer goes first (Slack waits three seconds); the message's update after it.
-      defer: (task) => void task().catch((err: unknown) => s.log.warn({ err }, "chat follow-up failed")),
+      settle: (body) => s.queue.send({ slackClick: body }),
+      decide: s.settle.decide,
       clock: s.clock,
       log: s.log,
     }),

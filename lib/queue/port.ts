@@ -2,13 +2,16 @@ import { z } from "zod";
 
 /**
  * The only messages Hoist sends: "look at run R", "resolve delivery D" (read its `.hoist.yml`,
- * make its runs) and "run queued release R of environment E" (a rollback asked through the
- * API). The table holds everything else.
+ * make its runs), "run queued release R of environment E" (a rollback asked through the API)
+ * and "settle this Slack click" (its verified body: record the decision, update the message).
+ * The table holds everything else.
  */
 export const WakeUp = z.union([
   z.object({ runId: z.string().min(1).max(128) }).strict(),
   z.object({ deliveryId: z.string().min(1).max(128) }).strict(),
   z.object({ env: z.string().min(1).max(128), releaseId: z.string().min(1).max(128) }).strict(),
+  // The route takes 64 KiB at most; SQS takes a message of 256 KiB.
+  z.object({ slackClick: z.string().min(1).max(128 * 1024) }).strict(),
 ]);
 export type WakeUp = z.infer<typeof WakeUp>;
 

@@ -4,7 +4,9 @@ import { signLink, type LinkClaims } from "../../lib/chat/links.ts";
 import type { DecideResult, DecisionRequest } from "../../lib/pipeline/approval.ts";
 import { SlackAdapter } from "../../lib/chat/slack.ts";
 import { withErrors } from "../../lib/http/app.ts";
-import { chatRoutes, MAX_SLACK_BODY_BYTES } from "../../lib/http/chat.ts";
+import { chatRoutes } from "../../lib/http/chat.ts";
+import { settleClick } from "../../lib/chat/settle.ts";
+import { MAX_SLACK_BODY_BYTES, parseSlackClick } from "../../lib/chat/slack-payload.ts";
 import { startDynamo, type StartedServer } from "../../lib/local/servers.mjs";
 import { createLogger } from "../../lib/log.ts";
 import { loopbackDynamoApi } from "../../lib/store/dynamo-loopback.ts";
@@ -30,7 +32,7 @@ const clock = { offset: 0, now: () => Date.now() + clock.offset };
 const decisions: DecisionRequest[] = [];
 let nextResult: DecideResult;
 let hold: Promise<void> | undefined;
-/** Work the routes deferred past their answer: the test waits on it, never on a sleep. */
+/** Clicks the route handed on, settled here as a worker would: the test waits on them, never on a sleep. */
 let deferred: Promise<void>[] = [];
 
 beforeAll(async () => {
@@ -45,18 +47,19 @@ beforeAll(async () => {
   once = new DynamoOnceStore(api, table, clock);
   slack = await startSlackServer();
   const log = createLogger("debug", [SIGNING_SECRET, LINK_SECRET, SLACK_TEST_TOKEN], { write: (line: string) => void logLines.push(line) });
+  const decide = async (req: DecisionRequest) => {
+    decisions.push(req);
+    await hold;
+    return nextResult;
+  };
+  const settle = { slack: new SlackAdapter({ token: SLACK_TEST_TOKEN, apiUrl: slack.apiUrl, timeoutMs: 2_000, log }), decide, clock, log };
   app = withErrors(
     chatRoutes({
       signingSecret: SIGNING_SECRET,
       linkSecret: LINK_SECRET,
-      slack: new SlackAdapter({ token: SLACK_TEST_TOKEN, apiUrl: slack.apiUrl, timeoutMs: 2_000, log }),
       once,
-      decide: async (req) => {
-        decisions.push(req);
-        await hold;
-        return nextResult;
-      },
-      defer: (task) => void deferred.push(task()),
+      settle: async (body) => void deferred.push(settleClick(settle, parseSlackClick(body))),
+      decide,
       clock,
       log,
     }),
@@ -303,7 +306,7 @@ describe("DynamoOnceStore on dynalite", () => {
 
 describe("chat routes without configuration", () => {
   it("answer 503 naming the variable to set, and decide nothing", async () => {
-    const bare = withErrors(chatRoutes({ once, decide: async (r) => (decisions.push(r), nextResult), defer: () => undefined, clock, log: createLogger("silent") }), createLogger("silent"));
+    const bare = withErrors(chatRoutes({ once, decide: async (r) => (decisions.push(r), nextResult), settle: async () => undefined, clock, log: createLogger("silent") }), createLogger("silent"));
     const click = await slackClick();
     const slackRes = await bare.request("/chat/slack", { method: "POST", ...click });
     expect(slackRes.status).toBe(503);

@@ -13,17 +13,19 @@ import { createCoreServices, type CoreServices } from "../../lib/core-services.t
 import { githubPush } from "../../lib/demo/payloads.ts";
 import { startServers, type StartedServers } from "../../lib/local/servers.mjs";
 import { signGitHub } from "../../lib/scm/verify.ts";
+import { blockActions, formBody, slackHeaders } from "../support/chat.ts";
 import { uniqueSuffix } from "../support/docker.ts";
 import { waitFor } from "../support/wait.ts";
 
 /**
- * The webhook as a Cloudflare Worker (functions/edge.ts), built as `npm run bundle:edge` builds
+ * The webhook and Slack's clicks as a Cloudflare Worker (functions/edge.ts), built as `npm run bundle:edge` builds
  * it and run by workerd through Miniflare with wrangler.toml's settings, against real dynalite
  * and local-aws-sqs reached through the AWS SDK over the Worker's fetch.
  */
 
 const ROOT = join(import.meta.dirname, "../..");
 const SECRET = "edge-webhook-secret-0123456789";
+const SLACK_SECRET = "edge-slack-signing-secret-0123";
 const KEYS = { AWS_ACCESS_KEY_ID: "AKIDHOISTEDGE0000000", AWS_SECRET_ACCESS_KEY: "edge-secret-access-key-must-not-leak" };
 
 interface Wrangler {
@@ -69,6 +71,7 @@ beforeAll(async () => {
   core = await createCoreServices(config, awsApis(config));
   settings = {
     GITHUB_WEBHOOK_SECRET: SECRET,
+    SLACK_SIGNING_SECRET: SLACK_SECRET,
     ...KEYS,
     HOIST_TABLE: config.HOIST_TABLE,
     HOIST_QUEUE_URL: core.queue.url,
@@ -166,8 +169,28 @@ describe("the webhook on Cloudflare Workers (workerd via Miniflare)", () => {
     expect(await core.queue.depth()).toBe(0);
   });
 
+  it("takes a signed Slack click: claims its signature once in the table and queues it for a worker to settle; a replay and a forged click are refused", async () => {
+    const body = formBody(blockActions({ responseUrl: "https://hooks.slack.com/actions/T0/1/edge" }));
+    const headers = await slackHeaders(body, SLACK_SECRET, Math.floor(Date.now() / 1000));
+    const click = () => mf.dispatchFetch("https://hoist-webhook.example.workers.dev/chat/slack", { method: "POST", body, headers });
+    const first = await click();
+    expect(first.status, await first.text()).toBe(200);
+    expect(await waitFor("the click in the queue", async () => {
+      const got = await drain();
+      return got.length ? got : undefined;
+    })).toEqual([{ slackClick: body }]);
+    const replay = await click();
+    expect(replay.status).toBe(409);
+    await replay.arrayBuffer();
+    const forged = await mf.dispatchFetch("https://hoist-webhook.example.workers.dev/chat/slack", { method: "POST", body, headers: await slackHeaders(body, "not-the-slack-secret-0123", Math.floor(Date.now() / 1000)) });
+    expect(forged.status).toBe(401);
+    await forged.arrayBuffer();
+    expect(await core.queue.depth()).toBe(0);
+  });
+
   it("keeps the webhook secret and the AWS secret key out of its log", () => {
     const log = output.join("");
+    expect(log).not.toContain(SLACK_SECRET);
     expect(log).not.toContain(SECRET);
     expect(log).not.toContain(KEYS.AWS_SECRET_ACCESS_KEY);
   });
