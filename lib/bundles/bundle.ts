@@ -37,6 +37,9 @@ export async function bundleForLambda(entry: string, file: string): Promise<numb
     platform: "node",
     target: "node22",
     format: "esm",
+    // Packages' ES builds first (Node's default is their CommonJS): the AWS SDK's tree-shake, and
+    // skip CommonJS's wrappers at import (the webhook: 901 KiB before, 694 KiB now).
+    mainFields: ["module", "main"],
     minify: true,
     treeShaking: true,
     sourcemap: "linked",
