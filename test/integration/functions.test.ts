@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
@@ -96,6 +96,30 @@ describe("the Lambda bundles", () => {
     const webhook = bundles.find((b) => b.name === "webhook")!;
     expect(webhook.bytes, `the webhook bundle is ${webhook.bytes} bytes`).toBeLessThanOrEqual(WEBHOOK_BUDGET_BYTES);
   });
+
+  it("are what the stack ships: `cdk synth` (cdk.json's app) writes the template offline, without AWS credentials, one asset per bundle", async () => {
+    const out = await mkdtemp(join(tmpdir(), "hoist-cdk-"));
+    const root = join(import.meta.dirname, "../..");
+    // No AWS variables and an empty home: nothing to find credentials or a profile in.
+    const clean = { PATH: process.env.PATH ?? "", HOME: out, CDK_DISABLE_CLI_TELEMETRY: "true" };
+    const synth = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(root, "node_modules/aws-cdk/bin/cdk"), "synth", "--quiet", "--no-notices", "--output", out], { cwd: root, env: clean });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d));
+      child.on("exit", (code) => resolve({ code, stderr }));
+    });
+    expect(synth.code, synth.stderr).toBe(0);
+    const template = JSON.parse(await readFile(join(out, "Hoist.template.json"), "utf8")) as { Resources: Record<string, { Type: string; Properties: { Code?: { S3Key?: unknown } } }> };
+    const functions = Object.values(template.Resources).filter((r) => r.Type === "AWS::Lambda::Function");
+    expect(functions).toHaveLength(LAMBDA_FUNCTIONS.length);
+    const assets = JSON.parse(await readFile(join(out, "Hoist.assets.json"), "utf8")) as { files: Record<string, { source: { path: string; packaging?: string } }> };
+    const shipped = await Promise.all(
+      Object.values(assets.files)
+        .filter((f) => f.source.packaging === "zip")
+        .map(async (f) => (await stat(join(out, f.source.path, "index.mjs"))).size),
+    );
+    expect(shipped.sort()).toEqual(bundles.map((b) => b.bytes).sort());
+  }, 120_000);
 
   it("each answers every sample in a fresh process through the AWS SDK, a poisoned message in batchItemFailures", async () => {
     const env: Env = { ...(await environment()), HOIST_AWS_TRANSPORT: "sdk" };
