@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { readApp } from "../../lib/compose/app.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { FULL } from "../../lib/release/moves.ts";
 import { release } from "../../lib/release/release.ts";
+import { appSpec } from "../support/app-spec.ts";
 import { trigger, type Env } from "../support/release-cases.ts";
 import { callsOn, fakeEnvironment, serviceStates } from "../support/release-fakes.ts";
 
@@ -31,11 +31,8 @@ const APP = lines(
   "volumes: { pgdata: {} }",
 );
 
-async function app(text: string, image: string): Promise<ReleaseSpec> {
-  const r = await readApp(text, { built: { image } });
-  if (!r.ok) throw new Error(r.error);
-  return r.spec;
-}
+/** The app read with `image` built for its services that build. */
+const app = (text: string, image: string): Promise<ReleaseSpec> => appSpec(text, { built: { image } });
 
 /**
  * A host where health checks pass, and migrations end (shop-migrate:2 with code 1, the others

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { readApp } from "../../lib/compose/app.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { release } from "../../lib/release/release.ts";
+import { appSpec } from "../support/app-spec.ts";
 import { trigger, type Env } from "../support/release-cases.ts";
 import { callsOn, fakeEnvironment, serviceStates } from "../support/release-fakes.ts";
 
@@ -29,11 +29,8 @@ const APP = lines(
   "volumes: { pgdata: {} }",
 );
 
-async function app(text: string, image: string): Promise<ReleaseSpec> {
-  const r = await readApp(text, { built: { image } });
-  if (!r.ok) throw new Error(r.error);
-  return r.spec;
-}
+/** The app read with `image` built for its services that build. */
+const app = (text: string, image: string): Promise<ReleaseSpec> => appSpec(text, { built: { image } });
 
 /** v1 released on a host whose containers pass their health checks once time has passed; `from` is where v2's calls will begin in the log. */
 async function withV1(): Promise<{ e: Env; from: number }> {

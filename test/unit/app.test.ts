@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MAX_CONFIG_BYTES, readApp, type AppOptions } from "../../lib/compose/app.ts";
-import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import { release } from "../../lib/release/release.ts";
+import { appSpec as app } from "../support/app-spec.ts";
 import { fakeEnvironment } from "../support/release-fakes.ts";
 
 const lines = (...l: string[]) => l.join("\n") + "\n";
@@ -32,11 +32,6 @@ const APP = lines(
   "volumes: { pgdata: {} }", // 22
 );
 
-async function app(text: string, options: AppOptions = {}): Promise<ReleaseSpec> {
-  const r = await readApp(text, options);
-  if (!r.ok) throw new Error(r.error);
-  return r.spec;
-}
 
 async function refusal(text: string, options: AppOptions = {}): Promise<{ reason: string; error: string }> {
   const r = await readApp(text, options);
