@@ -9,6 +9,12 @@ interface Pending {
 }
 
 /**
+ * After the other sends of this turn: setImmediate on Node, a zero timeout where there is none
+ * (the webhook on Workers, functions/edge.ts).
+ */
+const nextTurn: (fn: () => void) => void = typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
+
+/**
  * Queue on SQS (a standard queue: FIFO queues cannot delay single messages, and every
  * handler is idempotent, so duplicates are harmless). Sends are group-committed: while one
  * round of SendMessageBatch calls is in flight the next sends gather, then go out together
@@ -16,12 +22,6 @@ interface Pending {
  * of their CPU); alone, a send waits for nothing. Each caller still learns whether its own
  * message was taken.
  */
-/**
- * After the other sends of this turn: setImmediate on Node, a zero timeout where there is none
- * (the webhook on Workers, functions/edge.ts).
- */
-const nextTurn: (fn: () => void) => void = typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
-
 export class SqsQueue implements Queue, QueueConsumer {
   private pending: Pending[] = [];
   /** A flush is scheduled or in flight; sends made meanwhile wait for the next round. */

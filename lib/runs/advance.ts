@@ -99,10 +99,7 @@ export async function advanceRun(deps: AdvanceDeps, runId: string): Promise<Adva
    * look at afresh, or the end of this call.
    */
   const handlers: EffectHandlers = {
-    startStage: async (effect) => {
-      started(current.run, effect.stage);
-      return { event: startNow(current.run, effect) };
-    },
+    startStage: async (effect) => ({ event: startNow(current.run, effect) }),
     runStage: async (effect) => {
       const stage = current.run.stages[effect.stage];
       const logs = await sinkFor(effect.stage, effect.spec);
@@ -286,7 +283,8 @@ async function commit(
     // A record the table can never take (the machine's bounds should make this rare) fails the
     // run, stripped to what fits, rather than being retried for ever.
     let effects = next.effects;
-    let started = next.started;
+    // The stage this save starts: the event's own, or the one that came with it.
+    let started = next.started ?? (event.type === "stageStarted" ? event.stage : undefined);
     const saved = await deps.store.saveRun(next.run, stored.version, lease).catch((err: unknown) => {
       if (!(err instanceof RecordTooLargeError)) throw err;
       const failed = failOversized(next.run, deps.clock.now(), `run record over the item limit: ${err.message}`);

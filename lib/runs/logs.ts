@@ -47,24 +47,21 @@ export function logSink(store: RunStore, runId: string, stage: number, redact: (
       }
     }
   };
-  /** The first failure of a store since the last flush: the next drain retries what it missed. */
-  let failure: unknown;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let lastStored = 0;
   const start = (): Promise<void> =>
     // Cleared once settled, so the next change starts a new drain.
-    (draining ??= drain()
-      .catch((err: unknown) => void (failure ??= err))
-      .finally(() => {
-        draining = undefined;
-        lastStored = Date.now();
-      }));
+    (draining ??= drain().finally(() => {
+      draining = undefined;
+      lastStored = Date.now();
+    }));
   /** Marks every chunk from the one holding `from` (the first character that changed) for the next store. */
   const changed = (from: number): void => {
     dirtyFrom = Math.min(dirtyFrom, from);
     timer ??= setTimeout(() => {
       timer = undefined;
-      void start();
+      // A store that fails here is tried again by the next one, and by flush.
+      start().catch(() => undefined);
     }, Math.max(0, lastStored + LOG_EVERY_MS - Date.now()));
   };
   return {
@@ -82,13 +79,9 @@ export function logSink(store: RunStore, runId: string, stage: number, redact: (
     async flush() {
       clearTimeout(timer);
       timer = undefined;
-      await draining;
-      // A failed store is retried here: only a failure of this last one counts.
-      failure = undefined;
+      // A drain under way may have failed: what it missed is still marked, and stored now.
+      await draining?.catch(() => undefined);
       await start();
-      const err = failure;
-      failure = undefined;
-      if (err !== undefined) throw err;
     },
   };
 }
