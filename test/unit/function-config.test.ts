@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { loadFunctionConfig } from "../../lib/aws/secrets.ts";
 import { ConfigError } from "../../lib/config.ts";
 import { useAwsJsonApi } from "../support/aws-json-api.ts";
@@ -13,6 +13,12 @@ import { checkSigV4 } from "../support/sigv4.ts";
 const RECORDED = JSON.parse(readFileSync(new URL("../../events/aws/secretsmanager-get-secret-value.json", import.meta.url), "utf8")) as Record<string, unknown>;
 const ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:HoistSecrets-a1b2c3";
 const KEYS = { AWS_ACCESS_KEY_ID: "AKIDHOISTTEST0000000", AWS_SECRET_ACCESS_KEY: "hoist-test-secret-access-key-0000000000", AWS_SESSION_TOKEN: "hoist-test-session-token" };
+
+// The function's role's keys, where Lambda puts them and the SDK's chain finds them.
+beforeEach(() => {
+  for (const [name, value] of Object.entries(KEYS)) vi.stubEnv(name, value);
+});
+afterEach(() => void vi.unstubAllEnvs());
 
 const aws = useAwsJsonApi(() => ({ status: 200, body: JSON.stringify(RECORDED) }));
 const asked = aws.asked;
