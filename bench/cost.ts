@@ -13,10 +13,8 @@
 //
 //   npm run bench:cost -- [--runs 3]
 import { mkdtemp } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { parseArgs } from "node:util";
 import type { AwsApis } from "../lib/aws/sdk-apis.ts";
 import { githubPush } from "../lib/demo/payloads.ts";
@@ -24,6 +22,8 @@ import { commitAll, createSampleApp } from "../lib/demo/sample-app.ts";
 import { startLocal } from "../lib/local/runtime.ts";
 import { createLogger } from "../lib/log.ts";
 import { signGitHub } from "../lib/scm/verify.ts";
+import { freePort } from "../test/support/haproxy.ts";
+import { runLog } from "./run-log.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "3" } } });
 const runs = Number(values.runs);
@@ -93,35 +93,6 @@ function counted(apis: AwsApis): AwsApis {
   return { dynamo, sqs };
 }
 
-/** Runs finished, from the runtime's log: the bench waits on these rather than asking the table, which would count. */
-const finished = new Map<string, { status?: string; error?: string }>();
-const resolved = new Map<string, string[]>();
-let wake: () => void = () => undefined;
-const logSink = new Writable({
-  write(chunk, _enc, done) {
-    for (const line of String(chunk).split("\n").filter(Boolean)) {
-      const entry = JSON.parse(line) as { msg?: string; delivery?: string; runs?: string[]; run?: string; status?: string; error?: string };
-      if (entry.msg === "delivery resolved" && entry.delivery) resolved.set(entry.delivery, entry.runs ?? []);
-      if (entry.msg === "run finished" && entry.run) finished.set(entry.run, { status: entry.status, error: entry.error });
-    }
-    wake();
-    done();
-  },
-});
-
-async function until<T>(what: string, find: () => T | undefined, ms = 300_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen in ${ms / 1000} s`);
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, 250);
-    });
-  }
-}
-
 const total = (t: Tally) => [...t.requests.values()].reduce((a, b) => a + b, 0);
 const sqsRequests = (t: Tally) => [...t.requests].filter(([k]) => k.startsWith("sqs ")).reduce((a, [, n]) => a + n, 0);
 const price = (t: Tally) => t.wru * PRICE.wru + t.rru * PRICE.rru + sqsRequests(t) * PRICE.sqs;
@@ -136,16 +107,7 @@ async function settled(quietMs = 2_000): Promise<void> {
   }
 }
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
+const log = runLog();
 const dir = await mkdtemp(join(tmpdir(), "hoist-bench-cost-"));
 const env = `cost-${Date.now().toString(36)}`;
 const runtime = await startLocal(
@@ -163,7 +125,7 @@ const runtime = await startLocal(
     HOIST_RECONCILE_EVERY_MS: "3600000",
     HOIST_CRON_EVERY_MS: "3600000",
   },
-  { log: createLogger("info", [], logSink), wrapAws: counted },
+  { log: createLogger("info", [], log.sink), wrapAws: counted },
 );
 const app = await createSampleApp(join(dir, "app"), { image: `bench-cost-${env}`, deployTo: env });
 
@@ -180,9 +142,9 @@ async function oneRun(i: number): Promise<{ tally: Tally; ms: number }> {
   });
   if (res.status !== 202) throw new Error(`the push was answered ${res.status}: ${await res.text()}`);
   const { delivery } = (await res.json()) as { delivery: { id: string } };
-  const [run] = await until(`delivery ${delivery.id}'s run`, () => resolved.get(delivery.id));
+  const [run] = await log.until(`delivery ${delivery.id}'s run`, () => log.resolved.get(delivery.id), 300_000);
   if (!run) throw new Error(`the push made no run`);
-  const end = await until(`run ${run}`, () => finished.get(run));
+  const end = await log.until(`run ${run}`, () => log.finished.get(run), 300_000);
   if (end.status !== "succeeded") throw new Error(`run ${run} ${end.status}: ${end.error}`);
   const ms = Date.now() - started;
   await settled();

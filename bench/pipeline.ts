@@ -8,13 +8,13 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { parseArgs, promisify } from "node:util";
 import { githubPush } from "../lib/demo/payloads.ts";
 import { commitAll, createSampleApp } from "../lib/demo/sample-app.ts";
 import { startLocal } from "../lib/local/runtime.ts";
 import { createLogger } from "../lib/log.ts";
 import { signGitHub } from "../lib/scm/verify.ts";
+import { runLog } from "./run-log.ts";
 
 const run = promisify(execFile);
 const sh = (cmd: string, args: string[]) => run(cmd, args, { timeout: 120_000 });
@@ -24,41 +24,11 @@ const registry = "127.0.0.1:5000";
 const secret = "bench-pipeline-secret";
 const test = "grep -q hello /www/index.html";
 
-/**
- * What the runtime logs, as it happens: a delivery resolved into its run, a run finished. The
- * bench waits on these lines rather than polling the table, whose reads would share the two
- * cores with the build being timed.
- */
-const seen = new Map<string, { runs?: string[]; status?: string; error?: string }>();
-let wake: () => void = () => undefined;
-const logSink = new Writable({
-  write(chunk, _enc, done) {
-    for (const line of String(chunk).split("\n").filter(Boolean)) {
-      const entry = JSON.parse(line) as { msg?: string; delivery?: string; runs?: string[]; run?: string; status?: string; error?: string };
-      if (entry.msg === "delivery resolved" && entry.delivery) seen.set(entry.delivery, { runs: entry.runs ?? [], status: entry.status });
-      if (entry.msg === "run finished" && entry.run) seen.set(entry.run, { status: entry.status, error: entry.error });
-    }
-    wake();
-    done();
-  },
-});
-
-async function logged<T>(what: string, t0: number, find: () => T | undefined): Promise<T> {
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (performance.now() - t0 > 120_000) throw new Error(`${what} did not happen in 2 minutes`);
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, 1_000);
-    });
-  }
-}
-
+const log = runLog();
 const dir = await mkdtemp(join(tmpdir(), "hoist-bench-pipeline-"));
 const runtime = await startLocal(
   { HOIST_PORT: "0", HOIST_DATA_DIR: join(dir, "data"), GITHUB_WEBHOOK_SECRET: secret, HOIST_ALLOW_LOCAL_REPOS: "1", HOIST_REGISTRY: registry },
-  { log: createLogger("info", [], logSink) },
+  { log: createLogger("info", [], log.sink) },
 );
 const app = await createSampleApp(join(dir, "app"), { image: "bench-pipeline", test });
 
@@ -94,8 +64,8 @@ async function hoist(i: number): Promise<number> {
   });
   // The webhook records the delivery and answers; a worker reads .hoist.yml and makes the run.
   const { delivery } = (await res.json()) as { delivery: { id: string } };
-  const id = await logged(`delivery ${delivery.id}'s run`, t0, () => seen.get(delivery.id)?.runs?.[0]);
-  const run = await logged(`run ${id}`, t0, () => seen.get(id));
+  const id = await log.until(`delivery ${delivery.id}'s run`, () => log.resolved.get(delivery.id)?.[0], 120_000);
+  const run = await log.until(`run ${id}`, () => log.finished.get(id), 120_000);
   if (run.status !== "succeeded") throw new Error(`run ${id} ${run.status}: ${run.error}`);
   return performance.now() - t0;
 }
