@@ -1,5 +1,5 @@
 // Scheduled (every minute on AWS, an EventBridge rule): fires each due `on.schedule` slot once.
-import { z } from "zod";
+import * as z from "zod";
 import { loadFunctionConfig } from "../lib/aws/secrets.ts";
 import { fireSchedules, type CronDeps, type FireSummary } from "../lib/runs/cron.ts";
 import { createServices, type Services } from "../lib/services.ts";

@@ -1,5 +1,5 @@
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigError, ConfigSchema, loadConfig, processEnv, type Config, type Env } from "../config.ts";
 
 /** How long a cold start waits on Secrets Manager before it fails (and Lambda retries it). */

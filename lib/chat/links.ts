@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { PermanentError } from "../errors.ts";
 import { verifyGitLabToken } from "../scm/verify.ts";
 import { fromBase64Url, hmacSha256, toBase64Url, utf8 } from "./hmac.ts";

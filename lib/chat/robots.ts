@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { byStatus, classify, PermanentError, RetryableError, type HoistError } from "../errors.ts";
 import { robotBodies, type RobotKind } from "./robot-formats.ts";
 import type { RobotMessage } from "./robot-messages.ts";

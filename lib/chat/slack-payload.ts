@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { BadInputError } from "../errors.ts";
 import { RunId } from "../pipeline/names.ts";
 import { MAX_STAGES } from "../pipeline/size.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Run, RunStatus, StageStatus } from "../pipeline/run.ts";
 import { Environment } from "../release/environment.ts";
 import { Registry, type RegistryRegistration } from "../registry/registry.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Bad, command, duration, flag, leaf, parseBytes, portRange, serviceShape, text } from "./service-schema.ts";
 import type { DependencyCondition, Mount } from "../release/app-spec.ts";
 

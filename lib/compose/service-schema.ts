@@ -1,7 +1,7 @@
 import { parseDuration } from "../duration.ts";
 import { STRATEGIES } from "../pipeline/strategy.ts";
 import { isIP } from "node:net";
-import { z } from "zod";
+import * as z from "zod";
 import type { HealthcheckSpec, HoistSettings, ReleaseSpec, Route, UpdatePolicy } from "../release/spec.ts";
 
 /**

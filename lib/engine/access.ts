@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * How Hoist reaches a Docker engine, the builder's or an environment's: its endpoint and the

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { z } from "zod";
+import * as z from "zod";
 import { quoted, RunId } from "../pipeline/names.ts";
 import { MAX_STAGES } from "../pipeline/size.ts";
 import type { Clock } from "../clock.ts";

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { z } from "zod";
+import * as z from "zod";
 import { EnvironmentName, quoted } from "../pipeline/names.ts";
 import { Environment, type EnvironmentStore } from "../release/environment.ts";
 import type { Clock } from "../clock.ts";

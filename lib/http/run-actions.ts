@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ulid } from "ulid";
-import { z } from "zod";
+import * as z from "zod";
 import type { Clock } from "../clock.ts";
 import { NotFoundError } from "../errors.ts";
 import { quoted, RunId } from "../pipeline/names.ts";

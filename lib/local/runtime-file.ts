@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 
 /** Where a running local runtime's table and queue are: what `hoist invoke` runs functions against. */
 export const RuntimeFile = z

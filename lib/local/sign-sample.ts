@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { LinkClaims, newNonce, signLink } from "../chat/links.ts";
 import { signSlack } from "../chat/slack-signature.ts";
 import type { Config } from "../config.ts";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Approval gates: what a stage needs before it may start, and the decisions people made.

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Ids and names that come from outside (a path, a pipeline file) and become table keys.

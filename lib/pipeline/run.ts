@@ -1,6 +1,6 @@
 import { ApprovalAsk, Gate } from "./approval.ts";
 import { Strategy } from "./strategy.ts";
-import { z } from "zod";
+import * as z from "zod";
 
 /** The run record: what the table stores and the API returns. */
 

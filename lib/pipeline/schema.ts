@@ -2,7 +2,7 @@ import { parseDuration } from "../duration.ts";
 import { MAX_APPROVAL_TIMEOUT_SEC, MAX_APPROVERS } from "./approval.ts";
 import { cronProblem } from "./cron.ts";
 import { Strategy } from "./strategy.ts";
-import { z } from "zod";
+import * as z from "zod";
 import { ENVIRONMENT_NAME, quoted } from "./names.ts";
 import { MAX_STAGES } from "./size.ts";
 

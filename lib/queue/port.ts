@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * The only messages Hoist sends: "look at run R", "resolve delivery D" (read its `.hoist.yml`,

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { classify, messageOf, NotFoundError, PermanentError, RetryableError, type ErrorContext, type HoistError, type RetryableOptions } from "../errors.ts";
 import { parseChallenges } from "./challenge.ts";
 import { DIGEST, isLoopbackHost, registryLocation, type RegistryLocation } from "./location.ts";

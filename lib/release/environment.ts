@@ -1,6 +1,6 @@
 import picomatch from "picomatch";
 import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { address, EngineAccess } from "../engine/access.ts";
 import { ApprovalAsk } from "../pipeline/approval.ts";
 import { EnvironmentName } from "../pipeline/names.ts";

@@ -1,5 +1,5 @@
 import { Strategy } from "../pipeline/strategy.ts";
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * `queued`: asked for (a rollback through the API) and waiting for a worker to run it;

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * An environment's variables, set on the server (`hoist env vars set ENV KEY=VALUE`): the values a

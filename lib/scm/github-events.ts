@@ -1,5 +1,5 @@
 import type { PushEvent as GitHubPushPayload } from "@octokit/webhooks-types";
-import { z } from "zod";
+import * as z from "zod";
 import type { SourceEvent } from "./port.ts";
 import { BadPayloadError } from "./errors.ts";
 import { parseOrThrow, branchOrTag, email, ZERO_SHA } from "./shape.ts";

@@ -1,5 +1,5 @@
 import type { Octokit } from "octokit";
-import { z } from "zod";
+import * as z from "zod";
 import { PermanentError } from "../errors.ts";
 import { DEFAULT_TIMEOUT_MS, Deadline } from "./deadline.ts";
 import { ownerAndRepo } from "./github.ts";

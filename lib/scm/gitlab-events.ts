@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { SourceEvent } from "./port.ts";
 import { parseOrThrow, branchOrTag, email, ZERO_SHA } from "./shape.ts";
 

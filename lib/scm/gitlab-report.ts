@@ -1,5 +1,5 @@
 import { Commits, Deployments, type CommitablePipelineStatus } from "@gitbeaker/rest";
-import { z } from "zod";
+import * as z from "zod";
 import { PermanentError } from "../errors.ts";
 import { answerOf } from "./errors.ts";
 import { DEFAULT_TIMEOUT_MS } from "./deadline.ts";

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { Branches, Commits, GitbeakerRequestError, Repositories, RepositoryFiles, Tags } from "@gitbeaker/rest";
-import { z } from "zod";
+import * as z from "zod";
 import { RetryableError } from "../errors.ts";
 import type { RepoRef } from "../pipeline/run.ts";
 import { fromWebBody, stripFirstComponent } from "../tar.ts";

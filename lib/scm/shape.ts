@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import type * as z from "zod";
 import { BadPayloadError } from "./errors.ts";
 
 /** Zod issues as `field.path: message` lines, so a 400 names what was wrong. */

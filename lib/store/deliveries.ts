@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { Provider, Run, RunStatus } from "../pipeline/run.ts";
 
 /**

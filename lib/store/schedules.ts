@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { z } from "zod";
+import * as z from "zod";
 import { RepoRef } from "../pipeline/run.ts";
 import { Schedule } from "../pipeline/schema.ts";
 

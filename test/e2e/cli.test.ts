@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
+import * as z from "zod";
 import { githubPush } from "../../lib/demo/payloads.ts";
 import { createSampleApp } from "../../lib/demo/sample-app.ts";
 import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
