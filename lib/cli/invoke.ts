@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { z } from "zod";
+import * as z from "zod";
 import { isLambdaFunction, LAMBDA_FUNCTIONS, type LambdaFunction } from "../bundles/functions.ts";
 import { ConfigError, loadConfig, processEnv, type Env } from "../config.ts";
 import { readRuntimeFile, runtimeFile } from "../local/runtime-file.ts";
@@ -18,9 +18,10 @@ const RUNNER = join(ROOT, "lib/local/invoke-runner.mjs");
 const MAX_EVENT_BYTES = 6 * 1024 * 1024;
 
 const Answer = z.union([
-  z.object({ ok: z.literal(true), result: z.unknown(), ms: z.object({ import: z.number(), handler: z.number() }) }),
+  z.object({ ok: z.literal(true), result: z.unknown(), ms: z.object({ import: z.number(), handler: z.number() }), answeredAt: z.number() }),
   z.object({ ok: z.literal(false), error: z.object({ name: z.string(), message: z.string() }) }),
 ]);
+/** `totalMs`: from spawning the process to the handler's answer (or to the process's end, if it failed). */
 export type InvokeAnswer = z.infer<typeof Answer> & { totalMs: number };
 
 export interface InvokeOptions {
@@ -65,13 +66,13 @@ export async function invokeFunction(name: LambdaFunction, opts: InvokeOptions):
     const eventFile = join(dir, "event.json");
     const answerFile = join(dir, "answer.json");
     await writeFile(eventFile, JSON.stringify(opts.sign === false ? event : await signSample(event, config)));
-    const started = performance.now();
+    const started = performance.timeOrigin + performance.now();
     await run([...(opts.bundle ? [] : ["--import", "tsx"]), RUNNER, module, eventFile, answerFile, name], fnEnv, (opts.timeoutSec ?? 120) * 1000, opts.logs);
-    const totalMs = performance.now() - started;
+    const ended = performance.timeOrigin + performance.now();
     const text = await readFile(answerFile, "utf8").catch(() => "");
     const answer = Answer.safeParse(text ? JSON.parse(text) : undefined);
     if (!answer.success) throw new CliError(`${name} crashed before it answered: see its log above`);
-    return { ...answer.data, totalMs };
+    return { ...answer.data, totalMs: (answer.data.ok ? answer.data.answeredAt : ended) - started };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -24,12 +24,15 @@ const context = {
 let answer;
 try {
   const event = JSON.parse(await readFile(eventPath, "utf8"));
-  const loaded = Date.now();
+  const loaded = performance.now();
   const mod = await import(pathToFileURL(modulePath).href);
   if (typeof mod.handler !== "function") throw new Error(`${modulePath} exports no handler`);
-  const imported = Date.now();
+  const imported = performance.now();
   const result = await mod.handler(event, context);
-  answer = { ok: true, result: result ?? null, ms: { import: imported - loaded, handler: Date.now() - imported } };
+  // The wall clock's time of the answer, which the parent compares with its own at spawn: what
+  // comes after (writing this file, the process's exit) is the runner's, not the function's.
+  const answered = performance.now();
+  answer = { ok: true, result: result ?? null, ms: { import: imported - loaded, handler: answered - imported }, answeredAt: performance.timeOrigin + answered };
 } catch (err) {
   answer = { ok: false, error: { name: err?.name ?? "Error", message: String(err?.message ?? err) } };
 }

@@ -22,43 +22,65 @@ export interface AwsJsonApi {
   answer(next: AwsAnswer): void;
 }
 
+/** A running stand-in, for a bench or a test's own hooks. */
+export interface StartedAwsJsonApi extends AwsJsonApi {
+  close(): Promise<void>;
+}
+
 /**
- * A local server standing in for an AWS API of the JSON protocol (awsJson1_1), for one test
- * file: it answers every request with the current answer, sent with the headers AWS's documented
- * samples show (`Content-Type: application/x-amz-json-1.1`, `x-amzn-RequestId`), and records
- * what the SDK sent so its target, body and signature can be checked.
+ * A local server standing in for an AWS API of the JSON protocol (awsJson1_1): it answers every
+ * request with the current answer, sent with the headers AWS's documented samples show
+ * (`Content-Type: application/x-amz-json-1.1`, `x-amzn-RequestId`), and records what the SDK
+ * sent so its target, body and signature can be checked.
  */
-export function useAwsJsonApi(defaultAnswer: () => AwsAnswer): AwsJsonApi {
-  let server: Server;
-  let current: AwsAnswer;
-  const api = {
-    endpoint: "",
-    asked: [] as AskedRequest[],
-    answer(next: AwsAnswer) {
+export async function startAwsJsonApi(first: AwsAnswer, asked: AskedRequest[] = []): Promise<StartedAwsJsonApi> {
+  let current = first;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      asked.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks) });
+      if (current === "hang") return;
+      res.writeHead(current.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "123a4b56-7c89-01d2-3ef4-example5678f", ...current.headers });
+      res.end(current.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    asked,
+    answer(next) {
       current = next;
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** The stand-in for one test file: each test begins with `defaultAnswer()` and no request asked. */
+export function useAwsJsonApi(defaultAnswer: () => AwsAnswer): AwsJsonApi {
+  let started: StartedAwsJsonApi | undefined;
+  const asked: AskedRequest[] = [];
+  const api: AwsJsonApi = {
+    get endpoint() {
+      return started?.endpoint ?? "";
+    },
+    asked,
+    answer(next) {
+      started?.answer(next);
     },
   };
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", () => {
-        api.asked.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks) });
-        if (current === "hang") return;
-        res.writeHead(current.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-requestid": "123a4b56-7c89-01d2-3ef4-example5678f", ...current.headers });
-        res.end(current.body);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    api.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    started = await startAwsJsonApi(defaultAnswer(), asked);
   });
   afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await started?.close();
   });
   beforeEach(() => {
-    api.asked.length = 0;
-    current = defaultAnswer();
+    asked.length = 0;
+    started?.answer(defaultAnswer());
   });
   return api;
 }
