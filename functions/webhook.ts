@@ -1,11 +1,10 @@
-// POST /hooks/github, /hooks/gitlab: verify, dedupe, record runs, enqueue. Node, Lambda, fetch.
-import { handle } from "hono/aws-lambda";
+// POST /hooks/github, /hooks/gitlab on Lambda: verify, dedupe, record the delivery, enqueue.
 import { awsApis } from "../lib/aws/apis.ts";
 import { loadFunctionConfig } from "../lib/aws/secrets.ts";
-import { webhookApp } from "../lib/http/webhook-app.ts";
 import { createCoreServices } from "../lib/core-services.ts";
+import { webhookLambda } from "../lib/http/webhook-lambda.ts";
+import { webhookOptions } from "../lib/http/webhook-receive.ts";
 
 const config = await loadFunctionConfig();
-export const app = webhookApp(await createCoreServices(config, awsApis(config)));
-export const handler = handle(app);
-export default { fetch: app.fetch };
+const core = await createCoreServices(config, awsApis(config));
+export const handler = webhookLambda(webhookOptions(core), core.log);

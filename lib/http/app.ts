@@ -1,18 +1,16 @@
 import type { Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { z } from "zod";
+import type * as z from "zod";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { classify, RetryableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { errorAnswer, type Answer } from "./answers.ts";
 
-/** When an outage names no time, a client is told to come back after this long. */
-const DEFAULT_RETRY_AFTER_SEC = 5;
+/** An answer as hono's response. */
+export function reply(c: Context, a: Answer): Response {
+  return c.json(a.body, a.status as ContentfulStatusCode, a.headers);
+}
 
-/**
- * One place maps errors to answers, by the one error tree (lib/errors.ts): an outage is 503
- * with Retry-After, bad input 400, a missing thing 404, a conflict 409. A body never carries
- * a stack or a secret; a fault of our own is logged and answered 500 without its details.
- */
+/** Every error a route throws is answered by errorAnswer (lib/http/answers.ts), hono's own by their status. */
 export function withErrors(app: Hono, log: Logger): Hono {
   app.onError((err, c) => {
     if (err instanceof HTTPException) {
@@ -20,18 +18,7 @@ export function withErrors(app: Hono, log: Logger): Hono {
       if (err.res) return err.getResponse();
       return c.json({ error: err.message }, err.status);
     }
-    const e = classify(err);
-    const status = e.status as ContentfulStatusCode;
-    if (status >= 500 && !e.retryable) {
-      log.error({ err }, "request failed");
-      return c.json({ error: "internal error; try again (a redelivery never runs a push twice)" }, 500);
-    }
-    if (e.retryable) {
-      log.warn({ err: e.message, status }, "request met an outage");
-      const after = e instanceof RetryableError && e.retryAfterMs !== undefined ? Math.ceil(e.retryAfterMs / 1000) : DEFAULT_RETRY_AFTER_SEC;
-      c.header("Retry-After", String(after));
-    }
-    return c.json({ error: e.message }, status);
+    return reply(c, errorAnswer(err, log));
   });
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   return app;
