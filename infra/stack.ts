@@ -89,6 +89,13 @@ interface FunctionSpec {
 }
 
 const ALL: readonly TableAction[] = ["GetItem", "PutItem", "DeleteItem", "Query"];
+/**
+ * Lambda gives a function CPU in proportion to its memory, one vCPU at 1,769 MB: at 512 MB a
+ * cold start, which is CPU work (compiling the bundle, the SDK's first request), takes about
+ * 3.5 times what bench/coldstart measures on a whole core. The two functions on a sender's or
+ * a person's clock get the whole vCPU; they run for milliseconds, so it costs cents a month.
+ */
+export const ONE_VCPU_MB = 1769;
 /** Lambda's ceiling under the HTTP API's own: it gives up on an integration after 30 s. */
 const HTTP_TIMEOUT = Duration.seconds(29);
 
@@ -102,8 +109,8 @@ const HTTP_TIMEOUT = Duration.seconds(29);
  *   deleted); cron: schedule slots (a stale slot is deleted) and the runs they start.
  */
 const FUNCTIONS: Record<HoistFunction, FunctionSpec> = {
-  webhook: { description: "POST /hooks/github, /hooks/gitlab: verify, dedupe, record the delivery, enqueue", memoryMb: 512, timeout: Duration.seconds(10), table: ["GetItem", "PutItem"], sourceMaps: false },
-  chat: { description: "POST /chat/slack, GET|POST /chat/approve/{token}: approvals from chat", memoryMb: 512, timeout: HTTP_TIMEOUT, table: ["GetItem", "PutItem"], sourceMaps: false },
+  webhook: { description: "POST /hooks/github, /hooks/gitlab: verify, dedupe, record the delivery, enqueue", memoryMb: ONE_VCPU_MB, timeout: Duration.seconds(10), table: ["GetItem", "PutItem"], sourceMaps: false },
+  chat: { description: "POST /chat/slack, GET|POST /chat/approve/{token}: approvals from chat", memoryMb: ONE_VCPU_MB, timeout: HTTP_TIMEOUT, table: ["GetItem", "PutItem"], sourceMaps: false },
   api: { description: "/api/* and GET /healthz", memoryMb: 512, timeout: HTTP_TIMEOUT, table: ALL, sourceMaps: true },
   worker: { description: "SQS consumer: resolves deliveries, advances runs, runs queued releases", memoryMb: 1024, timeout: WORKER_TIMEOUT, table: ALL, sourceMaps: true },
   // Every minute; a tick that outlasts the next is harmless (leases keep two apart), and a

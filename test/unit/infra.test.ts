@@ -4,7 +4,7 @@ import { Match, Template } from "aws-cdk-lib/assertions";
 import { Code } from "aws-cdk-lib/aws-lambda";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ContextError, readContext, SECRET_SETTINGS } from "../../infra/context.ts";
-import { GENERATED_SECRET, HoistStack } from "../../infra/stack.ts";
+import { GENERATED_SECRET, HoistStack, ONE_VCPU_MB } from "../../infra/stack.ts";
 import { LAMBDA_FUNCTIONS, type LambdaFunction } from "../../lib/bundles/functions.ts";
 import { ConfigSchema } from "../../lib/config.ts";
 import type { DynamoApi } from "../../lib/store/dynamo-api.ts";
@@ -163,6 +163,12 @@ describe("the stack's functions", () => {
       expect(fn.Architectures).toEqual(["arm64"]);
       expect(fn.Handler).toBe("index.handler");
     }
+  });
+
+  it("give the webhook and chat a whole vCPU (1,769 MB), the others what they need", () => {
+    const memory = Object.fromEntries(LAMBDA_FUNCTIONS.map((name) => [name, props(fnId[name]).MemorySize]));
+    expect(memory).toEqual({ webhook: ONE_VCPU_MB, chat: ONE_VCPU_MB, api: 512, worker: 1024, reconcile: 512, cron: 512 });
+    expect(ONE_VCPU_MB).toBe(1769);
   });
 
   it("each know the table, the queue, the secret and the public URL, and the context's settings; source maps but on the webhook and chat (they cost a cold start)", () => {
