@@ -5,9 +5,11 @@ import type { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { githubPush, gitlabPush } from "../../lib/demo/payloads.ts";
 import { commitAll, createSampleApp, type SampleApp } from "../../lib/demo/sample-app.ts";
+import { withErrors } from "../../lib/http/app.ts";
 import { webhookApp } from "../../lib/http/webhook-app.ts";
 import { webhookLambda } from "../../lib/http/webhook-lambda.ts";
 import { webhookOptions } from "../../lib/http/webhook-receive.ts";
+import { webhookRoutes } from "../../lib/http/webhooks.ts";
 import type { StartedServers } from "../../lib/local/servers.mjs";
 import type { Services } from "../../lib/services.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";
@@ -312,5 +314,24 @@ describe("the Lambda handler's own edges", () => {
     const res = await lambda(event({ body: "x".repeat(70_000) }));
     expect(res.statusCode).toBe(413);
     expect(res.body).toContain("larger than 65536 bytes");
+  });
+});
+
+describe("a table that cannot be reached", () => {
+  it("is answered 503 with Retry-After by both adapters, and nothing is enqueued", async () => {
+    const down = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8000"), { code: "ECONNREFUSED" });
+    const deliveries = new Proxy(s.deliveries, { get: () => () => Promise.reject(down) });
+    const opts = { ...webhookOptions(s), ingest: { ...s.ingest, deliveries } };
+    const hono = withErrors(webhookRoutes(opts), s.log);
+    const handler = webhookLambda(opts, s.log);
+    const before = await footprint();
+    const body = push();
+    const headers = { "content-type": "application/json", "x-github-event": "push", "x-github-delivery": `gh-down-${++seq}`, "x-hub-signature-256": await signGitHub(body, SECRET) };
+    const viaHono = await hono.request("/hooks/github", { method: "POST", body, headers });
+    const viaLambda = await handler({ version: "2.0", rawPath: "/hooks/github", headers, body, isBase64Encoded: false, requestContext: { http: { method: "POST" } } });
+    expect([viaHono.status, viaHono.headers.get("retry-after")]).toEqual([503, "5"]);
+    expect([viaLambda.statusCode, viaLambda.headers["Retry-After"]]).toEqual([503, "5"]);
+    expect(JSON.parse(viaLambda.body)).toEqual(await viaHono.json());
+    expect(await footprint()).toEqual(before);
   });
 });
