@@ -1,16 +1,15 @@
 // bench/coldstart: each Lambda bundle's size, and the time from a fresh Node process to its
-// first answer on its sample event (events/), against real dynalite and local-aws-sqs through
-// the AWS SDK, as on AWS: what a cold start costs before Lambda's own share. Two baselines run
-// in the same rounds: the same fresh process answering from an empty handler (what any function
-// pays for Node and the runner alone), and from a bundle of nothing but the AWS SDK's DynamoDB
-// and SQS clients (the floor for a function that reaches the table and the queue through the
-// SDK). As on AWS, each function first reads the stack's secret (a local stand-in for Secrets
-// Manager answers GetSecretValue). Rounds alternate so the machine's drift hits all. Each time runs from the spawn to the
-// moment the handler's answer exists (the runner's clock at the answer against this one's at the
-// spawn): writing the answer down and the process's exit are the runner's costs, not the
-// function's. Each webhook round delivers a push not seen before, as a first delivery is.
-// The functions run on the Node that runs this; Lambda runs the stack's (24), so to time that
-// one, run the bench with it first on PATH.
+// first answer on its sample event (events/), as on AWS: each function first reads the stack's
+// secret (a local stand-in for Secrets Manager answers GetSecretValue), then answers through the
+// AWS SDK against real dynalite and local-aws-sqs; the webhook, a push it has not seen before.
+// Each time runs from the spawn to the moment the handler's answer exists (the runner's clock at
+// the answer against this one's at the spawn): writing the answer down and the process's exit
+// are the runner's, not the function's. Baselines in the same rounds: an empty handler (what any
+// function pays for Node and the runner), a bundle of nothing but the SDK's DynamoDB and SQS
+// clients (the floor for a function that reaches the table and the queue through the SDK), and
+// the webhook with its settings in its environment (what the secret's read costs). Rounds
+// alternate so the machine's drift hits all. The functions run on the Node that runs this;
+// Lambda runs the stack's (24): to time that one, run the bench with it first on PATH.
 //
 //   npm run bench:coldstart -- [--rounds 7]
 import { spawn } from "node:child_process";
