@@ -2,7 +2,7 @@ import { Buffer } from "node:buffer";
 import * as z from "zod";
 import type { Logger } from "../log.ts";
 import { errorAnswer, type Answer } from "./answers.ts";
-import { receiveWebhook, type WebhookOptions } from "./webhook-receive.ts";
+import { receiveWebhook, type WebhookOptions, type WebhookProvider } from "./webhook-receive.ts";
 
 /** The parts of an API Gateway HTTP API request (payload format 2.0) a webhook needs. */
 const HttpApiRequest = z.object({
@@ -21,7 +21,7 @@ export interface HttpApiResult {
   isBase64Encoded: false;
 }
 
-const ROUTES: Record<string, "github" | "gitlab"> = { "/hooks/github": "github", "/hooks/gitlab": "gitlab" };
+const ROUTES: Record<string, WebhookProvider> = { "/hooks/github": "github", "/hooks/gitlab": "gitlab" };
 
 /**
  * The webhook function's handler: an API Gateway request straight to receiveWebhook, the same

@@ -3,8 +3,6 @@ import { bodyLimit } from "hono/body-limit";
 import { reply } from "./app.ts";
 import { receiveWebhook, tooLarge, type WebhookOptions, type WebhookProvider } from "./webhook-receive.ts";
 
-export type { WebhookOptions };
-
 /** POST /hooks/github and /hooks/gitlab as hono routes: receiveWebhook answers them. */
 export function webhookRoutes(opts: WebhookOptions): Hono {
   const app = new Hono();
