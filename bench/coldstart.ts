@@ -12,7 +12,6 @@
 // Lambda runs the stack's (24): to time that one, run the bench with it first on PATH.
 //
 //   npm run bench:coldstart -- [--rounds 7]
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -20,7 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { bundleForLambda, bundleFunctions } from "../lib/bundles/bundle.ts";
 import { WEBHOOK_BUDGET_BYTES, type LambdaFunction } from "../lib/bundles/functions.ts";
-import { invokeFunction } from "../lib/cli/invoke.ts";
+import { invokeFunction, invokeModule } from "../lib/cli/invoke.ts";
 import { loadConfig, type Env } from "../lib/config.ts";
 import { signSample } from "../lib/local/sign-sample.ts";
 import { startServers } from "../lib/local/servers.mjs";
@@ -104,17 +103,11 @@ await writeFile(
 );
 const sdk = join(dir, "sdk", "index.mjs");
 const sdkBytes = await bundleForLambda(join(dir, "sdk.ts"), sdk);
-await writeFile(join(dir, "event.json"), "{}");
+/** Milliseconds from spawning a fresh process to the answer of `module`'s handler. */
 async function bare(module: string): Promise<number> {
-  const started = performance.timeOrigin + performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "lib/local/invoke-runner.mjs"), module, join(dir, "event.json"), join(dir, "answer.json"), "bare"], { stdio: "ignore" });
-    child.on("error", reject);
-    child.on("exit", () => resolve());
-  });
-  const answer = JSON.parse(await readFile(join(dir, "answer.json"), "utf8")) as { ok: boolean; answeredAt: number };
-  if (!answer.ok) throw new Error(`${module} did not answer`);
-  return answer.answeredAt - started;
+  const answer = await invokeModule(module, {}, { name: "bare", env, logs: () => undefined });
+  if (!answer.ok) throw new Error(`${module} did not answer: ${answer.error.message}`);
+  return answer.totalMs;
 }
 
 const load = () => loadavg().map((l) => l.toFixed(2)).join(" ");

@@ -61,17 +61,36 @@ export async function invokeFunction(name: LambdaFunction, opts: InvokeOptions):
   }
   const module = opts.bundle ? join(ROOT, "dist/lambda", name, "index.mjs") : join(ROOT, "functions", `${name}.ts`);
   if (!existsSync(module)) throw new CliError(`${module} does not exist: run \`npm run bundle\` first`);
+  return invokeModule(module, opts.sign === false ? event : await signSample(event, config), {
+    name,
+    env: fnEnv,
+    tsx: !opts.bundle,
+    timeoutMs: (opts.timeoutSec ?? 120) * 1000,
+    ...(opts.logs ? { logs: opts.logs } : {}),
+  });
+}
+
+/**
+ * Any module exporting `handler`, called on `event` in a fresh Node process as Lambda calls it
+ * (bench/coldstart's baselines too). `totalMs` runs from the spawn to the handler's answer: the
+ * runner's clock at the answer against this one's at the spawn.
+ */
+export async function invokeModule(
+  module: string,
+  event: unknown,
+  opts: { name: string; env: Env; tsx?: boolean; timeoutMs?: number; logs?: (chunk: Buffer) => void },
+): Promise<InvokeAnswer> {
   const dir = await mkdtemp(join(tmpdir(), "hoist-invoke-"));
   try {
     const eventFile = join(dir, "event.json");
     const answerFile = join(dir, "answer.json");
-    await writeFile(eventFile, JSON.stringify(opts.sign === false ? event : await signSample(event, config)));
+    await writeFile(eventFile, JSON.stringify(event));
     const started = performance.timeOrigin + performance.now();
-    await run([...(opts.bundle ? [] : ["--import", "tsx"]), RUNNER, module, eventFile, answerFile, name], fnEnv, (opts.timeoutSec ?? 120) * 1000, opts.logs);
+    await run([...(opts.tsx ? ["--import", "tsx"] : []), RUNNER, module, eventFile, answerFile, opts.name], opts.env, opts.timeoutMs ?? 120_000, opts.logs);
     const ended = performance.timeOrigin + performance.now();
     const text = await readFile(answerFile, "utf8").catch(() => "");
     const answer = Answer.safeParse(text ? JSON.parse(text) : undefined);
-    if (!answer.success) throw new CliError(`${name} crashed before it answered: see its log above`);
+    if (!answer.success) throw new CliError(`${opts.name} crashed before it answered: see its log above`);
     return { ...answer.data, totalMs: (answer.data.ok ? answer.data.answeredAt : ended) - started };
   } finally {
     await rm(dir, { recursive: true, force: true });
