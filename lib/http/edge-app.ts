@@ -15,15 +15,13 @@ export function edgeApp(s: Pick<CoreServices, "config" | "ingest" | "log" | "dyn
   app.route("/", webhookApp(s));
   app.route(
     "/",
-    withErrors(
-      slackRoutes({
-        ...(s.config.SLACK_SIGNING_SECRET ? { signingSecret: s.config.SLACK_SIGNING_SECRET } : {}),
-        once: new DynamoOnceStore(s.dynamo, s.config.HOIST_TABLE, s.clock),
-        settle: (body) => s.queue.send({ slackClick: body }),
-        clock: s.clock,
-      }),
-      s.log,
-    ),
+    slackRoutes({
+      ...(s.config.SLACK_SIGNING_SECRET ? { signingSecret: s.config.SLACK_SIGNING_SECRET } : {}),
+      once: new DynamoOnceStore(s.dynamo, s.config.HOIST_TABLE, s.clock),
+      settle: (body) => s.queue.send({ slackClick: body }),
+      clock: s.clock,
+    }),
   );
+  // Answers the Slack routes' errors as the webhook's own withErrors answers theirs.
   return withErrors(app, s.log);
 }
