@@ -53,7 +53,7 @@ export async function bundleForLambda(entry: string, file: string): Promise<{ by
     target: "node22",
     format: "esm",
     // Packages' ES builds first (Node's default is their CommonJS): the AWS SDK's tree-shake, and
-    // skip CommonJS's wrappers at import (the webhook: 901 KiB before, 694 KiB now).
+    // skip CommonJS's wrappers at import (the webhook's bundle was 23% smaller for it).
     mainFields: ["module", "main"],
     minify: true,
     treeShaking: true,
