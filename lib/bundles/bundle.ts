@@ -1,6 +1,7 @@
 import { rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { build, type Metafile } from "esbuild";
+import { isBuiltin } from "node:module";
+import { build, type Metafile, type Plugin } from "esbuild";
 import { LAMBDA_FUNCTIONS, type LambdaFunction } from "./functions.ts";
 
 export interface Bundle {
@@ -18,7 +19,8 @@ const ROOT = resolve(import.meta.dirname, "../..");
  * Bundles each function with esbuild: ESM for Node 22 and later (the stack runs 24), minified and
  * tree-shaken, the AWS SDK included (the runtime's own copy changes under us). Packages
  * written as CommonJS still call `require` for Node's built-ins, which an ES module lacks:
- * the banner gives them one, and the __dirname and __filename some of them read.
+ * the banner gives them one, and the __dirname and __filename some of them read. It takes them
+ * from process.getBuiltinModule, not an import: no built-in is ever imported (builtinsRequired).
  */
 export async function bundleFunctions(opts: { outDir?: string; only?: readonly LambdaFunction[] } = {}): Promise<Bundle[]> {
   const outDir = opts.outDir ?? join(ROOT, "dist/lambda");
@@ -62,14 +64,31 @@ export async function bundleForLambda(entry: string, file: string): Promise<{ by
     // ssh2's optional native speed-ups: it falls back to JavaScript without them.
     external: ["cpu-features", "*.node"],
     banner: {
-      js: 'import { createRequire as __hoistRequire } from "node:module"; import { dirname as __hoistDirname } from "node:path"; import { fileURLToPath as __hoistPath } from "node:url"; const require = __hoistRequire(import.meta.url); const __filename = __hoistPath(import.meta.url); const __dirname = __hoistDirname(__filename);',
+      js: 'const require = process.getBuiltinModule("node:module").createRequire(import.meta.url); const __filename = process.getBuiltinModule("node:url").fileURLToPath(import.meta.url); const __dirname = process.getBuiltinModule("node:path").dirname(__filename);',
     },
     nodePaths: [join(ROOT, "node_modules")],
+    plugins: [builtinsRequired],
     metafile: true,
     logLevel: "error",
   });
   return sizes(result.metafile, file);
 }
+
+/**
+ * Node's built-ins reached by `require`, never by an ES import. For an ES import Node makes the
+ * built-in a module facade, which reads every export of it once: node:http's `WebSocket` getter
+ * then loads undici, Node's fetch, which the functions never use (25 ms of a cold start,
+ * bench/coldstart). A `require` hands over the exports object and runs no getter.
+ */
+const builtinsRequired: Plugin = {
+  name: "builtins-required",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z][a-z0-9_/]*$/ }, (args) =>
+      args.kind !== "require-call" && isBuiltin(args.path) ? { path: args.path, namespace: "builtin" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "builtin" }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: "js" }));
+  },
+};
 
 /** The bytes of every JavaScript output, and of those an import of `entry` loads at once. */
 function sizes(metafile: Metafile, entry: string): { bytes: number; startBytes: number } {

@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isBuiltin } from "node:module";
+import { dirname, join } from "node:path";
 import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -103,6 +104,18 @@ describe("the Lambda bundles", () => {
     expect((await readdir(join(import.meta.dirname, "../../events/apigw"))).length).toBeGreaterThanOrEqual(10);
     const webhook = bundles.find((b) => b.name === "webhook")!;
     expect(webhook.bytes, `the webhook bundle is ${webhook.bytes} bytes`).toBeLessThanOrEqual(WEBHOOK_BUDGET_BYTES);
+  });
+
+  it("reach Node's built-ins through require, never an ES import (whose facade runs every getter: node:http's loads undici)", async () => {
+    for (const bundle of bundles) {
+      const dir = dirname(bundle.file);
+      const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith(".mjs"));
+      const texts = await Promise.all(files.map((f) => readFile(join(dir, f), "utf8")));
+      const imported = texts.flatMap((text) => [...text.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*"([^"]+)"/g)].map((m) => m[1]!)).filter((path) => isBuiltin(path));
+      expect(imported, `${bundle.name} imports built-ins as ES modules`).toEqual([]);
+      // The requires are there: the check above would pass on a bundle that reached none.
+      expect(texts.join("").match(/\("node:https"\)/g)?.length ?? 0, bundle.name).toBeGreaterThan(0);
+    }
   });
 
   it("are what the stack ships: `cdk synth` (cdk.json's app) writes the template offline, without AWS credentials, one asset per bundle", async () => {
