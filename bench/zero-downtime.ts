@@ -45,7 +45,7 @@ import { systemReleaseClock } from "../lib/release/targets.ts";
 import { HaproxyRouter } from "../lib/router/haproxy.ts";
 import { loopbackDynamoApi } from "../lib/store/dynamo-loopback.ts";
 import { DynamoReleaseStore } from "../lib/store/dynamo-releases.ts";
-import { DynamoRunStore } from "../lib/store/dynamo.ts";
+import { ensureTable } from "../lib/store/dynamo-table.ts";
 import { buildApp } from "../test/support/apps.ts";
 import { requireDocker, uniqueSuffix } from "../test/support/docker.ts";
 import { freePort, startHaproxy, type Haproxy } from "../test/support/haproxy.ts";
@@ -417,7 +417,7 @@ async function main(): Promise<void> {
   onCleanup("dynalite and SQS servers", () => servers.close());
   const api = loopbackDynamoApi(servers.dynamodb);
   const table = `zd-${suffix}`;
-  await new DynamoRunStore({ api, table }).ensureTable();
+  await ensureTable(api, table);
   const deps: ReleaseDeps = { store: new DynamoReleaseStore(api, table), now: () => Date.now(), leaseMs: 10 * 60_000 };
   for (const version of ["v1", "v2"]) await buildApp(docker, tag(version), { version });
 

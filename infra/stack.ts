@@ -56,7 +56,7 @@ export const QUEUE_VISIBILITY = Duration.seconds(WORKER_TIMEOUT.toSeconds() * 6)
 export const MAX_RECEIVE_COUNT = 5;
 
 /**
- * The run store's indexes, as lib/store/dynamo.ts's ensureTable creates them locally (the
+ * The run store's indexes, as lib/store/dynamo-table.ts's ensureTable creates them locally (the
  * template test holds the two to each other).
  */
 const INDEXES = [

@@ -7,7 +7,7 @@ import type { SqsApi } from "./queue/sqs-api.ts";
 import type { IngestDeps } from "./runs/ingest.ts";
 import type { DynamoApi } from "./store/dynamo-api.ts";
 import { DynamoDeliveryStore } from "./store/dynamo-deliveries.ts";
-import { DynamoRunStore } from "./store/dynamo.ts";
+import { ensureTable } from "./store/dynamo-table.ts";
 
 /**
  * What every function stands on: the config, the log, the table and the queue. The webhook
@@ -22,7 +22,6 @@ export interface CoreServices {
   clock: Clock;
   dynamo: DynamoApi;
   sqs: SqsApi;
-  store: DynamoRunStore;
   /** Push deliveries, from the webhook's record to their runs. */
   deliveries: DynamoDeliveryStore;
   queue: SqsQueue;
@@ -37,10 +36,9 @@ export interface CoreOverrides {
 export async function createCoreServices(config: Config, { dynamo, sqs }: AwsApis, overrides: CoreOverrides = {}): Promise<CoreServices> {
   const log = overrides.log ?? createLogger(config.HOIST_LOG_LEVEL, secretsOf(config));
   const clock = overrides.clock ?? systemClock;
-  const store = new DynamoRunStore({ api: dynamo, table: config.HOIST_TABLE });
   // Local servers start empty: create what the cloud stack would have created.
-  if (config.AWS_ENDPOINT_URL_DYNAMODB) await store.ensureTable();
+  if (config.AWS_ENDPOINT_URL_DYNAMODB) await ensureTable(dynamo, config.HOIST_TABLE);
   const queue = new SqsQueue(sqs, config.HOIST_QUEUE_URL ?? (await ensureQueue(sqs, config.HOIST_QUEUE)));
   const deliveries = new DynamoDeliveryStore(dynamo, config.HOIST_TABLE);
-  return { config, log, clock, dynamo, sqs, store, deliveries, queue, ingest: { deliveries, queue, clock, redriveAfterMs: config.HOIST_REDRIVE_AFTER_MS } };
+  return { config, log, clock, dynamo, sqs, deliveries, queue, ingest: { deliveries, queue, clock, redriveAfterMs: config.HOIST_REDRIVE_AFTER_MS } };
 }

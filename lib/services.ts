@@ -28,6 +28,7 @@ import { peopleObserver } from "./runs/notices.ts";
 import type { RunObserver } from "./runs/observer.ts";
 import type { StartDeps } from "./runs/start-run.ts";
 import { createRunReporter, type RunReporter } from "./scm/report.ts";
+import { DynamoRunStore } from "./store/dynamo.ts";
 import { DynamoOnceStore } from "./store/dynamo-once.ts";
 import { DynamoScheduleStore } from "./store/dynamo-schedules.ts";
 import type { CronDeps } from "./runs/cron.ts";
@@ -37,6 +38,8 @@ import { DynamoVariableStore } from "./store/dynamo-variables.ts";
 
 /** Everything a function needs, built once per process from the config. */
 export interface Services extends CoreServices {
+  /** Runs: their records, leases and logs. */
+  store: DynamoRunStore;
   /** Environments, release history and release leases. */
   releases: DynamoReleaseStore;
   /** Registries and their credentials. */
@@ -78,7 +81,8 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const secrets = secretsOf(config);
   const apis = awsApis(config);
   const core = await createCoreServices(config, overrides.wrapAws?.(apis) ?? apis, overrides);
-  const { log, clock, dynamo, store, deliveries, queue } = core;
+  const { log, clock, dynamo, deliveries, queue } = core;
+  const store = new DynamoRunStore({ api: dynamo, table: config.HOIST_TABLE });
   const engine = overrides.engine ?? new DockerEngine({ access: buildEngineOf(config) });
   const source =
     overrides.source ??
@@ -130,6 +134,7 @@ export async function createServices(config: Config, overrides: ServiceOverrides
   const registryDefault = config.HOIST_REGISTRY ? { registry: config.HOIST_REGISTRY } : {};
   return {
     ...core,
+    store,
     observer,
     people: { ...(slack ? { slack } : {}), once: new DynamoOnceStore(dynamo, config.HOIST_TABLE, clock), reporter },
     trigger: { store, queue, clock, configs, redriveAfterMs, observer, resolveRef: (repo, ref) => source.resolveRef(repo, ref), ...registryDefault },

@@ -1,5 +1,6 @@
 import * as z from "zod";
-import { Run, RunStatus, StageStatus } from "../pipeline/run.ts";
+import { Run } from "../pipeline/run.ts";
+import { RunStatus, StageStatus } from "../pipeline/statuses.ts";
 import { Environment } from "../release/environment.ts";
 import { Registry, type RegistryRegistration } from "../registry/registry.ts";
 import { ReleaseRecord } from "../release/records.ts";

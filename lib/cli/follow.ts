@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Run, RunStatus, Stage } from "../pipeline/run.ts";
+import type { Run, Stage } from "../pipeline/run.ts";
+import type { RunStatus } from "../pipeline/statuses.ts";
 import type { HoistClient } from "./client.ts";
 import { isFinalRun, isFinalStage, LineBuffer, logDelta } from "./format.ts";
 import { CliError } from "./output.ts";

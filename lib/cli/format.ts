@@ -1,6 +1,7 @@
 import type { Environment } from "../release/environment.ts";
 import type { ReleaseRecord } from "../release/records.ts";
-import type { Run, RunStatus, Stage, StageStatus } from "../pipeline/run.ts";
+import type { Run, Stage } from "../pipeline/run.ts";
+import type { RunStatus, StageStatus } from "../pipeline/statuses.ts";
 import { parseImageRef, repositoryOf } from "../pipeline/image-ref.ts";
 import { formatDuration } from "../duration.ts";
 import { gateState, gateSummary } from "../pipeline/approval.ts";

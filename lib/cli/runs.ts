@@ -1,7 +1,8 @@
 import { userInfo } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Option, type Command } from "commander";
-import { RUN_STATUSES, type Run, type RunStatus } from "../pipeline/run.ts";
+import type { Run } from "../pipeline/run.ts";
+import { RUN_STATUSES, type RunStatus } from "../pipeline/statuses.ts";
 import type { HoistClient, RunLogs } from "./client.ts";
 import type { CliContext } from "./context.ts";
 import { follow, type FollowView } from "./follow.ts";

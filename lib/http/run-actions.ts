@@ -5,7 +5,7 @@ import * as z from "zod";
 import type { Clock } from "../clock.ts";
 import { NotFoundError } from "../errors.ts";
 import { quoted, RunId } from "../pipeline/names.ts";
-import type { RepoRef } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
 import type { Queue } from "../queue/port.ts";
 import { decide } from "../runs/approve.ts";
 import { manualRunId } from "../runs/ids.ts";

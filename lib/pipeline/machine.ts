@@ -1,5 +1,6 @@
 import { alreadyDecided, gateState, gateSummary, MAX_DECISIONS, refusal, type ApprovalRule, type DecisionInput, type Gate } from "./approval.ts";
-import { TERMINAL, type Attempt, type Run, type RunStatus, type Stage, type StageOutput, type StageSpec, type StageStatus } from "./run.ts";
+import type { Attempt, Run, Stage, StageOutput, StageSpec } from "./run.ts";
+import { TERMINAL, type RunStatus, type StageStatus } from "./statuses.ts";
 import { clipText, jsonBytes, MAX_OUTPUT_BYTES, RUN_BUDGET_BYTES } from "./size.ts";
 
 /**

@@ -1,19 +1,10 @@
 import { ApprovalAsk, Gate } from "./approval.ts";
+import { CommitRef } from "./refs.ts";
+import { RunStatus, StageStatus } from "./statuses.ts";
 import { Strategy } from "./strategy.ts";
 import * as z from "zod";
 
 /** The run record: what the table stores and the API returns. */
-
-/** `waiting`: a stage waits at its approval gate, and no worker holds the run. */
-export const RUN_STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"] as const;
-export const RunStatus = z.enum(RUN_STATUSES);
-export type RunStatus = z.infer<typeof RunStatus>;
-
-export const STAGE_STATUSES = ["pending", "waiting", "running", "succeeded", "failed", "skipped", "cancelled"] as const;
-export const StageStatus = z.enum(STAGE_STATUSES);
-export type StageStatus = z.infer<typeof StageStatus>;
-
-export const TERMINAL: ReadonlySet<RunStatus> = new Set(["succeeded", "failed", "cancelled"]);
 
 /** A stage as the run executes it: fully resolved, no defaults left to apply. */
 export const StageSpec = z.discriminatedUnion("kind", [
@@ -98,19 +89,6 @@ export const Stage = StageFacts.extend({
 });
 export type Stage = z.infer<typeof Stage>;
 
-export const Provider = z.enum(["github", "gitlab"]);
-export type Provider = z.infer<typeof Provider>;
-
-export const RepoRef = z.object({
-  provider: Provider,
-  /** owner/name (GitHub) or group/project path (GitLab). */
-  fullName: z.string(),
-  /** Provider project id (GitLab) or repository id (GitHub). */
-  id: z.union([z.string(), z.number()]).optional(),
-  cloneUrl: z.string(),
-});
-export type RepoRef = z.infer<typeof RepoRef>;
-
 export const Trigger = z.discriminatedUnion("type", [
   /** `email`: the pusher's, as the provider gave it, for self-approval from chat. */
   z.object({ type: z.literal("push"), delivery: z.string(), actor: z.string().optional(), email: z.string().optional() }),
@@ -134,11 +112,7 @@ export type Trigger = z.infer<typeof Trigger>;
 
 export const Run = z.object({
   id: z.string(),
-  repo: RepoRef,
-  ref: z.string(),
-  branch: z.string().optional(),
-  tag: z.string().optional(),
-  sha: z.string().regex(/^[0-9a-f]{7,64}$/),
+  ...CommitRef.shape,
   pipeline: z.string(),
   trigger: Trigger,
   status: RunStatus,

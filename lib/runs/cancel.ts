@@ -1,6 +1,7 @@
 import type { Clock } from "../clock.ts";
 import { inFlight, transition } from "../pipeline/machine.ts";
-import { TERMINAL, type Run } from "../pipeline/run.ts";
+import type { Run } from "../pipeline/run.ts";
+import { TERMINAL } from "../pipeline/statuses.ts";
 import type { Queue } from "../queue/port.ts";
 import type { RunStore } from "../store/port.ts";
 import type { RunObserver } from "./observer.ts";

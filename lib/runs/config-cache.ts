@@ -1,5 +1,5 @@
 import { HOIST_FILE, parseHoistFile, type ParsedConfig } from "../pipeline/config.ts";
-import type { RepoRef } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
 import type { SourceReader } from "../scm/port.ts";
 
 /**

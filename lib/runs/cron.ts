@@ -1,6 +1,6 @@
 import { classify, InternalError, messageOf } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { RepoRef } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
 import { dueSlot, latestSlot, nextSlot } from "../pipeline/schedule-slots.ts";
 import type { ResolvedRef, SourceReader } from "../scm/port.ts";
 import type { RegisteredSchedule, ScheduleStore, SlotClaim, StoredSchedule } from "../store/schedules.ts";

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import { Octokit, RequestError } from "octokit";
 import { PermanentError } from "../errors.ts";
-import type { RepoRef } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
 import { fromWebBody, stripFirstComponent } from "../tar.ts";
 import { DEFAULT_ARCHIVE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, Deadline } from "./deadline.ts";
 import { providerError } from "./errors.ts";

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { Branches, Commits, GitbeakerRequestError, Repositories, RepositoryFiles, Tags } from "@gitbeaker/rest";
 import * as z from "zod";
 import { RetryableError } from "../errors.ts";
-import type { RepoRef } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
 import { fromWebBody, stripFirstComponent } from "../tar.ts";
 import { DEFAULT_ARCHIVE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS } from "./deadline.ts";
 import { providerError } from "./errors.ts";

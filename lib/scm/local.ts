@@ -4,7 +4,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { BadInputError, NotFoundError, PermanentError } from "../errors.ts";
-import type { RepoRef } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
 import type { ResolvedRef, SourceReader } from "./port.ts";
 import { refTarget } from "./refs.ts";
 

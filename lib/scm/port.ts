@@ -1,5 +1,5 @@
 import type { Readable } from "node:stream";
-import type { Provider, RepoRef } from "../pipeline/run.ts";
+import type { Provider, RepoRef } from "../pipeline/refs.ts";
 
 /** A push as Hoist understands it, whichever provider sent it. */
 export interface PushEvent {

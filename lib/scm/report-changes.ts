@@ -1,5 +1,7 @@
 import { formatDuration } from "../duration.ts";
-import type { RepoRef, Run, Stage, StageStatus } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
+import type { Run, Stage } from "../pipeline/run.ts";
+import type { StageStatus } from "../pipeline/statuses.ts";
 
 /**
  * What Hoist tells GitHub and GitLab about a run, decided here and nowhere else: the adapters

@@ -1,6 +1,7 @@
 import { classify, type HoistError, messageOf, RetryableError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Provider, Run } from "../pipeline/run.ts";
+import type { Provider } from "../pipeline/refs.ts";
+import type { Run } from "../pipeline/run.ts";
 import { DEFAULT_TIMEOUT_MS } from "./deadline.ts";
 import { githubClient } from "./github.ts";
 import { GitHubReportSender } from "./github-report.ts";

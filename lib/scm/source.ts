@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { PermanentError } from "../errors.ts";
-import type { RepoRef } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
 import { GitHubReader, githubClient, type ReaderTimeouts } from "./github.ts";
 import { GitLabReader } from "./gitlab.ts";
 import { LocalGitReader, localRepoPath } from "./local.ts";

@@ -1,5 +1,6 @@
 import * as z from "zod";
-import { Provider, Run, RunStatus } from "../pipeline/run.ts";
+import { CommitRef, Provider } from "../pipeline/refs.ts";
+import { RunStatus } from "../pipeline/statuses.ts";
 
 /**
  * A verified push delivery, recorded by the webhook before anything reads the repository: the
@@ -13,7 +14,7 @@ export const DeliveryStatus = z.enum(DELIVERY_STATUSES);
 export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
 
 /** The push as the webhook understood it: everything a worker needs to make its runs. */
-export const DeliveredPush = Run.pick({ repo: true, ref: true, branch: true, tag: true, sha: true }).extend({
+export const DeliveredPush = CommitRef.extend({
   provider: Provider,
   deleted: z.boolean(),
   actor: z.string().optional(),

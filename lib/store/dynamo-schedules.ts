@@ -1,6 +1,6 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { RetryableError } from "../errors.ts";
-import type { RepoRef } from "../pipeline/run.ts";
+import type { RepoRef } from "../pipeline/refs.ts";
 import { isDynamoError, queryAll, type DynamoApi } from "./dynamo-api.ts";
 import {
   branchPrefix,

@@ -1,6 +1,7 @@
 import type { AttributeValue, QueryCommandInput } from "@aws-sdk/client-dynamodb";
 import { inFlight } from "../pipeline/machine.ts";
-import { Run, TERMINAL } from "../pipeline/run.ts";
+import { Run } from "../pipeline/run.ts";
+import { TERMINAL } from "../pipeline/statuses.ts";
 import { isDynamoError, putItemWithin, queryAll, type DynamoApi } from "./dynamo-api.ts";
 import { MAX_PAGE, type Lease, type LogChunk, type RunFilter, type RunStore, type StoredRun } from "./port.ts";
 
@@ -194,47 +195,6 @@ export class DynamoRunStore implements RunStore {
       start = out.LastEvaluatedKey;
     } while (start);
     return chunks;
-  }
-
-  /** Creates the table and its indexes when missing (local runtime and tests; on AWS the stack does). */
-  async ensureTable(): Promise<void> {
-    try {
-      await this.api.describeTable({ TableName: this.table });
-      return;
-    } catch (err) {
-      if (!isDynamoError(err, "ResourceNotFoundException")) throw err;
-    }
-    const gsi = (name: string, pk: string, sk: string) => ({
-      IndexName: name,
-      KeySchema: [
-        { AttributeName: pk, KeyType: "HASH" as const },
-        { AttributeName: sk, KeyType: "RANGE" as const },
-      ],
-      Projection: { ProjectionType: "ALL" as const },
-    });
-    try {
-      await this.api.createTable({
-        TableName: this.table,
-        BillingMode: "PAY_PER_REQUEST",
-        AttributeDefinitions: [
-          { AttributeName: "pk", AttributeType: "S" },
-          { AttributeName: "sk", AttributeType: "S" },
-          { AttributeName: "gsi1pk", AttributeType: "S" },
-          { AttributeName: "gsi1sk", AttributeType: "S" },
-          { AttributeName: "gsi2pk", AttributeType: "S" },
-          { AttributeName: "gsi3pk", AttributeType: "S" },
-          { AttributeName: "gsi3sk", AttributeType: "N" },
-        ],
-        KeySchema: [
-          { AttributeName: "pk", KeyType: "HASH" },
-          { AttributeName: "sk", KeyType: "RANGE" },
-        ],
-        GlobalSecondaryIndexes: [gsi("byRepo", "gsi1pk", "gsi1sk"), gsi("byTime", "gsi2pk", "gsi1sk"), gsi("active", "gsi3pk", "gsi3sk")],
-      });
-    } catch (err) {
-      // Another process created it first: fine.
-      if (!isDynamoError(err, "ResourceInUseException")) throw err;
-    }
   }
 
   private runItem(run: Run, version: number, lease: Lease | undefined): Record<string, AttributeValue> {

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { PermanentError } from "../errors.ts";
-import { RunStatus, type Run } from "../pipeline/run.ts";
+import type { Run } from "../pipeline/run.ts";
+import { RunStatus } from "../pipeline/statuses.ts";
 
 /** A run as stored: the record plus the store's own bookkeeping. */
 export interface StoredRun {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import * as z from "zod";
-import { RepoRef } from "../pipeline/run.ts";
+import { RepoRef } from "../pipeline/refs.ts";
 import { Schedule } from "../pipeline/schema.ts";
 
 /**

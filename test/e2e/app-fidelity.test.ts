@@ -4,7 +4,7 @@ import type Dockerode from "dockerode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readApp } from "../../lib/compose/app.ts";
 import { commitAll } from "../../lib/demo/sample-app.ts";
-import type { RepoRef } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
 import type { ReleaseContext } from "../../lib/release/ports.ts";
 import { release } from "../../lib/release/release.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";

@@ -11,7 +11,7 @@ import { startDynamo, type StartedServer } from "../../lib/local/servers.mjs";
 import { createLogger } from "../../lib/log.ts";
 import { loopbackDynamoApi } from "../../lib/store/dynamo-loopback.ts";
 import { DynamoOnceStore } from "../../lib/store/dynamo-once.ts";
-import { DynamoRunStore } from "../../lib/store/dynamo.ts";
+import { ensureTable } from "../../lib/store/dynamo-table.ts";
 import { blockActions, formBody, RUN_ID, slackHeaders } from "../support/chat.ts";
 import { uniqueSuffix } from "../support/docker.ts";
 import { SLACK_TEST_TOKEN, startSlackServer, type SlackServer } from "../support/slack-server.ts";
@@ -43,7 +43,7 @@ beforeAll(async () => {
   }
   const api = loopbackDynamoApi(dynamo.url);
   const table = `t-chat-${uniqueSuffix()}`;
-  await new DynamoRunStore({ api, table }).ensureTable();
+  await ensureTable(api, table);
   once = new DynamoOnceStore(api, table, clock);
   slack = await startSlackServer();
   const log = createLogger("debug", [SIGNING_SECRET, LINK_SECRET, SLACK_TEST_TOKEN], { write: (line: string) => void logLines.push(line) });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { StartedServers } from "../../lib/local/servers.mjs";
-import type { RepoRef } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
 import { ConfigCache } from "../../lib/runs/config-cache.ts";
 import { fireSchedules, type CronDeps, type FireSummary } from "../../lib/runs/cron.ts";
 import { scheduleRunId } from "../../lib/runs/ids.ts";

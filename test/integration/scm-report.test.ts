@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../lib/log.ts";
-import type { RepoRef, Run } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
+import type { Run } from "../../lib/pipeline/run.ts";
 import { createRunReporter, type RunReporter, type RunReporterConfig } from "../../lib/scm/report.ts";
 import { startProviderRecorder, type ProviderRecorder, type RecordedRequest } from "../support/provider-recorder.ts";
 import { DEPLOY, decided, deployRun, finished, gateOpened, GITHUB_REPO, GITLAB_REPO, SHA, started, steps, successfulLife } from "../support/report-runs.ts";

@@ -6,6 +6,7 @@ import { sdkSqsApi } from "../../lib/queue/sqs-api.ts";
 import { ensureQueue, SqsQueue } from "../../lib/queue/sqs.ts";
 import { sdkDynamoApi } from "../../lib/store/dynamo-api.ts";
 import { DynamoRunStore } from "../../lib/store/dynamo.ts";
+import { ensureTable } from "../../lib/store/dynamo-table.ts";
 import { uniqueSuffix } from "../support/docker.ts";
 import { makeRun } from "../support/runs.ts";
 
@@ -23,9 +24,11 @@ afterAll(async () => {
 
 describe("the AWS SDK transport against dynalite and local-aws-sqs", () => {
   it("creates, deduplicates, saves with a version check, lists and reconciles runs", async () => {
-    const store = new DynamoRunStore({ api: sdkDynamoApi(new DynamoDBClient(client(servers.dynamodb))), table: `sdk-${uniqueSuffix()}` });
-    await store.ensureTable();
-    await store.ensureTable(); // a second call finds the table
+    const api = sdkDynamoApi(new DynamoDBClient(client(servers.dynamodb)));
+    const table = `sdk-${uniqueSuffix()}`;
+    await ensureTable(api, table);
+    await ensureTable(api, table); // a second call finds the table
+    const store = new DynamoRunStore({ api, table });
     const run = makeRun(undefined, { id: "sdk-run" });
     expect(await store.createRun(run, { until: 5 })).toBe("created");
     expect(await store.createRun(run, { until: 5 })).toBe("exists");

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startLocal, type LocalRuntime } from "../../lib/local/runtime.ts";
 import type { Run } from "../../lib/pipeline/run.ts";
-import { TERMINAL } from "../../lib/pipeline/run.ts";
+import { TERMINAL } from "../../lib/pipeline/statuses.ts";
 import { signGitHub } from "../../lib/scm/verify.ts";
 import type { ServiceOverrides } from "../../lib/services.ts";
 import { requireDocker, requireRegistry } from "./docker.ts";

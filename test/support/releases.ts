@@ -13,7 +13,7 @@ import { systemReleaseClock } from "../../lib/release/targets.ts";
 import { HaproxyRouter } from "../../lib/router/haproxy.ts";
 import { loopbackDynamoApi } from "../../lib/store/dynamo-loopback.ts";
 import { DynamoReleaseStore } from "../../lib/store/dynamo-releases.ts";
-import { DynamoRunStore } from "../../lib/store/dynamo.ts";
+import { ensureTable } from "../../lib/store/dynamo-table.ts";
 import { DynamoVariableStore } from "../../lib/store/dynamo-variables.ts";
 import type { VariableStore } from "../../lib/release/variables.ts";
 import { buildApp } from "./apps.ts";
@@ -81,7 +81,7 @@ export async function startReleaseBench(docker: Dockerode): Promise<ReleaseBench
   try {
     const api = loopbackDynamoApi(servers.dynamodb);
     const table = `rel-${suffix}`;
-    await new DynamoRunStore({ api, table }).ensureTable();
+    await ensureTable(api, table);
     const deps = { store: new DynamoReleaseStore(api, table), now: () => Date.now(), leaseMs: 10 * 60_000 };
     const variables = new DynamoVariableStore(api, table, systemReleaseClock);
     const apps = { v1: { version: "v1" }, v2: { version: "v2" }, v3: { version: "v3", healthy: false }, bad: { version: "bad", failOneIn: 3 } };

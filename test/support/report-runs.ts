@@ -1,5 +1,6 @@
 import { transition, type RunEvent } from "../../lib/pipeline/machine.ts";
-import type { RepoRef, Run, StageSpec } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
+import type { Run, StageSpec } from "../../lib/pipeline/run.ts";
 import { makeRun } from "./runs.ts";
 
 /** Runs as the worker records them, step by step through the pipeline core, for the reporting tests. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { RepoRef, StageSpec } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
+import type { StageSpec } from "../../lib/pipeline/run.ts";
 import { Environment } from "../../lib/release/environment.ts";
 import type { ReleaseSpec } from "../../lib/release/spec.ts";
 import type { VariableValue } from "../../lib/release/variables.ts";

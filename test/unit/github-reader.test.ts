@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RepoRef } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
 import { GitHubReader, githubClient } from "../../lib/scm/github.ts";
 import { GitLabReader } from "../../lib/scm/gitlab.ts";
 import { stripFirstComponent } from "../../lib/tar.ts";

@@ -9,7 +9,7 @@ import { LAMBDA_FUNCTIONS, type LambdaFunction } from "../../lib/bundles/functio
 import { ConfigSchema } from "../../lib/config.ts";
 import type { DynamoApi } from "../../lib/store/dynamo-api.ts";
 import { DynamoOnceStore } from "../../lib/store/dynamo-once.ts";
-import { DynamoRunStore } from "../../lib/store/dynamo.ts";
+import { ensureTable } from "../../lib/store/dynamo-table.ts";
 
 /** The parts of a CloudFormation resource these tests read. */
 interface Resource {
@@ -107,7 +107,7 @@ function actionsOn(name: LambdaFunction, id: string): string[] {
   return [...new Set(all)].sort();
 }
 
-/** What the run store's ensureTable asks DynamoDB to create, caught by an API with no table yet. */
+/** What ensureTable (lib/store/dynamo-table.ts) asks DynamoDB to create, caught by an API with no table yet. */
 async function storeTable(): Promise<CreateTableCommandInput> {
   let asked: CreateTableCommandInput | undefined;
   const api: DynamoApi = {
@@ -120,7 +120,7 @@ async function storeTable(): Promise<CreateTableCommandInput> {
       return {};
     },
   };
-  await new DynamoRunStore({ api, table: "hoist" }).ensureTable();
+  await ensureTable(api, "hoist");
   if (!asked) throw new Error("ensureTable created no table");
   return asked;
 }
@@ -239,7 +239,7 @@ describe("the queue", () => {
 });
 
 describe("the table", () => {
-  it("has the key schema and the indexes the run store creates locally (lib/store/dynamo.ts ensureTable)", async () => {
+  it("has the key schema and the indexes the local runtime creates (lib/store/dynamo-table.ts)", async () => {
     const store = await storeTable();
     const table = props(tableId) as Pick<CreateTableCommandInput, "KeySchema" | "AttributeDefinitions" | "GlobalSecondaryIndexes"> & { BillingMode: string };
     expect(table.BillingMode).toBe(store.BillingMode);

@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RepoRef } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
 import { LocalGitReader } from "../../lib/scm/local.ts";
 import type { SourceReader } from "../../lib/scm/port.ts";
 import { SourceRouter } from "../../lib/scm/source.ts";

@@ -4,7 +4,7 @@ import { gzipSync } from "node:zlib";
 import tar from "tar-stream";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { classify, NotFoundError, PermanentError, RetryableError } from "../../lib/errors.ts";
-import type { RepoRef } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
 import { GitHubReader, githubClient } from "../../lib/scm/github.ts";
 import { GitLabReader } from "../../lib/scm/gitlab.ts";
 import { createSourceRouter } from "../../lib/scm/source.ts";

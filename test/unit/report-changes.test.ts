@@ -1,7 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { derive } from "../../lib/pipeline/machine.ts";
-import { STAGE_STATUSES, type Run, type StageStatus } from "../../lib/pipeline/run.ts";
+import type { Run } from "../../lib/pipeline/run.ts";
+import { STAGE_STATUSES, type StageStatus } from "../../lib/pipeline/statuses.ts";
 import {
   GITHUB_COMMIT_STATE,
   GITHUB_DEPLOYMENT_STATE,

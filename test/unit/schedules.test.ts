@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { tick as cronTick } from "../../functions/cron.ts";
 import { RetryableError } from "../../lib/errors.ts";
 import { declaredSchedules } from "../../lib/pipeline/declared-schedules.ts";
-import type { RepoRef } from "../../lib/pipeline/run.ts";
+import type { RepoRef } from "../../lib/pipeline/refs.ts";
 import { HoistFile } from "../../lib/pipeline/schema.ts";
 import { ConfigCache } from "../../lib/runs/config-cache.ts";
 import { fireSchedules, type CronDeps } from "../../lib/runs/cron.ts";
