@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "./zod-mini.ts";
 import { EngineAccess, LOCAL_ENGINE } from "./engine/access.ts";
 
 /**
@@ -20,60 +20,61 @@ const DEFAULT_PORT = 8080;
 /** Where `hoist start` listens by default, which the CLI talks to by default. */
 export const LOCAL_URL = `http://127.0.0.1:${DEFAULT_PORT}`;
 
-const list = z
-  .string()
-  .optional()
-  .transform((s) => (s ?? "").split(",").map((x) => x.trim()).filter(Boolean));
+const list = z.pipe(
+  z.optional(z.string()),
+  z.transform((s) => (s ?? "").split(",").map((x) => x.trim()).filter(Boolean)),
+);
 /** Webhook secrets: a short one can be guessed, and is too common a string to redact from logs. */
-const secrets = list.refine((all) => all.every((s) => s.length >= 16), "each secret must be at least 16 characters (e.g. `openssl rand -hex 20`)");
-const flag = z
-  .enum(["0", "1", "true", "false", ""])
-  .optional()
-  .transform((s) => s === "1" || s === "true");
-const ms = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const secrets = list.check(z.refine((all) => all.every((s) => s.length >= 16), "each secret must be at least 16 characters (e.g. `openssl rand -hex 20`)"));
+const flag = z.pipe(
+  z.optional(z.enum(["0", "1", "true", "false", ""])),
+  z.transform((s) => s === "1" || s === "true"),
+);
+const count = () => z.coerce.number().check(z.int(), z.positive());
+const ms = (fallback: number) => z._default(count(), fallback);
 const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 /** The image build and test stages run their tools in (scripts/images.sh makes it). */
-const builderImage = z.string().min(1).default("hoist/builder:latest");
+const builderImage = z._default(z.string().check(z.minLength(1)), "hoist/builder:latest");
 
 export const ConfigSchema = z.object({
-  HOIST_PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
-  HOIST_DATA_DIR: z.string().default(".hoist"),
-  HOIST_TABLE: z.string().min(3).max(255).default("hoist"),
-  HOIST_QUEUE: z.string().min(1).default("hoist-runs"),
+  HOIST_PORT: z._default(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(65535)), DEFAULT_PORT),
+  HOIST_DATA_DIR: z._default(z.string(), ".hoist"),
+  HOIST_TABLE: z._default(z.string().check(z.minLength(3), z.maxLength(255)), "hoist"),
+  HOIST_QUEUE: z._default(z.string().check(z.minLength(1)), "hoist-runs"),
   /** Set on AWS (the stack creates the queue); locally the queue is created by name. */
-  HOIST_QUEUE_URL: z.string().url().optional(),
+  HOIST_QUEUE_URL: z.optional(z.url()),
   /** Bearer token for /api; the API refuses every request when it is unset. */
-  HOIST_API_TOKEN: z.string().min(16, "HOIST_API_TOKEN must be at least 16 characters").optional(),
+  HOIST_API_TOKEN: z.optional(z.string().check(z.minLength(16, "HOIST_API_TOKEN must be at least 16 characters"))),
   /** Comma-separated: several secrets are accepted so they can be rotated. */
   GITHUB_WEBHOOK_SECRET: secrets,
   GITLAB_WEBHOOK_TOKEN: secrets,
-  GITHUB_TOKEN: z.string().optional(),
-  GITHUB_API_URL: z.string().url().optional(),
-  GITLAB_TOKEN: z.string().optional(),
-  GITLAB_URL: z.string().url().optional(),
+  GITHUB_TOKEN: z.optional(z.string()),
+  GITHUB_API_URL: z.optional(z.url()),
+  GITLAB_TOKEN: z.optional(z.string()),
+  GITLAB_URL: z.optional(z.url()),
   HOIST_ALLOW_LOCAL_REPOS: flag,
-  HOIST_REGISTRY: z.string().optional(),
+  HOIST_REGISTRY: z.optional(z.string()),
   /** The engine that builds, tests and pushes: unix:///path, tcp://host:2376 or ssh://user@host. Unset: DOCKER_HOST, else the local socket. */
-  HOIST_BUILD_ENGINE: z.string().optional(),
+  HOIST_BUILD_ENGINE: z.optional(z.string()),
   /** For a tcp:// builder: paths of the CA, client certificate and key (dockerd --tlsverify). */
-  HOIST_BUILD_ENGINE_TLS_CA: z.string().min(1).optional(),
-  HOIST_BUILD_ENGINE_TLS_CERT: z.string().min(1).optional(),
-  HOIST_BUILD_ENGINE_TLS_KEY: z.string().min(1).optional(),
+  HOIST_BUILD_ENGINE_TLS_CA: z.optional(z.string().check(z.minLength(1))),
+  HOIST_BUILD_ENGINE_TLS_CERT: z.optional(z.string().check(z.minLength(1))),
+  HOIST_BUILD_ENGINE_TLS_KEY: z.optional(z.string().check(z.minLength(1))),
   /** For an ssh:// builder: the private key's path and the host key's fingerprint (SHA256:...). */
-  HOIST_BUILD_ENGINE_SSH_KEY: z.string().min(1).optional(),
-  HOIST_BUILD_ENGINE_SSH_HOST_KEY: z.string().min(1).optional(),
-  DOCKER_HOST: z.string().optional(),
+  HOIST_BUILD_ENGINE_SSH_KEY: z.optional(z.string().check(z.minLength(1))),
+  HOIST_BUILD_ENGINE_SSH_HOST_KEY: z.optional(z.string().check(z.minLength(1))),
+  DOCKER_HOST: z.optional(z.string()),
   HOIST_BUILDER_IMAGE: builderImage,
   /** Where the ECR API is asked for registry tokens, when not AWS itself (tests). */
-  AWS_ENDPOINT_URL_ECR: z.string().url().optional(),
-  AWS_REGION: z.string().default("us-east-1"),
-  AWS_ENDPOINT_URL_DYNAMODB: z.string().url().optional(),
-  AWS_ENDPOINT_URL_SQS: z.string().url().optional(),
+  AWS_ENDPOINT_URL_ECR: z.optional(z.url()),
+  AWS_REGION: z._default(z.string(), "us-east-1"),
+  AWS_ENDPOINT_URL_DYNAMODB: z.optional(z.url()),
+  AWS_ENDPOINT_URL_SQS: z.optional(z.url()),
   /** On AWS: the Secrets Manager secret whose JSON holds the secret settings, read at each cold start (lib/aws/secrets.ts). */
-  HOIST_SECRETS_ARN: z.string().startsWith("arn:", "is a secret's ARN").optional(),
-  AWS_ENDPOINT_URL_SECRETS_MANAGER: z.string().url().optional(),
+  HOIST_SECRETS_ARN: z.optional(z.string().check(z.startsWith("arn:", "is a secret's ARN"))),
+  AWS_ENDPOINT_URL_SECRETS_MANAGER: z.optional(z.url()),
   /** auto: the lean loopback transport for the embedded servers on this machine, the SDK elsewhere; sdk: the SDK always (as on AWS). */
-  HOIST_AWS_TRANSPORT: z.enum(["auto", "sdk"]).default("auto"),
+  HOIST_AWS_TRANSPORT: z._default(z.enum(["auto", "sdk"]), "auto"),
   /** How long a worker's claim on a run lasts without a heartbeat. */
   HOIST_LEASE_MS: ms(30_000),
   /** How long one worker invocation may work on a run before it hands over through the queue. */
@@ -81,37 +82,37 @@ export const ConfigSchema = z.object({
   /** Grace before the reconciler re-drives a run nobody has claimed (a lost message). */
   HOIST_REDRIVE_AFTER_MS: ms(30_000),
   HOIST_RECONCILE_EVERY_MS: ms(5_000),
-  HOIST_MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
-  HOIST_WORKER_CONCURRENCY: z.coerce.number().int().positive().default(4),
+  HOIST_MAX_BODY_BYTES: z._default(count(), 1024 * 1024),
+  HOIST_WORKER_CONCURRENCY: z._default(count(), 4),
   /** YAML list of environments the local runtime registers at start (same fields as the API). */
-  HOIST_ENVIRONMENTS_FILE: z.string().min(1).optional(),
+  HOIST_ENVIRONMENTS_FILE: z.optional(z.string().check(z.minLength(1))),
   /**
    * The local runtime starts a router (HAProxy) on 127.0.0.1 at this port and registers a `local`
    * environment on the local engine behind it, unless one is registered; unset: neither.
    */
-  HOIST_LOCAL_ROUTER_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+  HOIST_LOCAL_ROUTER_PORT: z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(65_535))),
   /** Where that router keeps its config, runtime socket and routes map (under its port): one per directory Hoist runs from. */
-  HOIST_LOCAL_ROUTER_DIR: z.string().default(".hoist/router"),
+  HOIST_LOCAL_ROUTER_DIR: z._default(z.string(), ".hoist/router"),
   /** The name of that environment. */
-  HOIST_LOCAL_ENVIRONMENT: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, "is an environment name").default("local"),
+  HOIST_LOCAL_ENVIRONMENT: z._default(z.string().check(z.regex(/^[a-z][a-z0-9-]{0,39}$/, "is an environment name")), "local"),
   /** The longest one release may hold its environment. */
   HOIST_RELEASE_LEASE_MS: ms(15 * 60_000),
-  HOIST_LOG_LEVEL: logLevel.default("info"),
+  HOIST_LOG_LEVEL: z._default(logLevel, "info"),
   /** Where people reach this server (links in commit statuses, chat messages and approval links); default http://127.0.0.1:HOIST_PORT. */
-  HOIST_PUBLIC_URL: z.string().url().optional(),
+  HOIST_PUBLIC_URL: z.optional(z.url()),
   /** Signs approval links (HMAC); at least 32 characters. Unset: robots cannot carry approval links. */
-  HOIST_LINK_SECRET: z.string().min(32, "HOIST_LINK_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)").optional(),
+  HOIST_LINK_SECRET: z.optional(z.string().check(z.minLength(32, "HOIST_LINK_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`)"))),
   /** Slack: the bot token that posts approval requests and notifications, and the app's signing secret for /chat/slack. */
-  SLACK_BOT_TOKEN: z.string().min(1).optional(),
-  SLACK_SIGNING_SECRET: z.string().min(16, "SLACK_SIGNING_SECRET must be at least 16 characters").optional(),
+  SLACK_BOT_TOKEN: z.optional(z.string().check(z.minLength(1))),
+  SLACK_SIGNING_SECRET: z.optional(z.string().check(z.minLength(16, "SLACK_SIGNING_SECRET must be at least 16 characters"))),
   /** The channel approval requests and notifications go to (an id such as C0123456789, or #name). */
-  SLACK_CHANNEL: z.string().min(1).optional(),
+  SLACK_CHANNEL: z.optional(z.string().check(z.minLength(1))),
   /** Slack's Web API base, https://slack.com/api/ unless a test or proxy stands in. */
-  SLACK_API_URL: z.string().url().optional(),
+  SLACK_API_URL: z.optional(z.url()),
   /** A chat robot's incoming webhook: dingtalk, feishu (Lark) or wecom, its URL and (DingTalk, Feishu) its signing secret. */
-  HOIST_ROBOT_KIND: z.enum(["dingtalk", "feishu", "wecom"]).optional(),
-  HOIST_ROBOT_URL: z.string().url().optional(),
-  HOIST_ROBOT_SECRET: z.string().min(1).optional(),
+  HOIST_ROBOT_KIND: z.optional(z.enum(["dingtalk", "feishu", "wecom"])),
+  HOIST_ROBOT_URL: z.optional(z.url()),
+  HOIST_ROBOT_SECRET: z.optional(z.string().check(z.minLength(1))),
   /** How often the local runtime's scheduler looks for due `on.schedule` slots (on AWS: every minute). */
   HOIST_CRON_EVERY_MS: ms(60_000),
 });
@@ -122,8 +123,8 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-function parse<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
-  const result = schema.safeParse(env);
+function parse<S extends z.core.$ZodType>(schema: S, env: Env): z.output<S> {
+  const result = z.safeParse(schema, env);
   if (result.success) return result.data;
   const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
   throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
@@ -151,11 +152,11 @@ const edgeSetting = (what: string) => ({ error: `${what} (README, Serverless: Ed
  * keys, which a Worker has no other way to find.
  */
 const EdgeSchema = z.object({
-  HOIST_TABLE: z.string(edgeSetting("is the stack's TableName output: set it in wrangler.toml's [vars]")).min(3),
+  HOIST_TABLE: z.string(edgeSetting("is the stack's TableName output: set it in wrangler.toml's [vars]")).check(z.minLength(3)),
   HOIST_QUEUE_URL: z.url(edgeSetting("is the stack's QueueUrl output: set it in wrangler.toml's [vars]")),
-  AWS_ACCESS_KEY_ID: z.string(edgeSetting("is the edge identity's access key: `npx wrangler secret put AWS_ACCESS_KEY_ID`")).min(16, "is not an access key id"),
-  AWS_SECRET_ACCESS_KEY: z.string(edgeSetting("is the edge identity's secret key: `npx wrangler secret put AWS_SECRET_ACCESS_KEY`")).min(1),
-  AWS_SESSION_TOKEN: z.string().min(1).optional(),
+  AWS_ACCESS_KEY_ID: z.string(edgeSetting("is the edge identity's access key: `npx wrangler secret put AWS_ACCESS_KEY_ID`")).check(z.minLength(16, "is not an access key id")),
+  AWS_SECRET_ACCESS_KEY: z.string(edgeSetting("is the edge identity's secret key: `npx wrangler secret put AWS_SECRET_ACCESS_KEY`")).check(z.minLength(1)),
+  AWS_SESSION_TOKEN: z.optional(z.string().check(z.minLength(1))),
 });
 
 /** The webhook's settings on a Worker, from its bindings (wrangler.toml's [vars] and its secrets). */
@@ -190,22 +191,22 @@ export function buildEngineOf(config: Config): EngineAccess {
 /** What the `hoist` command line reads besides its flags. */
 export const CliConfigSchema = z.object({
   /** A running Hoist to talk to; unset, commands talk to a local `hoist start`. */
-  HOIST_URL: z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080" }).optional(),
-  HOIST_API_TOKEN: z.string().min(1).optional(),
+  HOIST_URL: z.optional(z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL, e.g. http://127.0.0.1:8080" })),
+  HOIST_API_TOKEN: z.optional(z.string().check(z.minLength(1))),
   /** https://no-color.org: set (and not empty) turns colour off. */
-  NO_COLOR: z
-    .string()
-    .optional()
-    .transform((s) => s !== undefined),
-  TERM: z.string().optional(),
+  NO_COLOR: z.pipe(
+    z.optional(z.string()),
+    z.transform((s) => s !== undefined),
+  ),
+  TERM: z.optional(z.string()),
   /** For `hoist demo --url`: one of that server's webhook secrets, to sign the push. */
   GITHUB_WEBHOOK_SECRET: list,
   /** Where an in-process `hoist demo` pushes. */
-  HOIST_REGISTRY: z.string().min(1).default(LOCAL_REGISTRY),
-  DOCKER_HOST: z.string().optional(),
+  HOIST_REGISTRY: z._default(z.string().check(z.minLength(1)), LOCAL_REGISTRY),
+  DOCKER_HOST: z.optional(z.string()),
   HOIST_BUILDER_IMAGE: builderImage,
   /** Unset, the in-process runtime of `hoist demo` only speaks up when something is wrong. */
-  HOIST_LOG_LEVEL: logLevel.optional(),
+  HOIST_LOG_LEVEL: z.optional(logLevel),
 });
 
 export type CliConfig = z.output<typeof CliConfigSchema>;

@@ -1,11 +1,11 @@
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import * as z from "zod";
+import * as z from "../zod-mini.ts";
 import { ConfigError, ConfigSchema, loadConfig, processEnv, type Config, type Env } from "../config.ts";
 
 /** How long a cold start waits on Secrets Manager before it fails (and Lambda retries it). */
 export const SECRET_TIMEOUT_MS = 10_000;
 
-const SecretSettings = z.record(z.string(), z.string({ error: "is not a string: every value is JSON text, as \"30000\"" }).max(16_384, "is longer than 16 KiB"), {
+const SecretSettings = z.record(z.string(), z.string({ error: "is not a string: every value is JSON text, as \"30000\"" }).check(z.maxLength(16_384, "is longer than 16 KiB")), {
   error: "is not a JSON object of strings",
 });
 

@@ -225,7 +225,7 @@ export class HoistClient {
     return { status: res.status, answer: parseBody(WebhookAnswer, text, `${this.url}/hooks/github`) };
   }
 
-  private async api<T extends z.ZodType>(
+  private async api<T extends z.core.$ZodType>(
     path: string,
     schema: T,
     opts: { notFound?: string | ((message: string) => string); method?: string; body?: unknown; accept?: number[] } = {},
@@ -236,7 +236,7 @@ export class HoistClient {
     const res = await this.request(path, { headers, method: opts.method ?? "GET", ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}) });
     const text = await res.text();
     // Some answers carry a result with a non-2xx status (a rollback that failed its health gate).
-    if (res.ok || (opts.accept?.includes(res.status) && schema.safeParse(safeJson(text)).success)) return parseBody(schema, text, `${this.url}${path}`);
+    if (res.ok || (opts.accept?.includes(res.status) && z.safeParse(schema, safeJson(text)).success)) return parseBody(schema, text, `${this.url}${path}`);
     const message = errorText(text);
     switch (res.status) {
       case 401:
@@ -304,14 +304,14 @@ function errorText(text: string): string {
   return flat.length > 200 ? `${flat.slice(0, 199)}…` : flat || "(empty body)";
 }
 
-function parseBody<T extends z.ZodType>(schema: T, text: string, where: string): z.output<T> {
+function parseBody<T extends z.core.$ZodType>(schema: T, text: string, where: string): z.output<T> {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     throw new HoistApiError(`${where} did not answer JSON: is --url (HOIST_URL) a Hoist server?`);
   }
-  const r = schema.safeParse(json);
+  const r = z.safeParse(schema, json);
   if (r.success) return r.data;
   const issues = r.error.issues
     .slice(0, 3)

@@ -1,5 +1,5 @@
 import { Buffer } from "node:buffer";
-import * as z from "zod";
+import * as z from "../zod-mini.ts";
 import type { Logger } from "../log.ts";
 import { errorAnswer, type Answer } from "./answers.ts";
 import { receiveWebhook, type WebhookOptions, type WebhookProvider } from "./webhook-receive.ts";
@@ -8,9 +8,9 @@ import { receiveWebhook, type WebhookOptions, type WebhookProvider } from "./web
 const HttpApiRequest = z.object({
   rawPath: z.string(),
   requestContext: z.object({ http: z.object({ method: z.string() }) }),
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
-  isBase64Encoded: z.boolean().default(false),
+  headers: z._default(z.record(z.string(), z.string()), {}),
+  body: z.optional(z.string()),
+  isBase64Encoded: z._default(z.boolean(), false),
 });
 
 /** What API Gateway turns into the HTTP response (payload format 2.0). */

@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "../zod-mini.ts";
 
 export const Provider = z.enum(["github", "gitlab"]);
 export type Provider = z.infer<typeof Provider>;
@@ -8,7 +8,7 @@ export const RepoRef = z.object({
   /** owner/name (GitHub) or group/project path (GitLab). */
   fullName: z.string(),
   /** Provider project id (GitLab) or repository id (GitHub). */
-  id: z.union([z.string(), z.number()]).optional(),
+  id: z.optional(z.union([z.string(), z.number()])),
   cloneUrl: z.string(),
 });
 export type RepoRef = z.infer<typeof RepoRef>;
@@ -17,7 +17,7 @@ export type RepoRef = z.infer<typeof RepoRef>;
 export const CommitRef = z.object({
   repo: RepoRef,
   ref: z.string(),
-  branch: z.string().optional(),
-  tag: z.string().optional(),
-  sha: z.string().regex(/^[0-9a-f]{7,64}$/),
+  branch: z.optional(z.string()),
+  tag: z.optional(z.string()),
+  sha: z.string().check(z.regex(/^[0-9a-f]{7,64}$/)),
 });

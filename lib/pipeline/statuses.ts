@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "../zod-mini.ts";
 
 /** `waiting`: a stage waits at its approval gate, and no worker holds the run. */
 export const RUN_STATUSES = ["queued", "running", "waiting", "succeeded", "failed", "cancelled"] as const;

@@ -5,7 +5,8 @@ import { effectsBetween, failOversized, inFlight, jobName, plan, transition, typ
 import type { Run, StageSpec } from "../pipeline/run.ts";
 import { TERMINAL } from "../pipeline/statuses.ts";
 import type { Queue } from "../queue/port.ts";
-import { RecordTooLargeError, type RunStore, type StoredRun } from "../store/port.ts";
+import type { RunStore, StoredRun } from "../store/port.ts";
+import { RecordTooLargeError } from "../store/too-large.ts";
 import { runStage, stopStage, type ExecutorDeps, type Outcome } from "./executors.ts";
 import { gateRule } from "./gate.ts";
 import { logSink, type LogSink } from "./logs.ts";

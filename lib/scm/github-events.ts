@@ -1,5 +1,5 @@
 import type { PushEvent as GitHubPushPayload } from "@octokit/webhooks-types";
-import * as z from "zod";
+import * as z from "../zod-mini.ts";
 import type { SourceEvent } from "./port.ts";
 import { BadPayloadError } from "./errors.ts";
 import { parseOrThrow, branchOrTag, email, ZERO_SHA } from "./shape.ts";
@@ -11,21 +11,21 @@ export interface DeliveryHeaders {
   delivery: string;
 }
 
-const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "expected a 40 or 64 character lowercase hex sha");
+const sha = z.string().check(z.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "expected a 40 or 64 character lowercase hex sha"));
 
 /** Only the fields Hoist reads: GitHub adds fields often, and those must not fail a delivery. */
 const GitHubPush = z.object({
-  ref: z.string().startsWith("refs/"),
+  ref: z.string().check(z.startsWith("refs/")),
   after: sha,
-  deleted: z.boolean().optional(),
+  deleted: z.optional(z.boolean()),
   repository: z.object({
-    full_name: z.string().min(1),
-    id: z.number().int(),
-    clone_url: z.string().min(1),
+    full_name: z.string().check(z.minLength(1)),
+    id: z.number().check(z.int()),
+    clone_url: z.string().check(z.minLength(1)),
   }),
-  pusher: z.object({ name: z.string(), email: z.string().nullable().optional() }).optional(),
-  sender: z.object({ login: z.string() }).optional(),
-  head_commit: z.object({ id: sha }).nullable().optional(),
+  pusher: z.optional(z.object({ name: z.string(), email: z.optional(z.nullable(z.string())) })),
+  sender: z.optional(z.object({ login: z.string() })),
+  head_commit: z.optional(z.nullable(z.object({ id: sha }))),
 });
 
 /**

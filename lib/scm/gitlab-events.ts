@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "../zod-mini.ts";
 import type { SourceEvent } from "./port.ts";
 import { parseOrThrow, branchOrTag, email, ZERO_SHA } from "./shape.ts";
 
@@ -9,22 +9,22 @@ export interface GitLabDeliveryHeaders {
   delivery: string;
 }
 
-const sha = z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "expected a 40 or 64 character lowercase hex sha");
+const sha = z.string().check(z.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "expected a 40 or 64 character lowercase hex sha"));
 
 /** Fields Hoist reads from GitLab's "Push Hook" and "Tag Push Hook" payloads. */
 const refUpdate = {
-  ref: z.string().startsWith("refs/"),
+  ref: z.string().check(z.startsWith("refs/")),
   before: sha,
   after: sha,
   /** Null when the ref was deleted; for an annotated tag, the commit the tag points to. */
-  checkout_sha: sha.nullable(),
-  user_name: z.string().optional(),
-  user_username: z.string().optional(),
-  user_email: z.string().nullable().optional(),
+  checkout_sha: z.nullable(sha),
+  user_name: z.optional(z.string()),
+  user_username: z.optional(z.string()),
+  user_email: z.optional(z.nullable(z.string())),
   project: z.object({
-    id: z.number().int(),
-    path_with_namespace: z.string().min(1),
-    git_http_url: z.string().min(1),
+    id: z.number().check(z.int()),
+    path_with_namespace: z.string().check(z.minLength(1)),
+    git_http_url: z.string().check(z.minLength(1)),
   }),
 };
 
@@ -42,12 +42,12 @@ const HANDLED = new Set(["push", "tag_push"]);
  * `event_name` (https://docs.gitlab.com/administration/system_hooks/). A body with
  * neither is not a GitLab hook.
  */
-const Kind = z
-  .object({ object_kind: z.string().optional(), event_name: z.string().optional() })
-  .refine((k) => k.object_kind !== undefined || k.event_name !== undefined, {
+const Kind = z.object({ object_kind: z.optional(z.string()), event_name: z.optional(z.string()) }).check(
+  z.refine((k) => k.object_kind !== undefined || k.event_name !== undefined, {
     message: "expected object_kind (or event_name, for system, member, project and subgroup hooks)",
     path: ["object_kind"],
-  });
+  }),
+);
 
 /** X-Gitlab-Event of every system hook, whatever its event. */
 const SYSTEM_HOOK = "System Hook";

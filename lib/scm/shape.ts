@@ -1,13 +1,13 @@
-import type * as z from "zod";
+import * as z from "../zod-mini.ts";
 import { BadPayloadError } from "./errors.ts";
 
 /** Zod issues as `field.path: message` lines, so a 400 names what was wrong. */
-export function describeIssues(error: z.ZodError): string[] {
+export function describeIssues(error: z.core.$ZodError): string[] {
   return error.issues.map((issue) => `${issue.path.length ? issue.path.join(".") : "(body)"}: ${issue.message}`);
 }
 
-export function parseOrThrow<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {
-  const result = schema.safeParse(body);
+export function parseOrThrow<S extends z.core.$ZodType>(schema: S, body: unknown, what: string): z.infer<S> {
+  const result = z.safeParse(schema, body);
   if (!result.success) throw new BadPayloadError(what, describeIssues(result.error));
   return result.data;
 }

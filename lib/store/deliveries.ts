@@ -1,4 +1,4 @@
-import * as z from "zod";
+import * as z from "../zod-mini.ts";
 import { CommitRef, Provider } from "../pipeline/refs.ts";
 import { RunStatus } from "../pipeline/statuses.ts";
 
@@ -14,14 +14,14 @@ export const DeliveryStatus = z.enum(DELIVERY_STATUSES);
 export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
 
 /** The push as the webhook understood it: everything a worker needs to make its runs. */
-export const DeliveredPush = CommitRef.extend({
+export const DeliveredPush = z.extend(CommitRef, {
   provider: Provider,
   deleted: z.boolean(),
-  actor: z.string().optional(),
-  actorEmail: z.string().optional(),
+  actor: z.optional(z.string()),
+  actorEmail: z.optional(z.string()),
 });
 
-export const DeliveryRun = z.object({ id: z.string(), pipeline: z.string(), status: RunStatus, error: z.string().optional() });
+export const DeliveryRun = z.object({ id: z.string(), pipeline: z.string(), status: RunStatus, error: z.optional(z.string()) });
 export type DeliveryRun = z.infer<typeof DeliveryRun>;
 
 export const Delivery = z.object({
@@ -34,14 +34,14 @@ export const Delivery = z.object({
   receivedAt: z.number(),
   updatedAt: z.number(),
   /** Reads of the repository tried so far, and the last one's error while it keeps failing. */
-  attempts: z.number().int().nonnegative(),
-  lastError: z.string().optional(),
+  attempts: z.number().check(z.int(), z.nonnegative()),
+  lastError: z.optional(z.string()),
   /** When the next read is due, while pending after a failed one. */
-  retryAt: z.number().optional(),
+  retryAt: z.optional(z.number()),
   /** The runs the delivery made, once resolved. */
-  runs: z.array(DeliveryRun).optional(),
+  runs: z.optional(z.array(DeliveryRun)),
   /** Why it was ignored or failed. */
-  reason: z.string().optional(),
+  reason: z.optional(z.string()),
 });
 export type Delivery = z.infer<typeof Delivery>;
 

@@ -20,7 +20,7 @@ import {
   type QueryCommandInput,
   type QueryCommandOutput,
 } from "@aws-sdk/client-dynamodb";
-import { RecordTooLargeError } from "./port.ts";
+import { RecordTooLargeError } from "./too-large.ts";
 
 type Out<T> = Omit<T, "$metadata">;
 

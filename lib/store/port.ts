@@ -1,5 +1,4 @@
 import * as z from "zod";
-import { PermanentError } from "../errors.ts";
 import type { Run } from "../pipeline/run.ts";
 import { RunStatus } from "../pipeline/statuses.ts";
 
@@ -31,7 +30,7 @@ export const RunFilter = z
       .regex(/^(github|gitlab):[^\s]+$/, "repo is provider:full/name, e.g. github:acme/shop or gitlab:group/project")
       .optional(),
     branch: z.string().min(1).max(300).optional(),
-    status: RunStatus.optional(),
+    status: z.optional(RunStatus),
     /** Runs per page; query strings carry it as text. */
     limit: z.coerce.number().int().min(1).max(MAX_PAGE).optional(),
     /** Opaque cursor from a previous page. */
@@ -39,20 +38,6 @@ export const RunFilter = z
   })
   .strict();
 export type RunFilter = z.output<typeof RunFilter>;
-
-/**
- * A record that can never be written: over DynamoDB's item limit. Trying again cannot help;
- * the caller must write a smaller record (a run: failOversized in lib/pipeline/machine.ts).
- */
-export class RecordTooLargeError extends PermanentError {
-  override name = "RecordTooLargeError";
-  readonly bytes: number | undefined;
-
-  constructor(message: string, opts: { bytes?: number; cause?: unknown } = {}) {
-    super(message, { status: 413, ...(opts.cause === undefined ? {} : { cause: opts.cause }), context: { bytes: opts.bytes } });
-    this.bytes = opts.bytes;
-  }
-}
 
 export interface LogChunk {
   stage: number;

@@ -5,7 +5,7 @@ import { failOversized } from "../../lib/pipeline/machine.ts";
 import type { StageSpec } from "../../lib/pipeline/run.ts";
 import { advanceRun } from "../../lib/runs/advance.ts";
 import { deliveryRunId } from "../../lib/runs/ids.ts";
-import { RecordTooLargeError } from "../../lib/store/port.ts";
+import { RecordTooLargeError } from "../../lib/store/too-large.ts";
 import { servicesOn, startAwsServers } from "../support/aws.ts";
 import { makeRun } from "../support/runs.ts";
 

@@ -19,7 +19,8 @@ import {
   type ScheduleStore,
   type StoredSchedule,
 } from "../../lib/store/schedules.ts";
-import { RecordTooLargeError, type Lease, type LogChunk, type RunFilter, type RunStore, type StoredRun } from "../../lib/store/port.ts";
+import type { Lease, LogChunk, RunFilter, RunStore, StoredRun } from "../../lib/store/port.ts";
+import { RecordTooLargeError } from "../../lib/store/too-large.ts";
 
 /**
  * In-memory stand-ins for the ports lib/runs drives, for unit tests of its use cases. They keep

@@ -8,7 +8,8 @@ import { Run, type StageSpec } from "../../lib/pipeline/run.ts";
 import { clipText, jsonBytes, MAX_OUTPUT_BYTES, MAX_TEXT_BYTES, RUN_BUDGET_BYTES } from "../../lib/pipeline/size.ts";
 import { deliveryRunId } from "../../lib/runs/ids.ts";
 import { itemBytes, ITEM_LIMIT_BYTES, putItemWithin, type DynamoApi } from "../../lib/store/dynamo-api.ts";
-import { RecordTooLargeError, RunFilter } from "../../lib/store/port.ts";
+import { RunFilter } from "../../lib/store/port.ts";
+import { RecordTooLargeError } from "../../lib/store/too-large.ts";
 import { PermanentError } from "../../lib/errors.ts";
 import { makeRun } from "../support/runs.ts";
 
