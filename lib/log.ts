@@ -21,8 +21,9 @@ export function createLogger(level: string, secrets: readonly string[] = [], des
     base: undefined,
     redact: { paths: ["*.authorization", "*.token", "*.secret", "headers.*"], censor: "[redacted]" },
     hooks: { streamWrite: redact },
-    // On a Worker (functions/edge.ts) pino is its browser build, which has neither streams nor
-    // hooks: each line is redacted here and handed to the console, which Workers keep as logs.
+    // On a Worker (functions/edge.ts) and on Lambda (lib/bundles/bundle.ts) pino is its browser
+    // build, which has neither streams nor hooks: each line is redacted here and handed to the
+    // console, which both keep as the function's log.
     // Its errors are plain objects only when serialized, which it does only when asked.
     serializers: { err: pino.stdSerializers.err },
     browser: { serialize: true, write: (line) => console.log(redact(JSON.stringify(line))) },
