@@ -106,6 +106,12 @@ describe("the Lambda bundles", () => {
     expect(webhook.bytes, `the webhook bundle is ${webhook.bytes} bytes`).toBeLessThanOrEqual(WEBHOOK_BUDGET_BYTES);
   });
 
+  it("leave classic zod off the webhook's path: its schemas are zod/mini's (lib/zod-mini.ts), for its cold start", () => {
+    const webhook = bundles.find((b) => b.name === "webhook")!;
+    expect(webhook.inputs.filter((f) => f.includes("node_modules/zod/v4/classic/"))).toEqual([]);
+    expect(webhook.inputs.some((f) => f.includes("node_modules/zod/v4/mini/"))).toBe(true);
+  });
+
   it("reach Node's built-ins through require, never an ES import (whose facade runs every getter: node:http's loads undici)", async () => {
     for (const bundle of bundles) {
       const dir = dirname(bundle.file);
