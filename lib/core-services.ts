@@ -36,8 +36,9 @@ export interface CoreOverrides {
 export async function createCoreServices(config: Config, { dynamo, sqs }: AwsApis, overrides: CoreOverrides = {}): Promise<CoreServices> {
   const log = overrides.log ?? createLogger(config.HOIST_LOG_LEVEL, secretsOf(config));
   const clock = overrides.clock ?? systemClock;
-  // Local servers start empty: create what the cloud stack would have created.
-  if (config.AWS_ENDPOINT_URL_DYNAMODB) await ensureTable(dynamo, config.HOIST_TABLE);
+  // Local servers start empty: create what the cloud stack would have created. A queue's URL
+  // is the stack's (or a local runtime's, which made both): then, as on AWS, nothing is asked.
+  if (config.AWS_ENDPOINT_URL_DYNAMODB && !config.HOIST_QUEUE_URL) await ensureTable(dynamo, config.HOIST_TABLE);
   const queue = new SqsQueue(sqs, config.HOIST_QUEUE_URL ?? (await ensureQueue(sqs, config.HOIST_QUEUE)));
   const deliveries = new DynamoDeliveryStore(dynamo, config.HOIST_TABLE);
   return { config, log, clock, dynamo, sqs, deliveries, queue, ingest: { deliveries, queue, clock, redriveAfterMs: config.HOIST_REDRIVE_AFTER_MS } };

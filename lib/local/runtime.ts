@@ -11,6 +11,7 @@ import { watchEnvironments } from "../release/watch.ts";
 import { fireSchedules } from "../runs/cron.ts";
 import { reconcile } from "../runs/reconcile.ts";
 import { createServices, type ServiceOverrides, type Services } from "../services.ts";
+import { ensureTable } from "../store/dynamo-table.ts";
 import { startEmbeddedServers } from "./embedded.ts";
 import { startPoller } from "./poller.ts";
 import { runtimeFile, writeRuntimeFile } from "./runtime-file.ts";
@@ -52,6 +53,9 @@ export async function startLocal(
     };
   }
   const services = await createServices(config, overrides);
+  // Given a queue's URL, the services take the table as made (lib/core-services.ts); this
+  // runtime stands in for the stack, so it makes sure.
+  if (config.HOIST_QUEUE_URL) await ensureTable(services.dynamo, config.HOIST_TABLE);
   const { log } = services;
   for (const env of environments) await services.releases.putEnvironment(env);
   if (environments.length) log.info({ environments: environments.map((e) => e.name) }, "environments registered");

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { isBuiltin } from "node:module";
 import { dirname, join } from "node:path";
-import { DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { DescribeTableCommand, DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleFunctions } from "../../lib/bundles/bundle.ts";
@@ -162,6 +162,24 @@ describe("the Lambda bundles", () => {
     const queueUrl = `${servers.sqs}/123456789012/${env.HOIST_QUEUE}`;
     const depth = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }));
     expect(Number(depth.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(depth.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)).toBeGreaterThan(0);
+  });
+
+  it("make no table when the stack's queue URL says a stack made it, as on AWS; a local runtime given one makes its own", async () => {
+    const env = await environment();
+    const stack = { ...env, HOIST_QUEUE_URL: `${servers.sqs}/123456789012/${env.HOIST_QUEUE}` };
+    const dynamo = new DynamoDBClient({ endpoint: servers.dynamodb, ...awsClient });
+    const exists = (table: string) =>
+      dynamo.send(new DescribeTableCommand({ TableName: table })).then(
+        () => true,
+        (err: Error) => (err.name === "ResourceNotFoundException" ? false : Promise.reject(err)),
+      );
+    const unmade = `fn-${uniqueSuffix()}`;
+    expect(ok(await invokeFunction("api", { event: event("apigw/api-healthz"), env: { ...stack, HOIST_TABLE: unmade }, bundle: true, logs: () => undefined }))).toMatchObject({ statusCode: 200 });
+    expect(await exists(unmade)).toBe(false);
+    const local = `fn-${uniqueSuffix()}`;
+    const runtime = await startLocal({ ...stack, HOIST_TABLE: local, HOIST_PORT: "0" }, {}, { workers: false });
+    await runtime.stop();
+    expect(await exists(local)).toBe(true);
   });
 
   it("refuses a forged push without writing or enqueuing", async () => {
