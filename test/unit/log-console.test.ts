@@ -1,19 +1,29 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it, vi } from "vitest";
-
-// The Lambda bundles and the edge Worker log through pino's browser build (lib/bundles/bundle.ts
-// aliases it): the same logger, writing to the console instead of a stream.
-vi.mock("pino", async () => {
-  const browserBuild = "pino/browser.js"; // untyped: the package types its Node build only
-  return { default: ((await import(browserBuild)) as { default: unknown }).default };
-});
-const { createLogger } = await import("../../lib/log.ts");
+import { bundleForLambda } from "../../lib/bundles/bundle.ts";
+import type * as Log from "../../lib/log.ts";
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe("the process logger as the Lambda bundles and the Worker run it (pino's browser build)", () => {
-  it("writes JSON lines to the console, redacting a known secret wherever it hides, headers by path", () => {
+/** lib/log.ts as a Lambda bundle carries it: bundled as the functions are, pino's browser build in. */
+async function bundledLog(): Promise<typeof Log> {
+  const dir = await mkdtemp(join(tmpdir(), "hoist-log-bundle-"));
+  const entry = join(dir, "entry.ts");
+  await writeFile(entry, `export { createLogger } from ${JSON.stringify(join(import.meta.dirname, "../../lib/log.ts"))};\n`);
+  const file = join(dir, "out", "index.mjs");
+  const { inputs } = await bundleForLambda(entry, file);
+  expect(inputs).toContain("node_modules/pino/browser.js");
+  return (await import(pathToFileURL(file).href)) as typeof Log;
+}
+
+describe("the process logger in a Lambda bundle (pino's browser build, as on the edge Worker)", () => {
+  it("writes JSON lines to the console, redacting a known secret wherever it hides, headers by path", async () => {
+    const { createLogger } = await bundledLog();
     const lines: string[] = [];
     vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
     const secret = "gh-secret-0123456789";
