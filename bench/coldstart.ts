@@ -117,7 +117,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 await bare(empty);
 await bare(sdk);
 for (const name of names) await cold(name);
-// As on AWS, where the stack gives the queue's URL: no function asks for it at its start.
+// As on AWS, where the stack gives the queue's URL: no function asks for it, nor checks the
+// table, at its start (lib/core-services.ts).
 env = { ...env, HOIST_QUEUE_URL: `${servers.sqs}/123456789012/bench-coldstart` };
 // What the secret's read costs the webhook: the same, its settings in its environment instead.
 const { HOIST_SECRETS_ARN: _arn, ...unsecret } = env;

@@ -73,7 +73,7 @@ export async function bundleForLambda(entry: string, file: string): Promise<Omit
     // On Lambda, as on a Worker, pino is its browser build, whose lines go to the console, which
     // Lambda keeps as the function's log (lib/log.ts redacts them as on Node). Its Node build
     // writes through sonic-boom and loads thread-stream, worker_threads and assert for its
-    // transports, which the functions never use: 15 ms of the webhook's cold start.
+    // transports, which the functions never use: about 20 ms of the webhook's cold start.
     alias: { pino: "pino/browser.js" },
     metafile: true,
     logLevel: "error",

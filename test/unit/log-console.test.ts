@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -6,13 +6,16 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { bundleForLambda } from "../../lib/bundles/bundle.ts";
 import type * as Log from "../../lib/log.ts";
 
-afterEach(() => {
+const dirs: string[] = [];
+afterEach(async () => {
   vi.restoreAllMocks();
+  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
 /** lib/log.ts as a Lambda bundle carries it: bundled as the functions are, pino's browser build in. */
 async function bundledLog(): Promise<typeof Log> {
   const dir = await mkdtemp(join(tmpdir(), "hoist-log-bundle-"));
+  dirs.push(dir);
   const entry = join(dir, "entry.ts");
   await writeFile(entry, `export { createLogger } from ${JSON.stringify(join(import.meta.dirname, "../../lib/log.ts"))};\n`);
   const file = join(dir, "out", "index.mjs");
